@@ -1,0 +1,34 @@
+"""Shared test setup: quiet TensorFlow, two logical CPU devices, seeds and precision reset."""
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import keras  # noqa: E402
+import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+# Two logical CPU devices so MirroredStrategy can be tested without a GPU. This must
+# happen before TensorFlow's runtime starts, hence at import time of the conftest.
+_cpus = tf.config.list_physical_devices("CPU")
+tf.config.set_logical_device_configuration(_cpus[0], [tf.config.LogicalDeviceConfiguration()] * 2)
+
+REAL_ERA5 = Path(__file__).resolve().parents[2] / "shared" / "data" / "era5" / "met-accf-pl.nc"
+
+
+@pytest.fixture(autouse=True)
+def _reset_keras_state():
+    """Every test starts from the same seed and the float32 policy."""
+    keras.utils.set_random_seed(0)
+    keras.mixed_precision.set_global_policy("float32")
+    yield
+    keras.mixed_precision.set_global_policy("float32")
+
+
+@pytest.fixture
+def real_era5():
+    if not REAL_ERA5.exists():
+        pytest.fail(f"the real ERA5 sample is missing: {REAL_ERA5} (shared/ must sit beside the repository)")
+    return REAL_ERA5

@@ -1,0 +1,182 @@
+"""The adversarial training machinery on tiny models: losses, penalty, precision, distribution."""
+
+import math
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from hsr_keras import losses
+from hsr_keras.schedules import WarmupCosine
+from hsr_keras.wgan import SuperResolutionGAN
+
+T, H, W, SCALE = 2, 16, 16, 4
+
+
+def tiny_generator():
+    inputs = keras.Input((None, None, None, 1))
+    x = keras.layers.UpSampling3D((1, SCALE, SCALE))(inputs)
+    x = keras.layers.Conv3D(4, (1, 3, 3), padding="same", activation="relu")(x)
+    outputs = keras.layers.Conv3D(1, (1, 1, 1), dtype="float32")(x)
+    return keras.Model(inputs, outputs)
+
+
+def tiny_critic():
+    inputs = keras.Input((None, None, None, 1))
+    x = keras.layers.Conv3D(4, (1, 3, 3), strides=(1, 2, 2), activation="relu")(inputs)
+    x = keras.layers.GlobalAveragePooling3D()(x)
+    outputs = keras.layers.Dense(1, dtype="float32")(x)
+    return keras.Model(inputs, outputs)
+
+
+def linear_critic(weight):
+    inputs = keras.Input((T, H, W, 1))
+    x = keras.layers.Flatten()(inputs)
+    outputs = keras.layers.Dense(1, use_bias=False, kernel_initializer=keras.initializers.Constant(weight))(x)
+    return keras.Model(inputs, outputs)
+
+
+def batch(n=4, seed=0):
+    rng = np.random.default_rng(seed)
+    lr = rng.uniform(0, 100, (n, T, H // SCALE, W // SCALE, 1)).astype("float32")
+    hr = rng.uniform(0, 100, (n, T, H, W, 1)).astype("float32")
+    return lr, hr
+
+
+def compiled(generator, critic, lr=1e-3, **kwargs):
+    gan = SuperResolutionGAN(generator, critic, data_std=25.0, seed=1)
+    gan.compile(g_optimizer=keras.optimizers.Adam(lr), d_optimizer=keras.optimizers.Adam(lr), **kwargs)
+    return gan
+
+
+def test_loss_formulas_match_numpy():
+    real = np.array([1.0, -2.0, 0.5], "float32")
+    fake = np.array([0.3, 4.0, -1.0], "float32")
+    np.testing.assert_allclose(losses.critic_loss(real, fake, "wgan-gp"), fake - real, rtol=1e-6)
+    softplus = lambda x: np.log1p(np.exp(x))  # noqa: E731
+    np.testing.assert_allclose(losses.critic_loss(real, fake, "gan"), softplus(-real) + softplus(fake), rtol=1e-6)
+    np.testing.assert_allclose(losses.generator_adversarial_loss(fake, "wgan-gp"), -fake, rtol=1e-6)
+    np.testing.assert_allclose(losses.generator_adversarial_loss(fake, "gan"), softplus(-fake), rtol=1e-6)
+    pred = np.arange(24, dtype="float32").reshape(2, 3, 4)
+    true = pred[::-1] * 0.5
+    expected = np.abs(pred - true).reshape(2, -1).mean(axis=1) / 4.0
+    np.testing.assert_allclose(losses.content_l1(pred, true, 4.0), expected, rtol=1e-6)
+    grads = np.random.default_rng(0).normal(size=(3, 2, 5)).astype("float32")
+    norms = np.sqrt((grads.reshape(3, -1) ** 2).sum(axis=1))
+    np.testing.assert_allclose(losses.gradient_penalty(grads), (norms - 1) ** 2, rtol=1e-5)
+    with pytest.raises(ValueError, match="loss must be one of"):
+        losses.critic_loss(real, fake, "hinge")
+
+
+def test_penalty_gradient_is_finite_at_zero_gradient():
+    grads = tf.zeros((2, 3))
+    with tf.GradientTape() as tape:
+        tape.watch(grads)
+        penalty = tf.reduce_sum(losses.gradient_penalty(grads))
+    assert np.all(np.isfinite(tape.gradient(penalty, grads).numpy()))
+    np.testing.assert_allclose(penalty.numpy(), 2.0, rtol=1e-5)
+
+
+def test_train_step_penalty_matches_closed_form_for_linear_critic():
+    # D(x) = sum(w * x) has gradient w everywhere, so the penalty is (||w|| - 1)^2 whatever
+    # the interpolates are; with zero learning rates nothing moves between the updates.
+    c = 0.05
+    gan = compiled(tiny_generator(), linear_critic(c), lr=0.0)
+    lr, hr = batch()
+    logs = gan.train_on_batch(lr, hr, return_dict=True)
+    norm = c * math.sqrt(T * H * W)
+    np.testing.assert_allclose(logs["gradient_penalty"], (norm - 1.0) ** 2, rtol=1e-5)
+    fake = gan.generator.predict(lr, verbose=0)
+    gap = c * (hr.reshape(4, -1).sum(1) - fake.reshape(4, -1).sum(1))
+    np.testing.assert_allclose(logs["critic_gap"], gap.mean(), rtol=1e-4)
+    np.testing.assert_allclose(logs["d_loss"], -gap.mean() + 10.0 * (norm - 1.0) ** 2, rtol=1e-4)
+
+
+def test_compile_rejects_bad_arguments():
+    gan = SuperResolutionGAN(tiny_generator(), tiny_critic())
+    opt = keras.optimizers.Adam
+    with pytest.raises(ValueError, match="loss must be one of"):
+        gan.compile(opt(), opt(), loss="hinge")
+    with pytest.raises(ValueError, match="critic_steps"):
+        gan.compile(opt(), opt(), critic_steps=0)
+    with pytest.raises(ValueError, match="Loss weights"):
+        gan.compile(opt(), opt(), gp_weight=-1)
+    with pytest.raises(ValueError, match="data_std"):
+        SuperResolutionGAN(tiny_generator(), tiny_critic(), data_std=0)
+
+
+@pytest.mark.parametrize("loss", ["wgan-gp", "gan"])
+def test_both_networks_learn_and_validation_reports_metrics(loss):
+    gan = compiled(tiny_generator(), tiny_critic(), loss=loss, critic_steps=2)
+    lr, hr = batch(8)
+    g_before = [w.numpy().copy() for w in gan.generator.trainable_weights]
+    d_before = [w.numpy().copy() for w in gan.critic.trainable_weights]
+    history = gan.fit(lr, hr, batch_size=4, epochs=2, validation_data=(lr, hr), verbose=0).history
+    assert any(not np.allclose(a, b.numpy()) for a, b in zip(g_before, gan.generator.trainable_weights))
+    assert any(not np.allclose(a, b.numpy()) for a, b in zip(d_before, gan.critic.trainable_weights))
+    assert int(gan.d_optimizer.iterations.numpy()) == 2 * 2 * 2  # critic_steps x steps x epochs
+    assert int(gan.g_optimizer.iterations.numpy()) == 2 * 2
+    for key in ("d_loss", "g_loss", "content_loss", "val_mse", "val_psnr", "val_ssim", "val_content_loss"):
+        assert np.isfinite(history[key][-1]), key
+    if loss == "gan":
+        assert history["gradient_penalty"][-1] == 0.0
+    pred = gan.generator.predict(lr, verbose=0)
+    np.testing.assert_allclose(history["val_mse"][-1], np.mean((pred - hr) ** 2), rtol=1e-4)
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+def test_mixed_precision_trains_on_cpu(policy):
+    keras.mixed_precision.set_global_policy(policy)
+    gan = compiled(tiny_generator(), tiny_critic())
+    scaled = isinstance(gan.g_optimizer, keras.optimizers.LossScaleOptimizer)
+    assert scaled == (policy == "mixed_float16")
+    assert isinstance(gan.d_optimizer, keras.optimizers.LossScaleOptimizer) == scaled
+    lr, hr = batch(8)
+    before = [w.numpy().copy() for w in gan.generator.trainable_weights]
+    history = gan.fit(lr, hr, batch_size=4, epochs=2, verbose=0).history
+    assert all(np.isfinite(v[-1]) for v in history.values())
+    assert any(not np.allclose(a, b.numpy()) for a, b in zip(before, gan.generator.trainable_weights))
+    assert gan.generator(lr).dtype == "float32"
+
+
+def test_mirrored_strategy_equals_single_device_step():
+    # With the deterministic GAN loss (no random interpolates), one step on the global batch
+    # split over two replicas must give the same weights as one step on one device.
+    assert len(tf.config.list_logical_devices("CPU")) >= 2
+    lr, hr = batch(4)
+    generator, critic = tiny_generator(), tiny_critic()
+    g_init, d_init = generator.get_weights(), critic.get_weights()
+
+    def one_step(strategy):
+        with strategy.scope():
+            g, d = tiny_generator(), tiny_critic()
+            g.set_weights(g_init)
+            d.set_weights(d_init)
+            gan = SuperResolutionGAN(g, d, data_std=25.0)
+            gan.compile(keras.optimizers.SGD(0.1), keras.optimizers.SGD(0.1), loss="gan")
+        ds = tf.data.Dataset.from_tensor_slices((lr, hr)).batch(4)
+        gan.fit(ds, epochs=1, verbose=0)
+        return gan.generator.get_weights() + gan.critic.get_weights()
+
+    mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    single = one_step(tf.distribute.get_strategy())
+    distributed = one_step(mirrored)
+    assert mirrored.num_replicas_in_sync == 2
+    for a, b in zip(single, distributed):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_warmup_cosine_schedule_values():
+    schedule = WarmupCosine(1e-3, decay_steps=100, warmup_steps=10, min_learning_rate=1e-5)
+    values = {s: float(schedule(s)) for s in (0, 4, 9, 10, 60, 110, 500)}
+    assert values[0] == pytest.approx(1e-4)
+    assert values[4] == pytest.approx(5e-4)
+    assert values[9] == pytest.approx(1e-3)
+    assert values[10] == pytest.approx(1e-3)
+    assert values[60] == pytest.approx(1e-5 + 0.5 * (1e-3 - 1e-5))
+    assert values[110] == pytest.approx(1e-5)
+    assert values[500] == pytest.approx(1e-5)
+    assert WarmupCosine.from_config(schedule.get_config()).get_config() == schedule.get_config()
+    with pytest.raises(ValueError, match="decay_steps"):
+        WarmupCosine(1e-3, decay_steps=0)
