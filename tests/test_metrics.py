@@ -1,0 +1,361 @@
+"""Tests for hsr_keras.metrics: every metric against an independent computation."""
+
+import math
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from keras import ops
+from scipy.ndimage import gaussian_filter
+from skimage.metrics import structural_similarity
+
+from hsr_keras import metrics as M
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    np.random.seed(0)
+    tf.random.set_seed(0)
+
+
+def np_(x):
+    return np.asarray(ops.convert_to_numpy(x))
+
+
+def smooth_fields(shape, seed=0, sigma=3.0, noise=15.0):
+    """A smooth %RH-like truth and a perturbed prediction, float64."""
+    rng = np.random.default_rng(seed)
+    sig = (0,) * (len(shape) - 2) + (sigma, sigma)
+    true = gaussian_filter(rng.normal(size=shape), sig) * 250.0 + 60.0
+    pred = true + gaussian_filter(rng.normal(size=shape), sig[:-2] + (1.0, 1.0)) * noise
+    return pred, true
+
+
+def sk_ssim(a, b):
+    return structural_similarity(a, b, data_range=100.0, gaussian_weights=True, sigma=1.5,
+                                 use_sample_covariance=False)
+
+
+# ------------------------------------------------------------------ MSE / MAE / bias
+
+
+def test_mse_mae_bias_match_numpy():
+    rng = np.random.default_rng(1)
+    pred = rng.uniform(0, 120, (3, 8, 16, 20))
+    true = rng.uniform(0, 120, (3, 8, 16, 20))
+    np.testing.assert_allclose(np_(M.mse(pred, true)), ((pred - true) ** 2).mean(axis=(1, 2, 3)),
+                               rtol=1e-12)
+    np.testing.assert_allclose(np_(M.mae(pred, true)), np.abs(pred - true).mean(axis=(1, 2, 3)),
+                               rtol=1e-12)
+    np.testing.assert_allclose(np_(M.bias(pred, true)), (pred - true).mean(axis=(1, 2, 3)),
+                               rtol=1e-10)
+    # trailing channel axis of 1 is squeezed, float32 is computed in float32
+    out = M.mse(pred[..., None].astype(np.float32), true[..., None].astype(np.float32))
+    assert np_(out).dtype == np.float32 and np_(out).shape == (3,)
+    np.testing.assert_allclose(np_(out), ((pred - true) ** 2).mean(axis=(1, 2, 3)), rtol=1e-5)
+    # half precision (mixed_float16 outputs) is computed in float32; mixed dtypes in float64
+    assert np_(M.mae(pred.astype(np.float16), true.astype(np.float16))).dtype == np.float32
+    assert np_(M.mae(pred.astype(np.float32), true)).dtype == np.float64
+
+
+@pytest.mark.parametrize("fn", [M.mse, M.mae, M.bias, M.psnr, M.ssim, M.acc, M.tcc,
+                                M.tcc_counts])
+def test_mismatched_shapes_raise(fn):
+    with pytest.raises(ValueError, match=r"\(2, 8, 16, 16\).*\(2, 8, 16, 24\)"):
+        fn(np.zeros((2, 8, 16, 16)), np.zeros((2, 8, 16, 24)))
+    with pytest.raises(ValueError, match="days, T, H, W"):
+        fn(np.zeros((8, 16, 16)), np.zeros((8, 16, 16)))
+
+
+# ------------------------------------------------------------------------------ PSNR
+
+
+def test_psnr_hand_computed():
+    true = np.full((2, 2, 12, 12), 50.0)
+    pred = true + 10.0  # MSE 100 -> 10 log10(100^2 / 100) = 20 dB
+    np.testing.assert_allclose(np_(M.psnr(pred, true)), [20.0, 20.0], rtol=1e-12)
+    pred2 = true.copy()
+    pred2[:, 0] += 10.0  # 20 dB
+    pred2[:, 1] += 1.0  # 40 dB -> paper style mean 30 dB (pooled MSE 50.5 would give 23.0)
+    np.testing.assert_allclose(np_(M.psnr(pred2, true)), [30.0, 30.0], rtol=1e-12)
+    np.testing.assert_allclose(np_(M.psnr_from_mse(100.0)), 20.0, rtol=1e-6)
+    np.testing.assert_allclose(np_(M.psnr_from_mse(50.5)), 10 * math.log10(1e4 / 50.5),
+                               rtol=1e-6)
+    # explicit data range
+    np.testing.assert_allclose(np_(M.psnr(true + 1.0, true, data_range=10.0)), [20.0, 20.0])
+    np.testing.assert_allclose(np_(M.psnr_from_mse(1.0, data_range=10.0)), 20.0, rtol=1e-6)
+
+
+def test_psnr_identical_is_inf():
+    x = np.random.default_rng(2).uniform(0, 100, (2, 3, 12, 12))
+    assert np.all(np.isposinf(np_(M.psnr(x, x))))
+    assert np.isposinf(np_(M.psnr_from_mse(0.0)))
+    y = x.copy()
+    y[1, 0] += 1.0  # day 1 has two identical frames -> still inf
+    y[0] += 1.0
+    out = np_(M.psnr(y, x))
+    assert np.isfinite(out[0]) and np.isposinf(out[1])
+
+
+# ------------------------------------------------------------------------------ SSIM
+
+
+@pytest.mark.parametrize("hw", [(11, 11), (16, 16), (24, 40), (64, 64), (37, 13)])
+def test_ssim_matches_skimage(hw):
+    pred, true = smooth_fields((2, 3) + hw, seed=hw[0] + hw[1])
+    ref = np.array([[sk_ssim(pred[d, t], true[d, t]) for t in range(3)] for d in range(2)])
+    np.testing.assert_allclose(np_(M.ssim(pred, true)), ref.mean(axis=1), atol=1e-10)
+    out32 = np_(M.ssim(pred.astype(np.float32), true.astype(np.float32)))
+    assert out32.dtype == np.float32
+    np.testing.assert_allclose(out32, ref.mean(axis=1), atol=1e-5)
+
+
+def test_ssim_data_range_and_channel_axis():
+    pred, true = smooth_fields((1, 2, 20, 20), seed=5)
+    ref = np.mean([structural_similarity(pred[0, t], true[0, t], data_range=150.0,
+                                         gaussian_weights=True, sigma=1.5,
+                                         use_sample_covariance=False) for t in range(2)])
+    np.testing.assert_allclose(np_(M.ssim(pred[..., None], true[..., None], data_range=150.0)),
+                               [ref], atol=1e-10)
+
+
+def test_ssim_identical_and_constant_fields():
+    pred, _ = smooth_fields((2, 2, 20, 24), seed=3)
+    np.testing.assert_allclose(np_(M.ssim(pred, pred)), [1.0, 1.0], atol=1e-12)
+    const_a = np.full((1, 1, 16, 16), 40.0)
+    const_b = np.full((1, 1, 16, 16), 70.0)
+    np.testing.assert_allclose(np_(M.ssim(const_a, const_a)), [1.0], atol=1e-12)
+    np.testing.assert_allclose(np_(M.ssim(const_a, const_b)),
+                               [sk_ssim(const_a[0, 0], const_b[0, 0])], atol=1e-12)
+    np.testing.assert_allclose(np_(M.ssim(pred[:1, :1, :16, :16], const_b)),
+                               [sk_ssim(pred[0, 0, :16, :16], const_b[0, 0])], atol=1e-10)
+
+
+@pytest.mark.parametrize("hw", [(10, 20), (20, 10), (8, 8)])
+def test_ssim_small_frames_raise(hw):
+    with pytest.raises(ValueError, match="11x11"):
+        M.ssim(np.zeros((1, 1) + hw), np.zeros((1, 1) + hw))
+
+
+# ------------------------------------------------------------------------------- ACC
+
+
+def corr(a, b):
+    return np.corrcoef(a.ravel(), b.ravel())[0, 1]
+
+
+def test_acc_matches_corrcoef():
+    pred, true = smooth_fields((3, 8, 16, 20), seed=4, noise=60.0)
+    ref = np.array([[corr(pred[d, t], true[d, t]) for t in range(8)] for d in range(3)])
+    np.testing.assert_allclose(np_(M.acc(pred, true)), ref.mean(axis=1), atol=1e-12)
+
+
+def test_acc_anomaly_with_climatology():
+    pred, true = smooth_fields((2, 4, 16, 16), seed=6, noise=40.0)
+    clim = smooth_fields((4, 16, 16), seed=7)[1]
+    ref = np.array([[corr(pred[d, t] - clim[t], true[d, t] - clim[t]) for t in range(4)]
+                    for d in range(2)])
+    np.testing.assert_allclose(np_(M.acc(pred, true, climatology=clim)), ref.mean(axis=1),
+                               atol=1e-12)
+    # a trailing channel axis on the climatology is accepted, and the result differs from ACC
+    np.testing.assert_allclose(np_(M.acc(pred, true, climatology=clim[..., None])),
+                               ref.mean(axis=1), atol=1e-12)
+    assert not np.allclose(np_(M.acc(pred, true)), ref.mean(axis=1))
+
+
+def test_acc_excludes_constant_frames():
+    pred, true = smooth_fields((3, 4, 16, 16), seed=8, noise=50.0)
+    pred[0, 1] = 55.0  # constant prediction frame
+    true[0, 2] = 30.0  # constant truth frame
+    pred[2] = 42.0  # every frame of day 2 constant
+    ref0 = np.mean([corr(pred[0, t], true[0, t]) for t in (0, 3)])
+    ref1 = np.mean([corr(pred[1, t], true[1, t]) for t in range(4)])
+    out = np_(M.acc(pred, true))
+    np.testing.assert_allclose(out[:2], [ref0, ref1], atol=1e-12)
+    assert np.isnan(out[2])
+    # the constant check is exact even in float32 (mean of a constant is not always exact)
+    out32 = np_(M.acc(pred.astype(np.float32) + np.float32(0.1), true.astype(np.float32)))
+    np.testing.assert_allclose(out32[:2], [ref0, ref1], atol=1e-5)
+    assert np.isnan(out32[2])
+
+
+# ------------------------------------------------------------------------------- TCC
+
+
+def test_tcc_matches_corrcoef_and_counts_constant_series():
+    rng = np.random.default_rng(9)
+    true = rng.uniform(0, 120, (3, 8, 6, 7))
+    pred = true + rng.normal(0, 30, true.shape)
+    pred[0, :, 1, 2] = 50.0  # constant prediction series
+    true[0, :, 3, 4] = 80.0  # constant truth series
+    true[1, :, 0, 0] = 80.0
+    pred[2] = 10.0  # all constant: NaN day
+    out = np_(M.tcc(pred, true))
+    counts = np_(M.tcc_counts(pred, true))
+    for d in range(2):
+        values = [corr(pred[d, :, i, j], true[d, :, i, j])
+                  for i in range(6) for j in range(7)
+                  if np.ptp(pred[d, :, i, j]) > 0 and np.ptp(true[d, :, i, j]) > 0]
+        np.testing.assert_allclose(out[d], np.mean(values), atol=1e-12)
+    assert np.isnan(out[2])
+    np.testing.assert_array_equal(counts, [2, 1, 42])
+    assert counts.dtype == np.int32
+
+
+# ------------------------------------------------------------------------- spectrum
+
+
+def test_spectrum_sine_lands_in_its_bin():
+    n = 64
+    y, x = np.mgrid[0:n, 0:n]
+    for k in (1, 3, 8, 20, 32):
+        field = 40.0 + 10.0 * np.cos(2 * np.pi * k * x / n + 0.3)
+        wn, power = M.radial_power_spectrum(field)
+        np.testing.assert_array_equal(wn, np.arange(1, 33))
+        assert np.argmax(power) == k - 1
+        assert power[k - 1] > 1e6 * np.delete(power, k - 1).max()
+        # ring sums of a pure mode add up to its variance (10^2 / 2, or at the Nyquist
+        # wavenumber, where the wave is (-1)^x 10 cos(0.3), 10^2 cos(0.3)^2)
+        _, ring = M.radial_power_spectrum(field, reduce="sum")
+        variance = 50.0 if k < 32 else 100.0 * np.cos(0.3) ** 2
+        np.testing.assert_allclose(ring.sum(), variance, rtol=1e-10)
+    # diagonal wave and a non-square frame: k = N sqrt((kx/W)^2 + (ky/H)^2)
+    field = np.sin(2 * np.pi * (3 * x / n + 4 * y / n))
+    assert np.argmax(M.radial_power_spectrum(field)[1]) == 5 - 1
+    yy, xx = np.mgrid[0:32, 0:64]
+    field = np.sin(2 * np.pi * 10 * xx / 64)  # 10 cycles over 64 -> 5 per 32 grid lengths
+    wn, power = M.radial_power_spectrum(field[None, None])
+    assert len(wn) == 16 and np.argmax(power) == 5 - 1
+
+
+@pytest.mark.parametrize("beta", [3.5, 5.7])
+def test_spectrum_power_law_slope(beta):
+    n = 128
+    rng = np.random.default_rng(11)
+    k = np.hypot(*np.meshgrid(np.fft.fftfreq(n) * n, np.fft.fftfreq(n) * n, indexing="ij"))
+    amplitude = np.where(k > 0, k, 1.0) ** (-beta / 2)
+    amplitude[0, 0] = 0.0
+    spectrum = np.fft.fft2(rng.normal(size=(4, n, n)))
+    fields = np.fft.ifft2(spectrum / np.abs(spectrum) * amplitude).real * 1e3 + 50.0
+    wn, power = M.radial_power_spectrum(fields)
+    sel = (wn >= 2) & (wn <= 32)
+    slope = np.polyfit(np.log(wn[sel]), np.log(power[sel]), 1)[0]
+    assert abs(slope + beta) < 0.1, slope
+    _, ring = M.radial_power_spectrum(fields, reduce="sum")
+    slope_sum = np.polyfit(np.log(wn[sel]), np.log(ring[sel]), 1)[0]
+    assert abs(slope_sum - (1 - beta)) < 0.1, slope_sum
+
+
+def test_spectrum_removes_frame_mean():
+    field = np.random.default_rng(12).normal(size=(2, 16, 16))
+    _, p1 = M.radial_power_spectrum(field)
+    _, p2 = M.radial_power_spectrum(field + np.array([100.0, -7.0])[:, None, None])
+    np.testing.assert_allclose(p1, p2, rtol=1e-9)
+
+
+# ---------------------------------------------------------------------- ensembles
+
+
+def test_crps_single_member_is_mae():
+    pred, true = smooth_fields((2, 3, 12, 12), seed=13)
+    np.testing.assert_allclose(M.crps_ensemble(pred[None], true), np_(M.mae(pred, true)),
+                               rtol=1e-12)
+
+
+def test_crps_matches_brute_force():
+    rng = np.random.default_rng(14)
+    members = rng.normal(50, 10, (5, 2, 3, 4, 4))
+    true = rng.normal(50, 10, (2, 3, 4, 4))
+    m = members.shape[0]
+    skill = np.mean([np.abs(members[i] - true) for i in range(m)], axis=0)
+    pairs = sum(np.abs(members[i] - members[j]) for i in range(m) for j in range(m))
+    ref = (skill - pairs / (2 * m * (m - 1))).mean(axis=(1, 2, 3))
+    np.testing.assert_allclose(M.crps_ensemble(members, true), ref, rtol=1e-12)
+    np.testing.assert_allclose(M.crps_ensemble(members[..., None], true[..., None]), ref,
+                               rtol=1e-12)
+    np.testing.assert_allclose(M.ensemble_spread(members, true),
+                               members.std(axis=0, ddof=1).mean(axis=(1, 2, 3)), rtol=1e-12)
+    np.testing.assert_array_equal(M.ensemble_spread(members[:1]), [0.0, 0.0])
+    with pytest.raises(ValueError, match="members.shape"):
+        M.crps_ensemble(members, true[:, :2])
+
+
+# -------------------------------------------------------------------- accumulator
+
+
+def test_accumulator_equals_metrics_on_concatenated_data():
+    pred, true = smooth_fields((7, 8, 16, 16), seed=15, noise=40.0)
+    clim = smooth_fields((8, 16, 16), seed=16)[1]
+    true[3, :, 2, 2] = 77.0  # one excluded TCC point
+    pred[5] = 33.0  # ACC and TCC undefined for day 5
+    accumulator = M.MetricAccumulator(climatology=clim)
+    for start, stop in ((0, 2), (2, 3), (3, 7)):
+        accumulator.update(pred[start:stop].astype(np.float32), true[start:stop].astype(np.float32))
+    got = accumulator.result()
+    p32, t32 = pred.astype(np.float32), true.astype(np.float32)
+    expected = {
+        "mse": np_(M.mse(p32, t32)).mean(),
+        "mae": np_(M.mae(p32, t32)).mean(),
+        "bias": np_(M.bias(p32, t32)).mean(),
+        "psnr": np_(M.psnr(p32, t32)).mean(),
+        "ssim": np_(M.ssim(p32, t32)).mean(),
+        "acc": np.nanmean(np_(M.acc(p32, t32))),
+        "acc_anomaly": np.nanmean(np_(M.acc(p32, t32, climatology=clim))),
+        "tcc": np.nanmean(np_(M.tcc(p32, t32))),
+    }
+    assert set(got) == set(expected) | {"psnr_pooled", "tcc_excluded_points", "days"}
+    for key, value in expected.items():
+        np.testing.assert_allclose(got[key], value, rtol=1e-5, err_msg=key)
+    np.testing.assert_allclose(got["psnr_pooled"],
+                               10 * np.log10(1e4 / ((pred - true) ** 2).mean()), rtol=1e-5)
+    np.testing.assert_allclose(got["psnr_pooled"], np_(M.psnr_from_mse(got["mse"])), rtol=1e-6)
+    assert got["tcc_excluded_points"] == 1 + 256 and got["days"] == 7
+    assert set(got) <= set(M.METRIC_CARD)
+    for entry in M.METRIC_CARD.values():
+        assert set(entry) == {"description", "higher_is_better", "units"}
+
+
+def test_accumulator_without_climatology_and_empty():
+    accumulator = M.MetricAccumulator()
+    with pytest.raises(ValueError):
+        accumulator.result()
+    pred, true = smooth_fields((2, 4, 12, 12), seed=17)
+    accumulator.update(tf.constant(pred[..., None]), true)
+    got = accumulator.result()
+    assert "acc_anomaly" not in got and got["days"] == 2
+    with pytest.raises(ValueError, match="same shape"):
+        accumulator.update(pred, true[:, :3])
+
+
+# ---------------------------------------------------------------------- graph mode
+
+
+@pytest.mark.parametrize("static", [True, False])
+def test_metrics_in_tf_function(static):
+    pred, true = smooth_fields((2, 8, 16, 20), seed=18, noise=40.0)
+    pred, true = pred.astype(np.float32), true.astype(np.float32)
+    clim = true.mean(axis=0)
+    shape = pred.shape if static else (None, None, None, None)
+    spec = tf.TensorSpec(shape, tf.float32)
+
+    @tf.function(input_signature=[spec, spec])
+    def all_metrics(p, t):
+        return {
+            "mse": M.mse(p, t), "mae": M.mae(p, t), "bias": M.bias(p, t),
+            "psnr": M.psnr(p, t), "ssim": M.ssim(p, t), "acc": M.acc(p, t),
+            "acc_anomaly": M.acc(p, t, climatology=clim), "tcc": M.tcc(p, t),
+            "tcc_counts": M.tcc_counts(p, t),
+            "psnr_pooled": M.psnr_from_mse(tf.reduce_mean(M.mse(p, t))),
+        }
+
+    graph = all_metrics(tf.constant(pred), tf.constant(true))
+    eager = {
+        "mse": M.mse(pred, true), "mae": M.mae(pred, true), "bias": M.bias(pred, true),
+        "psnr": M.psnr(pred, true), "ssim": M.ssim(pred, true), "acc": M.acc(pred, true),
+        "acc_anomaly": M.acc(pred, true, climatology=clim), "tcc": M.tcc(pred, true),
+        "tcc_counts": M.tcc_counts(pred, true),
+        "psnr_pooled": M.psnr_from_mse(np_(M.mse(pred, true)).mean()),
+    }
+    for key, value in eager.items():
+        np.testing.assert_allclose(graph[key].numpy(), np_(value), rtol=1e-5, atol=1e-6,
+                                   err_msg=key)
