@@ -1,0 +1,20 @@
+"""Keras 3 layers of hsr-keras; all take and return [batch, time, H, W, channels]."""
+
+from hsr_keras.layers.cbam import CBAM
+from hsr_keras.layers.conv_gru import ConvGRU, ConvGRUCell
+from hsr_keras.layers.multi_kernel_stem import MultiKernelStem
+from hsr_keras.layers.pixel_shuffle import PixelShuffle
+from hsr_keras.layers.residual_block import ResidualBlock
+from hsr_keras.layers.squeeze_excitation import SqueezeExcitation
+from hsr_keras.layers.standardize import Standardize
+
+__all__ = [
+    "CBAM",
+    "ConvGRU",
+    "ConvGRUCell",
+    "MultiKernelStem",
+    "PixelShuffle",
+    "ResidualBlock",
+    "SqueezeExcitation",
+    "Standardize",
+]

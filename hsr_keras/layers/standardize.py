@@ -1,0 +1,78 @@
+"""Standardize: physical units in, normalised units out (or back)."""
+
+import math
+
+import keras
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="hsr_keras")
+class Standardize(keras.layers.Layer):
+    """Affine normalisation with constants stored in the layer's config.
+
+    Computes `(x - mean) / std`, or `x * std + mean` when `invert=True`. The
+    constants come from the training-split statistics in the data manifest, so
+    a network that starts with `Standardize(mean, std)` and ends with
+    `Standardize(mean, std, invert=True)` takes and returns physical units
+    (%RH), and a saved model carries its own normalisation.
+
+    Args:
+        mean: float. The mean subtracted (or added back when inverting).
+            Defaults to `0.0`.
+        std: float, positive. The standard deviation divided by (or multiplied
+            by when inverting). Defaults to `1.0`.
+        invert: bool. Whether to apply the inverse transform `x * std + mean`.
+            Defaults to `False`.
+        **kwargs: other keyword arguments passed to `keras.layers.Layer`,
+            such as `name` and `dtype`.
+
+    Example:
+    ```python
+    x = np.full((1, 8, 8, 8, 1), 75.0, "float32")  # [B, T, H, W, C] in %RH
+    z = Standardize(mean=50.0, std=25.0)(x)  # all ones
+    Standardize(mean=50.0, std=25.0, invert=True)(z)  # back to 75.0
+    ```
+
+    Reference:
+    - Li, Wang, Wang, Han (2024), "Super-Resolution Reconstruction of Humidity
+      Fields based on Wasserstein Generative Adversarial Network with Gradient
+      Penalty", section 3 (the ERA5 data); normalising inside the graph is this
+      project's choice, so a SavedModel takes and returns %RH.
+    """
+
+    def __init__(self, mean=0.0, std=1.0, invert=False, **kwargs):
+        super().__init__(**kwargs)
+        try:
+            mean = float(mean)
+            std = float(std)
+        except (TypeError, ValueError):
+            raise ValueError(
+                "`mean` and `std` must be numbers. "
+                f"Received: mean={mean}, std={std}"
+            )
+        if not math.isfinite(mean):
+            raise ValueError(f"`mean` must be finite. Received: mean={mean}")
+        if not (math.isfinite(std) and std > 0):
+            raise ValueError(
+                f"`std` must be a positive finite number. Received: std={std}"
+            )
+        if not isinstance(invert, bool):
+            raise ValueError(f"`invert` must be a bool. Received: invert={invert}")
+        self.mean = mean
+        self.std = std
+        self.invert = invert
+
+    def call(self, inputs):
+        mean = ops.cast(self.mean, inputs.dtype)
+        std = ops.cast(self.std, inputs.dtype)
+        if self.invert:
+            return inputs * std + mean
+        return (inputs - mean) / std
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"mean": self.mean, "std": self.std, "invert": self.invert})
+        return config

@@ -1,0 +1,273 @@
+"""Tests of hsr_keras.networks: shapes, arguments, ablations, saving, precision, FLOPs."""
+
+import os
+
+import keras
+import numpy as np
+import pytest
+
+from hsr_keras.layers import CBAM, ConvGRU, ResidualBlock
+from hsr_keras.networks import build_critic, build_generator, build_srcnn, count_flops
+
+TINY_GENERATOR = dict(
+    filters=8, num_res_blocks=1, upsample_filters=4, num_post_blocks=1, se_ratio=4
+)
+TINY_CRITIC = dict(filters=8, num_res_blocks=1, num_post_blocks=1)
+
+
+@pytest.fixture(autouse=True)
+def seed_and_policy():
+    keras.utils.set_random_seed(0)
+    yield
+    keras.mixed_precision.set_global_policy("float32")
+
+
+def rh(shape, seed=0):
+    """Random relative humidity in %RH."""
+    return np.random.default_rng(seed).uniform(0, 140, size=shape).astype("float32")
+
+
+def numpy(x):
+    return keras.ops.convert_to_numpy(x)
+
+
+def layer_types(model):
+    """Class names of the model's layers and of the sub-layers of its residual blocks."""
+    names = {type(layer).__name__ for layer in model.layers}
+    for layer in model.layers:
+        if isinstance(layer, ResidualBlock):
+            names |= {type(sub).__name__ for sub in (layer.cbam, layer.projection) if sub}
+    return names
+
+
+# ----------------------------------------------------------------------------- shapes
+
+
+@pytest.mark.parametrize("scale", [2, 4, 8, 16])
+def test_generator_shapes(scale):
+    model = build_generator(scale=scale, mean=50.0, std=25.0, **TINY_GENERATOR)
+    assert model.input.shape == (None, None, None, None, 1)
+    assert model.output.shape == (None, None, None, None, 1)
+    for shape in [(1, 1, 3, 4, 1), (2, 8, 4, 4, 1), (1, 8, 5, 2, 1)]:
+        b, t, h, w, _ = shape
+        expected = (b, t, scale * h, scale * w, 1)
+        assert tuple(model.compute_output_spec(keras.KerasTensor(shape)).shape) == expected
+        y = numpy(model(rh(shape), training=False))
+        assert y.shape == expected and np.all(np.isfinite(y))
+
+
+def test_critic_shapes():
+    model = build_critic(mean=50.0, std=25.0, **TINY_CRITIC)
+    assert model.output.shape == (None, 1)
+    for shape in [(1, 1, 8, 8, 1), (2, 8, 16, 12, 1), (1, 8, 64, 64, 1), (2, 1, 5, 3, 1)]:
+        y = numpy(model(rh(shape)))
+        assert y.shape == (shape[0], 1) and np.all(np.isfinite(y))
+
+
+@pytest.mark.parametrize("scale", [2, 4, 8, 16])
+def test_srcnn_shapes(scale):
+    model = build_srcnn(scale=scale, filters=(8, 4), mean=50.0, std=25.0)
+    for shape in [(1, 1, 3, 2, 1), (2, 8, 4, 4, 1)]:
+        b, t, h, w, _ = shape
+        y = numpy(model(rh(shape)))
+        assert y.shape == (b, t, scale * h, scale * w, 1)
+
+
+def test_critic_downsamples_twice():
+    model = build_critic(**TINY_CRITIC)
+    convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv3D)]
+    assert [conv.strides for conv in convs] == [(1, 1, 1), (1, 2, 2), (1, 2, 2)]
+    assert isinstance(model.get_layer("conv_gru"), ConvGRU)
+    assert model.get_layer("score").activation is keras.activations.linear
+    assert all(l.norm == "layer" for l in model.layers if isinstance(l, ResidualBlock))
+
+
+# ----------------------------------------------------------------------------- arguments
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"scale": 3}, "scale"),
+        ({"scale": 32}, "scale"),
+        ({"scale": True}, "scale"),
+        ({"filters": 7}, "filters"),
+        ({"num_res_blocks": -1}, "num_res_blocks"),
+        ({"upsample_filters": 0}, "upsample_filters"),
+        ({"noise_stddev": -0.1}, "noise_stddev"),
+        ({"use_cbam": 1}, "use_cbam"),
+        ({"std": 0.0}, "std"),
+    ],
+)
+def test_generator_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=f"Received: {match}"):
+        build_generator(**kwargs)
+
+
+def test_critic_bad_arguments():
+    with pytest.raises(ValueError, match="per sample"):
+        build_critic(norm="batch")
+    with pytest.raises(ValueError, match="Received: norm"):
+        build_critic(norm="group")
+    with pytest.raises(ValueError, match="Received: filters"):
+        build_critic(filters=0)
+
+
+def test_srcnn_bad_arguments():
+    with pytest.raises(ValueError, match="Received: scale"):
+        build_srcnn(scale=3)
+    with pytest.raises(ValueError, match="Received: filters"):
+        build_srcnn(filters=(64,))
+    with pytest.raises(ValueError, match="Received: kernel_sizes"):
+        build_srcnn(kernel_sizes=(9, 5))
+
+
+# ----------------------------------------------------------------------------- ablations
+
+
+def test_generator_ablation_switches_change_layers():
+    full = build_generator(**TINY_GENERATOR)
+    assert {"MultiKernelStem", "GaussianNoise", "SqueezeExcitation", "ResidualBlock",
+            "ConvGRU", "PixelShuffle", "CBAM", "Conv3D"} <= layer_types(full)
+    assert "UpSampling3D" not in layer_types(full)
+
+    no_cbam = build_generator(use_cbam=False, **TINY_GENERATOR)
+    assert "CBAM" not in layer_types(no_cbam)
+    assert no_cbam.count_params() < full.count_params()
+
+    no_resnet = build_generator(use_residual=False, **TINY_GENERATOR)
+    blocks = [l for l in no_resnet.layers if isinstance(l, ResidualBlock)]
+    assert blocks and all(not b.use_residual and b.projection is None for b in blocks)
+    # The 8 -> 4 post block loses its 1x1 projection (8 * 4 + 4 parameters).
+    assert full.count_params() - no_resnet.count_params() == 8 * 4 + 4
+
+    no_noise = build_generator(noise_stddev=0, **TINY_GENERATOR)
+    assert "GaussianNoise" not in layer_types(no_noise)
+
+    skip = build_generator(global_skip=True, **TINY_GENERATOR)
+    assert {"UpSampling3D", "Add"} <= layer_types(skip)
+
+
+def test_critic_ablation_switches_change_layers():
+    full = build_critic(**TINY_CRITIC)
+    assert "CBAM" in layer_types(full)
+    assert "CBAM" not in layer_types(build_critic(use_cbam=False, **TINY_CRITIC))
+    plain = build_critic(norm="none", use_residual=False, **TINY_CRITIC)
+    assert all(b.norm == "none" and not b.use_residual
+               for b in plain.layers if isinstance(b, ResidualBlock))
+
+
+# ----------------------------------------------------------------------------- behaviour
+
+
+def test_generator_saved_and_reloaded_gives_identical_outputs(tmp_path):
+    model = build_generator(scale=4, mean=50.0, std=25.0, global_skip=True, **TINY_GENERATOR)
+    # Move every weight, batch-norm statistics included, away from its initial value.
+    rng = np.random.default_rng(1)
+    for weight in model.weights:
+        value = numpy(weight) + 0.1 * rng.normal(size=weight.shape)
+        if "moving_variance" in weight.path:
+            value = np.abs(value)
+        weight.assign(value.astype("float32"))
+    path = os.path.join(tmp_path, "generator.keras")
+    model.save(path)
+    reloaded = keras.saving.load_model(path)
+    for shape in [(2, 8, 3, 4, 1), (1, 1, 5, 6, 1)]:
+        x = rh(shape, seed=3)
+        np.testing.assert_array_equal(
+            numpy(reloaded(x, training=False)), numpy(model(x, training=False))
+        )
+    assert reloaded.get_layer("destandardize").get_config()["mean"] == 50.0
+
+
+def test_critic_saved_and_reloaded_gives_identical_outputs(tmp_path):
+    model = build_critic(mean=50.0, std=25.0, **TINY_CRITIC)
+    path = os.path.join(tmp_path, "critic.keras")
+    model.save(path)
+    reloaded = keras.saving.load_model(path)
+    x = rh((2, 8, 16, 16, 1))
+    np.testing.assert_array_equal(numpy(reloaded(x)), numpy(model(x)))
+
+
+def test_generator_noise_only_in_training():
+    model = build_generator(scale=2, noise_stddev=0.5, **TINY_GENERATOR)
+    x = rh((1, 2, 3, 3, 1))
+    np.testing.assert_array_equal(numpy(model(x)), numpy(model(x)))
+    assert not np.array_equal(numpy(model(x, training=True)), numpy(model(x, training=True)))
+
+
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+def test_mixed_precision_outputs_are_float32(policy):
+    keras.mixed_precision.set_global_policy(policy)
+    compute = policy.split("_")[1]
+    generator = build_generator(scale=4, mean=50.0, std=25.0, **TINY_GENERATOR)
+    critic = build_critic(mean=50.0, std=25.0, **TINY_CRITIC)
+    srcnn = build_srcnn(scale=4, filters=(8, 4), mean=50.0, std=25.0)
+    assert generator.get_layer("stem").compute_dtype == compute
+    for model, shape in [(generator, (2, 8, 3, 4, 1)), (critic, (2, 8, 16, 16, 1)),
+                         (srcnn, (1, 2, 3, 4, 1))]:
+        assert model.output.dtype == "float32"
+        y = model(rh(shape))
+        assert keras.backend.standardize_dtype(y.dtype) == "float32"
+        assert np.all(np.isfinite(numpy(y)))
+
+
+@pytest.mark.parametrize("scale", [2, 8])
+def test_global_skip_with_zero_last_conv_returns_nearest_repeat(scale):
+    model = build_generator(scale=scale, global_skip=True, mean=50.0, std=25.0, **TINY_GENERATOR)
+    conv = model.get_layer("output_conv")
+    conv.set_weights([np.zeros_like(w) for w in conv.get_weights()])
+    x = rh((2, 3, 4, 5, 1))
+    y = numpy(model(x))
+    expected = np.repeat(np.repeat(x, scale, axis=2), scale, axis=3)
+    np.testing.assert_allclose(y, expected, rtol=0, atol=1e-4)
+    # Stride-sampling alignment: HR cell scale*k holds the LR value k.
+    np.testing.assert_allclose(y[:, :, ::scale, ::scale], x, atol=1e-4)
+
+
+# ----------------------------------------------------------------------------- FLOPs
+
+
+def test_count_flops_hand_count_plain_layers():
+    inputs = keras.Input((None, None, None, 1))
+    x = keras.layers.Conv3D(4, (1, 3, 3), padding="same")(inputs)
+    x = keras.layers.Conv3D(6, (1, 2, 2), strides=(1, 2, 2))(x)
+    x = ConvGRU(3, kernel_size=3)(x)
+    outputs = keras.layers.Dense(5)(x)
+    model = keras.Model(inputs, outputs)
+    # One sample, T=2, 6x8.
+    conv1 = (2 * 6 * 8 * 4) * (3 * 3 * 1)  # output elements x kernel volume x in-channels
+    conv2 = (2 * 3 * 4 * 6) * (2 * 2 * 4)  # valid 2x2 stride 2 -> 3x4
+    gru = 2 * 3 * 4 * (3 * 3 * 6 * 9 + 3 * 3 * 3 * 9)  # per step: input conv + recurrent convs
+    dense = (2 * 3 * 4) * 3 * 5
+    assert count_flops(model, (2, 6, 8, 1)) == 2 * (conv1 + conv2 + gru + dense) == 47232
+
+
+def test_count_flops_hand_count_composite_layers():
+    from hsr_keras.layers import MultiKernelStem, SqueezeExcitation
+
+    inputs = keras.Input((None, None, None, 1))
+    x = MultiKernelStem(4, kernel_sizes=(2, 3))(inputs)
+    x = SqueezeExcitation(ratio=2)(x)
+    outputs = ResidualBlock(6, norm="batch")(x)
+    model = keras.Model(inputs, outputs)
+    px = 2 * 4 * 4  # T=2, 4x4
+    stem = px * 2 * (2 * 2 * 1) + px * 2 * (3 * 3 * 1)
+    se = 2 * (4 * 2 + 2 * 4)  # per frame: Dense(4 -> 2), Dense(2 -> 4)
+    conv1, conv2, projection = px * 6 * 9 * 4, px * 6 * 9 * 6, px * 6 * 4
+    cbam = 2 * 2 * (6 * 1 + 1 * 6) + px * 7 * 7 * 2  # shared MLP twice per frame, 7x7 conv
+    expected = 2 * (stem + se + conv1 + conv2 + projection + cbam)
+    assert count_flops(model, (2, 4, 4, 1)) == expected
+
+
+def test_count_flops_scales_with_frames_and_area():
+    model = build_generator(scale=4, **TINY_GENERATOR)
+    one = count_flops(model, (1, 4, 4, 1))
+    assert one > 0
+    assert count_flops(model, (8, 4, 4, 1)) == 8 * one
+    critic = build_critic(**TINY_CRITIC)
+    score = 2 * 8 * 1  # Dense(8 -> 1) after the global average: once per sample
+    two, one = count_flops(critic, (2, 16, 16, 1)), count_flops(critic, (1, 16, 16, 1))
+    assert two - score == 2 * (one - score)
+    with pytest.raises(ValueError, match="input_shape"):
+        count_flops(model, (1, 8, 4, 4, 1))
