@@ -38,7 +38,7 @@ def serialize_example(hr, lr, times, level, region):
     times = np.asarray(times)
     if np.issubdtype(times.dtype, np.datetime64):
         times = times.astype("datetime64[s]").astype(np.int64)
-    if hr.ndim != 3 or lr.ndim != 3 or hr.shape[0] != lr.shape[0] != len(times):
+    if hr.ndim != 3 or lr.ndim != 3 or not (hr.shape[0] == lr.shape[0] == len(times)):
         raise ValueError(
             f"Expected hr [T,H,W], lr [T,h,w] and T times. Received: hr {hr.shape}, "
             f"lr {lr.shape}, {len(times)} times"

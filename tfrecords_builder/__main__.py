@@ -1,0 +1,20 @@
+"""`python -m tfrecords_builder ...` builds TFRecords; `... synthetic ...` writes demo ERA5-like files."""
+
+import os
+import sys
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["synthetic"]:
+        from tfrecords_builder import synthetic
+
+        return synthetic.main(argv[1:])
+    from tfrecords_builder import build
+
+    return build.main(argv)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter off stderr
+    sys.exit(main())

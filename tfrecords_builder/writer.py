@@ -1,0 +1,76 @@
+"""Sharded GZIP TFRecord files, written under temporary names and published only when a build succeeded.
+
+A shard is written to `.<shard name>.tmp` in the output folder; `publish` renames all of a
+build's shards together once every one of them is complete, after removing the earlier
+build's manifest and shards, and writes the manifest last. So an interrupted build never
+leaves a shard or manifest that looks complete, and an earlier build stays usable until the
+new one is ready.
+"""
+
+import math
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+
+from tfrecords_builder.manifest import write_json_atomic
+from tfrecords_builder.schema import COMPRESSION, MANIFEST_NAME, SHARD_SUFFIX, SPLITS
+
+_SHARD = rf"({'|'.join(SPLITS)})-\d{{5}}-of-\d{{5}}{re.escape(SHARD_SUFFIX)}"
+SHARD_RE = re.compile(rf"^{_SHARD}$")
+TEMP_RE = re.compile(rf"^\.({_SHARD}|{re.escape(MANIFEST_NAME)}\..*)\.tmp$")
+# TFRecord framing around each record: length, its CRC and the data's CRC.
+FRAME_BYTES = 16
+
+
+def temp_path(out_dir, name):
+    return Path(out_dir) / f".{name}.tmp"
+
+
+def shard_runs(items, item_bytes, shard_bytes):
+    """Split `items` into contiguous runs of about `shard_bytes` each (at least one item per run)."""
+    count = max(1, min(len(items), math.ceil(len(items) * item_bytes / shard_bytes)))
+    return [list(run) for run in np.array_split(np.asarray(items), count)]
+
+
+class ShardWriter:
+    """A GZIP TFRecord file at a temporary path: deleted on error, kept for `publish` on success."""
+
+    def __init__(self, path):
+        import tensorflow as tf
+
+        self.path = Path(path)
+        self.records = 0
+        self._writer = tf.io.TFRecordWriter(str(self.path), options=tf.io.TFRecordOptions(compression_type=COMPRESSION))
+
+    def write(self, record):
+        self._writer.write(record)
+        self.records += 1
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        self._writer.close()
+        if exc_type is not None:
+            self.path.unlink(missing_ok=True)
+
+
+def remove_temporaries(out_dir):
+    """Delete temporaries that an earlier, killed build left behind."""
+    for path in Path(out_dir).iterdir():
+        if TEMP_RE.match(path.name):
+            path.unlink(missing_ok=True)
+
+
+def publish(out_dir, renames, manifest):
+    """Replace the folder's earlier build by this one: [(temporary path, shard name)] and the manifest."""
+    out_dir = Path(out_dir)
+    (out_dir / MANIFEST_NAME).unlink(missing_ok=True)
+    for path in out_dir.iterdir():
+        if SHARD_RE.match(path.name):
+            path.unlink()
+    for tmp, name in renames:
+        os.replace(tmp, out_dir / name)
+    write_json_atomic(manifest, out_dir / MANIFEST_NAME)
