@@ -17,6 +17,7 @@ from hsr_keras.layers import (
     ResidualBlock,
     SqueezeExcitation,
     Standardize,
+    StrideUpsampling,
 )
 from hsr_keras.layers.cbam import CBAM
 
@@ -51,6 +52,7 @@ def build_generator(
     use_cbam=True,
     use_residual=True,
     global_skip=False,
+    skip_interpolation="bilinear",
     mean=0.0,
     std=1.0,
     name="generator",
@@ -82,9 +84,12 @@ def build_generator(
             ablation). Defaults to `True`.
         use_residual: bool. Skip connections in the residual blocks (Table 2
             "ResNet" ablation). Defaults to `True`.
-        global_skip: bool. Add the LR input, nearest-repeated `scale` times
-            along H and W, in normalised units before the inverse Standardize,
-            so the network learns a residual. Defaults to `False` (the paper).
+        global_skip: bool. Add the LR input upsampled by `StrideUpsampling`
+            (LR point k on HR cell `scale * k`), in normalised units before the
+            inverse Standardize, so the network learns a residual over aligned
+            interpolation. Defaults to `False` (the paper).
+        skip_interpolation: "bilinear" or "nearest", the global skip's
+            upsampling. Defaults to `"bilinear"`.
         mean: float. Data mean (%RH) from the manifest. Defaults to `0.0`.
         std: float. Data std (%RH) from the manifest. Defaults to `1.0`.
         name: str. The model name. Defaults to `"generator"`.
@@ -140,8 +145,8 @@ def build_generator(
     ]
     output_conv = keras.layers.Conv3D(1, 1, dtype="float32", name="output_conv")
     if global_skip:
-        skip_upsample = keras.layers.UpSampling3D(
-            (1, scale, scale), dtype="float32", name="skip_upsample"
+        skip_upsample = StrideUpsampling(
+            scale, skip_interpolation, dtype="float32", name="skip_upsample"
         )
         skip_add = keras.layers.Add(dtype="float32", name="skip_add")
     destandardize = Standardize(mean, std, invert=True, dtype="float32", name="destandardize")

@@ -6,6 +6,8 @@ import pytest
 import tensorflow as tf
 from layer_testing import run_layer_test
 
+from hsr_keras.interpolation import upsample_strided
+
 from hsr_keras.layers import (
     CBAM,
     ConvGRU,
@@ -15,6 +17,7 @@ from hsr_keras.layers import (
     ResidualBlock,
     SqueezeExcitation,
     Standardize,
+    StrideUpsampling,
 )
 
 # Two spatial sizes, T=1 and T=8.
@@ -113,6 +116,36 @@ def test_pixel_shuffle_bad_arguments():
             PixelShuffle(scale)
     with pytest.raises(ValueError, match="divisible"):
         PixelShuffle(2)(np.zeros((1, 1, 2, 2, 6), "float32"))
+
+
+# ----------------------------------------------------------------------------- StrideUpsampling
+
+
+@pytest.mark.parametrize("interpolation", ["nearest", "bilinear"])
+def test_stride_upsampling_layer(interpolation):
+    run_layer_test(
+        StrideUpsampling,
+        {"scale": 2, "interpolation": interpolation},
+        shapes(3),
+        [s[:2] + (2 * s[2], 2 * s[3], 3) for s in SHAPES],
+        expected_num_trainable_weights=0,
+    )
+
+
+@pytest.mark.parametrize("scale", [2, 8])
+def test_stride_upsampling_matches_aligned_interpolation(scale):
+    x = np.random.default_rng(2).uniform(0, 100, size=(2, 3, 4, 5, 1)).astype("float32")
+    bilinear = keras.ops.convert_to_numpy(StrideUpsampling(scale, "bilinear")(x))
+    np.testing.assert_allclose(bilinear[..., 0], upsample_strided(x[..., 0], scale, "bilinear"), atol=1e-4)
+    nearest = keras.ops.convert_to_numpy(StrideUpsampling(scale, "nearest")(x))
+    np.testing.assert_array_equal(nearest, np.repeat(np.repeat(x, scale, axis=2), scale, axis=3))
+
+
+def test_stride_upsampling_bad_arguments():
+    with pytest.raises(ValueError, match="Received: scale"):
+        StrideUpsampling(1)
+    with pytest.raises(ValueError, match="Received: interpolation"):
+        StrideUpsampling(2, "bicubic")
 
 
 # ----------------------------------------------------------------------------- MultiKernelStem

@@ -6,6 +6,8 @@ import keras
 import numpy as np
 import pytest
 
+from hsr_keras.interpolation import upsample_strided
+
 from hsr_keras.layers import CBAM, ConvGRU, ResidualBlock
 from hsr_keras.networks import build_critic, build_generator, build_srcnn, count_flops
 
@@ -129,7 +131,7 @@ def test_generator_ablation_switches_change_layers():
     full = build_generator(**TINY_GENERATOR)
     assert {"MultiKernelStem", "GaussianNoise", "SqueezeExcitation", "ResidualBlock",
             "ConvGRU", "PixelShuffle", "CBAM", "Conv3D"} <= layer_types(full)
-    assert "UpSampling3D" not in layer_types(full)
+    assert "StrideUpsampling" not in layer_types(full)
 
     no_cbam = build_generator(use_cbam=False, **TINY_GENERATOR)
     assert "CBAM" not in layer_types(no_cbam)
@@ -145,7 +147,7 @@ def test_generator_ablation_switches_change_layers():
     assert "GaussianNoise" not in layer_types(no_noise)
 
     skip = build_generator(global_skip=True, **TINY_GENERATOR)
-    assert {"UpSampling3D", "Add"} <= layer_types(skip)
+    assert {"StrideUpsampling", "Add"} <= layer_types(skip)
 
 
 def test_critic_ablation_switches_change_layers():
@@ -213,13 +215,18 @@ def test_mixed_precision_outputs_are_float32(policy):
 
 
 @pytest.mark.parametrize("scale", [2, 8])
-def test_global_skip_with_zero_last_conv_returns_nearest_repeat(scale):
-    model = build_generator(scale=scale, global_skip=True, mean=50.0, std=25.0, **TINY_GENERATOR)
+@pytest.mark.parametrize("interpolation", ["nearest", "bilinear"])
+def test_global_skip_with_zero_last_conv_returns_aligned_upsampling(scale, interpolation):
+    model = build_generator(scale=scale, global_skip=True, skip_interpolation=interpolation,
+                            mean=50.0, std=25.0, **TINY_GENERATOR)
     conv = model.get_layer("output_conv")
     conv.set_weights([np.zeros_like(w) for w in conv.get_weights()])
     x = rh((2, 3, 4, 5, 1))
     y = numpy(model(x))
-    expected = np.repeat(np.repeat(x, scale, axis=2), scale, axis=3)
+    if interpolation == "nearest":
+        expected = np.repeat(np.repeat(x, scale, axis=2), scale, axis=3)
+    else:  # independent: interpolation matrices from the LR points' positions
+        expected = upsample_strided(x[..., 0], scale, "bilinear")[..., None]
     np.testing.assert_allclose(y, expected, rtol=0, atol=1e-4)
     # Stride-sampling alignment: HR cell scale*k holds the LR value k.
     np.testing.assert_allclose(y[:, :, ::scale, ::scale], x, atol=1e-4)

@@ -7,6 +7,7 @@ from hsr_keras.layers.pixel_shuffle import PixelShuffle
 from hsr_keras.layers.residual_block import ResidualBlock
 from hsr_keras.layers.squeeze_excitation import SqueezeExcitation
 from hsr_keras.layers.standardize import Standardize
+from hsr_keras.layers.stride_upsampling import StrideUpsampling
 
 __all__ = [
     "CBAM",
@@ -17,4 +18,5 @@ __all__ = [
     "ResidualBlock",
     "SqueezeExcitation",
     "Standardize",
+    "StrideUpsampling",
 ]
