@@ -1,0 +1,265 @@
+"""`predict`: coarse ERA5 netCDF in, fine CF netCDF out, checked against the model called directly."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+from test_export import SCALE, make_fit_folder, make_manifest
+
+from hsr_keras import export, predict
+from hsr_keras.evaluate import load_generator
+from tfrecords_builder import synthetic
+
+LR_RES = 2.0
+LAT, LON = (30.0, 60.0), (100.0, 140.0)  # 16 x 21 LR points
+LEVELS = (300, 250)
+DAYS = ("2019-01-01", "2019-01-02")
+STEP_HOURS = list(range(0, 24, 3))
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    """A tiny generator (fit folder, SavedModel, Keras model), and LR files in both CDS styles."""
+    root = tmp_path_factory.mktemp("predict")
+    fit = make_fit_folder(root / "fit", global_skip=True)
+    assert export.main([str(fit), "--out", str(root / "saved_models"), "--quiet"]) == 0
+    # The same network trained (nominally) on a 0.03125 deg grid, so that the real 0.25 deg ERA5
+    # file is its LR input.
+    fine_manifest = root / "fine" / "manifest.json"
+    fine_manifest.parent.mkdir()
+    fine_manifest.write_text(json.dumps(make_manifest(resolution=0.25 / SCALE)))
+    grid = dict(lat_bounds=LAT, lon_bounds=LON, resolution=LR_RES, levels=LEVELS)
+    classic = synthetic.write_synthetic(root / "classic", *DAYS, style="classic", per="all", interval_hours=1, **grid)
+    new = synthetic.write_synthetic(root / "new", *DAYS, style="new", per="all", interval_hours=3, **grid)
+    return {
+        "root": root,
+        "fit": fit,
+        "saved_model": root / "saved_models" / "hsr",
+        "model": load_generator(fit / "generator.keras"),
+        "fine_manifest": fine_manifest,
+        "classic": classic[0],
+        "new": new[0],
+    }
+
+
+def run_predict(argv):
+    return predict.main([str(a) for a in argv] + ["--quiet"])
+
+
+def read_lr(path, level, hours=STEP_HOURS):
+    """The input independently of the package: [T, lat ascending, lon], times, lat, lon."""
+    with xr.open_dataset(path) as ds:
+        ds = ds.rename({k: v for k, v in {"valid_time": "time", "pressure_level": "level"}.items() if k in ds.variables})
+        r = ds["r"].sel(level=level).sortby("latitude")
+        r = r.isel(time=np.flatnonzero(np.isin(r["time"].dt.hour.values, hours)))
+        return r.values.astype("float32"), r["time"].values, r["latitude"].values, r["longitude"].values
+
+
+def direct(model, lr_days):
+    """The Keras model on whole days: [T, h, w] per day -> [T, 8h, 8w]."""
+    return np.concatenate([np.asarray(model(day[None, ..., None], training=False))[0, ..., 0] for day in lr_days])
+
+
+def expected_axis(first, n, res):
+    return first + np.arange(SCALE * n) * (res / SCALE)
+
+
+@pytest.fixture(scope="module")
+def classic_out(setup):
+    out = setup["root"] / "classic_hr.nc"
+    argv = [setup["classic"], "--model", setup["fit"], "--out", out, "--tile", 32, "--level", 300, "--level", 250]
+    assert run_predict(argv) == 0
+    return out
+
+
+def test_classic_style_coordinates_and_values(setup, classic_out):
+    with xr.open_dataset(classic_out) as ds:
+        assert ds["r"].dims == ("time", "level", "latitude", "longitude")
+        assert ds["r"].dtype == np.float32
+        # The fine grid starts at the first LR point, spacing LR / 8; latitude keeps the input's order.
+        lat = expected_axis(LAT[0], 16, LR_RES)[::-1]
+        lon = expected_axis(LON[0], 21, LR_RES)
+        np.testing.assert_allclose(ds["latitude"].values, lat, atol=1e-9)
+        np.testing.assert_allclose(ds["longitude"].values, lon, atol=1e-9)
+        np.testing.assert_array_equal(ds["level"].values, [300, 250])
+        for k, level in enumerate(LEVELS):
+            lr, times, lr_lat, _ = read_lr(setup["classic"], level)
+            assert lr.shape == (16, 16, 21)  # the hourly file sampled at the model's 3-hourly steps
+            np.testing.assert_array_equal(ds["time"].values, times)
+            np.testing.assert_allclose(lat[::-1][::SCALE], lr_lat, atol=1e-6)  # LR point k on fine row 8k
+            expected = direct(setup["model"], [lr[:8], lr[8:]])
+            got = ds["r"].values[:, k, ::-1]  # back to latitude ascending
+            np.testing.assert_allclose(got, expected, atol=1e-4, rtol=1e-6)
+            # The output follows the field (global skip): an orientation error would show here.
+            assert np.corrcoef(got[:, ::SCALE, ::SCALE].ravel(), lr.ravel())[0, 1] > 0.99
+
+
+def test_output_is_cf(setup, classic_out):
+    with xr.open_dataset(setup["classic"]) as source:
+        source_history = source.attrs["history"]
+    with xr.open_dataset(classic_out) as ds:
+        assert ds.attrs["Conventions"] == "CF-1.8"
+        history = ds.attrs["history"].splitlines()
+        assert history[0] == source_history
+        assert "python -m hsr_keras.predict" in history[-1] and "--tile 32" in history[-1]
+        attrs = ds["r"].attrs
+        assert (attrs["units"], attrs["long_name"], attrs["standard_name"]) == ("%", "Relative humidity", "relative_humidity")
+        assert ds["r"].encoding["zlib"] and ds["r"].encoding["dtype"] == np.float32
+        for name, units, axis in (("latitude", "degrees_north", "Y"), ("longitude", "degrees_east", "X")):
+            assert ds[name].attrs == {"standard_name": name, "long_name": name, "units": units, "axis": axis}
+        assert ds["level"].attrs["standard_name"] == "air_pressure" and ds["level"].attrs["positive"] == "down"
+        assert ds["time"].attrs["standard_name"] == "time" and ds["time"].attrs["axis"] == "T"
+        assert ds["time"].encoding["units"].startswith("hours since 1900-01-01")  # the input's units
+
+
+def test_new_style_with_saved_model(setup, tmp_path):
+    out = tmp_path / "new_hr.nc"
+    # The model base folder, as TF Serving takes it: its highest version is used.
+    assert run_predict([setup["new"], "--model", setup["saved_model"], "--out", out, "--tile", 24]) == 0
+    with xr.open_dataset(out) as ds:
+        assert ds["r"].dims == ("valid_time", "pressure_level", "latitude", "longitude")
+        np.testing.assert_array_equal(ds["pressure_level"].values, [300.0, 250.0])  # the file's order
+        assert "hsr/1" in ds["r"].attrs["comment"]
+        lat = expected_axis(LAT[0], 16, LR_RES)[::-1]
+        np.testing.assert_allclose(ds["latitude"].values, lat, atol=1e-9)
+        for k, level in enumerate((300.0, 250.0)):
+            lr, times, _, _ = read_lr(setup["new"], level)
+            np.testing.assert_array_equal(ds["valid_time"].values, times)
+            expected = direct(setup["model"], [lr[:8], lr[8:]])
+            np.testing.assert_allclose(ds["r"].values[:, k, ::-1], expected, atol=1e-4, rtol=1e-6)
+
+
+def test_tiled_and_untiled_predictions_agree(setup):
+    run = predict.load_model_function("keras", setup["fit"] / "generator.keras")
+    lr = read_lr(setup["new"], 300.0)[0][:8]
+    whole = predict.predict_field(run, lr, SCALE, tile=64, overlap=0)
+    np.testing.assert_allclose(whole, direct(setup["model"], [lr]), atol=1e-4, rtol=1e-6)  # one tile: exact
+
+    def max_diff(tile, overlap):
+        return float(np.abs(predict.predict_field(run, lr, SCALE, tile=tile, overlap=overlap) - whole).max())
+
+    # The generator's SE and CBAM blocks pool over the whole field, so a tile never sees exactly
+    # the statistics of the whole region: agreement is approximate. Measured on this 16 x 21 LR
+    # field (output std 24 %RH), max |tiled - untiled|: defaults (tile 16, overlap 4) 0.28 %RH,
+    # (8, 4) 0.56, (16, 8) 0.09; tiles butted without overlap (8, 0) 46 %RH, because the
+    # generator's bilinear global skip is clamped beyond a tile's last LR point.
+    default = max_diff(predict.DEFAULT_TILE, predict.DEFAULT_OVERLAP)
+    blended, butted = max_diff(8, 4), max_diff(8, 0)
+    assert default < 0.5
+    assert blended < 1.0
+    assert blended < butted
+
+
+def test_tiles_blend_to_one_for_a_pointwise_model():
+    def pointwise(x):  # every HR cell depends only on its own LR point: tiling must not matter
+        return np.repeat(np.repeat(x * 1.5 + 3.0, SCALE, axis=2), SCALE, axis=3)
+
+    lr = np.random.default_rng(0).uniform(0, 140, (3, 23, 37)).astype("float32")
+    expected = pointwise(lr[None, ..., None])[0, ..., 0]
+    for tile, overlap, wrap in ((5, 2, False), (8, 4, False), (8, 0, False), (7, 6, True), (64, 3, True)):
+        got = predict.predict_field(pointwise, lr, SCALE, tile=tile, overlap=overlap, batch_size=3, wrap=wrap)
+        np.testing.assert_allclose(got, expected, rtol=1e-6, err_msg=f"tile {tile}, overlap {overlap}")
+
+
+def test_blend_weights_drop_tile_edges_and_sum_to_one():
+    # Two 16-point tiles overlapping by 4 LR points: [0, 16) and [12, 28).
+    left = predict.ramp(16 * SCALE, SCALE, 4, left=False, right=True)
+    right = predict.ramp(16 * SCALE, SCALE, 4, left=True, right=False)
+    margin = predict.blend_margin(4) * SCALE
+    assert margin == SCALE
+    np.testing.assert_allclose(left[-4 * SCALE :] + right[: 4 * SCALE], 1.0)
+    assert (left[-margin:] == 0).all() and (right[:margin] == 0).all()
+    assert (left[: 12 * SCALE] == 1).all() and (right[4 * SCALE :] == 1).all()
+
+
+def test_real_era5_file(setup, real_era5, tmp_path):
+    """The real classic CDS file (int16 packed, latitude descending, 9 levels, 00-02 UTC) as LR input."""
+    out = tmp_path / "real_hr.nc"
+    argv = [real_era5, "--model", setup["fit"] / "generator.keras", "--manifest", setup["fine_manifest"],
+            "--out", out, "--level", 300, "--tile", 200]
+    assert run_predict(argv) == 0
+    with xr.open_dataset(real_era5) as source:
+        field = source["r"].sel(level=300).isel(time=[0]).sortby("latitude")
+        lr, lat0, lon0 = field.values.astype("float32"), float(field["latitude"][0]), float(field["longitude"][0])
+        first_time = source["time"].values[0]
+    with xr.open_dataset(out) as ds:
+        np.testing.assert_array_equal(ds["time"].values, [first_time])  # only 00 UTC is a model step: T = 1
+        np.testing.assert_allclose(ds["latitude"].values, expected_axis(lat0, 45, 0.25)[::-1], atol=1e-9)
+        np.testing.assert_allclose(ds["longitude"].values, expected_axis(lon0, 133, 0.25), atol=1e-9)
+        np.testing.assert_allclose(ds["r"].values[:, 0, ::-1], direct(setup["model"], [lr]), atol=1e-4, rtol=1e-6)
+
+    # --all-times: the three hourly steps as one sequence.
+    argv = [real_era5, "--model", setup["fit"], "--manifest", setup["fine_manifest"], "--out", out,
+            "--level", 300, "--all-times", "--overwrite"]
+    assert run_predict(argv) == 0
+    with xr.open_dataset(out) as ds:
+        assert ds.sizes["time"] == 3 and ds.sizes["latitude"] == 360 and ds.sizes["longitude"] == 1064
+
+
+def test_global_grid_gives_the_era5_grid(setup, tmp_path):
+    """A global 2 deg field becomes 0.25 deg from 90N to 90S (rows beyond the pole dropped), 1440 longitudes."""
+    ds = synthetic.synthetic_dataset("2019-01-01", "2019-01-01", lat_bounds=(-90, 90), lon_bounds=(0, 358),
+                                     resolution=LR_RES, interval_hours=24)
+    path = tmp_path / "global.nc"
+    ds.to_netcdf(path)
+    out = tmp_path / "global_hr.nc"
+    assert run_predict([path, "--model", setup["saved_model"], "--out", out, "--tile", 48, "--overlap", 4]) == 0
+    with xr.open_dataset(out) as hr:
+        np.testing.assert_allclose(hr["latitude"].values, 90 - 0.25 * np.arange(721), atol=1e-9)
+        np.testing.assert_allclose(hr["longitude"].values, 0.25 * np.arange(1440), atol=1e-9)
+        assert np.isfinite(hr["r"].values).all()
+
+
+def test_select_sequences():
+    day = np.datetime64("2019-01-01", "s").astype(np.int64)
+    hourly = day + 3600 * np.arange(48 + 6)  # two days and 00-05 of the third
+    seqs = predict.select_sequences(hourly, 8, 3, STEP_HOURS)
+    assert [len(s) for s in seqs] == [8, 8, 2]  # a trailing part-day is predicted with T = 2
+    assert all((s % 10800 == 0).all() for s in seqs)
+    gappy = np.delete(day + 10800 * np.arange(8), 3)  # 09 UTC missing
+    assert [len(s) for s in predict.select_sequences(gappy, 8, 3, STEP_HOURS)] == [3, 4]
+    assert [len(s) for s in predict.select_sequences(hourly, 8, 3, STEP_HOURS, all_times=True)] == [8] * 6 + [6]
+    assert predict.select_sequences(day + 3600 + 10800 * np.arange(4), 8, 3, STEP_HOURS) == []
+
+
+def test_fine_coords_for_block_means():
+    lr = 30.875 + 2.0 * np.arange(3)  # block centres of a 0.25 deg grid starting at 30.0
+    offset = export.model_info(make_manifest(degradation="block_mean"))["grid"]["hr_offset_cells"]
+    np.testing.assert_allclose(predict.fine_coords(lr, SCALE, offset), 30.0 + 0.25 * np.arange(24))
+    np.testing.assert_allclose(predict.fine_coords(lr, SCALE), 30.875 + 0.25 * np.arange(24))
+
+
+def test_errors_exit_2(setup, real_era5, tmp_path, capsys):
+    ds = synthetic.synthetic_dataset(*DAYS, lat_bounds=LAT, lon_bounds=LON, resolution=LR_RES, interval_hours=3)
+    bad_units = ds.copy()
+    bad_units["r"] = bad_units["r"].assign_attrs(units="1")
+    bad_units.to_netcdf(tmp_path / "units.nc")
+    ds.isel(time=[0]).assign_coords(time=ds["time"].values[:1] + np.timedelta64(1, "h")).to_netcdf(tmp_path / "01utc.nc")
+    with_nan = ds.copy(deep=True)
+    with_nan["r"][3, 0, 2, 2] = np.nan
+    with_nan.to_netcdf(tmp_path / "nan.nc")
+    (tmp_path / "exists.nc").write_text("")
+    model = ["--model", setup["fit"]]
+    out = ["--out", tmp_path / "out.nc"]
+    cases = [
+        ([real_era5] + model + out, "has grid spacing 0.25 deg, but the model takes 2 deg"),
+        ([setup["new"], "--variable", "t"] + model + out, "has no variable 't'"),
+        ([tmp_path / "units.nc"] + model + out, "has units '1'"),
+        ([tmp_path / "missing.nc"] + model + out, "no such file"),
+        ([tmp_path / "01utc.nc"] + model + out, "no time in the input falls on the model's step hours"),
+        ([tmp_path / "nan.nc"] + model + out, "missing or non-finite values at 2019-01-01T09:00:00, 300 hPa"),
+        ([setup["new"]] + model + ["--out", tmp_path / "exists.nc"], "exists: pass --overwrite"),
+        ([setup["new"]] + model + out + ["--tile", 8, "--overlap", 8], "--overlap must be"),
+        ([setup["new"]] + model + out + ["--level", 500], "level 500 hPa is not in"),
+        ([setup["new"], "--model", tmp_path / "none.keras"] + out, "no such model file"),
+        ([setup["new"], "--model", tmp_path] + out, "neither a SavedModel"),
+    ]
+    for argv, message in cases:
+        assert run_predict(argv) == 2, argv
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err and err[-1].startswith("error: ") and message in err[-1], (argv, err)
+        assert "Traceback" not in "\n".join(err)
+    assert not (tmp_path / "out.nc").exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no partial output left
