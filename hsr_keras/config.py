@@ -13,6 +13,7 @@ from pathlib import Path
 from hsr_keras.losses import LOSSES
 
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+ARCHITECTURES = ("paper", "srcnn", "srgan")
 SCALES = (2, 4, 8, 16)
 
 
@@ -20,7 +21,9 @@ SCALES = (2, 4, 8, 16)
 class Config:
     """Hyper-parameters of the generator, the critic and the training (paper section 5)."""
 
-    # generator (paper Fig. 3)
+    # "paper" (Fig. 3), or a baseline of Table 3: "srcnn" (content loss only), "srgan"
+    architecture: str = "paper"
+    # generator (paper Fig. 3; filters and num_res_blocks also size the SRGAN generator)
     scale: int = 8
     filters: int = 128
     num_res_blocks: int = 4
@@ -31,6 +34,7 @@ class Config:
     use_cbam: bool = True
     use_residual: bool = True
     global_skip: bool = False
+    skip_interpolation: str = "bilinear"
     # critic (no batch normalisation: the gradient penalty is per sample)
     critic_filters: int = 64
     critic_res_blocks: int = 2
@@ -60,8 +64,10 @@ class Config:
     def __post_init__(self):
         checks = [
             (self.scale in SCALES, f"scale must be one of {SCALES}"),
+            (self.architecture in ARCHITECTURES, f"architecture must be one of {ARCHITECTURES}"),
             (self.loss in LOSSES, f"loss must be one of {LOSSES}"),
             (self.precision in PRECISIONS, f"precision must be one of {PRECISIONS}"),
+            (self.skip_interpolation in ("bicubic", "bilinear", "nearest"), "skip_interpolation must be bicubic, bilinear or nearest"),
             (self.critic_norm in ("layer", "none"), "critic_norm must be 'layer' or 'none' (batch norm breaks the per-sample gradient penalty)"),
             (self.filters > 0 and self.upsample_filters > 0 and self.critic_filters > 0, "filter counts must be positive"),
             (self.num_res_blocks >= 0 and self.num_post_blocks >= 0, "block counts must be >= 0"),
@@ -99,6 +105,7 @@ class Config:
             use_cbam=self.use_cbam,
             use_residual=self.use_residual,
             global_skip=self.global_skip,
+            skip_interpolation=self.skip_interpolation,
             mean=mean,
             std=std,
         )
@@ -123,18 +130,20 @@ PRESETS = {
     "demo": Config(
         filters=32,
         num_res_blocks=2,
-        upsample_filters=32,
+        upsample_filters=16,
         num_post_blocks=1,
         se_ratio=8,
         global_skip=True,
+        skip_interpolation="bicubic",
         critic_filters=16,
-        critic_res_blocks=1,
-        critic_post_blocks=1,
+        critic_res_blocks=0,
+        critic_post_blocks=0,
         g_learning_rate=1e-3,
         d_learning_rate=1e-3,
-        batch_size=8,
-        epochs=8,
-        plot_every=4,
+        warmup_epochs=0.5,
+        batch_size=4,
+        epochs=10,
+        plot_every=5,
     ),
 }
 

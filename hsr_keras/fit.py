@@ -5,7 +5,8 @@ TFRecord shards, a small model trained for a few epochs on the CPU, and a compar
 with aligned bicubic interpolation on the validation split. With `--data` it trains on a
 `tfrecords_builder` build with the paper's preset (a GPU job).
 
-Everything lands in `--out`: config.json (the resolved config), generator.keras (the best
+Everything lands in `--out`: config.json (the resolved config), run.json (the data
+build it trained on), generator.keras (the best
 generator by validation MSE), history.csv, training_curves.png, samples/ (maps every
 `plot_every` epochs), logs/ (TensorBoard) and backup/ (resume state; a killed run started
 again with the same command continues where it stopped).
@@ -111,7 +112,6 @@ def build_gan(config, manifest, steps_per_epoch):
     """Generator, critic and their compiled training model for a config and a data build."""
     import keras
 
-    from hsr_keras.networks import build_critic, build_generator
     from hsr_keras.schedules import WarmupCosine
     from hsr_keras.wgan import SuperResolutionGAN
 
@@ -121,8 +121,7 @@ def build_gan(config, manifest, steps_per_epoch):
             f"set scale: {manifest['scale']} in the config"
         )
     mean, std = manifest["stats"]["mean"], manifest["stats"]["std"]
-    generator = build_generator(**config.generator_kwargs(mean, std))
-    critic = build_critic(**config.critic_kwargs(mean, std))
+    generator, critic = build_networks(config, mean, std)
     gan = SuperResolutionGAN(generator, critic, data_std=std, seed=config.seed)
 
     def optimizer(learning_rate, updates_per_step):
@@ -138,7 +137,7 @@ def build_gan(config, manifest, steps_per_epoch):
 
     gan.compile(
         g_optimizer=optimizer(config.g_learning_rate, 1),
-        d_optimizer=optimizer(config.d_learning_rate, config.critic_steps),
+        d_optimizer=None if critic is None else optimizer(config.d_learning_rate, config.critic_steps),
         loss=config.loss,
         gp_weight=config.gp_weight,
         content_weight=config.content_weight,
@@ -146,6 +145,25 @@ def build_gan(config, manifest, steps_per_epoch):
         critic_steps=config.critic_steps,
     )
     return gan
+
+
+def build_networks(config, mean, std):
+    """The generator and critic of a config's architecture; no critic for the content loss."""
+    from hsr_keras import baselines, networks
+
+    if config.architecture == "paper":
+        generator = networks.build_generator(**config.generator_kwargs(mean, std))
+    elif config.architecture == "srcnn":
+        generator = networks.build_srcnn(scale=config.scale, mean=mean, std=std)
+    else:
+        generator = baselines.build_srgan_generator(
+            scale=config.scale, filters=config.filters, num_res_blocks=config.num_res_blocks, mean=mean, std=std
+        )
+    if config.loss == "content":
+        return generator, None
+    if config.architecture == "srgan":
+        return generator, baselines.build_srgan_discriminator(filters=config.critic_filters, mean=mean, std=std)
+    return generator, networks.build_critic(**config.critic_kwargs(mean, std))
 
 
 def train(config, data, out, strategy="default", verbose=1, extra_callbacks=()):
@@ -162,6 +180,7 @@ def train(config, data, out, strategy="default", verbose=1, extra_callbacks=()):
     keras.utils.set_random_seed(config.seed)
     keras.mixed_precision.set_global_policy(config.precision)
     config.save(out / "config.json")
+    (out / "run.json").write_text(json.dumps({"data": str(Path(manifest["_dir"]).resolve())}, indent=1) + "\n")
 
     train_examples = manifest["splits"]["train"]["examples"]
     steps_per_epoch = max(train_examples // config.batch_size, 1)
@@ -191,6 +210,7 @@ def train(config, data, out, strategy="default", verbose=1, extra_callbacks=()):
         validation_data=val_ds,
         epochs=config.epochs,
         steps_per_epoch=steps_per_epoch,
+        shuffle=False,  # the dataset shuffles itself
         callbacks=cbs + list(extra_callbacks),
         verbose=verbose,
     )

@@ -7,7 +7,9 @@ Each function returns per-sample values of shape [batch]; the train step reduces
 import keras
 from keras import ops
 
-LOSSES = ("wgan-gp", "gan")
+ADVERSARIAL_LOSSES = ("wgan-gp", "gan")
+# "content": the generator alone on the content loss (SRCNN, and a pre-training baseline).
+LOSSES = ADVERSARIAL_LOSSES + ("content",)
 
 
 def _per_sample_mean(x):
@@ -34,7 +36,7 @@ def critic_loss(real_score, fake_score, loss="wgan-gp"):
         return fake_score - real_score
     if loss == "gan":
         return ops.softplus(-real_score) + ops.softplus(fake_score)
-    raise ValueError(f"loss must be one of {LOSSES}. Received: loss={loss}")
+    raise ValueError(f"loss must be one of {ADVERSARIAL_LOSSES}. Received: loss={loss}")
 
 
 def generator_adversarial_loss(fake_score, loss="wgan-gp"):
@@ -48,7 +50,7 @@ def generator_adversarial_loss(fake_score, loss="wgan-gp"):
         return -fake_score
     if loss == "gan":
         return ops.softplus(-fake_score)
-    raise ValueError(f"loss must be one of {LOSSES}. Received: loss={loss}")
+    raise ValueError(f"loss must be one of {ADVERSARIAL_LOSSES}. Received: loss={loss}")
 
 
 def gradient_penalty(grads, epsilon=1e-12):

@@ -88,8 +88,8 @@ def build_generator(
             (LR point k on HR cell `scale * k`), in normalised units before the
             inverse Standardize, so the network learns a residual over aligned
             interpolation. Defaults to `False` (the paper).
-        skip_interpolation: "bilinear" or "nearest", the global skip's
-            upsampling. Defaults to `"bilinear"`.
+        skip_interpolation: "bicubic", "bilinear" or "nearest", the global
+            skip's upsampling. Defaults to `"bilinear"`.
         mean: float. Data mean (%RH) from the manifest. Defaults to `0.0`.
         std: float. Data std (%RH) from the manifest. Defaults to `1.0`.
         name: str. The model name. Defaults to `"generator"`.

@@ -4,7 +4,8 @@
 `critic_steps` critic updates on D(G(z)) - D(x) + lambda * (||grad D(x_hat)||_2 - 1)^2 with
 x_hat on random lines between real and generated samples, then one generator update on
 content_weight * L1 + adversarial_weight * (-D(G(z))). `loss="gan"` swaps in the
-cross-entropy GAN of the paper's ablation (no penalty). `test_step` reports the content
+cross-entropy GAN of the paper's ablation (no penalty); `loss="content"` trains the
+generator alone on the content loss (SRCNN-style baselines; the critic may be None). `test_step` reports the content
 loss and the metric card's MSE, PSNR and SSIM in %RH.
 
 The TensorFlow train step lives here; losses are shared `keras.ops` code in `losses.py`.
@@ -22,7 +23,8 @@ class SuperResolutionGAN(keras.Model):
 
     Args:
         generator: model mapping LR %RH [B, T, h, w, 1] to HR %RH [B, T, H, W, 1].
-        critic: model mapping HR %RH [B, T, H, W, 1] to an unbounded score [B, 1].
+        critic: model mapping HR %RH [B, T, H, W, 1] to an unbounded score [B, 1];
+            None when compiled with `loss="content"`.
         data_std: standard deviation of the training data (%RH), so the content loss is
             in normalised units whatever the variable's scale.
         seed: seed of the interpolation weights. Defaults to None.
@@ -47,6 +49,8 @@ class SuperResolutionGAN(keras.Model):
         self.data_std = float(data_std)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
+        # Both networks come built; the wrapper has no weights of its own.
+        self.built = generator.built and (critic is None or critic.built)
         names = ("d_loss", "g_loss", "content_loss", "adversarial_loss", "gradient_penalty", "critic_gap")
         self.train_trackers = {name: keras.metrics.Mean(name=name) for name in names}
         self.test_trackers = {
@@ -59,7 +63,7 @@ class SuperResolutionGAN(keras.Model):
     def compile(
         self,
         g_optimizer,
-        d_optimizer,
+        d_optimizer=None,
         loss="wgan-gp",
         gp_weight=10.0,
         content_weight=1.0,
@@ -74,6 +78,8 @@ class SuperResolutionGAN(keras.Model):
         """
         if loss not in losses.LOSSES:
             raise ValueError(f"loss must be one of {losses.LOSSES}. Received: loss={loss}")
+        if loss != "content" and (self.critic is None or d_optimizer is None):
+            raise ValueError(f"loss={loss!r} needs a critic and d_optimizer; only loss='content' trains without")
         if critic_steps < 1:
             raise ValueError(f"critic_steps must be >= 1. Received: critic_steps={critic_steps}")
         if min(gp_weight, content_weight, adversarial_weight) < 0:
@@ -82,13 +88,16 @@ class SuperResolutionGAN(keras.Model):
                 f"gp_weight={gp_weight}, content_weight={content_weight}, adversarial_weight={adversarial_weight}"
             )
         super().compile(**kwargs)
+        if loss == "content":
+            d_optimizer = None
         if keras.mixed_precision.global_policy().name == "mixed_float16":
             g_optimizer = _loss_scaled(g_optimizer)
-            d_optimizer = _loss_scaled(d_optimizer)
+            d_optimizer = d_optimizer and _loss_scaled(d_optimizer)
         self.g_optimizer = g_optimizer
         self.d_optimizer = d_optimizer
         self.g_optimizer.build(self.generator.trainable_variables)
-        self.d_optimizer.build(self.critic.trainable_variables)
+        if d_optimizer is not None:
+            self.d_optimizer.build(self.critic.trainable_variables)
         self.loss_name = loss
         self.gp_weight = float(gp_weight)
         self.content_weight = float(content_weight)
@@ -113,6 +122,8 @@ class SuperResolutionGAN(keras.Model):
     def generator_objective(self, fake, hr, fake_score):
         """Per-sample generator loss, its content and adversarial parts."""
         content = losses.content_l1(fake, hr, self.data_std)
+        if fake_score is None:  # loss="content"
+            return self.content_weight * content, content, ops.zeros_like(content)
         adversarial = losses.generator_adversarial_loss(fake_score, self.loss_name)
         return self.content_weight * content + self.adversarial_weight * adversarial, content, adversarial
 
@@ -130,7 +141,9 @@ class SuperResolutionGAN(keras.Model):
             # replicas' gradients, so the result is the gradient of the global-batch mean.
             return ops.mean(per_sample) / replicas
 
-        for _ in range(self.critic_steps):
+        adversarial_training = self.loss_name != "content"
+        logs = {}
+        for _ in range(self.critic_steps if adversarial_training else 0):
             fake = ops.cast(self.generator(lr, training=True), "float32")
             with tf.GradientTape() as tape:
                 real_score = self.critic(hr, training=True)
@@ -151,31 +164,24 @@ class SuperResolutionGAN(keras.Model):
                 scaled = self.d_optimizer.scale_loss(d_loss)
             grads = tape.gradient(scaled, self.critic.trainable_variables)
             self.d_optimizer.apply_gradients(zip(grads, self.critic.trainable_variables))
+            logs.update(d_loss=d_per_sample, gradient_penalty=penalty)
 
         with tf.GradientTape() as tape:
             fake = self.generator(lr, training=True)
-            fake_score = self.critic(fake, training=True)
+            fake_score = self.critic(fake, training=True) if adversarial_training else None
             g_per_sample, content, adversarial = self.generator_objective(fake, hr, fake_score)
             g_loss = global_mean(g_per_sample)
             scaled = self.g_optimizer.scale_loss(g_loss)
         grads = tape.gradient(scaled, self.generator.trainable_variables)
         self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_variables))
 
-        gap = ops.cast(ops.reshape(real_score, (-1,)) - ops.reshape(fake_score, (-1,)), "float32")
-        self._track_train(d_per_sample, g_per_sample, content, adversarial, penalty, gap)
-        return {name: tracker.result() for name, tracker in self.train_trackers.items()}
-
-    def _track_train(self, d_loss, g_loss, content, adversarial, penalty, gap):
-        values = {
-            "d_loss": d_loss,
-            "g_loss": g_loss,
-            "content_loss": content,
-            "adversarial_loss": adversarial,
-            "gradient_penalty": penalty,
-            "critic_gap": gap,
-        }
-        for name, value in values.items():
+        logs.update(g_loss=g_per_sample, content_loss=content)
+        if adversarial_training:
+            gap = ops.reshape(real_score, (-1,)) - ops.reshape(fake_score, (-1,))
+            logs.update(adversarial_loss=adversarial, critic_gap=ops.cast(gap, "float32"))
+        for name, value in logs.items():
             self.train_trackers[name].update_state(value)
+        return {name: self.train_trackers[name].result() for name in logs}
 
     def test_step(self, data):
         lr, hr, _ = keras.utils.unpack_x_y_sample_weight(data)
@@ -196,7 +202,7 @@ class SuperResolutionGAN(keras.Model):
         config.update(
             {
                 "generator": keras.saving.serialize_keras_object(self.generator),
-                "critic": keras.saving.serialize_keras_object(self.critic),
+                "critic": None if self.critic is None else keras.saving.serialize_keras_object(self.critic),
                 "data_std": self.data_std,
                 "seed": self.seed,
             }
@@ -206,7 +212,8 @@ class SuperResolutionGAN(keras.Model):
     @classmethod
     def from_config(cls, config):
         config["generator"] = keras.saving.deserialize_keras_object(config["generator"])
-        config["critic"] = keras.saving.deserialize_keras_object(config["critic"])
+        if config["critic"] is not None:
+            config["critic"] = keras.saving.deserialize_keras_object(config["critic"])
         return cls(**config)
 
 

@@ -121,7 +121,7 @@ def test_pixel_shuffle_bad_arguments():
 # ----------------------------------------------------------------------------- StrideUpsampling
 
 
-@pytest.mark.parametrize("interpolation", ["nearest", "bilinear"])
+@pytest.mark.parametrize("interpolation", ["nearest", "bilinear", "bicubic"])
 def test_stride_upsampling_layer(interpolation):
     run_layer_test(
         StrideUpsampling,
@@ -135,8 +135,12 @@ def test_stride_upsampling_layer(interpolation):
 @pytest.mark.parametrize("scale", [2, 8])
 def test_stride_upsampling_matches_aligned_interpolation(scale):
     x = np.random.default_rng(2).uniform(0, 100, size=(2, 3, 4, 5, 1)).astype("float32")
-    bilinear = keras.ops.convert_to_numpy(StrideUpsampling(scale, "bilinear")(x))
-    np.testing.assert_allclose(bilinear[..., 0], upsample_strided(x[..., 0], scale, "bilinear"), atol=1e-4)
+    for method in ("bilinear", "bicubic"):
+        y = keras.ops.convert_to_numpy(StrideUpsampling(scale, method)(x))
+        np.testing.assert_allclose(y[..., 0], upsample_strided(x[..., 0], scale, method), atol=1e-3)
+    # a single LR point along an axis is repeated
+    y = keras.ops.convert_to_numpy(StrideUpsampling(scale, "bicubic")(x[:, :, :1, :1]))
+    np.testing.assert_allclose(y, np.broadcast_to(x[:, :, :1, :1], y.shape), atol=1e-4)
     nearest = keras.ops.convert_to_numpy(StrideUpsampling(scale, "nearest")(x))
     np.testing.assert_array_equal(nearest, np.repeat(np.repeat(x, scale, axis=2), scale, axis=3))
 
@@ -145,7 +149,7 @@ def test_stride_upsampling_bad_arguments():
     with pytest.raises(ValueError, match="Received: scale"):
         StrideUpsampling(1)
     with pytest.raises(ValueError, match="Received: interpolation"):
-        StrideUpsampling(2, "bicubic")
+        StrideUpsampling(2, "lanczos")
 
 
 # ----------------------------------------------------------------------------- MultiKernelStem

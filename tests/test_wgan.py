@@ -125,6 +125,18 @@ def test_both_networks_learn_and_validation_reports_metrics(loss):
     np.testing.assert_allclose(history["val_mse"][-1], np.mean((pred - hr) ** 2), rtol=1e-4)
 
 
+def test_content_loss_trains_the_generator_alone():
+    gan = SuperResolutionGAN(tiny_generator(), None, data_std=25.0)
+    gan.compile(g_optimizer=keras.optimizers.Adam(1e-2), loss="content")
+    lr, hr = batch(8)
+    history = gan.fit(lr, hr, batch_size=4, epochs=3, validation_data=(lr, hr), verbose=0).history
+    assert set(history) == {"g_loss", "content_loss", "val_content_loss", "val_mse", "val_psnr", "val_ssim"}
+    assert history["content_loss"][-1] < history["content_loss"][0]
+    assert gan.d_optimizer is None
+    with pytest.raises(ValueError, match="needs a critic"):
+        SuperResolutionGAN(tiny_generator(), None).compile(keras.optimizers.Adam(), loss="wgan-gp")
+
+
 @pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
 def test_mixed_precision_trains_on_cpu(policy):
     keras.mixed_precision.set_global_policy(policy)
