@@ -1,0 +1,149 @@
+"""`python -m hsr_keras.fit` end to end on small synthetic builds."""
+
+import csv
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from hsr_keras import fit
+from hsr_keras.config import load_config
+from tfrecords_builder import build, synthetic
+
+TINY = {
+    "filters": 8,
+    "num_res_blocks": 1,
+    "upsample_filters": 8,
+    "num_post_blocks": 0,
+    "se_ratio": 4,
+    "global_skip": True,
+    "critic_filters": 8,
+    "critic_res_blocks": 0,
+    "critic_post_blocks": 0,
+    "batch_size": 4,
+    "epochs": 2,
+    "plot_every": 1,
+    "plot_samples": 2,
+}
+
+
+def make_build(folder, train="2019-01-01:2019-01-12", val="2019-01-13:2019-01-16", end="2019-01-16"):
+    era5 = folder / "era5"
+    synthetic.write_synthetic(era5, "2019-01-01", end, interval_hours=3, per="all", seed=3)
+    out = folder / "tfrecords"
+    assert build.main([str(era5), "--out", str(out), f"--train={train}", f"--val={val}", "--test=none", "--quiet"]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def small_build(tmp_path_factory):
+    return make_build(tmp_path_factory.mktemp("fit_data"))
+
+
+def write_config(path, **changes):
+    path.write_text(json.dumps({**TINY, **changes}))
+    return path
+
+
+def history_rows(out):
+    return list(csv.DictReader((out / "history.csv").open()))
+
+
+def test_fit_writes_every_output(small_build, tmp_path, capsys):
+    out = tmp_path / "run"
+    config = write_config(tmp_path / "tiny.json")
+    code = fit.main(["--data", str(small_build), "--config", str(config), "--out", str(out), "--quiet"])
+    assert code == 0
+    for name in ("config.json", "run.json", "generator.keras", "history.csv", "training_curves.png", "evaluation.json"):
+        assert (out / name).exists(), name
+    assert sorted(p.name for p in (out / "samples").glob("*.png")) == ["epoch_0001.png", "epoch_0002.png"]
+    assert any((out / "logs").rglob("events.out.tfevents*"))
+    saved = load_config(out / "config.json", preset="paper")
+    assert saved.filters == 8 and saved.epochs == 2
+    assert json.loads((out / "run.json").read_text())["data"] == str(small_build.resolve())
+    rows = history_rows(out)
+    assert [r["epoch"] for r in rows] == ["0", "1"]
+    report = json.loads((out / "evaluation.json").read_text())
+    assert set(report["methods"]) == {"model", "bicubic (aligned)"}
+    printed = capsys.readouterr().out
+    assert "bicubic (aligned)" in printed and "MSE ratio" in printed
+    # the reported model MSE is the saved generator's MSE on the validation split
+    from hsr_keras.data import load_split
+    from hsr_keras.evaluate import load_generator
+
+    lr, hr, _ = load_split(small_build, "val")
+    pred = load_generator(out / "generator.keras").predict(lr[..., None], verbose=0)[..., 0]
+    np.testing.assert_allclose(report["methods"]["model"]["mse"], np.mean((pred - hr) ** 2), rtol=1e-3)
+
+
+def test_killed_run_resumes_where_it_stopped(small_build, tmp_path):
+    out = tmp_path / "run"
+    config = load_config(write_config(tmp_path / "tiny.json", epochs=3), preset="demo")
+
+    class Kill(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 0:
+                raise KeyboardInterrupt("killed after the first epoch")
+
+    with pytest.raises(KeyboardInterrupt):
+        fit.train(config, small_build, out, verbose=0, extra_callbacks=[Kill()])
+    assert [r["epoch"] for r in history_rows(out)] == ["0"]
+    epochs_run = []
+
+    class Record(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            epochs_run.append(epoch)
+
+    result = fit.train(config, small_build, out, verbose=0, extra_callbacks=[Record()])
+    assert epochs_run == [1, 2]  # resumed after epoch 0, not from scratch
+    assert [r["epoch"] for r in history_rows(out)] == ["0", "1", "2"]
+    assert result["generator_path"].exists()
+
+
+def test_mirrored_strategy_run(small_build, tmp_path):
+    out = tmp_path / "run"
+    config = write_config(tmp_path / "tiny.json", epochs=1)
+    code = fit.main(["--data", str(small_build), "--config", str(config), "--out", str(out), "--strategy", "mirrored", "--quiet"])
+    assert code == 0
+    rows = history_rows(out)
+    assert np.isfinite(float(rows[0]["val_mse"]))
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--data", "{missing}"], "no manifest.json"),
+        (["--data", "{build}", "--config", "{scale4}"], "does not match the data's scale 8"),
+        (["--data", "{build}", "--config", "{bad}"], "loss must be one of"),
+        (["--data", "{build}", "--config", "{unknown}"], "unknown config field"),
+        (["--data", "{build}", "--config", "{missing}"], "does not exist"),
+    ],
+)
+def test_clear_errors(small_build, tmp_path, capsys, argv, message):
+    paths = {
+        "missing": tmp_path / "nothing",
+        "build": small_build,
+        "scale4": write_config(tmp_path / "scale4.json", scale=4),
+        "bad": write_config(tmp_path / "bad.json", loss="hinge"),
+        "unknown": write_config(tmp_path / "unknown.json", filterz=3),
+    }
+    argv = [a.format(**paths) for a in argv] + ["--out", str(tmp_path / "out"), "--quiet"]
+    assert fit.main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("precision", ["float32", "mixed_bfloat16"])
+def test_short_training_lowers_val_l1_and_beats_bicubic(tmp_path, precision):
+    data = make_build(tmp_path / "data", train="2019-01-01:2019-03-31", val="2019-04-01:2019-04-20", end="2019-04-20")
+    config = load_config(preset="demo", epochs=6, precision=precision)
+    result = fit.train(config, data, tmp_path / "run", verbose=0)
+    l1 = result["history"]["val_content_loss"]
+    assert l1[-1] < l1[0]
+    report = fit.compare_with_bicubic(result["generator_path"], data, "val", 8)
+    model, bicubic = report["methods"]["model"], report["methods"]["bicubic (aligned)"]
+    assert model["mse"] < bicubic["mse"]
+    assert model["ssim"] > bicubic["ssim"]
