@@ -20,20 +20,9 @@ from hsr_keras.layers import (
     StrideUpsampling,
 )
 from hsr_keras.layers.cbam import CBAM
+from hsr_keras.layers.checks import check_bool, check_int
 
 SCALES = (2, 4, 8, 16)
-
-
-def _check_int(name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(
-            f"`{name}` must be an integer >= {minimum}. Received: {name}={value}"
-        )
-
-
-def _check_bool(name, value):
-    if not isinstance(value, bool):
-        raise ValueError(f"`{name}` must be a bool. Received: {name}={value}")
 
 
 def _check_scale(scale):
@@ -98,14 +87,14 @@ def build_generator(
         A functional `keras.Model`.
     """
     _check_scale(scale)
-    _check_int("filters", filters, 2)
-    _check_int("num_res_blocks", num_res_blocks, 0)
-    _check_int("upsample_filters", upsample_filters, 1)
-    _check_int("num_post_blocks", num_post_blocks, 0)
-    _check_int("se_ratio", se_ratio, 1)
-    _check_bool("use_cbam", use_cbam)
-    _check_bool("use_residual", use_residual)
-    _check_bool("global_skip", global_skip)
+    check_int("filters", filters, 2)
+    check_int("num_res_blocks", num_res_blocks, 0)
+    check_int("upsample_filters", upsample_filters, 1)
+    check_int("num_post_blocks", num_post_blocks, 0)
+    check_int("se_ratio", se_ratio, 1)
+    check_bool("use_cbam", use_cbam)
+    check_bool("use_residual", use_residual)
+    check_bool("global_skip", global_skip)
     if not (isinstance(noise_stddev, (int, float)) and noise_stddev >= 0):
         raise ValueError(
             f"`noise_stddev` must be a number >= 0. Received: noise_stddev={noise_stddev}"
@@ -223,11 +212,11 @@ def build_critic(
         )
     if norm not in ("layer", "none"):
         raise ValueError(f"`norm` must be 'layer' or 'none'. Received: norm={norm!r}")
-    _check_int("filters", filters, 1)
-    _check_int("num_res_blocks", num_res_blocks, 0)
-    _check_int("num_post_blocks", num_post_blocks, 0)
-    _check_bool("use_cbam", use_cbam)
-    _check_bool("use_residual", use_residual)
+    check_int("filters", filters, 1)
+    check_int("num_res_blocks", num_res_blocks, 0)
+    check_int("num_post_blocks", num_post_blocks, 0)
+    check_bool("use_cbam", use_cbam)
+    check_bool("use_residual", use_residual)
     block_kwargs = dict(norm=norm, use_cbam=use_cbam, use_residual=use_residual)
 
     def conv(strides, name):
@@ -310,9 +299,9 @@ def build_srcnn(
             f"`kernel_sizes` must be three integers. Received: kernel_sizes={kernel_sizes}"
         )
     for value in filters:
-        _check_int("filters", value, 1)
+        check_int("filters", value, 1)
     for value in kernel_sizes:
-        _check_int("kernel_sizes", value, 1)
+        check_int("kernel_sizes", value, 1)
 
     # Layers.
     standardize = Standardize(mean, std, dtype="float32", name="standardize")

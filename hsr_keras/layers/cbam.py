@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from hsr_keras.layers.checks import check_int
+
 
 @keras.saving.register_keras_serializable(package="hsr_keras")
 class CBAM(keras.layers.Layer):
@@ -35,19 +37,8 @@ class CBAM(keras.layers.Layer):
 
     def __init__(self, ratio=16, kernel_size=7, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(ratio, bool) or not isinstance(ratio, int) or ratio < 1:
-            raise ValueError(
-                f"`ratio` must be a positive integer. Received: ratio={ratio}"
-            )
-        if (
-            isinstance(kernel_size, bool)
-            or not isinstance(kernel_size, int)
-            or kernel_size < 1
-        ):
-            raise ValueError(
-                "`kernel_size` must be a positive integer. "
-                f"Received: kernel_size={kernel_size}"
-            )
+        check_int("ratio", ratio, 1)
+        check_int("kernel_size", kernel_size, 1)
         self.ratio = ratio
         self.kernel_size = kernel_size
         self.input_spec = keras.layers.InputSpec(ndim=5)

@@ -3,12 +3,7 @@
 import keras
 from keras import ops
 
-
-def _check_positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(
-            f"`{name}` must be a positive integer. Received: {name}={value}"
-        )
+from hsr_keras.layers.checks import check_bool, check_int
 
 
 @keras.saving.register_keras_serializable(package="hsr_keras")
@@ -53,8 +48,8 @@ class ConvGRUCell(keras.layers.Layer):
 
     def __init__(self, filters, kernel_size=3, **kwargs):
         super().__init__(**kwargs)
-        _check_positive_int("filters", filters)
-        _check_positive_int("kernel_size", kernel_size)
+        check_int("filters", filters)
+        check_int("kernel_size", kernel_size)
         self.filters = filters
         self.kernel_size = kernel_size
         self.state_size = filters
@@ -142,14 +137,10 @@ class ConvGRU(keras.layers.RNN):
         go_backwards=False,
         **kwargs,
     ):
-        _check_positive_int("filters", filters)
-        _check_positive_int("kernel_size", kernel_size)
-        for arg, value in (
-            ("return_sequences", return_sequences),
-            ("go_backwards", go_backwards),
-        ):
-            if not isinstance(value, bool):
-                raise ValueError(f"`{arg}` must be a bool. Received: {arg}={value}")
+        check_int("filters", filters)
+        check_int("kernel_size", kernel_size)
+        check_bool("return_sequences", return_sequences)
+        check_bool("go_backwards", go_backwards)
         cell = ConvGRUCell(
             filters, kernel_size, dtype=kwargs.get("dtype"), name="conv_gru_cell"
         )

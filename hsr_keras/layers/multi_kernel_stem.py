@@ -2,6 +2,8 @@
 
 import keras
 
+from hsr_keras.layers.checks import check_int
+
 
 @keras.saving.register_keras_serializable(package="hsr_keras")
 class MultiKernelStem(keras.layers.Layer):
@@ -37,10 +39,7 @@ class MultiKernelStem(keras.layers.Layer):
 
     def __init__(self, filters=128, kernel_sizes=(2, 3), **kwargs):
         super().__init__(**kwargs)
-        if isinstance(filters, bool) or not isinstance(filters, int) or filters < 1:
-            raise ValueError(
-                f"`filters` must be a positive integer. Received: filters={filters}"
-            )
+        check_int("filters", filters, 1)
         if (
             not isinstance(kernel_sizes, (list, tuple))
             or not kernel_sizes

@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from hsr_keras.layers.checks import check_int
+
 
 @keras.saving.register_keras_serializable(package="hsr_keras")
 class PixelShuffle(keras.layers.Layer):
@@ -34,10 +36,7 @@ class PixelShuffle(keras.layers.Layer):
 
     def __init__(self, scale=2, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(scale, bool) or not isinstance(scale, int) or scale < 2:
-            raise ValueError(
-                f"`scale` must be an integer >= 2. Received: scale={scale}"
-            )
+        check_int("scale", scale, 2)
         self.scale = scale
         self.input_spec = keras.layers.InputSpec(ndim=5)
 

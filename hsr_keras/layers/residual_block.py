@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from hsr_keras.layers.cbam import CBAM
+from hsr_keras.layers.checks import check_bool, check_int
 
 NORMS = ("batch", "layer", "none")
 
@@ -96,24 +97,12 @@ class ResidualBlock(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if isinstance(filters, bool) or not isinstance(filters, int) or filters < 1:
-            raise ValueError(
-                f"`filters` must be a positive integer. Received: filters={filters}"
-            )
-        if (
-            isinstance(kernel_size, bool)
-            or not isinstance(kernel_size, int)
-            or kernel_size < 1
-        ):
-            raise ValueError(
-                "`kernel_size` must be a positive integer. "
-                f"Received: kernel_size={kernel_size}"
-            )
+        check_int("filters", filters, 1)
+        check_int("kernel_size", kernel_size, 1)
         if norm not in NORMS:
             raise ValueError(f"`norm` must be one of {NORMS}. Received: norm={norm!r}")
-        for arg, value in (("use_cbam", use_cbam), ("use_residual", use_residual)):
-            if not isinstance(value, bool):
-                raise ValueError(f"`{arg}` must be a bool. Received: {arg}={value}")
+        check_bool("use_cbam", use_cbam)
+        check_bool("use_residual", use_residual)
         self.filters = filters
         self.kernel_size = kernel_size
         self.norm = norm

@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from hsr_keras.layers.checks import check_int
+
 
 @keras.saving.register_keras_serializable(package="hsr_keras")
 class SqueezeExcitation(keras.layers.Layer):
@@ -31,10 +33,7 @@ class SqueezeExcitation(keras.layers.Layer):
 
     def __init__(self, ratio=16, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(ratio, bool) or not isinstance(ratio, int) or ratio < 1:
-            raise ValueError(
-                f"`ratio` must be a positive integer. Received: ratio={ratio}"
-            )
+        check_int("ratio", ratio, 1)
         self.ratio = ratio
         self.input_spec = keras.layers.InputSpec(ndim=5)
 

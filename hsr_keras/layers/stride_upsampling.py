@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from hsr_keras.layers.checks import check_int
+
 INTERPOLATIONS = ("nearest", "bilinear", "bicubic")
 
 
@@ -37,8 +39,7 @@ class StrideUpsampling(keras.layers.Layer):
 
     def __init__(self, scale=8, interpolation="bilinear", **kwargs):
         super().__init__(**kwargs)
-        if isinstance(scale, bool) or not isinstance(scale, int) or scale < 2:
-            raise ValueError(f"`scale` must be an integer >= 2. Received: scale={scale}")
+        check_int("scale", scale, 2)
         if interpolation not in INTERPOLATIONS:
             raise ValueError(f"`interpolation` must be one of {INTERPOLATIONS}. Received: interpolation={interpolation}")
         self.scale = scale

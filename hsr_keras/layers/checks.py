@@ -1,0 +1,13 @@
+"""Argument checks shared by the layers and network builders, with Keras-style messages."""
+
+
+def check_int(name, value, minimum=1):
+    """Raise unless `value` is an int (not a bool) >= `minimum`."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"`{name}` must be an integer >= {minimum}. Received: {name}={value}")
+
+
+def check_bool(name, value):
+    """Raise unless `value` is a bool."""
+    if not isinstance(value, bool):
+        raise ValueError(f"`{name}` must be a bool. Received: {name}={value}")
