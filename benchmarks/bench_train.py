@@ -19,6 +19,11 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
+def iteration_flops(g_flops, d_flops, critic_steps=1):
+    """FLOPs of one WGAN-GP iteration from the forward FLOPs of G and D (see the module docstring)."""
+    return critic_steps * (g_flops + 11 * d_flops) + 3 * g_flops + 3 * d_flops
+
+
 def measure(preset, batch_size, steps, warmup, precision):
     import keras
     import numpy as np
@@ -45,7 +50,7 @@ def measure(preset, batch_size, steps, warmup, precision):
     median = statistics.median(times)
     g_flops = count_flops(gan.generator, (*lr_shape, 1))
     d_flops = count_flops(gan.critic, (*hr_shape, 1))
-    iteration = config.critic_steps * (g_flops + 11 * d_flops) + 3 * g_flops + 3 * d_flops
+    iteration = iteration_flops(g_flops, d_flops, config.critic_steps)
     keras.mixed_precision.set_global_policy("float32")
     return {
         "preset": preset,

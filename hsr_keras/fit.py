@@ -13,7 +13,9 @@ again with the same command continues where it stopped).
 """
 
 import argparse
+import contextlib
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -83,7 +85,7 @@ def run(args):
     )
     result = train(config, data, out, strategy=args.strategy, verbose=0 if args.quiet else 1)
     report = compare_with_bicubic(result["generator_path"], data, args.eval_split, config.batch_size)
-    (out / "evaluation.json").write_text(json.dumps(report, indent=1) + "\n")
+    (out / "evaluation.json").write_text(json.dumps(report, indent=1, default=float) + "\n")
     print(format_comparison(report))
     print(f"\nOutputs in {out}/: generator.keras, config.json, history.csv, training_curves.png, samples/, logs/")
     return 0
@@ -167,52 +169,70 @@ def build_networks(config, mean, std):
 
 
 def train(config, data, out, strategy="default", verbose=1, extra_callbacks=()):
-    """Train on a build folder; returns the history and the path of the best generator."""
+    """Train; returns the history and the path of the best generator.
+
+    `data` is a build folder (TFRecords through `tf.data`: TensorFlow) or an
+    `hsr_keras.arrays.InMemoryData` (numpy arrays: any Keras backend, no TensorFlow needed).
+    """
     import keras
-    import tensorflow as tf
 
-    from hsr_keras import callbacks, data as data_lib
-    from tfrecords_builder.manifest import read_manifest
+    from hsr_keras import callbacks
+    from hsr_keras.arrays import InMemoryData
 
-    manifest = read_manifest(data)
+    in_memory = isinstance(data, InMemoryData)
+    if in_memory:
+        manifest, source = data.manifest, "in memory"
+    else:
+        from tfrecords_builder.manifest import read_manifest
+
+        manifest = read_manifest(data)
+        source = str(Path(manifest["_dir"]).resolve())
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(config.seed)
     keras.mixed_precision.set_global_policy(config.precision)
     config.save(out / "config.json")
-    (out / "run.json").write_text(json.dumps({"data": str(Path(manifest["_dir"]).resolve())}, indent=1) + "\n")
+    (out / "run.json").write_text(json.dumps({"data": source}, indent=1) + "\n")
 
-    train_examples = manifest["splits"]["train"]["examples"]
-    steps_per_epoch = max(train_examples // config.batch_size, 1)
-    train_ds = data_lib.make_dataset(
-        manifest, "train", config.batch_size, shuffle=True, repeat=True, seed=config.seed, drop_remainder=True
-    )
-    val_ds = data_lib.make_dataset(manifest, "val", config.batch_size) if "val" in manifest["splits"] else None
+    if in_memory:
+        inputs, steps_per_epoch, samples = _array_inputs(config, data)
+    else:
+        from hsr_keras import data as data_lib
 
-    scope = tf.distribute.MirroredStrategy() if strategy == "mirrored" else tf.distribute.get_strategy()
-    with scope.scope():
+        steps_per_epoch = max(manifest["splits"]["train"]["examples"] // config.batch_size, 1)
+        train_ds = data_lib.make_dataset(
+            manifest, "train", config.batch_size, shuffle=True, repeat=True, seed=config.seed, drop_remainder=True
+        )
+        has_val = "val" in manifest["splits"]
+        val_ds = data_lib.make_dataset(manifest, "val", config.batch_size) if has_val else None
+        samples = data_lib.load_split(manifest, "val", limit=config.plot_samples) if has_val else None
+        # The dataset shuffles itself.
+        inputs = dict(x=train_ds, validation_data=val_ds, steps_per_epoch=steps_per_epoch, shuffle=False)
+
+    if strategy == "mirrored":
+        if keras.backend.backend() != "tensorflow":
+            raise ValueError("strategy='mirrored' is a tf.distribute strategy: it needs KERAS_BACKEND=tensorflow")
+        import tensorflow as tf
+
+        scope = tf.distribute.MirroredStrategy().scope()
+    else:
+        scope = contextlib.nullcontext()
+    with scope:
         gan = build_gan(config, manifest, steps_per_epoch)
 
     generator_path = out / "generator.keras"
-    monitor = "val_mse" if val_ds is not None else "content_loss"
+    monitor = "val_mse" if inputs["validation_data"] is not None else "content_loss"
     cbs = [
         keras.callbacks.BackupAndRestore(str(out / "backup")),
         keras.callbacks.TerminateOnNaN(),
         keras.callbacks.CSVLogger(str(out / "history.csv"), append=True),
-        keras.callbacks.TensorBoard(str(out / "logs"), write_graph=False),
+        *_tensorboard(out / "logs"),
         callbacks.BestGeneratorCheckpoint(generator_path, monitor=monitor),
     ]
-    if val_ds is not None:
-        lr, hr, time = data_lib.load_split(manifest, "val", limit=config.plot_samples)
-        cbs.append(callbacks.SamplePlots(lr, hr, time, manifest, out / "samples", every=config.plot_every))
+    if samples is not None:
+        cbs.append(callbacks.SamplePlots(*samples, manifest, out / "samples", every=config.plot_every))
     history = gan.fit(
-        train_ds,
-        validation_data=val_ds,
-        epochs=config.epochs,
-        steps_per_epoch=steps_per_epoch,
-        shuffle=False,  # the dataset shuffles itself
-        callbacks=cbs + list(extra_callbacks),
-        verbose=verbose,
+        **inputs, epochs=config.epochs, callbacks=cbs + list(extra_callbacks), verbose=verbose
     )
     if not generator_path.exists():  # no epoch completed with a finite monitor value
         gan.generator.save(generator_path)
@@ -221,13 +241,43 @@ def train(config, data, out, strategy="default", verbose=1, extra_callbacks=()):
     return {"history": history.history, "generator_path": generator_path, "manifest": manifest}
 
 
+def _array_inputs(config, data):
+    """`fit` arguments, updates per epoch and plotted samples for `InMemoryData` (numpy arrays)."""
+    x, y = data.train.model_inputs()
+    val = data.val
+    samples = None if val is None else tuple(array[: config.plot_samples] for array in val)
+    inputs = dict(
+        x=x,
+        y=y,
+        batch_size=config.batch_size,
+        validation_data=None if val is None else val.model_inputs(),
+        shuffle=True,
+    )
+    return inputs, math.ceil(len(x) / config.batch_size), samples
+
+
+def _tensorboard(log_dir):
+    """[Keras' TensorBoard callback] when TensorFlow, which writes its logs, is installed; else []."""
+    import keras
+
+    try:
+        import tensorflow as tf
+    except ImportError:
+        return []
+    if keras.backend.backend() != "tensorflow":
+        with contextlib.suppress(RuntimeError):  # raised once TF's runtime has started
+            tf.config.set_visible_devices([], "GPU")  # the summaries need no GPU: leave it to JAX
+    return [keras.callbacks.TensorBoard(str(log_dir), write_graph=False)]
+
+
 def compare_with_bicubic(generator_path, data, split, batch_size):
     """The model's metric card on a split beside aligned bicubic interpolation."""
     from hsr_keras.evaluate import evaluate_methods, load_generator, model_method
 
     generator = load_generator(generator_path)
     methods = {"model": model_method(generator, batch_size), "bicubic (aligned)": "bicubic"}
-    return evaluate_methods(data, split, methods)
+    report = evaluate_methods(data, split, methods)
+    return {key: report[key] for key in ("split", "days", "methods")}
 
 
 def format_comparison(report):

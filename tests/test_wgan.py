@@ -171,7 +171,11 @@ def test_mirrored_strategy_equals_single_device_step():
         gan.fit(ds, epochs=1, verbose=0)
         return gan.generator.get_weights() + gan.critic.get_weights()
 
-    mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    # Reduction through one device: no collective ops, whose instance keys would collide
+    # with another MirroredStrategy later in the same test process.
+    mirrored = tf.distribute.MirroredStrategy(
+        ["/cpu:0", "/cpu:1"], cross_device_ops=tf.distribute.ReductionToOneDevice()
+    )
     single = one_step(tf.distribute.get_strategy())
     distributed = one_step(mirrored)
     assert mirrored.num_replicas_in_sync == 2
