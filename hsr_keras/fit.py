@@ -159,7 +159,13 @@ def build_networks(config, mean, std):
         generator = networks.build_srcnn(scale=config.scale, mean=mean, std=std)
     else:
         generator = baselines.build_srgan_generator(
-            scale=config.scale, filters=config.filters, num_res_blocks=config.num_res_blocks, mean=mean, std=std
+            scale=config.scale,
+            filters=config.filters,
+            num_res_blocks=config.num_res_blocks,
+            global_skip=config.global_skip,
+            skip_interpolation=config.skip_interpolation,
+            mean=mean,
+            std=std,
         )
     if config.loss == "content":
         return generator, None

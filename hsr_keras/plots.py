@@ -86,7 +86,8 @@ def plot_history(csv_path, path):
                 ax.plot(epochs, series[key], marker="o", ms=3, label=key)
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("epoch", fontsize=8)
-        ax.legend(fontsize=7)
+        if ax.lines:
+            ax.legend(fontsize=7)
         ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=100)

@@ -1,0 +1,327 @@
+"""`python -m hsr_keras.compare`: the paper's Tables 2 and 3 on one dataset, in one command.
+
+Trains, on the same data and with the same `hsr_keras.fit.train` machinery, every learned
+method of the paper's comparison, then scores them with the interpolation baselines through
+`hsr_keras.evaluate` on one split and prints:
+
+* a Table-3-style table: every method and every metric of the card (interpolation from the
+  LR points' true coordinates and the naive image resize, SRCNN, GAN, SRGAN, WGAN-GP and the
+  ablations), the ratio of WGAN-GP's MSE to aligned bicubic's (the paper's: 1/3.38);
+* a Table-2-style ablation table: CBAM / ResNet / WGAN-GP switched off one at a time.
+
+Methods (`--methods`, comma separated; default all):
+
+    wgan-gp     the paper's generator and critic, WGAN-GP loss (the model of the paper)
+    srcnn       SRCNN (architecture "srcnn"), L1 content loss only
+    gan         the paper's generator and critic, plain (non-saturating) GAN loss; this is
+                also Table 2's "without WGAN-GP" row
+    srgan       SRResNet generator + SRGAN discriminator (hsr_keras.baselines), GAN loss; the
+                content loss is the config's L1 (VGG features do not apply to one-channel
+                humidity and cannot be downloaded), plus the adversarial term; half the
+                preset's width, as SRGAN (64 channels) is to the paper's generator (128)
+    no-cbam     WGAN-GP without CBAM in the residual blocks (use_cbam=False)
+    no-resnet   WGAN-GP without the blocks' skip connections (use_residual=False)
+
+Each is a config derived from the preset (`--preset`, default "demo": the networks and the
+10 epochs `python -m hsr_keras.fit` trains by default, so the six runs take tens of minutes
+on 2 CPU cores); `--epochs` overrides every run's epochs (3 gives a quick smoke comparison). Runs land in `<out>/models/<method>/` (a `fit` output folder:
+generator.keras, config.json, history.csv, ...); a run whose `trained.json` records the same
+config and data is reused, so running the command again only evaluates (an interrupted run
+resumes from its backup). Evaluation outputs (table.md/csv, monthly and spectra figures,
+maps, results.json) go to `<out>/evaluation/`, and both tables to `<out>/compare.md`.
+
+Without `--data` it uses the built-in demo data (synthetic ERA5-like fields, made under
+`<out>/data` on the first run).
+"""
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from hsr_keras.config import PRESETS, Config
+
+# key -> (table label, config overrides)
+RUNS = {
+    "srcnn": ("SRCNN", {"architecture": "srcnn", "loss": "content"}),
+    "gan": ("GAN", {"loss": "gan"}),
+    "srgan": ("SRGAN", {"architecture": "srgan", "loss": "gan"}),
+    "wgan-gp": ("WGAN-GP", {}),
+    "no-cbam": ("WGAN-GP without CBAM", {"use_cbam": False}),
+    "no-resnet": ("WGAN-GP without ResNet", {"use_residual": False}),
+}
+
+# Table 2 rows in the paper's order: (run key, CBAM, ResNet, WGAN-GP).
+ABLATIONS = (
+    ("no-resnet", True, False, True),
+    ("gan", True, True, False),
+    ("no-cbam", False, True, True),
+    ("wgan-gp", True, True, True),
+)
+
+# The paper's Table 3 and Table 2 (its data), for reference beside ours.
+PAPER_TABLE3 = {
+    "Lanczos": (99.889, 5.432, 0.593, 27.394, 0.890, 0.741),
+    "Bilinear": (114.449, 5.592, 0.601, 26.669, 0.879, 0.747),
+    "Bicubic": (122.472, 5.762, 0.593, 26.418, 0.871, 0.728),
+    "SRCNN": (50.143, 3.499, 0.699, 29.973, 0.904, 0.819),
+    "GAN": (37.362, 2.755, 0.752, 31.640, 0.948, 0.860),
+    "SRGAN": (38.611, 2.863, 0.749, 31.494, 0.948, 0.848),
+    "WGAN-GP": (36.185, 2.698, 0.766, 31.832, 0.951, 0.866),
+}
+PAPER_TABLE2 = {  # (CBAM, ResNet, WGAN-GP) -> PSNR, SSIM, ACC, TCC
+    (True, False, True): (25.747, 0.537, 0.866, 0.692),
+    (True, True, False): (31.640, 0.752, 0.948, 0.860),
+    (False, True, True): (31.483, 0.753, 0.948, 0.861),
+    (True, True, True): (31.832, 0.766, 0.951, 0.866),
+}
+
+
+class CompareError(ValueError):
+    """Bad input to the comparison; the command line prints it on one line and exits with 2."""
+
+
+def parse_methods(text):
+    keys = [k.strip().lower() for k in str(text).replace(",", " ").split() if k.strip()]
+    if keys == ["all"] or not keys:
+        return list(RUNS)
+    unknown = [k for k in keys if k not in RUNS]
+    if unknown:
+        raise CompareError(f"unknown method(s) {unknown}: choose from {', '.join(RUNS)} or all")
+    return [k for k in RUNS if k in keys]  # the table's order
+
+
+def run_config(key, manifest, preset="demo", epochs=None):
+    """The config of one method: the preset, the comparison's sizes (demo), its overrides."""
+    values = PRESETS[preset].to_dict()
+    values.update(RUNS[key][1])
+    if key == "srgan":
+        # SRGAN is half as wide as the paper's generator (64 vs 128 channels) and has 16
+        # residual blocks; the demo keeps that ratio and its own block count.
+        values["filters"] = max(values["filters"] // 2, 1)
+        if preset == "paper":
+            values["num_res_blocks"] = 16
+    values["scale"] = int(manifest["scale"])
+    if epochs is not None:
+        values["epochs"] = int(epochs)
+    values["notes"] = {"compare_method": key, "label": RUNS[key][0]}
+    return Config(**values)
+
+
+def train_or_reuse(key, config, data, folder, manifest_sha256, verbose=True):
+    """Trains `config` into `folder` unless a finished run with the same config and data is there.
+
+    Returns (seconds spent training, reused).
+    """
+    import keras
+
+    from hsr_keras.fit import train
+
+    folder = Path(folder)
+    marker = folder / "trained.json"
+    wanted = json.loads(json.dumps(config.to_dict()))
+    if marker.is_file():
+        info = json.loads(marker.read_text())
+        if (info.get("config") == wanted and info.get("manifest_sha256") == manifest_sha256
+                and (folder / "generator.keras").is_file()):
+            if verbose:
+                print(f"[{key}] reusing {folder} (trained in {info.get('seconds', 0):.0f} s)", flush=True)
+            return info.get("seconds", 0.0), True
+        if verbose:
+            print(f"[{key}] config or data changed: retraining in {folder}", flush=True)
+        shutil.rmtree(folder)
+    elif (folder / "config.json").is_file():
+        previous = json.loads((folder / "config.json").read_text())
+        if previous != wanted:  # a stale, unfinished run of another config: do not resume it
+            shutil.rmtree(folder)
+    if verbose:
+        print(f"[{key}] training {RUNS[key][0]}: {config.epochs} epochs, {_describe(config)}", flush=True)
+    start = time.time()
+    train(config, data, folder, verbose=0)
+    seconds = time.time() - start
+    keras.backend.clear_session()
+    marker.write_text(json.dumps(
+        {"config": wanted, "manifest_sha256": manifest_sha256, "seconds": seconds}, indent=1) + "\n")
+    if verbose:
+        print(f"[{key}] done in {seconds:.0f} s", flush=True)
+    return seconds, False
+
+
+def _describe(config):
+    parts = [f"architecture={config.architecture}", f"loss={config.loss}", f"filters={config.filters}",
+             f"batch={config.batch_size}"]
+    if not config.use_cbam:
+        parts.append("no CBAM")
+    if not config.use_residual:
+        parts.append("no residual skips")
+    return ", ".join(parts)
+
+
+def _ratio(mse, reference):
+    """'0.296 (1/3.38)' for a method's MSE over a reference MSE."""
+    if reference <= 0:
+        return "n/a"
+    if mse <= 0:
+        return "0 (exact)"
+    return f"{mse / reference:.3f} (1/{reference / mse:.2f})"
+
+
+def _fmt(value, digits=3):
+    from hsr_keras.evaluate import format_number
+
+    return format_number(value, digits)
+
+
+def format_table3(report, labels):
+    """Every method and metric (Table 3 layout) as plain text, with the paper's rows below."""
+    from hsr_keras.evaluate import format_table
+
+    lines = [format_table(report, markdown=False)]
+    scores = report["methods"]
+    ref = scores.get("Bicubic (aligned)")
+    lanczos = scores.get("Lanczos (aligned)")
+    if ref is not None:
+        lines.append("")
+        lines.append("MSE of each learned method over aligned interpolation's (below 1: better; "
+                     "the paper's WGAN-GP: 1/3.38 = 0.296 of bicubic's, 1/2.76 = 0.362 of Lanczos's):")
+        for label in labels.values():
+            if label not in scores:
+                continue
+            mse = scores[label]["mse"]
+            line = f"  {label:<24} / Bicubic (aligned): {_ratio(mse, ref['mse'])}"
+            if lanczos is not None:
+                line += f"   / Lanczos (aligned): {_ratio(mse, lanczos['mse'])}"
+            lines.append(line)
+    lines.append("")
+    lines.append("Paper's Table 3 (its test set, 2022; for reference, not comparable in absolute terms):")
+    lines.append(f"{'method':<10} {'MSE':>8} {'MAE':>6} {'SSIM':>6} {'PSNR':>7} {'ACC':>6} {'TCC':>6}")
+    for name, row in PAPER_TABLE3.items():
+        lines.append(f"{name:<10} " + " ".join(f"{v:{w}.3f}" for v, w in zip(row, (8, 6, 6, 7, 6, 6))))
+    return "\n".join(lines)
+
+
+def format_table2(report, labels):
+    """The ablation table (paper Table 2 layout), ours beside the paper's."""
+    mark = {True: "yes", False: "-"}
+    header = (f"{'CBAM':<5} {'ResNet':<6} {'WGAN-GP':<7} {'method':<24} {'MSE':>8} {'PSNR':>7} {'SSIM':>6} "
+              f"{'ACC':>6} {'TCC':>6}   paper: {'PSNR':>6} {'SSIM':>6} {'ACC':>6} {'TCC':>6}")
+    lines = [header, "-" * len(header)]
+    for key, cbam, resnet, wgan in ABLATIONS:
+        label = labels.get(key)
+        if label is None or label not in report["methods"]:
+            continue
+        s = report["methods"][label]
+        paper = PAPER_TABLE2[(cbam, resnet, wgan)]
+        lines.append(
+            f"{mark[cbam]:<5} {mark[resnet]:<6} {mark[wgan]:<7} {label:<24} {_fmt(s['mse']):>8} {_fmt(s['psnr']):>7} "
+            f"{_fmt(s['ssim']):>6} {_fmt(s['acc']):>6} {_fmt(s['tcc']):>6}   paper: "
+            + " ".join(f"{v:6.3f}" for v in paper)
+        )
+    if len(lines) == 2:
+        return "(no ablation run among --methods)"
+    return "\n".join(lines)
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(
+        prog="python -m hsr_keras.compare",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--data", help="build folder holding manifest.json (default: the demo data under --out/data)")
+    parser.add_argument("--out", default="runs/compare", help="output folder. Default: runs/compare")
+    parser.add_argument("--methods", default="all",
+                        help=f"comma-separated methods to train and compare: {', '.join(RUNS)}, or all. Default: all")
+    parser.add_argument("--epochs", type=int, help="override every run's epochs (default: the preset's)")
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="demo",
+                        help="config every run derives from. Default: demo")
+    parser.add_argument("--split", default="test", help="split evaluated. Default: test")
+    parser.add_argument("--baselines", default="all",
+                        help="interpolation baselines, as for hsr_keras.evaluate. Default: all")
+    parser.add_argument("--samples", type=int, default=1,
+                        help="noise draws per model (ensemble mean, CRPS, spread), as for hsr_keras.evaluate. "
+                        "Default: 1")
+    parser.add_argument("--batch-size", type=int, default=8, help="days per evaluation batch. Default: 8")
+    parser.add_argument("--quiet", action="store_true", help="print only the tables")
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    from hsr_keras.evaluate import EvaluationError
+    from tfrecords_builder.manifest import ManifestError
+
+    try:
+        run(args, argv=sys.argv[1:] if argv is None else list(argv))
+    except (CompareError, EvaluationError, ManifestError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def run(args, argv=None):
+    """Trains what is missing, evaluates, prints and writes both tables; returns the evaluation report."""
+    from hsr_keras import evaluate
+    from hsr_keras.fit import make_demo_data
+    from tfrecords_builder.manifest import manifest_path, read_manifest
+
+    start = time.time()
+    keys = parse_methods(args.methods)
+    if args.epochs is not None and args.epochs < 1:
+        raise CompareError(f"--epochs must be >= 1. Received: {args.epochs}")
+    evaluate.parse_baselines(args.baselines)  # fail before any training
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    data = Path(args.data) if args.data else make_demo_data(out / "data", verbose=not args.quiet)
+    manifest = read_manifest(data)
+    if args.split not in manifest["splits"]:
+        raise CompareError(f"split {args.split!r} is not in the manifest; it has {sorted(manifest['splits'])}")
+    sha = evaluate.sha256_of(manifest_path(data))
+
+    labels, timings = {}, {}
+    for key in keys:
+        config = run_config(key, manifest, args.preset, args.epochs)
+        seconds, reused = train_or_reuse(key, config, data, out / "models" / key, sha, verbose=not args.quiet)
+        labels[key] = RUNS[key][0]
+        timings[key] = {"train_seconds": round(seconds, 1), "reused": reused, "epochs": config.epochs}
+
+    eval_argv = ["--data", str(data), "--split", args.split, "--out", str(out / "evaluation"),
+                 "--baselines", args.baselines, "--samples", str(args.samples),
+                 "--batch-size", str(args.batch_size)]
+    for key in keys:
+        eval_argv += ["--model", f"{labels[key]}={out / 'models' / key}"]
+    eval_args = evaluate.parse_args(eval_argv + ["--quiet"])
+    eval_start = time.time()
+    report = evaluate.run(eval_args, argv=eval_argv)
+    eval_seconds = time.time() - eval_start
+
+    table3 = format_table3(report, labels)
+    table2 = format_table2(report, labels)
+    total = time.time() - start
+    caption = evaluate._caption(report)
+    text = (
+        f"{caption}\n\nTable 3 layout: every method and metric\n\n{table3}\n\n"
+        f"Table 2 layout: ablations (each row switches one part off; the GAN row is the run without "
+        f"WGAN-GP)\n\n{table2}\n\n"
+        "Training seconds: " + ", ".join(
+            f"{labels[k]} {t['train_seconds']:.0f}{' (reused)' if t['reused'] else ''}" for k, t in timings.items())
+        + f"; evaluation {eval_seconds:.0f} s; total {total:.0f} s\n"
+    )
+    (out / "compare.md").write_text("```\n" + text + "```\n")
+    results_path = out / "evaluation" / "results.json"
+    results = json.loads(results_path.read_text())
+    results["compare"] = {"command": ["python", "-m", "hsr_keras.compare"] + list(argv or []),
+                          "methods": labels, "timings": timings, "evaluation_seconds": round(eval_seconds, 1),
+                          "total_seconds": round(total, 1), "preset": args.preset}
+    results_path.write_text(json.dumps(results, indent=1) + "\n")
+    print(f"\n{text}")
+    if not args.quiet:
+        print(f"Outputs in {out}/: compare.md, models/<method>/, evaluation/ (table.md, table.csv, monthly.png, "
+              "spectra.png, maps/, results.json)")
+    return report
+
+
+if __name__ == "__main__":
+    sys.exit(main())
