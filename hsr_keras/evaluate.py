@@ -38,11 +38,9 @@ model without noise layers gives N identical members (spread 0, CRPS = MAE).
 import argparse
 import csv
 import datetime
-import hashlib
 import json
 import math
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -62,6 +60,7 @@ from hsr_keras.metrics import (
     ensemble_spread,
     radial_power_spectrum,
 )
+from hsr_keras.provenance import code_version, sha256_of
 
 GENERATOR_FILE = "generator.keras"
 
@@ -770,35 +769,6 @@ def json_number(value):
 
 
 # ----------------------------------------------------------------------------- provenance
-
-
-def code_version():
-    """hsr-keras version (installed metadata, else setup.cfg) and `git describe` of the tree."""
-    import importlib.metadata
-
-    root = Path(__file__).resolve().parents[1]
-    try:
-        version = importlib.metadata.version("hsr-keras")
-    except importlib.metadata.PackageNotFoundError:
-        version = getattr(sys.modules.get("hsr_keras"), "__version__", "unknown")
-    describe = None
-    if (root / ".git").exists():
-        try:
-            describe = subprocess.run(
-                ["git", "-C", str(root), "describe", "--always", "--dirty", "--tags"],
-                capture_output=True, text=True, timeout=20, check=True,
-            ).stdout.strip() or None
-        except (OSError, subprocess.SubprocessError):
-            describe = None
-    return {"package": "hsr-keras", "version": version, "git_describe": describe}
-
-
-def sha256_of(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def metric_card():

@@ -19,18 +19,16 @@ temporary folder, loaded back and checked against the Keras model, then renamed.
 """
 
 import argparse
-import configparser
 import datetime
-import hashlib
-import importlib.metadata
 import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from hsr_keras.provenance import code_version, sha256_of
 
 ASSET_NAME = "hsr_manifest.json"
 FORMAT = "hsr-keras-export"
@@ -212,44 +210,10 @@ def _model_section(model, generator_path):
     section = {"name": model.name, "parameters": int(model.count_params())}
     if generator_path is not None:
         path = Path(generator_path)
-        section["source"] = {"path": str(path.resolve()), "sha256": _sha256(path)}
+        section["source"] = {"path": str(path.resolve()), "sha256": sha256_of(path)}
         section["training_config"] = _read_json(path.parent / "config.json") or None
     section["keras_config"] = json.loads(model.to_json())
     return section
-
-
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def code_version():
-    """hsr-keras version (installed metadata, else setup.cfg) and the git commit of the source tree."""
-    root = Path(__file__).resolve().parents[1]
-    try:
-        version = importlib.metadata.version("hsr-keras")
-    except importlib.metadata.PackageNotFoundError:
-        parser = configparser.ConfigParser()
-        parser.read(root / "setup.cfg")
-        version = parser.get("metadata", "version", fallback="unknown")
-    commit = dirty = None
-    if (root / ".git").exists():
-        try:
-            commit = _git(root, "rev-parse", "HEAD")
-            dirty = bool(_git(root, "status", "--porcelain", "--untracked-files=no"))
-        except (OSError, subprocess.SubprocessError):
-            commit = dirty = None
-    return {"package": "hsr-keras", "version": version, "git_commit": commit, "git_dirty": dirty}
-
-
-def _git(root, *args):
-    result = subprocess.run(
-        ["git", "-C", str(root), *args], capture_output=True, text=True, timeout=20, check=True
-    )
-    return result.stdout.strip()
 
 
 # ----------------------------------------------------------------------------- SavedModel

@@ -8,7 +8,7 @@ import pytest
 
 from hsr_keras.interpolation import upsample_strided
 
-from hsr_keras.layers import CBAM, ConvGRU, ResidualBlock
+from hsr_keras.layers import ConvGRU, ResidualBlock
 from hsr_keras.networks import build_critic, build_generator, build_srcnn, count_flops
 
 TINY_GENERATOR = dict(

@@ -1,7 +1,6 @@
 """`predict`: coarse ERA5 netCDF in, fine CF netCDF out, checked against the model called directly."""
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
