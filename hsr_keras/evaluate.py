@@ -656,8 +656,8 @@ def table_columns(report):
             if key in present or key in ("mse", "mae", "ssim", "psnr", "acc", "tcc")]
 
 
-def format_number(value, digits=3):
-    """Fixed-point text; 'inf', '-inf' and 'nan' for non-finite values; '' for None."""
+def _number_text(value, finite_format):
+    """'' for None, 'nan' / 'inf' / '-inf' for non-finite values, else `finite_format(value)`."""
     if value is None:
         return ""
     value = float(value)
@@ -665,7 +665,12 @@ def format_number(value, digits=3):
         return "nan"
     if math.isinf(value):
         return "inf" if value > 0 else "-inf"
-    return f"{value:.{digits}f}"
+    return finite_format(value)
+
+
+def format_number(value, digits=3):
+    """Fixed-point text; 'inf', '-inf' and 'nan' for non-finite values; '' for None."""
+    return _number_text(value, lambda v: f"{v:.{digits}f}")
 
 
 def _caption(report):
@@ -710,14 +715,7 @@ def write_tables(report, out):
 
 
 def _csv_number(value):
-    if value is None:
-        return ""
-    value = float(value)
-    if math.isnan(value):
-        return "nan"
-    if math.isinf(value):
-        return "inf" if value > 0 else "-inf"
-    return repr(value)
+    return _number_text(value, repr)
 
 
 def write_monthly(report, out):
