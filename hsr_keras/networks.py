@@ -268,12 +268,13 @@ def build_srcnn(
 ):
     """SRCNN baseline: LR %RH `[B, T, h, w, 1]` to HR `[B, T, s*h, s*w, 1]`.
 
-    The LR field is nearest-repeated `scale` times along H and W inside the
-    model (each LR value covers the HR cells `scale*k .. scale*k + scale - 1`,
+    As in Dong et al., the LR field is first upsampled by bicubic interpolation
+    (inside the model, by `StrideUpsampling`: LR point k on HR cell `scale*k`,
     the alignment of stride sampling), then three per-frame convolutions
     (patch extraction, non-linear mapping, reconstruction; "same" padding;
-    ReLU after the first two) map it to the HR field. The last convolution and
-    the inverse Standardize compute in float32.
+    ReLU after the first two) map it to the HR field. There is no skip
+    connection: the network itself must carry the interpolated field through.
+    The last convolution and the inverse Standardize compute in float32.
 
     Args:
         scale: int, one of 2, 4, 8, 16. The upsampling factor. Defaults to `8`.
@@ -305,7 +306,7 @@ def build_srcnn(
 
     # Layers.
     standardize = Standardize(mean, std, dtype="float32", name="standardize")
-    upsample = keras.layers.UpSampling3D((1, scale, scale), name="upsample")
+    upsample = StrideUpsampling(scale, "bicubic", dtype="float32", name="upsample")
     convs = [
         keras.layers.Conv3D(
             n, (1, k, k), padding="same", activation="relu", name=f"conv{i + 1}"

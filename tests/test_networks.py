@@ -75,6 +75,21 @@ def test_srcnn_shapes(scale):
         assert y.shape == (b, t, scale * h, scale * w, 1)
 
 
+def test_srcnn_convolves_the_aligned_bicubic_field():
+    """With every convolution a pass-through, SRCNN is aligned bicubic interpolation."""
+    model = build_srcnn(scale=8, filters=(1, 1), kernel_sizes=(9, 5, 5))
+    for name in ("conv1", "conv2", "conv3"):
+        kernel, bias = model.get_layer(name).get_weights()
+        centre = np.zeros_like(kernel)
+        centre[0, kernel.shape[1] // 2, kernel.shape[2] // 2, 0, 0] = 1.0
+        model.get_layer(name).set_weights([centre, np.zeros_like(bias)])
+    # A smooth positive field: bicubic overshoot stays above 0, so the ReLUs pass it.
+    y, x = np.meshgrid(np.arange(6.0), np.arange(5.0), indexing="ij")
+    lr = (50 + 10 * np.sin(y / 2) + 5 * np.cos(x / 3)).astype("float32")[None, None, :, :, None]
+    expected = upsample_strided(lr[..., 0], 8, "bicubic")[..., None]
+    np.testing.assert_allclose(numpy(model(lr)), expected, atol=1e-4)
+
+
 def test_critic_downsamples_twice():
     model = build_critic(**TINY_CRITIC)
     convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv3D)]
