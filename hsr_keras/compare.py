@@ -27,8 +27,9 @@ Each is a config derived from the preset (`--preset`, default "demo": the networ
 on 2 CPU cores); `--epochs` overrides every run's epochs (3 gives a quick smoke comparison). Runs land in `<out>/models/<method>/` (a `fit` output folder:
 generator.keras, config.json, history.csv, ...); a run whose `trained.json` records the same
 config and data is reused, so running the command again only evaluates (an interrupted run
-resumes from its backup). Evaluation outputs (table.md/csv, monthly and spectra figures,
-maps, results.json) go to `<out>/evaluation/`, and both tables to `<out>/compare.md`.
+resumes from its backup). A reused run trained by another code version is named in a note;
+`--retrain` trains every method afresh. Evaluation outputs (table.md/csv, monthly and spectra
+figures, maps, results.json) go to `<out>/evaluation/`, and both tables to `<out>/compare.md`.
 
 Without `--data` it uses the built-in demo data (synthetic ERA5-like fields, made under
 `<out>/data` on the first run).
@@ -42,6 +43,7 @@ import time
 from pathlib import Path
 
 from hsr_keras.config import PRESETS, Config
+from hsr_keras.provenance import code_version
 
 # key -> (table label, config overrides)
 RUNS = {
@@ -110,10 +112,12 @@ def run_config(key, manifest, preset="demo", epochs=None):
     return Config(**values)
 
 
-def train_or_reuse(key, config, data, folder, manifest_sha256, verbose=True):
+def train_or_reuse(key, config, data, folder, manifest_sha256, verbose=True, retrain=False):
     """Trains `config` into `folder` unless a finished run with the same config and data is there.
 
-    Returns (seconds spent training, reused).
+    The code version is recorded but not part of the match (any commit would otherwise retrain
+    everything); a run trained by other code is reused with a note saying so. `retrain=True`
+    trains afresh regardless. Returns (seconds spent training, reused).
     """
     import keras
 
@@ -122,19 +126,24 @@ def train_or_reuse(key, config, data, folder, manifest_sha256, verbose=True):
     folder = Path(folder)
     marker = folder / "trained.json"
     wanted = json.loads(json.dumps(config.to_dict()))
+    code = code_version()
     if marker.is_file():
         info = json.loads(marker.read_text())
-        if (info.get("config") == wanted and info.get("manifest_sha256") == manifest_sha256
+        if (not retrain and info.get("config") == wanted and info.get("manifest_sha256") == manifest_sha256
                 and (folder / "generator.keras").is_file()):
             if verbose:
                 print(f"[{key}] reusing {folder} (trained in {info.get('seconds', 0):.0f} s)", flush=True)
+                if info.get("code") != code:
+                    print(f"[{key}] note: trained by {_describe_code(info.get('code'))}, the code is now "
+                          f"{_describe_code(code)}; --retrain trains it again", flush=True)
             return info.get("seconds", 0.0), True
         if verbose:
-            print(f"[{key}] config or data changed: retraining in {folder}", flush=True)
+            reason = "--retrain" if retrain else "config or data changed"
+            print(f"[{key}] {reason}: retraining in {folder}", flush=True)
         shutil.rmtree(folder)
     elif (folder / "config.json").is_file():
         previous = json.loads((folder / "config.json").read_text())
-        if previous != wanted:  # a stale, unfinished run of another config: do not resume it
+        if retrain or previous != wanted:  # an unfinished run not to resume
             shutil.rmtree(folder)
     if verbose:
         print(f"[{key}] training {RUNS[key][0]}: {config.epochs} epochs, {_describe(config)}", flush=True)
@@ -143,10 +152,23 @@ def train_or_reuse(key, config, data, folder, manifest_sha256, verbose=True):
     seconds = time.time() - start
     keras.backend.clear_session()
     marker.write_text(json.dumps(
-        {"config": wanted, "manifest_sha256": manifest_sha256, "seconds": seconds}, indent=1) + "\n")
+        {"config": wanted, "manifest_sha256": manifest_sha256, "seconds": seconds, "code": code},
+        indent=1) + "\n")
     if verbose:
         print(f"[{key}] done in {seconds:.0f} s", flush=True)
     return seconds, False
+
+
+def _describe_code(code):
+    """'hsr-keras 0.1.0 at commit 1a2b3c4 (with uncommitted changes)', from `code_version()`."""
+    if not code:
+        return "an unrecorded code version"
+    text = f"hsr-keras {code.get('version')}"
+    if code.get("git_commit"):
+        text += f" at commit {code['git_commit'][:7]}"
+        if code.get("git_dirty"):
+            text += " (with uncommitted changes)"
+    return text
 
 
 def _describe(config):
@@ -244,6 +266,9 @@ def parse_args(argv):
                         help="noise draws per model (ensemble mean, CRPS, spread), as for hsr_keras.evaluate. "
                         "Default: 1")
     parser.add_argument("--batch-size", type=int, default=8, help="days per evaluation batch. Default: 8")
+    parser.add_argument("--retrain", action="store_true",
+                        help="train every method afresh, even where a finished run of the same "
+                             "config and data is in --out/models")
     parser.add_argument("--quiet", action="store_true", help="print only the tables")
     return parser.parse_args(argv)
 
@@ -283,7 +308,8 @@ def run(args, argv=None):
     labels, timings = {}, {}
     for key in keys:
         config = run_config(key, manifest, args.preset, args.epochs)
-        seconds, reused = train_or_reuse(key, config, data, out / "models" / key, sha, verbose=not args.quiet)
+        seconds, reused = train_or_reuse(key, config, data, out / "models" / key, sha,
+                                         verbose=not args.quiet, retrain=args.retrain)
         labels[key] = RUNS[key][0]
         timings[key] = {"train_seconds": round(seconds, 1), "reused": reused, "epochs": config.epochs}
 

@@ -11,6 +11,7 @@ import pytest
 from hsr_keras import compare, evaluate
 from hsr_keras.data import load_split
 from hsr_keras.networks import build_generator, build_srcnn
+from hsr_keras.provenance import code_version
 from tfrecords_builder import build, synthetic
 from tfrecords_builder.manifest import read_manifest
 
@@ -317,6 +318,19 @@ def test_compare_trains_once_and_reuses(tiny, tmp_path, capsys):
     assert "reusing" in capsys.readouterr().out
     assert marker.stat().st_mtime_ns == stamp
     assert (tmp_path / "compare.md").is_file()
+    assert json.loads(marker.read_text())["code"] == code_version()
+
+    # A run from other code is reused, with a note; --retrain trains it again.
+    info = json.loads(marker.read_text())
+    info["code"] = {"package": "hsr-keras", "version": "0.0.1", "git_commit": "0" * 40, "git_dirty": False}
+    marker.write_text(json.dumps(info))
+    assert compare.main(argv[:-1]) == 0
+    out = capsys.readouterr().out
+    assert "reusing" in out and "trained by hsr-keras 0.0.1 at commit 0000000" in out
+    assert compare.main(argv[:-1] + ["--retrain"]) == 0
+    out = capsys.readouterr().out
+    assert "--retrain: retraining" in out and "reusing" not in out
+    assert json.loads(marker.read_text())["code"] == code_version()
 
 
 def test_compare_rejects_unknown_method(tmp_path, capsys):
