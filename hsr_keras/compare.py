@@ -22,6 +22,11 @@ Methods (`--methods`, comma separated; default all):
     no-cbam     WGAN-GP without CBAM in the residual blocks (use_cbam=False)
     no-resnet   WGAN-GP without the blocks' skip connections (use_residual=False)
 
+`--seeds N` trains every method N times (config seed 0 .. N-1; seed 0 keeps the plain row
+name and folder) and adds the mean and sample standard deviation of MSE, PSNR and SSIM over
+the seeds, and in how many runs each method is ahead of aligned bicubic: at the demo's size the
+gaps between learned methods are of the order of the seed spread.
+
 Each is a config derived from the preset (`--preset`, default "demo": the networks and the
 10 epochs `python -m hsr_keras.fit` trains by default, so the six runs take tens of minutes
 on 2 CPU cores); `--epochs` overrides every run's epochs (3 gives a quick smoke comparison). Runs land in `<out>/models/<method>/` (a `fit` output folder:
@@ -36,7 +41,9 @@ Without `--data` it uses the built-in demo data (synthetic ERA5-like fields, mad
 """
 
 import argparse
+import dataclasses
 import json
+import statistics
 import shutil
 import sys
 import time
@@ -173,7 +180,7 @@ def _describe_code(code):
 
 def _describe(config):
     parts = [f"architecture={config.architecture}", f"loss={config.loss}", f"filters={config.filters}",
-             f"batch={config.batch_size}"]
+             f"batch={config.batch_size}", f"seed={config.seed}"]
     if not config.use_cbam:
         parts.append("no CBAM")
     if not config.use_residual:
@@ -246,6 +253,58 @@ def format_table2(report, labels):
     return "\n".join(lines)
 
 
+def seed_runs(key, config, seeds):
+    """(run id, table label, config) for each seed of one method; seed 0 keeps the plain names."""
+    runs = []
+    for i in range(seeds):
+        run_id, label = (key, RUNS[key][0]) if i == 0 else (f"{key}-seed{i}", f"{RUNS[key][0]} (seed {i})")
+        runs.append((run_id, label, dataclasses.replace(config, seed=config.seed + i)))
+    return runs
+
+
+def seed_spread(report, groups):
+    """Per method, mean and sample std over its seeds of MSE, PSNR, SSIM and bicubic MSE / MSE.
+
+    `groups` maps a method's label to the labels of its seed runs. With aligned bicubic among
+    the baselines, also counts the runs ahead of it on all of MSE, PSNR and SSIM.
+    """
+    scores = report["methods"]
+    ref = scores.get("Bicubic (aligned)")
+    spread = {}
+    for label, members in groups.items():
+        rows = [scores[m] for m in members]
+        entry = {"runs": len(rows)}
+        for metric in ("mse", "psnr", "ssim"):
+            values = [r[metric] for r in rows]
+            entry[metric] = {"mean": statistics.fmean(values), "std": statistics.stdev(values)}
+        if ref is not None:
+            ratios = [ref["mse"] / r["mse"] for r in rows]
+            entry["bicubic_mse_ratio"] = {"mean": statistics.fmean(ratios), "std": statistics.stdev(ratios)}
+            entry["ahead_of_bicubic"] = sum(
+                r["mse"] < ref["mse"] and r["psnr"] > ref["psnr"] and r["ssim"] > ref["ssim"] for r in rows)
+        spread[label] = entry
+    return spread
+
+
+def format_seed_spread(spread):
+    """The seed spread as a plain-text table: mean +- sample standard deviation."""
+    def pm(entry, digits):
+        return f"{entry['mean']:.{digits}f} +- {entry['std']:.{digits}f}"
+
+    with_ref = all("bicubic_mse_ratio" in e for e in spread.values())
+    header = f"{'method':<24} {'runs':>4} {'MSE':>16} {'PSNR':>16} {'SSIM':>14}"
+    if with_ref:
+        header += f" {'Bicubic MSE / MSE':>17}  ahead of bicubic (MSE, PSNR and SSIM)"
+    lines = [header, "-" * len(header)]
+    for label, e in spread.items():
+        line = (f"{label:<24} {e['runs']:>4} {pm(e['mse'], 3):>16} {pm(e['psnr'], 3):>16} "
+                f"{pm(e['ssim'], 3):>14}")
+        if with_ref:
+            line += f" {pm(e['bicubic_mse_ratio'], 3):>17}  {e['ahead_of_bicubic']} of {e['runs']} runs"
+        lines.append(line)
+    return "\n".join(lines)
+
+
 def parse_args(argv):
     parser = argparse.ArgumentParser(
         prog="python -m hsr_keras.compare",
@@ -266,6 +325,9 @@ def parse_args(argv):
                         help="noise draws per model (ensemble mean, CRPS, spread), as for hsr_keras.evaluate. "
                         "Default: 1")
     parser.add_argument("--batch-size", type=int, default=8, help="days per evaluation batch. Default: 8")
+    parser.add_argument("--seeds", type=int, default=1,
+                        help="trainings per method, with config seeds 0 .. N-1; N > 1 adds the "
+                             "mean and standard deviation over seeds. Default: 1")
     parser.add_argument("--retrain", action="store_true",
                         help="train every method afresh, even where a finished run of the same "
                              "config and data is in --out/models")
@@ -296,6 +358,8 @@ def run(args, argv=None):
     keys = parse_methods(args.methods)
     if args.epochs is not None and args.epochs < 1:
         raise CompareError(f"--epochs must be >= 1. Received: {args.epochs}")
+    if args.seeds < 1:
+        raise CompareError(f"--seeds must be >= 1. Received: {args.seeds}")
     evaluate.parse_baselines(args.baselines)  # fail before any training
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -305,19 +369,22 @@ def run(args, argv=None):
         raise CompareError(f"split {args.split!r} is not in the manifest; it has {sorted(manifest['splits'])}")
     sha = evaluate.sha256_of(manifest_path(data))
 
-    labels, timings = {}, {}
+    labels, timings, groups = {}, {}, {}  # by run id; groups: method label -> its seed runs' labels
     for key in keys:
-        config = run_config(key, manifest, args.preset, args.epochs)
-        seconds, reused = train_or_reuse(key, config, data, out / "models" / key, sha,
-                                         verbose=not args.quiet, retrain=args.retrain)
-        labels[key] = RUNS[key][0]
-        timings[key] = {"train_seconds": round(seconds, 1), "reused": reused, "epochs": config.epochs}
+        for run_id, label, config in seed_runs(key, run_config(key, manifest, args.preset, args.epochs),
+                                               args.seeds):
+            seconds, reused = train_or_reuse(key, config, data, out / "models" / run_id, sha,
+                                             verbose=not args.quiet, retrain=args.retrain)
+            labels[run_id] = label
+            groups.setdefault(RUNS[key][0], []).append(label)
+            timings[run_id] = {"train_seconds": round(seconds, 1), "reused": reused, "epochs": config.epochs,
+                               "seed": config.seed}
 
     eval_argv = ["--data", str(data), "--split", args.split, "--out", str(out / "evaluation"),
                  "--baselines", args.baselines, "--samples", str(args.samples),
                  "--batch-size", str(args.batch_size)]
-    for key in keys:
-        eval_argv += ["--model", f"{labels[key]}={out / 'models' / key}"]
+    for run_id, label in labels.items():
+        eval_argv += ["--model", f"{label}={out / 'models' / run_id}"]
     eval_args = evaluate.parse_args(eval_argv + ["--quiet"])
     eval_start = time.time()
     report = evaluate.run(eval_args, argv=eval_argv)
@@ -325,12 +392,18 @@ def run(args, argv=None):
 
     table3 = format_table3(report, labels)
     table2 = format_table2(report, labels)
+    spread = seed_spread(report, groups) if args.seeds > 1 else None
     total = time.time() - start
     caption = evaluate._caption(report)
     text = (
         f"{caption}\n\nTable 3 layout: every method and metric\n\n{table3}\n\n"
         f"Table 2 layout: ablations (each row switches one part off; the GAN row is the run without "
         f"WGAN-GP)\n\n{table2}\n\n"
+    )
+    if spread:
+        text += (f"Spread over {args.seeds} seeds (mean +- sample standard deviation of the "
+                 f"trainings of each method)\n\n{format_seed_spread(spread)}\n\n")
+    text += (
         "Training seconds: " + ", ".join(
             f"{labels[k]} {t['train_seconds']:.0f}{' (reused)' if t['reused'] else ''}" for k, t in timings.items())
         + f"; evaluation {eval_seconds:.0f} s; total {total:.0f} s\n"
@@ -340,7 +413,8 @@ def run(args, argv=None):
     results = json.loads(results_path.read_text())
     results["compare"] = {"command": ["python", "-m", "hsr_keras.compare"] + list(argv or []),
                           "methods": labels, "timings": timings, "evaluation_seconds": round(eval_seconds, 1),
-                          "total_seconds": round(total, 1), "preset": args.preset}
+                          "total_seconds": round(total, 1), "preset": args.preset,
+                          "seeds": args.seeds, "seed_spread": spread}
     results_path.write_text(json.dumps(results, indent=1) + "\n")
     print(f"\n{text}")
     if not args.quiet:
