@@ -292,13 +292,13 @@ def format_seed_spread(spread):
         return f"{entry['mean']:.{digits}f} +- {entry['std']:.{digits}f}"
 
     with_ref = all("bicubic_mse_ratio" in e for e in spread.values())
-    header = f"{'method':<24} {'runs':>4} {'MSE':>16} {'PSNR':>16} {'SSIM':>14}"
+    header = f"{'method':<24} {'runs':>4} {'MSE':>16} {'PSNR':>16} {'SSIM':>16}"
     if with_ref:
         header += f" {'Bicubic MSE / MSE':>17}  ahead of bicubic (MSE, PSNR and SSIM)"
     lines = [header, "-" * len(header)]
     for label, e in spread.items():
         line = (f"{label:<24} {e['runs']:>4} {pm(e['mse'], 3):>16} {pm(e['psnr'], 3):>16} "
-                f"{pm(e['ssim'], 3):>14}")
+                f"{pm(e['ssim'], 4):>16}")
         if with_ref:
             line += f" {pm(e['bicubic_mse_ratio'], 3):>17}  {e['ahead_of_bicubic']} of {e['runs']} runs"
         lines.append(line)
