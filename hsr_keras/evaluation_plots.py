@@ -12,11 +12,9 @@ Line styles: interpolation from the true coordinates dashed, naive image resize 
 models solid.
 """
 
-from pathlib import Path
-
 import numpy as np
 
-from hsr_keras.plots import _extent, _pyplot
+from hsr_keras.plots import _extent, pyplot, save_figure
 
 MONTHLY_PANELS = (
     ("mse", "MSE (%RH$^2$)"),
@@ -64,7 +62,7 @@ def plot_monthly(monthly, path, metrics=MONTHLY_PANELS, title=""):
     Returns:
         `path`.
     """
-    plt = _pyplot()
+    plt = pyplot()
     months = sorted({m for per in monthly.values() for m in per})
     x = np.arange(len(months))
     cols = 3
@@ -90,10 +88,7 @@ def plot_monthly(monthly, path, metrics=MONTHLY_PANELS, title=""):
         fig.suptitle(title, fontsize=10)
     legend_rows = -(-len(labels) // 4)
     fig.tight_layout(rect=(0, 0.04 * legend_rows + 0.02, 1, 0.97 if title else 1))
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return Path(path)
+    return save_figure(fig, path)
 
 
 def plot_spectra(spectra, path, title=""):
@@ -108,7 +103,7 @@ def plot_spectra(spectra, path, title=""):
     Returns:
         `path`.
     """
-    plt = _pyplot()
+    plt = pyplot()
     k = np.asarray(spectra["wavenumber"], dtype=np.float64)
     truth = np.asarray(spectra["truth"], dtype=np.float64)
     fig, (ax, ratio_ax) = plt.subplots(1, 2, figsize=(12, 4.6))
@@ -135,10 +130,7 @@ def plot_spectra(spectra, path, title=""):
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return Path(path)
+    return save_figure(fig, path)
 
 
 def plot_method_maps(entry, manifest, path, columns=4):
@@ -156,7 +148,7 @@ def plot_method_maps(entry, manifest, path, columns=4):
     Returns:
         `path`.
     """
-    plt = _pyplot()
+    plt = pyplot()
     grid = manifest["grid"]
     hr_extent = _extent(grid["lon"], grid["lat"])
     lr_extent = _extent(grid["lr_lon"], grid["lr_lat"])
@@ -195,7 +187,4 @@ def plot_method_maps(entry, manifest, path, columns=4):
         cax = fig.add_axes((0.915, 0.1, 0.015, 0.35))
         fig.colorbar(images["err"], cax=cax).set_label("error (%RH)", fontsize=7)
         cax.tick_params(labelsize=6)
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return Path(path)
+    return save_figure(fig, path, dpi=90)

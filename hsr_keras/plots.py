@@ -6,13 +6,23 @@ from pathlib import Path
 import numpy as np
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib.pyplot on the file-only Agg backend (training runs have no display)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def save_figure(fig, path, dpi=100):
+    """Writes `fig` to `path` (creating its folder), frees it, and returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi)
+    pyplot().close(fig)
+    return path
 
 
 def plot_sample_maps(lr, truth, predictions, manifest, path, title=""):
@@ -25,7 +35,7 @@ def plot_sample_maps(lr, truth, predictions, manifest, path, title=""):
         manifest: the data manifest (grid coordinates for the lat/lon axes).
         path: PNG to write.
     """
-    plt = _pyplot()
+    plt = pyplot()
     grid = manifest["grid"]
     hr_extent = _extent(grid["lon"], grid["lat"])
     lr_extent = _extent(grid["lr_lon"], grid["lr_lat"])
@@ -53,9 +63,7 @@ def plot_sample_maps(lr, truth, predictions, manifest, path, title=""):
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def _extent(lon, lat):
@@ -70,7 +78,7 @@ def plot_history(csv_path, path):
     rows = list(csv.DictReader(Path(csv_path).open()))
     if not rows:
         return
-    plt = _pyplot()
+    plt = pyplot()
     epochs = [int(r["epoch"]) + 1 for r in rows]
     series = {key: [float(r[key]) if r.get(key) not in (None, "") else np.nan for r in rows] for key in rows[0]}
     panels = [
@@ -90,5 +98,4 @@ def plot_history(csv_path, path):
             ax.legend(fontsize=7)
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path)

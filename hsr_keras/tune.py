@@ -564,12 +564,12 @@ def markdown_table(rows, columns):
 
 def plot_trials(rows, objective, direction, base, path):
     """Objective per trial with the best so far, and the objective against both learning rates."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import numpy as np
     from matplotlib.ticker import MaxNLocator
+
+    from hsr_keras.plots import pyplot, save_figure
+
+    plt = pyplot()
 
     scores = np.array([np.nan if r[objective] is None else r[objective] for r in rows], dtype=float)
     trial = np.array([_trial_number(r["trial"], i) for i, r in enumerate(rows)], dtype=float)
@@ -600,8 +600,7 @@ def plot_trials(rows, objective, direction, base, path):
         fig.colorbar(points, ax=axes[2], label="trial", ticks=MaxNLocator(integer=True))
     fig.suptitle(f"{len(rows)} trials, {int(ok.sum())} completed")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def _trial_number(trial_id, index):
