@@ -43,8 +43,8 @@ Without `--data` it uses the built-in demo data (synthetic ERA5-like fields, mad
 import argparse
 import dataclasses
 import json
-import statistics
 import shutil
+import statistics
 import sys
 import time
 from pathlib import Path
