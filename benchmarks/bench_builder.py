@@ -79,12 +79,20 @@ def main(argv=None):
     with tempfile.TemporaryDirectory() as tmp:
         files = ensure_data(args.data or Path(tmp) / "era5")
         input_mb = sum(Path(f).stat().st_size for f in files) / 1e6
-        config = BuildConfig(inputs=tuple(map(str, files)), out=str(Path(tmp) / "out"), train=":".join(YEAR),
-                             val="none", test="none", quiet=True)
+        config = BuildConfig(
+            inputs=tuple(map(str, files)),
+            out=str(Path(tmp) / "out"),
+            train=":".join(YEAR),
+            val="none",
+            test="none",
+            quiet=True,
+        )
         days = read_only(expand_inputs(config.inputs), config)
         read_wall, read_cpu = median_seconds(lambda: read_only(expand_inputs(config.inputs), config), args.repeats)
-        print(f"\n{len(files)} files, {input_mb:.0f} MB, {days} days; median of {args.repeats} runs, "
-              f"{default_workers()} default workers, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}\n")
+        print(
+            f"\n{len(files)} files, {input_mb:.0f} MB, {days} days; median of {args.repeats} runs, "
+            f"{default_workers()} default workers, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}\n"
+        )
         print(f"{'run':36s} {'wall s':>7s} {'CPU s':>7s} {'days/s':>8s} {'MB/s':>8s} {'x read':>7s}")
         row("read only (reader.Era5Source)", read_wall, read_cpu, days, input_mb, read_wall)
         for shard_mb in args.shard_mb:
@@ -92,7 +100,7 @@ def main(argv=None):
                 run = BuildConfig(**{**config.__dict__, "shard_mb": shard_mb, "workers": workers})
                 manifest = build(run)
                 shards = len(manifest["splits"]["train"]["shards"])
-                wall, cpu = median_seconds(lambda: build(run), args.repeats)
+                wall, cpu = median_seconds(lambda run=run: build(run), args.repeats)
                 row(f"build, {shards} shard(s), workers {workers}", wall, cpu, days, input_mb, read_wall)
     return 0
 

@@ -46,8 +46,8 @@ def measure(preset, precision, batch_size, steps, warmup):
     import jax
     import keras
     import numpy as np
-
     from bench_train import iteration_flops
+
     from hsr_keras.arrays import synthetic_arrays
     from hsr_keras.config import PRESETS
     from hsr_keras.fit import build_gan
@@ -134,18 +134,24 @@ def format_row(r, peak_tflops):
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--presets", nargs="+", default=["demo", "paper"], help="Default: demo paper")
-    parser.add_argument("--precisions", nargs="+", default=["float32", "mixed_bfloat16"],
-                        help="Default: float32 mixed_bfloat16")
+    parser.add_argument(
+        "--precisions", nargs="+", default=["float32", "mixed_bfloat16"], help="Default: float32 mixed_bfloat16"
+    )
     parser.add_argument("--batch-sizes", nargs="+", type=int, default=[16, 64], help="Default: 16 64")
     parser.add_argument("--steps", type=int, default=10, help="timed steps; the median is reported. Default: 10")
-    parser.add_argument("--warmup", type=int, default=3,
-                        help="untimed steps first, the compiling one included. Default: 3")
-    parser.add_argument("--peak-tflops", type=float, default=H100_SXM_BF16_DENSE_TFLOPS,
-                        help="peak dense bf16 matmul rate the achieved rate is compared with. "
-                        "Default: 989.4 (H100 SXM5)")
+    parser.add_argument(
+        "--warmup", type=int, default=3, help="untimed steps first, the compiling one included. Default: 3"
+    )
+    parser.add_argument(
+        "--peak-tflops",
+        type=float,
+        default=H100_SXM_BF16_DENSE_TFLOPS,
+        help="peak dense bf16 matmul rate the achieved rate is compared with. Default: 989.4 (H100 SXM5)",
+    )
     parser.add_argument("--json", help="also write the rows to this JSON file")
-    parser.add_argument("--smoke", action="store_true",
-                        help="a quick check: demo preset, batch 2, 1 warm-up and 2 timed steps")
+    parser.add_argument(
+        "--smoke", action="store_true", help="a quick check: demo preset, batch 2, 1 warm-up and 2 timed steps"
+    )
     parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: one configuration, as JSON
     args = parser.parse_args(argv)
     if args.smoke:
@@ -161,8 +167,10 @@ def main(argv=None):
         print(json.dumps(measure(*json.loads(args.one), args.steps, args.warmup)))
         return 0
     # This process never starts JAX: with preallocation on, it would hold the GPU's memory.
-    print(f"{args.warmup} warm-up + {args.steps} timed steps per row (median); forward FLOPs from count_flops, "
-          f"an iteration's from bench_train.iteration_flops; % peak of {args.peak_tflops} TFLOP/s")
+    print(
+        f"{args.warmup} warm-up + {args.steps} timed steps per row (median); forward FLOPs from count_flops, "
+        f"an iteration's from bench_train.iteration_flops; % peak of {args.peak_tflops} TFLOP/s"
+    )
     print(HEADER, flush=True)
     rows = []
     for preset in args.presets:

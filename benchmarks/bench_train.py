@@ -75,14 +75,20 @@ def main():
     parser.add_argument("--precision", default="float32")
     args = parser.parse_args()
     rows = [measure(p, args.batch_size, args.steps, args.warmup, args.precision) for p in args.presets]
-    print(f"{'preset':<7} {'precision':<15} {'batch':>5} {'days/s':>8} {'step ms':>9} {'range ms':>9} "
-          f"{'G GFLOP/day':>12} {'D GFLOP/day':>12} {'GFLOP/s':>8} {'G params':>10}")
+    print(
+        f"{'preset':<7} {'precision':<15} {'batch':>5} {'days/s':>8} {'step ms':>9} {'range ms':>9} "
+        f"{'G GFLOP/day':>12} {'D GFLOP/day':>12} {'GFLOP/s':>8} {'G params':>10}"
+    )
     for r in rows:
-        print(f"{r['preset']:<7} {r['precision']:<15} {r['batch']:>5} {r['days_per_s']:8.2f} {r['step_ms']:9.1f} "
-              f"{r['spread_ms']:9.1f} {r['g_gflops']:12.3f} {r['d_gflops']:12.3f} {r['gflops_per_s']:8.1f} "
-              f"{r['params_g']:>10,}")
+        print(
+            f"{r['preset']:<7} {r['precision']:<15} {r['batch']:>5} {r['days_per_s']:8.2f} {r['step_ms']:9.1f} "
+            f"{r['spread_ms']:9.1f} {r['g_gflops']:12.3f} {r['d_gflops']:12.3f} {r['gflops_per_s']:8.1f} "
+            f"{r['params_g']:>10,}"
+        )
     if len(rows) == 2:
-        print(f"ratio {rows[0]['preset']}/{rows[1]['preset']} days/s: {rows[0]['days_per_s'] / rows[1]['days_per_s']:.1f}")
+        print(
+            f"ratio {rows[0]['preset']}/{rows[1]['preset']} days/s: {rows[0]['days_per_s'] / rows[1]['days_per_s']:.1f}"
+        )
 
 
 if __name__ == "__main__":

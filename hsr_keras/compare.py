@@ -136,13 +136,20 @@ def train_or_reuse(key, config, data, folder, manifest_sha256, verbose=True, ret
     code = code_version()
     if marker.is_file():
         info = json.loads(marker.read_text())
-        if (not retrain and info.get("config") == wanted and info.get("manifest_sha256") == manifest_sha256
-                and (folder / "generator.keras").is_file()):
+        if (
+            not retrain
+            and info.get("config") == wanted
+            and info.get("manifest_sha256") == manifest_sha256
+            and (folder / "generator.keras").is_file()
+        ):
             if verbose:
                 print(f"[{key}] reusing {folder} (trained in {info.get('seconds', 0):.0f} s)", flush=True)
                 if info.get("code") != code:
-                    print(f"[{key}] note: trained by {_describe_code(info.get('code'))}, the code is now "
-                          f"{_describe_code(code)}; --retrain trains it again", flush=True)
+                    print(
+                        f"[{key}] note: trained by {_describe_code(info.get('code'))}, the code is now "
+                        f"{_describe_code(code)}; --retrain trains it again",
+                        flush=True,
+                    )
             return info.get("seconds", 0.0), True
         if verbose:
             reason = "--retrain" if retrain else "config or data changed"
@@ -158,9 +165,10 @@ def train_or_reuse(key, config, data, folder, manifest_sha256, verbose=True, ret
     train(config, data, folder, verbose=0)
     seconds = time.time() - start
     keras.backend.clear_session()
-    marker.write_text(json.dumps(
-        {"config": wanted, "manifest_sha256": manifest_sha256, "seconds": seconds, "code": code},
-        indent=1) + "\n")
+    marker.write_text(
+        json.dumps({"config": wanted, "manifest_sha256": manifest_sha256, "seconds": seconds, "code": code}, indent=1)
+        + "\n"
+    )
     if verbose:
         print(f"[{key}] done in {seconds:.0f} s", flush=True)
     return seconds, False
@@ -179,8 +187,13 @@ def _describe_code(code):
 
 
 def _describe(config):
-    parts = [f"architecture={config.architecture}", f"loss={config.loss}", f"filters={config.filters}",
-             f"batch={config.batch_size}", f"seed={config.seed}"]
+    parts = [
+        f"architecture={config.architecture}",
+        f"loss={config.loss}",
+        f"filters={config.filters}",
+        f"batch={config.batch_size}",
+        f"seed={config.seed}",
+    ]
     if not config.use_cbam:
         parts.append("no CBAM")
     if not config.use_residual:
@@ -213,8 +226,10 @@ def format_table3(report, labels):
     lanczos = scores.get("Lanczos (aligned)")
     if ref is not None:
         lines.append("")
-        lines.append("MSE of each learned method over aligned interpolation's (below 1: better; "
-                     "the paper's WGAN-GP: 1/3.38 = 0.296 of bicubic's, 1/2.76 = 0.362 of Lanczos's):")
+        lines.append(
+            "MSE of each learned method over aligned interpolation's (below 1: better; "
+            "the paper's WGAN-GP: 1/3.38 = 0.296 of bicubic's, 1/2.76 = 0.362 of Lanczos's):"
+        )
         for label in labels.values():
             if label not in scores:
                 continue
@@ -234,8 +249,10 @@ def format_table3(report, labels):
 def format_table2(report, labels):
     """The ablation table (paper Table 2 layout), ours beside the paper's."""
     mark = {True: "yes", False: "-"}
-    header = (f"{'CBAM':<5} {'ResNet':<6} {'WGAN-GP':<7} {'method':<24} {'MSE':>8} {'PSNR':>7} {'SSIM':>6} "
-              f"{'ACC':>6} {'TCC':>6}   paper: {'PSNR':>6} {'SSIM':>6} {'ACC':>6} {'TCC':>6}")
+    header = (
+        f"{'CBAM':<5} {'ResNet':<6} {'WGAN-GP':<7} {'method':<24} {'MSE':>8} {'PSNR':>7} {'SSIM':>6} "
+        f"{'ACC':>6} {'TCC':>6}   paper: {'PSNR':>6} {'SSIM':>6} {'ACC':>6} {'TCC':>6}"
+    )
     lines = [header, "-" * len(header)]
     for key, cbam, resnet, wgan in ABLATIONS:
         label = labels.get(key)
@@ -281,13 +298,15 @@ def seed_spread(report, groups):
             ratios = [ref["mse"] / r["mse"] for r in rows]
             entry["bicubic_mse_ratio"] = {"mean": statistics.fmean(ratios), "std": statistics.stdev(ratios)}
             entry["ahead_of_bicubic"] = sum(
-                r["mse"] < ref["mse"] and r["psnr"] > ref["psnr"] and r["ssim"] > ref["ssim"] for r in rows)
+                r["mse"] < ref["mse"] and r["psnr"] > ref["psnr"] and r["ssim"] > ref["ssim"] for r in rows
+            )
         spread[label] = entry
     return spread
 
 
 def format_seed_spread(spread):
     """The seed spread as a plain-text table: mean +- sample standard deviation."""
+
     def pm(entry, digits):
         return f"{entry['mean']:.{digits}f} +- {entry['std']:.{digits}f}"
 
@@ -297,8 +316,7 @@ def format_seed_spread(spread):
         header += f" {'Bicubic MSE / MSE':>17}  ahead of bicubic (MSE, PSNR and SSIM)"
     lines = [header, "-" * len(header)]
     for label, e in spread.items():
-        line = (f"{label:<24} {e['runs']:>4} {pm(e['mse'], 3):>16} {pm(e['psnr'], 3):>16} "
-                f"{pm(e['ssim'], 4):>16}")
+        line = f"{label:<24} {e['runs']:>4} {pm(e['mse'], 3):>16} {pm(e['psnr'], 3):>16} {pm(e['ssim'], 4):>16}"
         if with_ref:
             line += f" {pm(e['bicubic_mse_ratio'], 3):>17}  {e['ahead_of_bicubic']} of {e['runs']} runs"
         lines.append(line)
@@ -313,24 +331,38 @@ def parse_args(argv):
     )
     parser.add_argument("--data", help="build folder holding manifest.json (default: the demo data under --out/data)")
     parser.add_argument("--out", default="runs/compare", help="output folder. Default: runs/compare")
-    parser.add_argument("--methods", default="all",
-                        help=f"comma-separated methods to train and compare: {', '.join(RUNS)}, or all. Default: all")
+    parser.add_argument(
+        "--methods",
+        default="all",
+        help=f"comma-separated methods to train and compare: {', '.join(RUNS)}, or all. Default: all",
+    )
     parser.add_argument("--epochs", type=int, help="override every run's epochs (default: the preset's)")
-    parser.add_argument("--preset", choices=sorted(PRESETS), default="demo",
-                        help="config every run derives from. Default: demo")
+    parser.add_argument(
+        "--preset", choices=sorted(PRESETS), default="demo", help="config every run derives from. Default: demo"
+    )
     parser.add_argument("--split", default="test", help="split evaluated. Default: test")
-    parser.add_argument("--baselines", default="all",
-                        help="interpolation baselines, as for hsr_keras.evaluate. Default: all")
-    parser.add_argument("--samples", type=int, default=1,
-                        help="noise draws per model (ensemble mean, CRPS, spread), as for hsr_keras.evaluate. "
-                        "Default: 1")
+    parser.add_argument(
+        "--baselines", default="all", help="interpolation baselines, as for hsr_keras.evaluate. Default: all"
+    )
+    parser.add_argument(
+        "--samples",
+        type=int,
+        default=1,
+        help="noise draws per model (ensemble mean, CRPS, spread), as for hsr_keras.evaluate. Default: 1",
+    )
     parser.add_argument("--batch-size", type=int, default=8, help="days per evaluation batch. Default: 8")
-    parser.add_argument("--seeds", type=int, default=1,
-                        help="trainings per method, with config seeds 0 .. N-1; N > 1 adds the "
-                             "mean and standard deviation over seeds. Default: 1")
-    parser.add_argument("--retrain", action="store_true",
-                        help="train every method afresh, even where a finished run of the same "
-                             "config and data is in --out/models")
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        default=1,
+        help="trainings per method, with config seeds 0 .. N-1; N > 1 adds the "
+        "mean and standard deviation over seeds. Default: 1",
+    )
+    parser.add_argument(
+        "--retrain",
+        action="store_true",
+        help="train every method afresh, even where a finished run of the same config and data is in --out/models",
+    )
     parser.add_argument("--quiet", action="store_true", help="print only the tables")
     return parser.parse_args(argv)
 
@@ -371,18 +403,33 @@ def run(args, argv=None):
 
     labels, timings, groups = {}, {}, {}  # by run id; groups: method label -> its seed runs' labels
     for key in keys:
-        for run_id, label, config in seed_runs(key, run_config(key, manifest, args.preset, args.epochs),
-                                               args.seeds):
-            seconds, reused = train_or_reuse(key, config, data, out / "models" / run_id, sha,
-                                             verbose=not args.quiet, retrain=args.retrain)
+        for run_id, label, config in seed_runs(key, run_config(key, manifest, args.preset, args.epochs), args.seeds):
+            seconds, reused = train_or_reuse(
+                key, config, data, out / "models" / run_id, sha, verbose=not args.quiet, retrain=args.retrain
+            )
             labels[run_id] = label
             groups.setdefault(RUNS[key][0], []).append(label)
-            timings[run_id] = {"train_seconds": round(seconds, 1), "reused": reused, "epochs": config.epochs,
-                               "seed": config.seed}
+            timings[run_id] = {
+                "train_seconds": round(seconds, 1),
+                "reused": reused,
+                "epochs": config.epochs,
+                "seed": config.seed,
+            }
 
-    eval_argv = ["--data", str(data), "--split", args.split, "--out", str(out / "evaluation"),
-                 "--baselines", args.baselines, "--samples", str(args.samples),
-                 "--batch-size", str(args.batch_size)]
+    eval_argv = [
+        "--data",
+        str(data),
+        "--split",
+        args.split,
+        "--out",
+        str(out / "evaluation"),
+        "--baselines",
+        args.baselines,
+        "--samples",
+        str(args.samples),
+        "--batch-size",
+        str(args.batch_size),
+    ]
     for run_id, label in labels.items():
         eval_argv += ["--model", f"{label}={out / 'models' / run_id}"]
     eval_args = evaluate.parse_args(eval_argv + ["--quiet"])
@@ -401,25 +448,37 @@ def run(args, argv=None):
         f"WGAN-GP)\n\n{table2}\n\n"
     )
     if spread:
-        text += (f"Spread over {args.seeds} seeds (mean +- sample standard deviation of the "
-                 f"trainings of each method)\n\n{format_seed_spread(spread)}\n\n")
+        text += (
+            f"Spread over {args.seeds} seeds (mean +- sample standard deviation of the "
+            f"trainings of each method)\n\n{format_seed_spread(spread)}\n\n"
+        )
     text += (
-        "Training seconds: " + ", ".join(
-            f"{labels[k]} {t['train_seconds']:.0f}{' (reused)' if t['reused'] else ''}" for k, t in timings.items())
+        "Training seconds: "
+        + ", ".join(
+            f"{labels[k]} {t['train_seconds']:.0f}{' (reused)' if t['reused'] else ''}" for k, t in timings.items()
+        )
         + f"; evaluation {eval_seconds:.0f} s; total {total:.0f} s\n"
     )
     (out / "compare.md").write_text("```\n" + text + "```\n")
     results_path = out / "evaluation" / "results.json"
     results = json.loads(results_path.read_text())
-    results["compare"] = {"command": ["python", "-m", "hsr_keras.compare"] + list(argv or []),
-                          "methods": labels, "timings": timings, "evaluation_seconds": round(eval_seconds, 1),
-                          "total_seconds": round(total, 1), "preset": args.preset,
-                          "seeds": args.seeds, "seed_spread": spread}
+    results["compare"] = {
+        "command": ["python", "-m", "hsr_keras.compare"] + list(argv or []),
+        "methods": labels,
+        "timings": timings,
+        "evaluation_seconds": round(eval_seconds, 1),
+        "total_seconds": round(total, 1),
+        "preset": args.preset,
+        "seeds": args.seeds,
+        "seed_spread": spread,
+    }
     results_path.write_text(json.dumps(results, indent=1) + "\n")
     print(f"\n{text}")
     if not args.quiet:
-        print(f"Outputs in {out}/: compare.md, models/<method>/, evaluation/ (table.md, table.csv, monthly.png, "
-              "spectra.png, maps/, results.json)")
+        print(
+            f"Outputs in {out}/: compare.md, models/<method>/, evaluation/ (table.md, table.csv, monthly.png, "
+            "spectra.png, maps/, results.json)"
+        )
     return report
 
 

@@ -67,9 +67,18 @@ class Config:
             (self.architecture in ARCHITECTURES, f"architecture must be one of {ARCHITECTURES}"),
             (self.loss in LOSSES, f"loss must be one of {LOSSES}"),
             (self.precision in PRECISIONS, f"precision must be one of {PRECISIONS}"),
-            (self.skip_interpolation in ("bicubic", "bilinear", "nearest"), "skip_interpolation must be bicubic, bilinear or nearest"),
-            (self.critic_norm in ("layer", "none"), "critic_norm must be 'layer' or 'none' (batch norm breaks the per-sample gradient penalty)"),
-            (self.filters > 0 and self.upsample_filters > 0 and self.critic_filters > 0, "filter counts must be positive"),
+            (
+                self.skip_interpolation in ("bicubic", "bilinear", "nearest"),
+                "skip_interpolation must be bicubic, bilinear or nearest",
+            ),
+            (
+                self.critic_norm in ("layer", "none"),
+                "critic_norm must be 'layer' or 'none' (batch norm breaks the per-sample gradient penalty)",
+            ),
+            (
+                self.filters > 0 and self.upsample_filters > 0 and self.critic_filters > 0,
+                "filter counts must be positive",
+            ),
             (self.num_res_blocks >= 0 and self.num_post_blocks >= 0, "block counts must be >= 0"),
             (self.g_learning_rate > 0 and self.d_learning_rate > 0, "learning rates must be positive"),
             (self.critic_steps >= 1, "critic_steps must be >= 1"),

@@ -156,7 +156,7 @@ def _predict_batches(model, batch_size):
     def predict(lr):
         x = np.asarray(lr, dtype="float32")[..., None]
         step = max(int(batch_size), 1)
-        parts = [np.asarray(model.predict_on_batch(x[i:i + step])) for i in range(0, len(x), step)]
+        parts = [np.asarray(model.predict_on_batch(x[i : i + step])) for i in range(0, len(x), step)]
         return np.concatenate(parts)[..., 0]
 
     return predict
@@ -217,7 +217,8 @@ def stochastic_generator(model, seed=0):
         sampler = keras.models.clone_model(model, clone_function=clone, recursive=True)
     except Exception as err:  # subclassed models cannot be cloned layer by layer
         raise EvaluationError(
-            f"cannot sample {model.name!r} with its noise on (--samples): {err}".splitlines()[0]) from err
+            f"cannot sample {model.name!r} with its noise on (--samples): {err}".splitlines()[0]
+        ) from err
     return sampler if found else None
 
 
@@ -388,6 +389,7 @@ def stream_split(manifest, split, batch_size, level=None):
 
     files = split_files(manifest, split)
     hr_shape, lr_shape = manifest["hr_shape"], manifest["lr_shape"]
+
     def parse(serialized):
         return parse_example(serialized, hr_shape, lr_shape)
 
@@ -469,8 +471,11 @@ def _as_methods(methods, manifest):
     out = []
     for name, method in methods.items() if isinstance(methods, dict) else ((m.name, m) for m in methods):
         if isinstance(method, str):
-            method = Method(name, interpolation_method(method, manifest),
-                            {"kind": "interpolation", "kernel": method, "placement": "aligned"})
+            method = Method(
+                name,
+                interpolation_method(method, manifest),
+                {"kind": "interpolation", "kernel": method, "placement": "aligned"},
+            )
         elif not isinstance(method, Method):
             method = Method(name, method, {"kind": "callable"})
         method.name = name
@@ -565,11 +570,17 @@ def evaluate_methods(
         groups = {}
         for row, month in enumerate(months):
             groups.setdefault(month, []).append(row)
-        keep = [row for row in range(len(hr))
-                if seen + row in wanted_index or day_of(time[row][0]) in wanted_dates]
-        batch_maps = [{"date": day_of(time[row][0]), "time": str(np.datetime64(int(time[row][step]), "s")),
-                       "lr": lr[row, step].astype("float32"), "truth": hr[row, step].astype("float32"),
-                       "predictions": {}} for row in keep]
+        keep = [row for row in range(len(hr)) if seen + row in wanted_index or day_of(time[row][0]) in wanted_dates]
+        batch_maps = [
+            {
+                "date": day_of(time[row][0]),
+                "time": str(np.datetime64(int(time[row][step]), "s")),
+                "lr": lr[row, step].astype("float32"),
+                "truth": hr[row, step].astype("float32"),
+                "predictions": {},
+            }
+            for row in keep
+        ]
         truth_spectrum.update(hr)
         for method in methods:
             members = None
@@ -652,8 +663,11 @@ def add_reference_ratio(report, reference=REFERENCE):
 def table_columns(report):
     """The (key, header) columns of the table: the paper's six, the extras, ensemble scores if any."""
     present = set().union(*(scores.keys() for scores in report["methods"].values()))
-    return [(key, header) for key, header in TABLE_COLUMNS
-            if key in present or key in ("mse", "mae", "ssim", "psnr", "acc", "tcc")]
+    return [
+        (key, header)
+        for key, header in TABLE_COLUMNS
+        if key in present or key in ("mse", "mae", "ssim", "psnr", "acc", "tcc")
+    ]
 
 
 def _number_text(value, finite_format):
@@ -684,8 +698,10 @@ def format_table(report, markdown=True):
     """The table as Markdown (or aligned plain text for a terminal)."""
     columns = table_columns(report)
     headers = ["method"] + [header for _, header in columns]
-    rows = [[name] + [format_number(scores.get(key)) if key in scores else "-" for key, _ in columns]
-            for name, scores in report["methods"].items()]
+    rows = [
+        [name] + [format_number(scores.get(key)) if key in scores else "-" for key, _ in columns]
+        for name, scores in report["methods"].items()
+    ]
     if markdown:
         lines = ["| " + " | ".join(headers) + " |", "|" + "|".join(["---"] + ["---:"] * len(columns)) + "|"]
         lines += ["| " + " | ".join(row) + " |" for row in rows]
@@ -703,9 +719,7 @@ def write_tables(report, out):
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     columns = table_columns(report)
-    (out / "table.md").write_text(
-        f"{_caption(report)}\n\n{format_table(report)}\n"
-    )
+    (out / "table.md").write_text(f"{_caption(report)}\n\n{format_table(report)}\n")
     with (out / "table.csv").open("w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["method"] + [key for key, _ in columns])
@@ -794,13 +808,17 @@ def parse_args(argv):
     parser.add_argument("--data", required=True, help="build folder holding manifest.json (or the manifest itself)")
     parser.add_argument("--split", default="test", help="split to evaluate. Default: test")
     parser.add_argument(
-        "--model", action="append", default=[], metavar="NAME=PATH",
+        "--model",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
         help="a trained generator: a .keras file, a fit output folder (its generator.keras and config.json), "
         "a SavedModel version folder or saved_models/<name>/ (latest version); repeat for several. "
         "NAME is the table row",
     )
     parser.add_argument(
-        "--baselines", default="all",
+        "--baselines",
+        default="all",
         help="comma-separated interpolation baselines: bilinear, bicubic, lanczos (aligned), "
         "bilinear-naive, bicubic-naive, lanczos-naive (image resize), or the groups aligned, naive, "
         "all, none. Default: all",
@@ -808,14 +826,17 @@ def parse_args(argv):
     parser.add_argument("--out", default="runs/evaluate", help="output folder. Default: runs/evaluate")
     parser.add_argument("--batch-size", type=int, default=8, help="days per streamed batch. Default: 8")
     parser.add_argument(
-        "--samples", type=int, default=1,
+        "--samples",
+        type=int,
+        default=1,
         help="draws per model with its Gaussian noise active (batch norm stays in inference mode); "
         "> 1 scores the ensemble mean and adds CRPS and spread. Default: 1 (noise off)",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the noise draws. Default: 0")
     parser.add_argument("--level", type=float, help="pressure level (hPa) to evaluate. Default: the build's first")
-    parser.add_argument("--maps", type=int, default=3,
-                        help="days, evenly spread over the split, drawn as maps (0: none). Default: 3")
+    parser.add_argument(
+        "--maps", type=int, default=3, help="days, evenly spread over the split, drawn as maps (0: none). Default: 3"
+    )
     parser.add_argument("--map-dates", nargs="+", metavar="YYYY-MM-DD", help="draw these days instead")
     parser.add_argument("--map-step", type=int, help="time step of a day drawn in the maps. Default: the middle one")
     parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
@@ -851,7 +872,7 @@ def run(args, argv=None):
     names = [name for name, _ in model_specs]
     if len(set(names)) != len(names):
         raise EvaluationError(f"model names must be unique. Received: {names}")
-    for name, path in model_specs:  # check every path before loading any model
+    for _, path in model_specs:  # check every path before loading any model
         resolve_model_path(path)
     methods = baseline_methods(keys, manifest)
     for name, path in model_specs:
@@ -862,8 +883,15 @@ def run(args, argv=None):
         print(f"note: the build has levels {levels}; evaluating {levels[0]:g} hPa (use --level)", file=sys.stderr)
 
     report = evaluate_methods(
-        manifest, args.split, methods, args.batch_size, args.level,
-        map_days=args.maps, map_dates=args.map_dates, map_step=args.map_step, verbose=not args.quiet,
+        manifest,
+        args.split,
+        methods,
+        args.batch_size,
+        args.level,
+        map_days=args.maps,
+        map_dates=args.map_dates,
+        map_step=args.map_step,
+        verbose=not args.quiet,
     )
     add_reference_ratio(report)
     out = Path(args.out)
@@ -882,8 +910,13 @@ def run(args, argv=None):
             "months": report["months"],
         },
         "settings": {
-            "batch_size": args.batch_size, "samples": args.samples, "seed": args.seed,
-            "baselines": keys, "map_step": args.map_step, "maps": args.maps, "map_dates": args.map_dates,
+            "batch_size": args.batch_size,
+            "samples": args.samples,
+            "seed": args.seed,
+            "baselines": keys,
+            "map_step": args.map_step,
+            "maps": args.maps,
+            "map_dates": args.map_dates,
             "keras_backend": os.environ.get("KERAS_BACKEND", "tensorflow"),
         },
         "metric_card": metric_card(),
@@ -914,11 +947,17 @@ def write_outputs(report, manifest, out):
     files = list(write_tables(report, out))
     files.append(write_monthly(report, out))
     files.append(write_spectra(report, out))
-    files.append(evaluation_plots.plot_monthly(report["monthly"], out / "monthly.png",
-                                               title=f"split {report['split']!r}: monthly means"))
+    files.append(
+        evaluation_plots.plot_monthly(
+            report["monthly"], out / "monthly.png", title=f"split {report['split']!r}: monthly means"
+        )
+    )
     frames = report["spectra"]["frames"]
-    files.append(evaluation_plots.plot_spectra(report["spectra"], out / "spectra.png",
-                                               title=f"split {report['split']!r}, mean over {frames} frames"))
+    files.append(
+        evaluation_plots.plot_spectra(
+            report["spectra"], out / "spectra.png", title=f"split {report['split']!r}, mean over {frames} frames"
+        )
+    )
     for entry in report["maps"]:
         files.append(evaluation_plots.plot_method_maps(entry, manifest, out / "maps" / f"{entry['date']}.png"))
     return files

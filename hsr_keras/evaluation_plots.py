@@ -80,7 +80,7 @@ def plot_monthly(monthly, path, metrics=MONTHLY_PANELS, title=""):
         ax.grid(alpha=0.3)
         if len(months) == 1:
             ax.set_xlim(-0.5, 0.5)
-    for ax in list(axes.flat)[len(metrics):]:
+    for ax in list(axes.flat)[len(metrics) :]:
         ax.axis("off")
     handles, labels = axes.flat[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 4), fontsize=7, frameon=False)

@@ -75,7 +75,9 @@ def resolve_generator(path):
     path = Path(path)
     if path.is_dir():
         if not (path / GENERATOR_FILE).is_file():
-            raise ExportError(f"{path} is a folder without {GENERATOR_FILE}: give a generator .keras or a fit output folder")
+            raise ExportError(
+                f"{path} is a folder without {GENERATOR_FILE}: give a generator .keras or a fit output folder"
+            )
         return path / GENERATOR_FILE
     if not path.is_file():
         raise ExportError(f"no such model file: {path}")
@@ -165,12 +167,26 @@ def model_info(manifest, model=None, generator_path=None, clip_negative=False):
         "format_version": FORMAT_VERSION,
         "signature": {
             "name": SIGNATURE,
-            "inputs": {INPUT_NAME: {"dtype": "float32", "shape": [-1, -1, -1, -1, 1], "units": "%",
-                                    "layout": "[batch, time, lat (ascending, row 0 = south), lon, 1]"}},
-            "outputs": {OUTPUT_NAME: {"dtype": "float32", "shape": [-1, -1, -1, -1, 1], "units": "%",
-                                      "layout": f"[batch, time, {scale}*lat, {scale}*lon, 1]"}},
+            "inputs": {
+                INPUT_NAME: {
+                    "dtype": "float32",
+                    "shape": [-1, -1, -1, -1, 1],
+                    "units": "%",
+                    "layout": "[batch, time, lat (ascending, row 0 = south), lon, 1]",
+                }
+            },
+            "outputs": {
+                OUTPUT_NAME: {
+                    "dtype": "float32",
+                    "shape": [-1, -1, -1, -1, 1],
+                    "units": "%",
+                    "layout": f"[batch, time, {scale}*lat, {scale}*lon, 1]",
+                }
+            },
         },
-        "output_clip": "below 0 %RH clipped to 0; never at 100" if clip_negative else "none (values above 100 % are real)",
+        "output_clip": "below 0 %RH clipped to 0; never at 100"
+        if clip_negative
+        else "none (values above 100 % are real)",
         "clip_negative": bool(clip_negative),
         "variable": manifest.get("variable", "r"),
         "units": manifest.get("units", "%"),
@@ -189,8 +205,11 @@ def model_info(manifest, model=None, generator_path=None, clip_negative=False):
             "hr_shape": manifest["hr_shape"],
             "lr_shape": manifest["lr_shape"],
         },
-        "time": {"steps_per_day": steps, "interval_hours": interval,
-                 "step_hours": manifest.get("step_hours", [k * interval for k in range(steps)])},
+        "time": {
+            "steps_per_day": steps,
+            "interval_hours": interval,
+            "step_hours": manifest.get("step_hours", [k * interval for k in range(steps)]),
+        },
         "stats": manifest["stats"],
         "data": {
             "manifest": str(Path(manifest["_dir"]) / "manifest.json") if "_dir" in manifest else None,
@@ -277,9 +296,7 @@ def verify_servable(folder, model, clip_negative=False):
         with tf.Graph().as_default() as graph, tf1.Session(graph=graph) as session:
             meta_graph = tf1.saved_model.loader.load(session, [tf1.saved_model.tag_constants.SERVING], str(folder))
             signature = meta_graph.signature_def[SIGNATURE]
-            got = session.run(
-                signature.outputs[OUTPUT_NAME].name, {signature.inputs[INPUT_NAME].name: probe}
-            )
+            got = session.run(signature.outputs[OUTPUT_NAME].name, {signature.inputs[INPUT_NAME].name: probe})
     except tf.errors.OpError as err:
         lines = [line.strip() for line in err.message.splitlines() if line.strip()]
         message = next((line for line in lines if "error:" not in line.lower()[-20:]), lines[0] if lines else "")
@@ -348,7 +365,9 @@ def export(model_path, manifest=None, out="saved_models", name="hsr", version=No
     generator_path = resolve_generator(model_path)
     base = Path(out) / name
     if version is not None and (base / str(version)).exists():
-        raise ExportError(f"version {version} already exists at {base / str(version)}: choose another --version or omit it")
+        raise ExportError(
+            f"version {version} already exists at {base / str(version)}: choose another --version or omit it"
+        )
     manifest = load_manifest(manifest, generator_path)
     model, generator_path = load_keras_generator(generator_path)
     check_scale(model, int(manifest["scale"]))
@@ -366,11 +385,15 @@ def export(model_path, manifest=None, out="saved_models", name="hsr", version=No
         raise
     if verbose:
         print(f"SavedModel written to {target}")
-        print(f"  signature {SIGNATURE!r}: {INPUT_NAME} float32 [batch, time, h, w, 1] %RH -> "
-              f"{OUTPUT_NAME} float32 [batch, time, {info['scale']}*h, {info['scale']}*w, 1] %RH")
+        print(
+            f"  signature {SIGNATURE!r}: {INPUT_NAME} float32 [batch, time, h, w, 1] %RH -> "
+            f"{OUTPUT_NAME} float32 [batch, time, {info['scale']}*h, {info['scale']}*w, 1] %RH"
+        )
         print(f"  checked against the Keras model: max |diff| {diff:.2g} %RH; asset assets/{ASSET_NAME}")
-        print(f"  serve: tensorflow_model_server --rest_api_port=8501 --model_name={name} "
-              f"--model_base_path={base.resolve()}")
+        print(
+            f"  serve: tensorflow_model_server --rest_api_port=8501 --model_name={name} "
+            f"--model_base_path={base.resolve()}"
+        )
     return target, info
 
 
@@ -402,13 +425,17 @@ def parse_args(argv):
         "manifest.json, data/tfrecords/manifest.json of a demo fit, or a 'data' entry in config.json)",
     )
     parser.add_argument("--out", default="saved_models", help="root of the exports. Default: saved_models")
-    parser.add_argument("--name", default="hsr", help="model name, the folder under --out (TF Serving's --model_name). Default: hsr")
     parser.add_argument(
-        "--version", type=int,
+        "--name", default="hsr", help="model name, the folder under --out (TF Serving's --model_name). Default: hsr"
+    )
+    parser.add_argument(
+        "--version",
+        type=int,
         help="version number, the folder under --out/--name (default: one more than the highest existing version, 1 for the first)",
     )
     parser.add_argument(
-        "--clip-negative", action="store_true",
+        "--clip-negative",
+        action="store_true",
         help="clip outputs below 0 %%RH to 0 inside the graph (default: no clipping; never clipped at 100 %%)",
     )
     parser.add_argument("--quiet", action="store_true", help="print nothing but errors")

@@ -237,9 +237,7 @@ def train(config, data, out, strategy="default", verbose=1, extra_callbacks=()):
     ]
     if samples is not None:
         cbs.append(callbacks.SamplePlots(*samples, manifest, out / "samples", every=config.plot_every))
-    history = gan.fit(
-        **inputs, epochs=config.epochs, callbacks=cbs + list(extra_callbacks), verbose=verbose
-    )
+    history = gan.fit(**inputs, epochs=config.epochs, callbacks=cbs + list(extra_callbacks), verbose=verbose)
     if not generator_path.exists():  # no epoch completed with a finite monitor value
         gan.generator.save(generator_path)
     callbacks.plot_history(out / "history.csv", out / "training_curves.png")

@@ -57,8 +57,7 @@ def _kernel(method, x):
         )
     # np.sinc is ~1e-17, not 0, at non-zero integers: make LR points reproduce exactly
     on_sample = x == np.rint(x)
-    return np.where(on_sample, (x == 0).astype(np.float64),
-                    np.where(x < 3.0, np.sinc(x) * np.sinc(x / 3.0), 0.0))
+    return np.where(on_sample, (x == 0).astype(np.float64), np.where(x < 3.0, np.sinc(x) * np.sinc(x / 3.0), 0.0))
 
 
 def _matrix(positions, n, method, edge):

@@ -54,8 +54,7 @@ METRIC_CARD = {
         "units": "%RH",
     },
     "bias": {
-        "description": "mean of pred - true over every point of every frame, averaged over days "
-        "(best is 0)",
+        "description": "mean of pred - true over every point of every frame, averaged over days (best is 0)",
         "higher_is_better": None,
         "units": "%RH",
     },
@@ -84,8 +83,7 @@ METRIC_CARD = {
         "units": "1",
     },
     "acc_anomaly": {
-        "description": "as acc, on anomalies from the training climatology "
-        "(pred - clim, true - clim)",
+        "description": "as acc, on anomalies from the training climatology (pred - clim, true - clim)",
         "higher_is_better": True,
         "units": "1",
     },
@@ -129,8 +127,8 @@ def _shape_tuple(x):
         shape = np.shape(x)
     try:
         return tuple(None if d is None else int(d) for d in shape)
-    except (TypeError, ValueError):  # tf.TensorShape of unknown rank
-        raise ValueError(f"Metrics need inputs of known rank. Received shape {shape}")
+    except (TypeError, ValueError) as err:  # tf.TensorShape of unknown rank
+        raise ValueError(f"Metrics need inputs of known rank. Received shape {shape}") from err
 
 
 def _as_float(x):
@@ -145,8 +143,7 @@ def _squeeze_channel(x, shape, name):
         return ops.squeeze(x, axis=-1), shape[:-1]
     if len(shape) != 4:
         raise ValueError(
-            f"`{name}` must be shaped [days, T, H, W] (or [days, T, H, W, 1]). "
-            f"Received: {name}.shape={shape}"
+            f"`{name}` must be shaped [days, T, H, W] (or [days, T, H, W, 1]). Received: {name}.shape={shape}"
         )
     return x, shape
 
@@ -160,8 +157,7 @@ def _prepare(pred, true):
     t, ts = _squeeze_channel(true, true_shape, "true")
     if any(a is not None and b is not None and a != b for a, b in zip(ps, ts)):
         raise ValueError(
-            "`pred` and `true` must have the same shape. "
-            f"Received: pred.shape={pred_shape}, true.shape={true_shape}"
+            f"`pred` and `true` must have the same shape. Received: pred.shape={pred_shape}, true.shape={true_shape}"
         )
     if keras.backend.standardize_dtype(p.dtype) != keras.backend.standardize_dtype(t.dtype):
         p = ops.cast(p, "float64")
@@ -180,8 +176,7 @@ def _correlation(a, b, axis):
     cov = ops.mean(da * db, axis=axis)
     var = ops.mean(da * da, axis=axis) * ops.mean(db * db, axis=axis)
     valid = ops.logical_and(
-        ops.logical_and(ops.max(a, axis=axis) > ops.min(a, axis=axis),
-                        ops.max(b, axis=axis) > ops.min(b, axis=axis)),
+        ops.logical_and(ops.max(a, axis=axis) > ops.min(a, axis=axis), ops.max(b, axis=axis) > ops.min(b, axis=axis)),
         var > 0,
     )
     safe = ops.where(valid, var, ops.ones_like(var))
@@ -289,8 +284,7 @@ def ssim(pred, true, data_range=PEAK):
     days, steps, height, width = dyn[0], dyn[1], dyn[2], dyn[3]
     # Shift both fields by the same per-frame constant: variances and covariance do not change,
     # and E[x^2] - E[x]^2 loses far less precision in float32 around 0 than around 50 %RH.
-    shift = 0.5 * (ops.mean(pred, axis=(2, 3), keepdims=True)
-                   + ops.mean(true, axis=(2, 3), keepdims=True))
+    shift = 0.5 * (ops.mean(pred, axis=(2, 3), keepdims=True) + ops.mean(true, axis=(2, 3), keepdims=True))
     x = pred - shift
     y = true - shift
     maps = ops.stack([x, y, x * x, y * y, x * y], axis=2)  # [days, T, 5, H, W]
@@ -298,8 +292,7 @@ def ssim(pred, true, data_range=PEAK):
     g = ops.cast(_gaussian_window(), dtype)
     maps = ops.conv(maps, ops.reshape(g, (SSIM_WINDOW, 1, 1, 1)), padding="valid")
     maps = ops.conv(maps, ops.reshape(g, (1, SSIM_WINDOW, 1, 1)), padding="valid")
-    maps = ops.reshape(maps, (days, steps, 5, height - (SSIM_WINDOW - 1),
-                              width - (SSIM_WINDOW - 1)))
+    maps = ops.reshape(maps, (days, steps, 5, height - (SSIM_WINDOW - 1), width - (SSIM_WINDOW - 1)))
     ux, uy, uxx, uyy, uxy = (maps[:, :, i] for i in range(5))
     vx = uxx - ux * ux
     vy = uyy - uy * uy
@@ -308,8 +301,7 @@ def ssim(pred, true, data_range=PEAK):
     uy = uy + shift
     c1 = ops.cast((SSIM_K1 * data_range) ** 2, dtype)
     c2 = ops.cast((SSIM_K2 * data_range) ** 2, dtype)
-    smap = ((2.0 * ux * uy + c1) * (2.0 * vxy + c2)) / (
-        (ux * ux + uy * uy + c1) * (vx + vy + c2))
+    smap = ((2.0 * ux * uy + c1) * (2.0 * vxy + c2)) / ((ux * ux + uy * uy + c1) * (vx + vy + c2))
     return ops.mean(smap, axis=(1, 2, 3))
 
 
@@ -411,7 +403,7 @@ def radial_power_spectrum(field, reduce="mean"):
     power = (np.abs(np.fft.fft2(frames)) ** 2).mean(axis=0) / float(height * width) ** 2
     ky = np.fft.fftfreq(height)[:, None]  # cycles per sample
     kx = np.fft.fftfreq(width)[None, :]
-    k = np.rint(n * np.sqrt(kx ** 2 + ky ** 2)).astype(np.int64)
+    k = np.rint(n * np.sqrt(kx**2 + ky**2)).astype(np.int64)
     kmax = n // 2
     inside = (k >= 1) & (k <= kmax)
     sums = np.bincount(k[inside], weights=power[inside], minlength=kmax + 1)[1:]
@@ -481,8 +473,7 @@ def ensemble_spread(members, true=None, ddof=1):
         if members.ndim == 6 and members.shape[-1] == 1:
             members = members[..., 0]
         if members.ndim != 5:
-            raise ValueError("`members` must be shaped [M, days, T, H, W]. "
-                             f"Received: members.shape={members.shape}")
+            raise ValueError(f"`members` must be shaped [M, days, T, H, W]. Received: members.shape={members.shape}")
     else:
         members, _ = _ensemble_prepare(members, true)
     if members.shape[0] <= ddof:
@@ -577,8 +568,7 @@ class MetricAccumulator:
             raise ValueError("MetricAccumulator.result() called before any day was added.")
         out = {key: self._sums[key] / self._days for key in self._MEAN_KEYS}
         pooled = self._squared_error / self._points
-        out["psnr_pooled"] = float(
-            ops.convert_to_numpy(psnr_from_mse(np.float64(pooled), self.data_range)))
+        out["psnr_pooled"] = float(ops.convert_to_numpy(psnr_from_mse(np.float64(pooled), self.data_range)))
         keys = self._NAN_KEYS if self.climatology is not None else ("acc", "tcc")
         for key in keys:
             n = self._defined[key]

@@ -96,37 +96,26 @@ def build_generator(
     check_bool("use_residual", use_residual)
     check_bool("global_skip", global_skip)
     if not (isinstance(noise_stddev, (int, float)) and noise_stddev >= 0):
-        raise ValueError(
-            f"`noise_stddev` must be a number >= 0. Received: noise_stddev={noise_stddev}"
-        )
+        raise ValueError(f"`noise_stddev` must be a number >= 0. Received: noise_stddev={noise_stddev}")
     if filters % 2:
         raise ValueError(
-            "`filters` must be even (it is split between the 2x2 and 3x3 stem "
-            f"branches). Received: filters={filters}"
+            f"`filters` must be even (it is split between the 2x2 and 3x3 stem branches). Received: filters={filters}"
         )
     block_kwargs = dict(norm="batch", use_cbam=use_cbam, use_residual=use_residual)
 
     # Layers.
     standardize = Standardize(mean, std, dtype="float32", name="standardize")
     stem = MultiKernelStem(filters, kernel_sizes=(2, 3), name="stem")
-    noise = (
-        keras.layers.GaussianNoise(noise_stddev, name="noise") if noise_stddev > 0 else None
-    )
+    noise = keras.layers.GaussianNoise(noise_stddev, name="noise") if noise_stddev > 0 else None
     squeeze_excitation = SqueezeExcitation(se_ratio, name="squeeze_excitation")
-    res_blocks = [
-        ResidualBlock(filters, name=f"res_block_{i}", **block_kwargs)
-        for i in range(num_res_blocks)
-    ]
+    res_blocks = [ResidualBlock(filters, name=f"res_block_{i}", **block_kwargs) for i in range(num_res_blocks)]
     conv_gru = ConvGRU(filters, name="conv_gru")
     post_blocks = [
-        ResidualBlock(upsample_filters, name=f"post_block_{i}", **block_kwargs)
-        for i in range(num_post_blocks)
+        ResidualBlock(upsample_filters, name=f"post_block_{i}", **block_kwargs) for i in range(num_post_blocks)
     ]
     upsample_stages = [
         (
-            keras.layers.Conv3D(
-                4 * upsample_filters, (1, 3, 3), padding="same", name=f"upsample_{i}_conv"
-            ),
+            keras.layers.Conv3D(4 * upsample_filters, (1, 3, 3), padding="same", name=f"upsample_{i}_conv"),
             PixelShuffle(2, name=f"upsample_{i}_shuffle"),
             keras.layers.ReLU(name=f"upsample_{i}_relu"),
         )
@@ -134,9 +123,7 @@ def build_generator(
     ]
     output_conv = keras.layers.Conv3D(1, 1, dtype="float32", name="output_conv")
     if global_skip:
-        skip_upsample = StrideUpsampling(
-            scale, skip_interpolation, dtype="float32", name="skip_upsample"
-        )
+        skip_upsample = StrideUpsampling(scale, skip_interpolation, dtype="float32", name="skip_upsample")
         skip_add = keras.layers.Add(dtype="float32", name="skip_add")
     destandardize = Standardize(mean, std, invert=True, dtype="float32", name="destandardize")
 
@@ -220,9 +207,7 @@ def build_critic(
     block_kwargs = dict(norm=norm, use_cbam=use_cbam, use_residual=use_residual)
 
     def conv(strides, name):
-        return keras.layers.Conv3D(
-            filters, (1, 3, 3), strides=strides, padding="same", name=name
-        )
+        return keras.layers.Conv3D(filters, (1, 3, 3), strides=strides, padding="same", name=name)
 
     def leaky_relu(name):
         return keras.layers.LeakyReLU(negative_slope=0.2, name=name)
@@ -231,16 +216,10 @@ def build_critic(
     standardize = Standardize(mean, std, dtype="float32", name="standardize")
     stem_conv, stem_act = conv(1, "stem_conv"), leaky_relu("stem_act")
     down1_conv, down1_act = conv((1, 2, 2), "down1_conv"), leaky_relu("down1_act")
-    res_blocks = [
-        ResidualBlock(filters, name=f"res_block_{i}", **block_kwargs)
-        for i in range(num_res_blocks)
-    ]
+    res_blocks = [ResidualBlock(filters, name=f"res_block_{i}", **block_kwargs) for i in range(num_res_blocks)]
     down2_conv, down2_act = conv((1, 2, 2), "down2_conv"), leaky_relu("down2_act")
     conv_gru = ConvGRU(filters, name="conv_gru")
-    post_blocks = [
-        ResidualBlock(filters, name=f"post_block_{i}", **block_kwargs)
-        for i in range(num_post_blocks)
-    ]
+    post_blocks = [ResidualBlock(filters, name=f"post_block_{i}", **block_kwargs) for i in range(num_post_blocks)]
     pool = keras.layers.GlobalAveragePooling3D(name="global_pool")
     score = keras.layers.Dense(1, dtype="float32", name="score")
 
@@ -296,9 +275,7 @@ def build_srcnn(
     if not isinstance(filters, (list, tuple)) or len(filters) != 2:
         raise ValueError(f"`filters` must be two integers. Received: filters={filters}")
     if not isinstance(kernel_sizes, (list, tuple)) or len(kernel_sizes) != 3:
-        raise ValueError(
-            f"`kernel_sizes` must be three integers. Received: kernel_sizes={kernel_sizes}"
-        )
+        raise ValueError(f"`kernel_sizes` must be three integers. Received: kernel_sizes={kernel_sizes}")
     for value in filters:
         check_int("filters", value, 1)
     for value in kernel_sizes:
@@ -308,15 +285,11 @@ def build_srcnn(
     standardize = Standardize(mean, std, dtype="float32", name="standardize")
     upsample = StrideUpsampling(scale, "bicubic", dtype="float32", name="upsample")
     convs = [
-        keras.layers.Conv3D(
-            n, (1, k, k), padding="same", activation="relu", name=f"conv{i + 1}"
-        )
+        keras.layers.Conv3D(n, (1, k, k), padding="same", activation="relu", name=f"conv{i + 1}")
         for i, (n, k) in enumerate(zip(filters, kernel_sizes[:2]))
     ]
     k = kernel_sizes[2]
-    output_conv = keras.layers.Conv3D(
-        1, (1, k, k), padding="same", dtype="float32", name="conv3"
-    )
+    output_conv = keras.layers.Conv3D(1, (1, k, k), padding="same", dtype="float32", name="conv3")
     destandardize = Standardize(mean, std, invert=True, dtype="float32", name="destandardize")
 
     # Graph.
@@ -349,9 +322,7 @@ def count_flops(model, input_shape):
     """
     input_shape = tuple(input_shape)
     rank = len(model.inputs[0].shape) - 1
-    if len(input_shape) != rank or not all(
-        isinstance(d, int) and d > 0 for d in input_shape
-    ):
+    if len(input_shape) != rank or not all(isinstance(d, int) and d > 0 for d in input_shape):
         raise ValueError(
             f"`input_shape` must be {rank} positive integers (one sample, no batch "
             f"axis). Received: input_shape={input_shape}"
@@ -361,15 +332,11 @@ def count_flops(model, input_shape):
     for layer in model.layers:
         if isinstance(layer, keras.layers.InputLayer):
             continue
-        inputs = keras.tree.map_structure(
-            lambda t: keras.KerasTensor(shapes[id(t)], dtype=t.dtype), layer.input
-        )
+        inputs = keras.tree.map_structure(lambda t: keras.KerasTensor(shapes[id(t)], dtype=t.dtype), layer.input)
         if not isinstance(inputs, (list, tuple)):
             total += _flops(layer, inputs.shape)
         outputs = layer.compute_output_spec(inputs)
-        for tensor, out in zip(
-            keras.tree.flatten(layer.output), keras.tree.flatten(outputs)
-        ):
+        for tensor, out in zip(keras.tree.flatten(layer.output), keras.tree.flatten(outputs)):
             shapes[id(tensor)] = tuple(out.shape)
     return int(total)
 

@@ -90,8 +90,10 @@ def resolve_model(model, manifest=None):
         try:
             info = json.loads(asset.read_text())
         except (OSError, ValueError) as err:
-            raise ExportError(f"{path} is a SavedModel without a readable assets/{ASSET_NAME}: export it with "
-                              f"`python -m hsr_keras.export` ({err})") from err
+            raise ExportError(
+                f"{path} is a SavedModel without a readable assets/{ASSET_NAME}: export it with "
+                f"`python -m hsr_keras.export` ({err})"
+            ) from err
         if info.get("format") != FORMAT:
             raise ExportError(f"{asset} is not an hsr-keras export manifest")
         return "savedmodel", path, info
@@ -242,7 +244,9 @@ def select_sequences(times, steps, interval_hours, step_hours, all_times=False):
     on_step = np.isin(times % 86400, np.asarray(step_hours, dtype=np.int64) * 3600)
     sequences, current = [], []
     for t in times[on_step].tolist():
-        if current and (t // 86400 != current[-1] // 86400 or t - current[-1] != interval_hours * 3600 or len(current) == steps):
+        if current and (
+            t // 86400 != current[-1] // 86400 or t - current[-1] != interval_hours * 3600 or len(current) == steps
+        ):
             sequences.append(np.array(current, dtype=np.int64))
             current = []
         current.append(t)
@@ -396,7 +400,9 @@ def predict(
             untrained = [x for x in meta["levels"] if not any(abs(x - float(t)) < 1e-6 for t in info.get("levels", []))]
             if untrained:
                 trained = ", ".join(f"{float(x):g}" for x in info.get("levels", []))
-                print(f"note: the model was trained on {trained} hPa; also predicting {', '.join(f'{x:g}' for x in untrained)} hPa")
+                print(
+                    f"note: the model was trained on {trained} hPa; also predicting {', '.join(f'{x:g}' for x in untrained)} hPa"
+                )
         tmp = out.with_name(f".{out.name}.{os.getpid()}.part")
         try:
             with _open_output(tmp, meta, info, variable, times, lat[keep_rows], lon, model_path, command) as var:
@@ -426,16 +432,22 @@ def _fill(var, run, source, sequences, meta, scale, keep_rows, tile, overlap, ba
 
     flip = meta["descending_lat"]
     start = 0
-    with tqdm(total=len(sequences) * len(meta["levels"]), unit="field", desc="predicting", disable=not verbose, delay=1) as bar:
+    with tqdm(
+        total=len(sequences) * len(meta["levels"]), unit="field", desc="predicting", disable=not verbose, delay=1
+    ) as bar:
         for sequence in sequences:
             lr = source.read(sequence)  # [levels, T, h, w], latitude ascending
             for k, level in enumerate(meta["levels"]):
                 if not np.isfinite(lr[k]).all():
                     bad = np.datetime64(int(sequence[np.flatnonzero(~np.isfinite(lr[k]).all(axis=(1, 2)))[0]]), "s")
-                    raise ExportError(f"the input has missing or non-finite values at {bad}, {level:g} hPa: fill or drop them")
+                    raise ExportError(
+                        f"the input has missing or non-finite values at {bad}, {level:g} hPa: fill or drop them"
+                    )
                 hr = predict_field(run, lr[k], scale, tile, overlap, batch_size, wrap)[:, keep_rows]
                 if not np.isfinite(hr).all():
-                    raise ExportError(f"the model produced non-finite values at {np.datetime64(int(sequence[0]), 's')}, {level:g} hPa")
+                    raise ExportError(
+                        f"the model produced non-finite values at {np.datetime64(int(sequence[0]), 's')}, {level:g} hPa"
+                    )
                 var[start : start + len(sequence), k] = hr[:, ::-1] if flip else hr
                 bar.update()
             start += len(sequence)
@@ -450,24 +462,53 @@ def _open_output(path, meta, info, variable, times, lat, lon, model_path, comman
     if meta["descending_lat"]:
         lat = lat[::-1]
     with netCDF4.Dataset(path, "w", format="NETCDF4") as nc:
-        for dim, size in (("time", len(times)), ("level", len(meta["levels"])), ("latitude", len(lat)), ("longitude", len(lon))):
+        for dim, size in (
+            ("time", len(times)),
+            ("level", len(meta["levels"])),
+            ("latitude", len(lat)),
+            ("longitude", len(lon)),
+        ):
             nc.createDimension(names[dim], size)
         num, units, calendar = encode_times(times, meta["time_units"], meta["time_calendar"])
         tvar = nc.createVariable(names["time"], num.dtype, (names["time"],))
-        tvar.setncatts({**_plain(meta["time_attrs"]), "standard_name": "time", "long_name": "time",
-                        "units": units, "calendar": calendar, "axis": "T"})
+        tvar.setncatts(
+            {
+                **_plain(meta["time_attrs"]),
+                "standard_name": "time",
+                "long_name": "time",
+                "units": units,
+                "calendar": calendar,
+                "axis": "T",
+            }
+        )
         tvar[:] = num
         lvar = nc.createVariable(names["level"], meta["level_dtype"], (names["level"],))
-        lvar.setncatts({"long_name": "pressure level", **_plain(meta["level_attrs"]), "standard_name": "air_pressure",
-                        "units": meta["level_attrs"].get("units", "hPa"), "positive": "down", "axis": "Z"})
+        lvar.setncatts(
+            {
+                "long_name": "pressure level",
+                **_plain(meta["level_attrs"]),
+                "standard_name": "air_pressure",
+                "units": meta["level_attrs"].get("units", "hPa"),
+                "positive": "down",
+                "axis": "Z",
+            }
+        )
         lvar[:] = np.asarray(meta["levels"]).astype(meta["level_dtype"])
-        for dim, values, units, axis in (("latitude", lat, "degrees_north", "Y"), ("longitude", lon, "degrees_east", "X")):
+        for dim, values, units, axis in (
+            ("latitude", lat, "degrees_north", "Y"),
+            ("longitude", lon, "degrees_east", "X"),
+        ):
             cvar = nc.createVariable(names[dim], "f8", (names[dim],))
             cvar.setncatts({"standard_name": dim, "long_name": dim, "units": units, "axis": axis})
             cvar[:] = values
         dims = tuple(names[d] for d in ("time", "level", "latitude", "longitude"))
         var = nc.createVariable(
-            variable, "f4", dims, zlib=True, complevel=COMPRESSION_LEVEL, shuffle=True,
+            variable,
+            "f4",
+            dims,
+            zlib=True,
+            complevel=COMPRESSION_LEVEL,
+            shuffle=True,
             chunksizes=(1, 1, len(lat), len(lon)),
         )
         attrs = {**_plain(meta["var_attrs"]), "units": meta["var_attrs"].get("units", "%")}
@@ -498,16 +539,18 @@ def _global_attrs(source_attrs, info, model_path, command):
     history = str(source_attrs.get("history", "")).rstrip()
     attrs = {k: v for k, v in _plain(source_attrs).items() if k not in ("Conventions", "history", "source", "title")}
     ours = f"hsr-keras {version.get('version', '')} super-resolution ({model_path})".replace("  ", " ")
-    attrs.update({
-        "Conventions": "CF-1.8",
-        "title": f"{info['variable']} super-resolved {info['scale']}x with a WGAN-GP generator",
-        "source": f"{ours}; input: {source_attrs['source']}" if source_attrs.get("source") else ours,
-        "history": f"{history}\n{line}" if history else line,
-        "references": REFERENCE,
-        "hsr_scale": int(info["scale"]),
-        "hsr_degradation": str(info.get("degradation", "")),
-        "hsr_training_levels": ", ".join(f"{x:g}" for x in info.get("levels", [])),
-    })
+    attrs.update(
+        {
+            "Conventions": "CF-1.8",
+            "title": f"{info['variable']} super-resolved {info['scale']}x with a WGAN-GP generator",
+            "source": f"{ours}; input: {source_attrs['source']}" if source_attrs.get("source") else ours,
+            "history": f"{history}\n{line}" if history else line,
+            "references": REFERENCE,
+            "hsr_scale": int(info["scale"]),
+            "hsr_degradation": str(info.get("degradation", "")),
+            "hsr_training_levels": ", ".join(f"{x:g}" for x in info.get("levels", [])),
+        }
+    )
     return attrs
 
 
@@ -522,7 +565,8 @@ def parse_args(argv):
     )
     parser.add_argument("inputs", nargs="+", help="LR ERA5 netCDF files, folders of them or glob patterns")
     parser.add_argument(
-        "--model", required=True,
+        "--model",
+        required=True,
         help="SavedModel version folder (saved_models/hsr/1), a model base folder (its highest version), "
         "a generator .keras or a fit output folder",
     )
@@ -534,23 +578,35 @@ def parse_args(argv):
     parser.add_argument("--out", required=True, help="output netCDF file")
     parser.add_argument("--variable", help="variable to read and write (default: the model's, 'r')")
     parser.add_argument(
-        "--level", type=float, action="append", dest="levels", metavar="HPA",
+        "--level",
+        type=float,
+        action="append",
+        dest="levels",
+        metavar="HPA",
         help="pressure level in hPa, repeatable (default: every level in the first file)",
     )
-    parser.add_argument("--tile", type=int, default=DEFAULT_TILE, help=f"LR points per tile side. Default: {DEFAULT_TILE}")
     parser.add_argument(
-        "--overlap", type=int, default=DEFAULT_OVERLAP,
+        "--tile", type=int, default=DEFAULT_TILE, help=f"LR points per tile side. Default: {DEFAULT_TILE}"
+    )
+    parser.add_argument(
+        "--overlap",
+        type=int,
+        default=DEFAULT_OVERLAP,
         help="LR points shared by neighbouring tiles: a quarter of it is dropped at each inner tile edge, the rest "
         f"cross-faded linearly; 0 butts tiles together. Default: {DEFAULT_OVERLAP}",
     )
-    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH, help=f"tiles per model call. Default: {DEFAULT_BATCH}")
     parser.add_argument(
-        "--all-times", action="store_true",
+        "--batch-size", type=int, default=DEFAULT_BATCH, help=f"tiles per model call. Default: {DEFAULT_BATCH}"
+    )
+    parser.add_argument(
+        "--all-times",
+        action="store_true",
         help="use every time in the files, in chunks of the model's sequence length "
         "(default: only the model's step hours, one sequence per day)",
     )
     parser.add_argument(
-        "--clip-negative", action="store_true",
+        "--clip-negative",
+        action="store_true",
         help="clip values below 0 %%RH to 0 (default: no clipping; never clipped at 100 %%)",
     )
     parser.add_argument("--overwrite", action="store_true", help="replace --out if it exists (default: refuse)")
@@ -565,8 +621,19 @@ def main(argv=None):
     try:
         use_tensorflow_backend()
         predict(
-            args.inputs, args.model, args.out, args.manifest, args.variable, args.levels, args.tile,
-            args.overlap, args.batch_size, args.all_times, args.clip_negative, args.overwrite, command,
+            args.inputs,
+            args.model,
+            args.out,
+            args.manifest,
+            args.variable,
+            args.levels,
+            args.tile,
+            args.overlap,
+            args.batch_size,
+            args.all_times,
+            args.clip_negative,
+            args.overwrite,
+            command,
             verbose=not args.quiet,
         )
     except (ValueError, OSError) as err:  # ExportError, BuildError, ManifestError, file system errors

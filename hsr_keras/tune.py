@@ -210,9 +210,7 @@ class GANHyperModel(keras_tuner.HyperModel):
         """The base config with the tuned fields replaced by `hp`'s values (`HyperParameters` or dict)."""
         values = hp if isinstance(hp, dict) else hp.values
         casts = {"int": int, "float": float, "choice": lambda v: v}
-        changes = {
-            name: casts[param.kind](values[name]) for name, param in self.params.items() if name in values
-        }
+        changes = {name: casts[param.kind](values[name]) for name, param in self.params.items() if name in values}
         return self.base.replace(**changes)
 
     def build(self, hp):
@@ -298,18 +296,16 @@ def parse_args(argv):
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     demo, data = DEFAULTS["demo"], DEFAULTS["data"]
-    parser.add_argument("--data", help="build folder holding manifest.json (default: make the demo data under --out/data)")
     parser.add_argument(
-        "--config", help="YAML or JSON file with any Config fields: the base every trial starts from"
+        "--data", help="build folder holding manifest.json (default: make the demo data under --out/data)"
     )
+    parser.add_argument("--config", help="YAML or JSON file with any Config fields: the base every trial starts from")
     parser.add_argument(
         "--preset",
         choices=sorted(PRESETS),
         help=f"base config's starting point: '{data['preset']}' (default with --data) or '{demo['preset']}' (default without)",
     )
-    parser.add_argument(
-        "--out", help=f"output folder (default: {demo['out']} without --data, {data['out']} with)"
-    )
+    parser.add_argument("--out", help=f"output folder (default: {demo['out']} without --data, {data['out']} with)")
     parser.add_argument(
         "--tuner",
         default="random",
@@ -344,8 +340,12 @@ def parse_args(argv):
         f"(default: {demo['space']} without --data, {data['space']} with)",
     )
     parser.add_argument("--batch-size", type=int, help="override the base config's batch size")
-    parser.add_argument("--seed", type=int, help="override the base config's seed (trial weights, shuffling and the tuner's sampling)")
-    parser.add_argument("--overwrite", action="store_true", help="delete --out/tuner and start again instead of resuming")
+    parser.add_argument(
+        "--seed", type=int, help="override the base config's seed (trial weights, shuffling and the tuner's sampling)"
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="delete --out/tuner and start again instead of resuming"
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bars or per-trial tables")
     return parser.parse_args(argv)
 

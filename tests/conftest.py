@@ -15,7 +15,8 @@ import tensorflow as tf  # noqa: E402
 _cpus = tf.config.list_physical_devices("CPU")
 tf.config.set_logical_device_configuration(_cpus[0], [tf.config.LogicalDeviceConfiguration()] * 2)
 
-REAL_ERA5 = Path(__file__).resolve().parents[2] / "shared" / "data" / "era5" / "met-accf-pl.nc"
+# A real ERA5 file as the CDS delivers it, kept in the repository (see tests/data/README.md).
+REAL_ERA5 = Path(__file__).resolve().parent / "data" / "era5" / "met-accf-pl.nc"
 
 
 @pytest.fixture(autouse=True)
@@ -30,5 +31,5 @@ def _reset_keras_state():
 @pytest.fixture
 def real_era5():
     if not REAL_ERA5.exists():
-        pytest.fail(f"the real ERA5 sample is missing: {REAL_ERA5} (shared/ must sit beside the repository)")
+        pytest.fail(f"the real ERA5 sample is missing: {REAL_ERA5} (see tests/data/README.md)")
     return REAL_ERA5

@@ -60,9 +60,7 @@ def run_layer_test(
         assert key in config, f"init argument {key!r} missing from get_config"
         assert _jsonable(config[key]) == _jsonable(value), key
     assert layer_cls.from_config(config).get_config() == config
-    revived = keras.saving.deserialize_keras_object(
-        keras.saving.serialize_keras_object(layer)
-    )
+    revived = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
     assert type(revived) is layer_cls
     assert revived.get_config() == config
 
@@ -98,9 +96,7 @@ def run_layer_test(
     x = rng.normal(size=input_shapes[0]).astype("float32")
     if run_fit:
         y = rng.normal(size=expected_output_shapes[0]).astype("float32")
-        model.compile(
-            optimizer=keras.optimizers.SGD(0.01), loss="mse", jit_compile=False
-        )
+        model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse", jit_compile=False)
         before = [w.numpy().copy() for w in model.trainable_weights]
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", "The model does not have any trainable")

@@ -70,15 +70,20 @@ def test_bad_arguments():
 
 def test_save_and_reload(tmp_path):
     x = rh((1, 8, 4, 4, 1))
-    for model in (build_srgan_generator(scale=4, **TINY),
-                  build_srgan_discriminator(filters=4, num_stages=2, mean=50.0, std=25.0)):
+    for model in (
+        build_srgan_generator(scale=4, **TINY),
+        build_srgan_discriminator(filters=4, num_stages=2, mean=50.0, std=25.0),
+    ):
         inputs = x if model.name.endswith("generator") else rh((1, 8, 16, 16, 1))
         path = tmp_path / f"{model.name}.keras"
         model.save(path)
         reloaded = keras.saving.load_model(path, compile=False)
         np.testing.assert_allclose(
             keras.ops.convert_to_numpy(reloaded(inputs, training=False)),
-            keras.ops.convert_to_numpy(model(inputs, training=False)), rtol=1e-5, atol=1e-4)
+            keras.ops.convert_to_numpy(model(inputs, training=False)),
+            rtol=1e-5,
+            atol=1e-4,
+        )
 
 
 def test_trains_with_the_gan_loss(tmp_path):

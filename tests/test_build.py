@@ -23,9 +23,25 @@ from tfrecords_builder.sequences import degrade, lr_coords, nan_reason, plan_day
 
 # Every key that manifest.py's docstring lists.
 MANIFEST_KEYS = {
-    "schema_version", "created_by", "command", "variable", "units", "levels", "region", "steps_per_day",
-    "interval_hours", "step_hours", "scale", "degradation", "hr_shape", "lr_shape", "grid", "splits", "stats",
-    "climatology", "sources",
+    "schema_version",
+    "created_by",
+    "command",
+    "variable",
+    "units",
+    "levels",
+    "region",
+    "steps_per_day",
+    "interval_hours",
+    "step_hours",
+    "scale",
+    "degradation",
+    "hr_shape",
+    "lr_shape",
+    "grid",
+    "splits",
+    "stats",
+    "climatology",
+    "sources",
 }
 SPLIT_KEYS = {"start", "end", "examples", "days", "shards", "bytes", "skipped", "skipped_count"}
 
@@ -169,7 +185,10 @@ def test_several_levels_make_one_record_per_day_and_level_in_level_order(tmp_pat
     assert manifest["levels"] == [250, 500] and set(manifest["climatology"]) == {"250", "500"}
     train = records(manifest, "train")
     assert [(r["time"][0], r["level"]) for r in train] == [
-        (1577836800, 250.0), (1577836800, 500.0), (1577923200, 250.0), (1577923200, 500.0)
+        (1577836800, 250.0),
+        (1577836800, 500.0),
+        (1577923200, 250.0),
+        (1577923200, 500.0),
     ]
     np.testing.assert_array_equal(train[1]["hr"] - train[0]["hr"], 2.0)  # level index 2 minus index 0
 
@@ -235,8 +254,11 @@ def _bad_inputs(tmp_path):
         ([irregular], "longitude of"),
         ([good, "--lat", "41", "44.5"], "15x16 grid points, not divisible by scale 8"),
         ([good, "--test", "2021-01-01:2021-01-31"], "split test has no complete days between 2021-01-01 and 2021-01"),
-        ([nan_test_day], "split test has no complete days between 2020-01-04 and 2020-01-04 (1 skipped, e.g. "
-         "2020-01-04: NaN at 09:00)"),
+        (
+            [nan_test_day],
+            "split test has no complete days between 2020-01-04 and 2020-01-04 (1 skipped, e.g. "
+            "2020-01-04: NaN at 09:00)",
+        ),
         ([good, "--val", "2020-01-02:2020-01-03"], "splits train (2020-01-01:2020-01-02) and val"),
         ([good, "--val", "2020-01-03"], "is not START:END"),
         ([good, "--train", "none"], "the train split is required"),
@@ -260,7 +282,9 @@ def test_each_bad_input_gives_exit_code_2_and_one_line_that_names_it(tmp_path, c
 def test_command_line_errors_come_without_traceback(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "tfrecords_builder", str(tmp_path / "absent.nc"), "--out", str(tmp_path / "out")],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [f"error: no such file: {tmp_path / 'absent.nc'}"]
@@ -270,11 +294,32 @@ def test_help_gives_every_option_with_its_default(capsys):
     with pytest.raises(SystemExit):
         main(["--help"])
     text = " ".join(capsys.readouterr().out.split())
-    for option in ("--levels", "--lat", "--lon", "--steps", "--interval-hours", "--scale", "--degradation",
-                   "--train", "--val", "--test", "--shard-mb", "--workers", "--variable"):
+    for option in (
+        "--levels",
+        "--lat",
+        "--lon",
+        "--steps",
+        "--interval-hours",
+        "--scale",
+        "--degradation",
+        "--train",
+        "--val",
+        "--test",
+        "--shard-mb",
+        "--workers",
+        "--variable",
+    ):
         assert option in text
-    for default in ("(default: 8)", "(default: 3)", "(default: stride)", "(default: 2019-01-01:2020-12-31)",
-                    "(default: [37.0, 52.75])", "(default: [105.0, 120.75])", "(default: 64.0)", "(default: r)"):
+    for default in (
+        "(default: 8)",
+        "(default: 3)",
+        "(default: stride)",
+        "(default: 2019-01-01:2020-12-31)",
+        "(default: [37.0, 52.75])",
+        "(default: [105.0, 120.75])",
+        "(default: 64.0)",
+        "(default: r)",
+    ):
         assert default in text
 
 
@@ -305,7 +350,8 @@ def test_plan_days_reports_days_with_missing_steps():
     complete, skipped = plan_days(available, "2019-12-01", "2020-12-31", hours)
     assert complete == [np.datetime64("2020-01-03")]
     assert [(str(d), r) for d, r in skipped] == [
-        ("2020-01-01", "missing 03:00"), ("2020-01-02", "missing 03:00, 06:00")
+        ("2020-01-01", "missing 03:00"),
+        ("2020-01-02", "missing 03:00, 06:00"),
     ]
     with pytest.raises(BuildError):
         step_hours(8, 4)
@@ -335,7 +381,11 @@ def test_paper_defaults_on_synthetic_files_in_both_layouts(tmp_path):
         manifest = run(files, tmp_path / f"out-{style}", region=[], splits=splits)
         assert manifest["hr_shape"] == [8, 64, 64] and manifest["lr_shape"] == [8, 8, 8]
         assert manifest["region"] == {
-            "name": "lat37-52.75_lon105-120.75", "lat_min": 37.0, "lat_max": 52.75, "lon_min": 105.0, "lon_max": 120.75
+            "name": "lat37-52.75_lon105-120.75",
+            "lat_min": 37.0,
+            "lat_max": 52.75,
+            "lon_min": 105.0,
+            "lon_max": 120.75,
         }
         assert manifest["grid"]["lr_lat"] == [37.0 + 2 * i for i in range(8)]
         assert manifest["splits"]["train"]["examples"] == manifest["splits"]["val"]["examples"] == 1

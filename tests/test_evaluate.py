@@ -28,8 +28,20 @@ def tiny(tmp_path_factory):
     """A build of synthetic ERA5-like data, and two tiny generators saved as fit outputs."""
     root = tmp_path_factory.mktemp("evaluate")
     synthetic.write_synthetic(root / "era5", "2019-01-27", "2019-02-03", per="all", interval_hours=3, seed=0, **REGION)
-    argv = [str(root / "era5"), "--out", str(root / "data"), "--lat", "40", "47.75", "--lon", "110", "117.75",
-            "--scale", str(SCALE), "--quiet"] + SPLITS
+    argv = [
+        str(root / "era5"),
+        "--out",
+        str(root / "data"),
+        "--lat",
+        "40",
+        "47.75",
+        "--lon",
+        "110",
+        "117.75",
+        "--scale",
+        str(SCALE),
+        "--quiet",
+    ] + SPLITS
     assert build.main(argv) == 0
     manifest = read_manifest(root / "data")
     mean, std = manifest["stats"]["mean"], manifest["stats"]["std"]
@@ -37,7 +49,8 @@ def tiny(tmp_path_factory):
     paper = root / "paper"
     paper.mkdir()
     build_generator(scale=SCALE, mean=mean, std=std, noise_stddev=0.5, global_skip=True, **TINY_GENERATOR).save(
-        paper / "generator.keras")
+        paper / "generator.keras"
+    )
     (paper / "config.json").write_text(json.dumps({"architecture": "paper", "filters": 8}))
     srcnn = root / "srcnn.keras"
     build_srcnn(scale=SCALE, filters=(4, 4), kernel_sizes=(3, 3, 3), mean=mean, std=std).save(srcnn)
@@ -63,8 +76,22 @@ def run_cli(argv):
 @pytest.fixture(scope="module")
 def cli_run(tiny):
     out = tiny["root"] / "out"
-    argv = ["--data", tiny["data"], "--model", f"paper={tiny['paper']}", "--model", f"SRCNN={tiny['srcnn']}",
-            "--out", out, "--samples", 3, "--batch-size", 3, "--maps", 2]
+    argv = [
+        "--data",
+        tiny["data"],
+        "--model",
+        f"paper={tiny['paper']}",
+        "--model",
+        f"SRCNN={tiny['srcnn']}",
+        "--out",
+        out,
+        "--samples",
+        3,
+        "--batch-size",
+        3,
+        "--maps",
+        2,
+    ]
     assert run_cli(argv) == 0
     return out
 
@@ -144,8 +171,7 @@ def test_sampling_keeps_batch_norm_in_inference_mode(tiny):
     np.testing.assert_allclose(sampled, inference, atol=1e-3)
     # training=True (batch statistics) would give something else: the check above has teeth
     assert np.abs(np.asarray(model(lr, training=True)) - inference).max() > 1e-2
-    draws = evaluate.stochastic_generator(
-        build_generator(scale=SCALE, noise_stddev=0.5, **TINY_GENERATOR), seed=1)
+    draws = evaluate.stochastic_generator(build_generator(scale=SCALE, noise_stddev=0.5, **TINY_GENERATOR), seed=1)
     assert not np.allclose(draws.predict_on_batch(lr), draws.predict_on_batch(lr))
     assert evaluate.stochastic_generator(build_srcnn(scale=SCALE, filters=(4, 4))) is None
 
@@ -154,8 +180,9 @@ def test_sampling_keeps_batch_norm_in_inference_mode(tiny):
 
 
 def test_truth_scores_perfect_and_inf_is_written(tiny, tmp_path):
-    report = evaluate.evaluate_methods(tiny["data"], "test", {"truth": oracle(tiny["manifest"], "test"),
-                                                              "Bicubic (aligned)": "bicubic"}, map_days=0)
+    report = evaluate.evaluate_methods(
+        tiny["data"], "test", {"truth": oracle(tiny["manifest"], "test"), "Bicubic (aligned)": "bicubic"}, map_days=0
+    )
     evaluate.add_reference_ratio(report)
     scores = report["methods"]["truth"]
     assert scores["mse"] == 0 and scores["mae"] == 0 and scores["bias"] == 0
@@ -172,8 +199,8 @@ def test_truth_scores_perfect_and_inf_is_written(tiny, tmp_path):
 
 def test_aligned_interpolation_beats_naive_resize(tiny):
     report = evaluate.evaluate_methods(
-        tiny["data"], "test", evaluate.baseline_methods(evaluate.BASELINE_GROUPS["all"], tiny["manifest"]),
-        map_days=0)
+        tiny["data"], "test", evaluate.baseline_methods(evaluate.BASELINE_GROUPS["all"], tiny["manifest"]), map_days=0
+    )
     scores = report["methods"]
     for kernel in ("Bilinear", "Bicubic", "Lanczos"):
         aligned, naive = scores[f"{kernel} (aligned)"], scores[f"{kernel} (naive resize)"]
@@ -282,8 +309,20 @@ def test_saved_model_scores_like_the_keras_model(tiny, tmp_path):
     root.serve = serve
     tf.saved_model.save(root, str(tmp_path / "hsr" / "3"), signatures={"serving_default": serve})
     out = tmp_path / "out"
-    argv = ["--data", tiny["data"], "--model", f"keras={tiny['srcnn']}", "--model", f"served={tmp_path / 'hsr'}",
-            "--baselines", "none", "--maps", 0, "--out", out]
+    argv = [
+        "--data",
+        tiny["data"],
+        "--model",
+        f"keras={tiny['srcnn']}",
+        "--model",
+        f"served={tmp_path / 'hsr'}",
+        "--baselines",
+        "none",
+        "--maps",
+        0,
+        "--out",
+        out,
+    ]
     assert run_cli(argv) == 0
     results = json.loads((out / "results.json").read_text())
     assert results["methods"]["served"]["kind"] == "saved_model"
@@ -304,8 +343,19 @@ def test_help(module, capsys):
 
 
 def test_compare_trains_once_and_reuses(tiny, tmp_path, capsys):
-    argv = ["--data", str(tiny["data"]), "--out", str(tmp_path), "--methods", "srcnn", "--epochs", "1",
-            "--baselines", "bicubic", "--quiet"]
+    argv = [
+        "--data",
+        str(tiny["data"]),
+        "--out",
+        str(tmp_path),
+        "--methods",
+        "srcnn",
+        "--epochs",
+        "1",
+        "--baselines",
+        "bicubic",
+        "--quiet",
+    ]
     assert compare.main(argv) == 0
     out = capsys.readouterr().out
     assert "SRCNN" in out and "1/" in out and "Table 2" in out
@@ -334,8 +384,21 @@ def test_compare_trains_once_and_reuses(tiny, tmp_path, capsys):
 
 
 def test_compare_seeds_spread(tiny, tmp_path, capsys):
-    argv = ["--data", str(tiny["data"]), "--out", str(tmp_path), "--methods", "srcnn", "--epochs", "1",
-            "--baselines", "bicubic", "--seeds", "3", "--quiet"]
+    argv = [
+        "--data",
+        str(tiny["data"]),
+        "--out",
+        str(tmp_path),
+        "--methods",
+        "srcnn",
+        "--epochs",
+        "1",
+        "--baselines",
+        "bicubic",
+        "--seeds",
+        "3",
+        "--quiet",
+    ]
     assert compare.main(argv) == 0
     out = capsys.readouterr().out
     assert "Spread over 3 seeds" in out
@@ -356,11 +419,13 @@ def test_compare_seeds_spread(tiny, tmp_path, capsys):
 
 def test_compare_seed_spread_counts_runs_ahead_of_bicubic():
     bicubic = {"mse": 10.0, "psnr": 20.0, "ssim": 0.5}
-    report = {"methods": {
-        "Bicubic (aligned)": bicubic,
-        "M": {"mse": 8.0, "psnr": 21.0, "ssim": 0.6},
-        "M (seed 1)": {"mse": 9.0, "psnr": 20.5, "ssim": 0.4},  # behind on SSIM
-    }}
+    report = {
+        "methods": {
+            "Bicubic (aligned)": bicubic,
+            "M": {"mse": 8.0, "psnr": 21.0, "ssim": 0.6},
+            "M (seed 1)": {"mse": 9.0, "psnr": 20.5, "ssim": 0.4},  # behind on SSIM
+        }
+    }
     spread = compare.seed_spread(report, {"M": ["M", "M (seed 1)"]})["M"]
     assert spread["ahead_of_bicubic"] == 1
     assert spread["psnr"] == {"mean": 20.75, "std": pytest.approx(np.std([21.0, 20.5], ddof=1))}

@@ -103,7 +103,11 @@ def fresh_python(code, cwd):
     """Run `code` in a new interpreter with only TensorFlow; return stdout (fails the test on error)."""
     result = subprocess.run(
         [sys.executable, "-c", BLOCK_PROJECT + textwrap.dedent(code)],
-        cwd=cwd, env=clean_env(), capture_output=True, text=True, timeout=300,
+        cwd=cwd,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout
@@ -173,7 +177,11 @@ def test_saved_model_cli_show(exported, tmp_path):
     path, _, _ = exported
     result = subprocess.run(
         [saved_model_cli(), "show", "--dir", str(path), "--tag_set", "serve", "--signature_def", "serving_default"],
-        cwd=tmp_path, env=clean_env(), capture_output=True, text=True, timeout=300,
+        cwd=tmp_path,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     text = result.stdout
@@ -192,10 +200,24 @@ def test_saved_model_cli_run(exported, tmp_path):
     np.save(tmp_path / "lr.npy", np.full((1, 8, 4, 4, 1), 50.0, "float32"))
     result = subprocess.run(
         [
-            saved_model_cli(), "run", "--dir", str(path), "--tag_set", "serve", "--signature_def", "serving_default",
-            "--inputs", f"lr={tmp_path / 'lr.npy'}", "--outdir", str(tmp_path / "out"),
+            saved_model_cli(),
+            "run",
+            "--dir",
+            str(path),
+            "--tag_set",
+            "serve",
+            "--signature_def",
+            "serving_default",
+            "--inputs",
+            f"lr={tmp_path / 'lr.npy'}",
+            "--outdir",
+            str(tmp_path / "out"),
         ],
-        cwd=tmp_path, env=clean_env(), capture_output=True, text=True, timeout=300,
+        cwd=tmp_path,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     hr = np.load(tmp_path / "out" / "hr.npy")

@@ -104,7 +104,9 @@ def test_killed_run_resumes_where_it_stopped(small_build, tmp_path):
 def test_mirrored_strategy_run(small_build, tmp_path):
     out = tmp_path / "run"
     config = write_config(tmp_path / "tiny.json", epochs=1)
-    code = fit.main(["--data", str(small_build), "--config", str(config), "--out", str(out), "--strategy", "mirrored", "--quiet"])
+    code = fit.main(
+        ["--data", str(small_build), "--config", str(config), "--out", str(out), "--strategy", "mirrored", "--quiet"]
+    )
     assert code == 0
     rows = history_rows(out)
     assert np.isfinite(float(rows[0]["val_mse"]))

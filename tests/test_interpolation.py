@@ -22,17 +22,16 @@ def linear(lat, lon):
 
 
 def quadratic(lat, lon):
-    return 0.5 * (lat[:, None] - 45.0) ** 2 - 0.3 * (lat[:, None] - 45) * (lon[None, :] - 112) \
-        + 0.2 * lon[None, :] ** 2
+    return 0.5 * (lat[:, None] - 45.0) ** 2 - 0.3 * (lat[:, None] - 45) * (lon[None, :] - 112) + 0.2 * lon[None, :] ** 2
 
 
 def keys_cubic(x, a):
     """Keys (1981) cubic convolution kernel, written out independently."""
     x = abs(x)
     if x <= 1:
-        return (a + 2) * x ** 3 - (a + 3) * x ** 2 + 1
+        return (a + 2) * x**3 - (a + 3) * x**2 + 1
     if x < 2:
-        return a * x ** 3 - 5 * a * x ** 2 + 8 * a * x - 4 * a
+        return a * x**3 - 5 * a * x**2 + 8 * a * x - 4 * a
     return 0.0
 
 
@@ -123,8 +122,7 @@ def test_matrix_rows_sum_to_one(method):
 def test_naive_matches_tf_image_resize():
     lr = np.random.default_rng(4).uniform(0, 140, (2, 8, 6)).astype(np.float32)
     images = lr[..., None]
-    for method, tf_method in (("bilinear", "bilinear"), ("bicubic", "bicubic"),
-                              ("lanczos", "lanczos3")):
+    for method, tf_method in (("bilinear", "bilinear"), ("bicubic", "bicubic"), ("lanczos", "lanczos3")):
         ref = tf.image.resize(images, (64, 48), method=tf_method, antialias=False)
         ours = I.upsample_resize(lr, 8, method)
         assert ours.shape == (2, 64, 48)
@@ -133,8 +131,7 @@ def test_naive_matches_tf_image_resize():
     # whose offsets are multiples of 1/1024 (2, 4, 8), off by up to ~0.05 %RH for scale 3
     for scale in (2, 4):
         ref = tf.image.resize(images, (8 * scale, 6 * scale), method="bicubic")
-        np.testing.assert_allclose(I.upsample_resize(lr, scale, "bicubic"), ref.numpy()[..., 0],
-                                   atol=1e-4)
+        np.testing.assert_allclose(I.upsample_resize(lr, scale, "bicubic"), ref.numpy()[..., 0], atol=1e-4)
 
 
 def test_tf_bicubic_is_keys_with_a_minus_half():
@@ -147,8 +144,7 @@ def test_tf_bicubic_is_keys_with_a_minus_half():
     for a, expect_equal in ((-0.5, True), (-0.75, False)):
         kernel = np.array([keys_cubic(p - 4, a) for p in positions]) * keys_cubic(0.0625, a)
         assert np.allclose(response, kernel, atol=1e-6) is expect_equal
-    np.testing.assert_allclose(I.upsample_resize(impulse[0, ..., 0], 8, "bicubic")[36],
-                               response, atol=1e-6)
+    np.testing.assert_allclose(I.upsample_resize(impulse[0, ..., 0], 8, "bicubic")[36], response, atol=1e-6)
 
 
 def test_bad_arguments_raise():

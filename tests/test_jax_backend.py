@@ -170,7 +170,7 @@ def jax_worker(folder):
     for loss in ("wgan-gp", "gan"):
 
         @check(f"parity_{loss}")
-        def _():
+        def _(loss=loss):
             g_init = [inputs[f"g{i}"] for i in range(int(inputs["g_count"]))]
             d_init = [inputs[f"d{i}"] for i in range(int(inputs["d_count"]))]
             run = parity_run(loss, g_init, d_init, inputs["lr"], inputs["hr"])
@@ -232,7 +232,11 @@ def jax_worker(folder):
         from hsr_keras.config import PRESETS
 
         data = arrays.synthetic_arrays(
-            "2019-01-01", "2019-01-10", train="2019-01-01:2019-01-08", val="2019-01-09:2019-01-10", test="none",
+            "2019-01-01",
+            "2019-01-10",
+            train="2019-01-01:2019-01-08",
+            val="2019-01-09:2019-01-10",
+            test="none",
             **TINY_REGION,
         )
         config = PRESETS["demo"].replace(architecture="srcnn", loss="content", batch_size=4, epochs=1, plot_every=1)
@@ -295,7 +299,7 @@ test_jax_backend.jax_worker({str(folder)!r})
         if name in errors:
             pytest.fail(f"JAX check {name!r} failed:\n{errors[name]}")
         prefix = f"{name}/"
-        return {key[len(prefix):]: value for key, value in results.items() if key.startswith(prefix)}
+        return {key[len(prefix) :]: value for key, value in results.items() if key.startswith(prefix)}
 
     get.inputs = {"g_init": g_init, "d_init": d_init, "lr": lr, "hr": hr}
     return get
@@ -371,8 +375,15 @@ def test_in_memory_arrays_equal_the_tfrecord_build(tmp_path):
     # A larger box than the region, and float32 files ("new" style), so the in-memory draw
     # of the region alone must give exactly the same values.
     synthetic.write_synthetic(
-        tmp_path / "era5", "2019-01-01", "2019-01-06", style="new", per="all", seed=3, interval_hours=3,
-        lat_bounds=(39.0, 45.0), lon_bounds=(109.0, 115.0),
+        tmp_path / "era5",
+        "2019-01-01",
+        "2019-01-06",
+        style="new",
+        per="all",
+        seed=3,
+        interval_hours=3,
+        lat_bounds=(39.0, 45.0),
+        lon_bounds=(109.0, 115.0),
     )
     argv = [str(tmp_path / "era5"), "--out", str(tmp_path / "tf"), "--quiet", "--lat", "40", "43.75"]
     argv += ["--lon", "110", "113.75"] + [f"--{name}={value}" for name, value in dates.items()]
@@ -401,7 +412,11 @@ def test_fit_train_on_in_memory_data_under_tensorflow(tmp_path):
     from hsr_keras.config import PRESETS
 
     data = arrays.synthetic_arrays(
-        "2019-01-01", "2019-01-10", train="2019-01-01:2019-01-08", val="2019-01-09:2019-01-10", test="none",
+        "2019-01-01",
+        "2019-01-10",
+        train="2019-01-01:2019-01-08",
+        val="2019-01-09:2019-01-10",
+        test="none",
         **TINY_REGION,
     )
     # 8 days in batches of 3: the last batch is short.

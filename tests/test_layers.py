@@ -7,7 +7,6 @@ import tensorflow as tf
 from layer_testing import run_layer_test
 
 from hsr_keras.interpolation import upsample_strided
-
 from hsr_keras.layers import (
     CBAM,
     ConvGRU,
@@ -104,9 +103,7 @@ def test_pixel_shuffle_layer():
 def test_pixel_shuffle_matches_tf_depth_to_space(scale):
     x = np.random.default_rng(1).normal(size=(2, 3, 4, 5, 2 * scale * scale)).astype("float32")
     y = keras.ops.convert_to_numpy(PixelShuffle(scale)(x))
-    expected = np.stack(
-        [tf.nn.depth_to_space(x[:, t], scale).numpy() for t in range(x.shape[1])], axis=1
-    )
+    expected = np.stack([tf.nn.depth_to_space(x[:, t], scale).numpy() for t in range(x.shape[1])], axis=1)
     np.testing.assert_array_equal(y, expected)
 
 
@@ -172,9 +169,7 @@ def test_multi_kernel_stem_values():
     x = np.random.default_rng(2).normal(size=(2, 3, 5, 4, 2)).astype("float32")
     y = keras.ops.convert_to_numpy(layer(x))
     k2, b2, k3, b3 = weights(layer)
-    expected = np.maximum(
-        np.concatenate([np_conv_same(x, k2[0], b2), np_conv_same(x, k3[0], b3)], axis=-1), 0
-    )
+    expected = np.maximum(np.concatenate([np_conv_same(x, k2[0], b2), np_conv_same(x, k3[0], b3)], axis=-1), 0)
     np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5)
 
 
@@ -262,9 +257,7 @@ def test_cbam_bad_arguments():
 
 def cbam_params(channels, ratio=16, kernel_size=7):
     hidden = max(1, channels // ratio)
-    return (channels * hidden + hidden) + (hidden * channels + channels) + (
-        kernel_size * kernel_size * 2 + 1
-    )
+    return (channels * hidden + hidden) + (hidden * channels + channels) + (kernel_size * kernel_size * 2 + 1)
 
 
 def test_residual_block_layer_batch_norm_projection():

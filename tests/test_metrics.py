@@ -32,8 +32,7 @@ def smooth_fields(shape, seed=0, sigma=3.0, noise=15.0):
 
 
 def sk_ssim(a, b):
-    return structural_similarity(a, b, data_range=100.0, gaussian_weights=True, sigma=1.5,
-                                 use_sample_covariance=False)
+    return structural_similarity(a, b, data_range=100.0, gaussian_weights=True, sigma=1.5, use_sample_covariance=False)
 
 
 # ------------------------------------------------------------------ MSE / MAE / bias
@@ -43,12 +42,9 @@ def test_mse_mae_bias_match_numpy():
     rng = np.random.default_rng(1)
     pred = rng.uniform(0, 120, (3, 8, 16, 20))
     true = rng.uniform(0, 120, (3, 8, 16, 20))
-    np.testing.assert_allclose(np_(M.mse(pred, true)), ((pred - true) ** 2).mean(axis=(1, 2, 3)),
-                               rtol=1e-12)
-    np.testing.assert_allclose(np_(M.mae(pred, true)), np.abs(pred - true).mean(axis=(1, 2, 3)),
-                               rtol=1e-12)
-    np.testing.assert_allclose(np_(M.bias(pred, true)), (pred - true).mean(axis=(1, 2, 3)),
-                               rtol=1e-10)
+    np.testing.assert_allclose(np_(M.mse(pred, true)), ((pred - true) ** 2).mean(axis=(1, 2, 3)), rtol=1e-12)
+    np.testing.assert_allclose(np_(M.mae(pred, true)), np.abs(pred - true).mean(axis=(1, 2, 3)), rtol=1e-12)
+    np.testing.assert_allclose(np_(M.bias(pred, true)), (pred - true).mean(axis=(1, 2, 3)), rtol=1e-10)
     # trailing channel axis of 1 is squeezed, float32 is computed in float32
     out = M.mse(pred[..., None].astype(np.float32), true[..., None].astype(np.float32))
     assert np_(out).dtype == np.float32 and np_(out).shape == (3,)
@@ -58,8 +54,7 @@ def test_mse_mae_bias_match_numpy():
     assert np_(M.mae(pred.astype(np.float32), true)).dtype == np.float64
 
 
-@pytest.mark.parametrize("fn", [M.mse, M.mae, M.bias, M.psnr, M.ssim, M.acc, M.tcc,
-                                M.tcc_counts])
+@pytest.mark.parametrize("fn", [M.mse, M.mae, M.bias, M.psnr, M.ssim, M.acc, M.tcc, M.tcc_counts])
 def test_mismatched_shapes_raise(fn):
     with pytest.raises(ValueError, match=r"\(2, 8, 16, 16\).*\(2, 8, 16, 24\)"):
         fn(np.zeros((2, 8, 16, 16)), np.zeros((2, 8, 16, 24)))
@@ -79,8 +74,7 @@ def test_psnr_hand_computed():
     pred2[:, 1] += 1.0  # 40 dB -> paper style mean 30 dB (pooled MSE 50.5 would give 23.0)
     np.testing.assert_allclose(np_(M.psnr(pred2, true)), [30.0, 30.0], rtol=1e-12)
     np.testing.assert_allclose(np_(M.psnr_from_mse(100.0)), 20.0, rtol=1e-6)
-    np.testing.assert_allclose(np_(M.psnr_from_mse(50.5)), 10 * math.log10(1e4 / 50.5),
-                               rtol=1e-6)
+    np.testing.assert_allclose(np_(M.psnr_from_mse(50.5)), 10 * math.log10(1e4 / 50.5), rtol=1e-6)
     # explicit data range
     np.testing.assert_allclose(np_(M.psnr(true + 1.0, true, data_range=10.0)), [20.0, 20.0])
     np.testing.assert_allclose(np_(M.psnr_from_mse(1.0, data_range=10.0)), 20.0, rtol=1e-6)
@@ -112,11 +106,15 @@ def test_ssim_matches_skimage(hw):
 
 def test_ssim_data_range_and_channel_axis():
     pred, true = smooth_fields((1, 2, 20, 20), seed=5)
-    ref = np.mean([structural_similarity(pred[0, t], true[0, t], data_range=150.0,
-                                         gaussian_weights=True, sigma=1.5,
-                                         use_sample_covariance=False) for t in range(2)])
-    np.testing.assert_allclose(np_(M.ssim(pred[..., None], true[..., None], data_range=150.0)),
-                               [ref], atol=1e-10)
+    ref = np.mean(
+        [
+            structural_similarity(
+                pred[0, t], true[0, t], data_range=150.0, gaussian_weights=True, sigma=1.5, use_sample_covariance=False
+            )
+            for t in range(2)
+        ]
+    )
+    np.testing.assert_allclose(np_(M.ssim(pred[..., None], true[..., None], data_range=150.0)), [ref], atol=1e-10)
 
 
 def test_ssim_identical_and_constant_fields():
@@ -125,10 +123,10 @@ def test_ssim_identical_and_constant_fields():
     const_a = np.full((1, 1, 16, 16), 40.0)
     const_b = np.full((1, 1, 16, 16), 70.0)
     np.testing.assert_allclose(np_(M.ssim(const_a, const_a)), [1.0], atol=1e-12)
-    np.testing.assert_allclose(np_(M.ssim(const_a, const_b)),
-                               [sk_ssim(const_a[0, 0], const_b[0, 0])], atol=1e-12)
-    np.testing.assert_allclose(np_(M.ssim(pred[:1, :1, :16, :16], const_b)),
-                               [sk_ssim(pred[0, 0, :16, :16], const_b[0, 0])], atol=1e-10)
+    np.testing.assert_allclose(np_(M.ssim(const_a, const_b)), [sk_ssim(const_a[0, 0], const_b[0, 0])], atol=1e-12)
+    np.testing.assert_allclose(
+        np_(M.ssim(pred[:1, :1, :16, :16], const_b)), [sk_ssim(pred[0, 0, :16, :16], const_b[0, 0])], atol=1e-10
+    )
 
 
 @pytest.mark.parametrize("hw", [(10, 20), (20, 10), (8, 8)])
@@ -153,13 +151,10 @@ def test_acc_matches_corrcoef():
 def test_acc_anomaly_with_climatology():
     pred, true = smooth_fields((2, 4, 16, 16), seed=6, noise=40.0)
     clim = smooth_fields((4, 16, 16), seed=7)[1]
-    ref = np.array([[corr(pred[d, t] - clim[t], true[d, t] - clim[t]) for t in range(4)]
-                    for d in range(2)])
-    np.testing.assert_allclose(np_(M.acc(pred, true, climatology=clim)), ref.mean(axis=1),
-                               atol=1e-12)
+    ref = np.array([[corr(pred[d, t] - clim[t], true[d, t] - clim[t]) for t in range(4)] for d in range(2)])
+    np.testing.assert_allclose(np_(M.acc(pred, true, climatology=clim)), ref.mean(axis=1), atol=1e-12)
     # a trailing channel axis on the climatology is accepted, and the result differs from ACC
-    np.testing.assert_allclose(np_(M.acc(pred, true, climatology=clim[..., None])),
-                               ref.mean(axis=1), atol=1e-12)
+    np.testing.assert_allclose(np_(M.acc(pred, true, climatology=clim[..., None])), ref.mean(axis=1), atol=1e-12)
     assert not np.allclose(np_(M.acc(pred, true)), ref.mean(axis=1))
 
 
@@ -193,9 +188,12 @@ def test_tcc_matches_corrcoef_and_counts_constant_series():
     out = np_(M.tcc(pred, true))
     counts = np_(M.tcc_counts(pred, true))
     for d in range(2):
-        values = [corr(pred[d, :, i, j], true[d, :, i, j])
-                  for i in range(6) for j in range(7)
-                  if np.ptp(pred[d, :, i, j]) > 0 and np.ptp(true[d, :, i, j]) > 0]
+        values = [
+            corr(pred[d, :, i, j], true[d, :, i, j])
+            for i in range(6)
+            for j in range(7)
+            if np.ptp(pred[d, :, i, j]) > 0 and np.ptp(true[d, :, i, j]) > 0
+        ]
         np.testing.assert_allclose(out[d], np.mean(values), atol=1e-12)
     assert np.isnan(out[2])
     np.testing.assert_array_equal(counts, [2, 1, 42])
@@ -258,8 +256,7 @@ def test_spectrum_removes_frame_mean():
 
 def test_crps_single_member_is_mae():
     pred, true = smooth_fields((2, 3, 12, 12), seed=13)
-    np.testing.assert_allclose(M.crps_ensemble(pred[None], true), np_(M.mae(pred, true)),
-                               rtol=1e-12)
+    np.testing.assert_allclose(M.crps_ensemble(pred[None], true), np_(M.mae(pred, true)), rtol=1e-12)
 
 
 def test_crps_matches_brute_force():
@@ -271,10 +268,10 @@ def test_crps_matches_brute_force():
     pairs = sum(np.abs(members[i] - members[j]) for i in range(m) for j in range(m))
     ref = (skill - pairs / (2 * m * (m - 1))).mean(axis=(1, 2, 3))
     np.testing.assert_allclose(M.crps_ensemble(members, true), ref, rtol=1e-12)
-    np.testing.assert_allclose(M.crps_ensemble(members[..., None], true[..., None]), ref,
-                               rtol=1e-12)
-    np.testing.assert_allclose(M.ensemble_spread(members, true),
-                               members.std(axis=0, ddof=1).mean(axis=(1, 2, 3)), rtol=1e-12)
+    np.testing.assert_allclose(M.crps_ensemble(members[..., None], true[..., None]), ref, rtol=1e-12)
+    np.testing.assert_allclose(
+        M.ensemble_spread(members, true), members.std(axis=0, ddof=1).mean(axis=(1, 2, 3)), rtol=1e-12
+    )
     np.testing.assert_array_equal(M.ensemble_spread(members[:1]), [0.0, 0.0])
     with pytest.raises(ValueError, match="members.shape"):
         M.crps_ensemble(members, true[:, :2])
@@ -306,8 +303,7 @@ def test_accumulator_equals_metrics_on_concatenated_data():
     assert set(got) == set(expected) | {"psnr_pooled", "tcc_excluded_points", "days"}
     for key, value in expected.items():
         np.testing.assert_allclose(got[key], value, rtol=1e-5, err_msg=key)
-    np.testing.assert_allclose(got["psnr_pooled"],
-                               10 * np.log10(1e4 / ((pred - true) ** 2).mean()), rtol=1e-5)
+    np.testing.assert_allclose(got["psnr_pooled"], 10 * np.log10(1e4 / ((pred - true) ** 2).mean()), rtol=1e-5)
     np.testing.assert_allclose(got["psnr_pooled"], np_(M.psnr_from_mse(got["mse"])), rtol=1e-6)
     assert got["tcc_excluded_points"] == 1 + 256 and got["days"] == 7
     assert set(got) <= set(M.METRIC_CARD)
@@ -341,21 +337,30 @@ def test_metrics_in_tf_function(static):
     @tf.function(input_signature=[spec, spec])
     def all_metrics(p, t):
         return {
-            "mse": M.mse(p, t), "mae": M.mae(p, t), "bias": M.bias(p, t),
-            "psnr": M.psnr(p, t), "ssim": M.ssim(p, t), "acc": M.acc(p, t),
-            "acc_anomaly": M.acc(p, t, climatology=clim), "tcc": M.tcc(p, t),
+            "mse": M.mse(p, t),
+            "mae": M.mae(p, t),
+            "bias": M.bias(p, t),
+            "psnr": M.psnr(p, t),
+            "ssim": M.ssim(p, t),
+            "acc": M.acc(p, t),
+            "acc_anomaly": M.acc(p, t, climatology=clim),
+            "tcc": M.tcc(p, t),
             "tcc_counts": M.tcc_counts(p, t),
             "psnr_pooled": M.psnr_from_mse(tf.reduce_mean(M.mse(p, t))),
         }
 
     graph = all_metrics(tf.constant(pred), tf.constant(true))
     eager = {
-        "mse": M.mse(pred, true), "mae": M.mae(pred, true), "bias": M.bias(pred, true),
-        "psnr": M.psnr(pred, true), "ssim": M.ssim(pred, true), "acc": M.acc(pred, true),
-        "acc_anomaly": M.acc(pred, true, climatology=clim), "tcc": M.tcc(pred, true),
+        "mse": M.mse(pred, true),
+        "mae": M.mae(pred, true),
+        "bias": M.bias(pred, true),
+        "psnr": M.psnr(pred, true),
+        "ssim": M.ssim(pred, true),
+        "acc": M.acc(pred, true),
+        "acc_anomaly": M.acc(pred, true, climatology=clim),
+        "tcc": M.tcc(pred, true),
         "tcc_counts": M.tcc_counts(pred, true),
         "psnr_pooled": M.psnr_from_mse(np_(M.mse(pred, true)).mean()),
     }
     for key, value in eager.items():
-        np.testing.assert_allclose(graph[key].numpy(), np_(value), rtol=1e-5, atol=1e-6,
-                                   err_msg=key)
+        np.testing.assert_allclose(graph[key].numpy(), np_(value), rtol=1e-5, atol=1e-6, err_msg=key)

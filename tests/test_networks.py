@@ -7,13 +7,10 @@ import numpy as np
 import pytest
 
 from hsr_keras.interpolation import upsample_strided
-
 from hsr_keras.layers import ConvGRU, ResidualBlock
 from hsr_keras.networks import build_critic, build_generator, build_srcnn, count_flops
 
-TINY_GENERATOR = dict(
-    filters=8, num_res_blocks=1, upsample_filters=4, num_post_blocks=1, se_ratio=4
-)
+TINY_GENERATOR = dict(filters=8, num_res_blocks=1, upsample_filters=4, num_post_blocks=1, se_ratio=4)
 TINY_CRITIC = dict(filters=8, num_res_blocks=1, num_post_blocks=1)
 
 
@@ -96,7 +93,7 @@ def test_critic_downsamples_twice():
     assert [conv.strides for conv in convs] == [(1, 1, 1), (1, 2, 2), (1, 2, 2)]
     assert isinstance(model.get_layer("conv_gru"), ConvGRU)
     assert model.get_layer("score").activation is keras.activations.linear
-    assert all(l.norm == "layer" for l in model.layers if isinstance(l, ResidualBlock))
+    assert all(layer.norm == "layer" for layer in model.layers if isinstance(layer, ResidualBlock))
 
 
 # ----------------------------------------------------------------------------- arguments
@@ -144,8 +141,16 @@ def test_srcnn_bad_arguments():
 
 def test_generator_ablation_switches_change_layers():
     full = build_generator(**TINY_GENERATOR)
-    assert {"MultiKernelStem", "GaussianNoise", "SqueezeExcitation", "ResidualBlock",
-            "ConvGRU", "PixelShuffle", "CBAM", "Conv3D"} <= layer_types(full)
+    assert {
+        "MultiKernelStem",
+        "GaussianNoise",
+        "SqueezeExcitation",
+        "ResidualBlock",
+        "ConvGRU",
+        "PixelShuffle",
+        "CBAM",
+        "Conv3D",
+    } <= layer_types(full)
     assert "StrideUpsampling" not in layer_types(full)
 
     no_cbam = build_generator(use_cbam=False, **TINY_GENERATOR)
@@ -153,7 +158,7 @@ def test_generator_ablation_switches_change_layers():
     assert no_cbam.count_params() < full.count_params()
 
     no_resnet = build_generator(use_residual=False, **TINY_GENERATOR)
-    blocks = [l for l in no_resnet.layers if isinstance(l, ResidualBlock)]
+    blocks = [layer for layer in no_resnet.layers if isinstance(layer, ResidualBlock)]
     assert blocks and all(not b.use_residual and b.projection is None for b in blocks)
     # The 8 -> 4 post block loses its 1x1 projection (8 * 4 + 4 parameters).
     assert full.count_params() - no_resnet.count_params() == 8 * 4 + 4
@@ -170,8 +175,7 @@ def test_critic_ablation_switches_change_layers():
     assert "CBAM" in layer_types(full)
     assert "CBAM" not in layer_types(build_critic(use_cbam=False, **TINY_CRITIC))
     plain = build_critic(norm="none", use_residual=False, **TINY_CRITIC)
-    assert all(b.norm == "none" and not b.use_residual
-               for b in plain.layers if isinstance(b, ResidualBlock))
+    assert all(b.norm == "none" and not b.use_residual for b in plain.layers if isinstance(b, ResidualBlock))
 
 
 # ----------------------------------------------------------------------------- behaviour
@@ -191,9 +195,7 @@ def test_generator_saved_and_reloaded_gives_identical_outputs(tmp_path):
     reloaded = keras.saving.load_model(path)
     for shape in [(2, 8, 3, 4, 1), (1, 1, 5, 6, 1)]:
         x = rh(shape, seed=3)
-        np.testing.assert_array_equal(
-            numpy(reloaded(x, training=False)), numpy(model(x, training=False))
-        )
+        np.testing.assert_array_equal(numpy(reloaded(x, training=False)), numpy(model(x, training=False)))
     assert reloaded.get_layer("destandardize").get_config()["mean"] == 50.0
 
 
@@ -221,8 +223,7 @@ def test_mixed_precision_outputs_are_float32(policy):
     critic = build_critic(mean=50.0, std=25.0, **TINY_CRITIC)
     srcnn = build_srcnn(scale=4, filters=(8, 4), mean=50.0, std=25.0)
     assert generator.get_layer("stem").compute_dtype == compute
-    for model, shape in [(generator, (2, 8, 3, 4, 1)), (critic, (2, 8, 16, 16, 1)),
-                         (srcnn, (1, 2, 3, 4, 1))]:
+    for model, shape in [(generator, (2, 8, 3, 4, 1)), (critic, (2, 8, 16, 16, 1)), (srcnn, (1, 2, 3, 4, 1))]:
         assert model.output.dtype == "float32"
         y = model(rh(shape))
         assert keras.backend.standardize_dtype(y.dtype) == "float32"
@@ -232,8 +233,9 @@ def test_mixed_precision_outputs_are_float32(policy):
 @pytest.mark.parametrize("scale", [2, 8])
 @pytest.mark.parametrize("interpolation", ["nearest", "bilinear"])
 def test_global_skip_with_zero_last_conv_returns_aligned_upsampling(scale, interpolation):
-    model = build_generator(scale=scale, global_skip=True, skip_interpolation=interpolation,
-                            mean=50.0, std=25.0, **TINY_GENERATOR)
+    model = build_generator(
+        scale=scale, global_skip=True, skip_interpolation=interpolation, mean=50.0, std=25.0, **TINY_GENERATOR
+    )
     conv = model.get_layer("output_conv")
     conv.set_weights([np.zeros_like(w) for w in conv.get_weights()])
     x = rh((2, 3, 4, 5, 1))

@@ -50,7 +50,9 @@ def run_predict(argv):
 def read_lr(path, level, hours=STEP_HOURS):
     """The input independently of the package: [T, lat ascending, lon], times, lat, lon."""
     with xr.open_dataset(path) as ds:
-        ds = ds.rename({k: v for k, v in {"valid_time": "time", "pressure_level": "level"}.items() if k in ds.variables})
+        ds = ds.rename(
+            {k: v for k, v in {"valid_time": "time", "pressure_level": "level"}.items() if k in ds.variables}
+        )
         r = ds["r"].sel(level=level).sortby("latitude")
         r = r.isel(time=np.flatnonzero(np.isin(r["time"].dt.hour.values, hours)))
         return r.values.astype("float32"), r["time"].values, r["latitude"].values, r["longitude"].values
@@ -104,7 +106,11 @@ def test_output_is_cf(setup, classic_out):
         assert history[0] == source_history
         assert "python -m hsr_keras.predict" in history[-1] and "--tile 32" in history[-1]
         attrs = ds["r"].attrs
-        assert (attrs["units"], attrs["long_name"], attrs["standard_name"]) == ("%", "Relative humidity", "relative_humidity")
+        assert (attrs["units"], attrs["long_name"], attrs["standard_name"]) == (
+            "%",
+            "Relative humidity",
+            "relative_humidity",
+        )
         assert ds["r"].encoding["zlib"] and ds["r"].encoding["dtype"] == np.float32
         for name, units, axis in (("latitude", "degrees_north", "Y"), ("longitude", "degrees_east", "X")):
             assert ds[name].attrs == {"standard_name": name, "long_name": name, "units": units, "axis": axis}
@@ -176,8 +182,19 @@ def test_blend_weights_drop_tile_edges_and_sum_to_one():
 def test_real_era5_file(setup, real_era5, tmp_path):
     """The real classic CDS file (int16 packed, latitude descending, 9 levels, 00-02 UTC) as LR input."""
     out = tmp_path / "real_hr.nc"
-    argv = [real_era5, "--model", setup["fit"] / "generator.keras", "--manifest", setup["fine_manifest"],
-            "--out", out, "--level", 300, "--tile", 200]
+    argv = [
+        real_era5,
+        "--model",
+        setup["fit"] / "generator.keras",
+        "--manifest",
+        setup["fine_manifest"],
+        "--out",
+        out,
+        "--level",
+        300,
+        "--tile",
+        200,
+    ]
     assert run_predict(argv) == 0
     with xr.open_dataset(real_era5) as source:
         field = source["r"].sel(level=300).isel(time=[0]).sortby("latitude")
@@ -190,8 +207,19 @@ def test_real_era5_file(setup, real_era5, tmp_path):
         np.testing.assert_allclose(ds["r"].values[:, 0, ::-1], direct(setup["model"], [lr]), atol=1e-4, rtol=1e-6)
 
     # --all-times: the three hourly steps as one sequence.
-    argv = [real_era5, "--model", setup["fit"], "--manifest", setup["fine_manifest"], "--out", out,
-            "--level", 300, "--all-times", "--overwrite"]
+    argv = [
+        real_era5,
+        "--model",
+        setup["fit"],
+        "--manifest",
+        setup["fine_manifest"],
+        "--out",
+        out,
+        "--level",
+        300,
+        "--all-times",
+        "--overwrite",
+    ]
     assert run_predict(argv) == 0
     with xr.open_dataset(out) as ds:
         assert ds.sizes["time"] == 3 and ds.sizes["latitude"] == 360 and ds.sizes["longitude"] == 1064
@@ -199,8 +227,9 @@ def test_real_era5_file(setup, real_era5, tmp_path):
 
 def test_global_grid_gives_the_era5_grid(setup, tmp_path):
     """A global 2 deg field becomes 0.25 deg from 90N to 90S (rows beyond the pole dropped), 1440 longitudes."""
-    ds = synthetic.synthetic_dataset("2019-01-01", "2019-01-01", lat_bounds=(-90, 90), lon_bounds=(0, 358),
-                                     resolution=LR_RES, interval_hours=24)
+    ds = synthetic.synthetic_dataset(
+        "2019-01-01", "2019-01-01", lat_bounds=(-90, 90), lon_bounds=(0, 358), resolution=LR_RES, interval_hours=24
+    )
     path = tmp_path / "global.nc"
     ds.to_netcdf(path)
     out = tmp_path / "global_hr.nc"
@@ -235,7 +264,9 @@ def test_errors_exit_2(setup, real_era5, tmp_path, capsys):
     bad_units = ds.copy()
     bad_units["r"] = bad_units["r"].assign_attrs(units="1")
     bad_units.to_netcdf(tmp_path / "units.nc")
-    ds.isel(time=[0]).assign_coords(time=ds["time"].values[:1] + np.timedelta64(1, "h")).to_netcdf(tmp_path / "01utc.nc")
+    ds.isel(time=[0]).assign_coords(time=ds["time"].values[:1] + np.timedelta64(1, "h")).to_netcdf(
+        tmp_path / "01utc.nc"
+    )
     with_nan = ds.copy(deep=True)
     with_nan["r"][3, 0, 2, 2] = np.nan
     with_nan.to_netcdf(tmp_path / "nan.nc")

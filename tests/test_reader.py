@@ -45,8 +45,26 @@ def test_real_sample_decodes_packed_values_like_netcdf4_with_latitude_ascending(
 
 def test_real_sample_builds_one_day_from_three_hourly_steps(real_era5, tmp_path):
     out = tmp_path / "out"
-    argv = [str(real_era5), "--out", str(out), "--lat", "50", "59.75", "--lon", "60", "69.75", "--levels", "300",
-            "--train", "2022-11-11:2022-11-11", "--val", "none", "--test", "none", "--quiet"]
+    argv = [
+        str(real_era5),
+        "--out",
+        str(out),
+        "--lat",
+        "50",
+        "59.75",
+        "--lon",
+        "60",
+        "69.75",
+        "--levels",
+        "300",
+        "--train",
+        "2022-11-11:2022-11-11",
+        "--val",
+        "none",
+        "--test",
+        "none",
+        "--quiet",
+    ]
     assert main([*argv, "--steps", "3", "--interval-hours", "1"]) == 0
     manifest = read_manifest(out)
     assert manifest["hr_shape"] == [3, 40, 40] and manifest["lr_shape"] == [3, 5, 5]

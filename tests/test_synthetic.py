@@ -231,8 +231,9 @@ def test_new_style_files_are_netcdf4_with_valid_time_and_pressure_level(tmp_path
         assert ds.valid_time.values[0] == np.datetime64("2019-01-31T00") and ds.sizes["valid_time"] == 48
         assert ds.pressure_level.attrs["units"] == "hPa" and "number" in ds.coords and "expver" in ds.coords
         expected = synthetic_dataset("2019-01-31", "2019-02-01", levels=(250, 300), **SMALL).r
-        np.testing.assert_array_equal(ds.r.transpose("valid_time", "pressure_level", ...).sel(pressure_level=[250, 300]).values,
-                                      expected.values)
+        np.testing.assert_array_equal(
+            ds.r.transpose("valid_time", "pressure_level", ...).sel(pressure_level=[250, 300]).values, expected.values
+        )
 
 
 @pytest.mark.parametrize("style", ["classic", "new"])
@@ -276,9 +277,29 @@ def test_a_failed_write_leaves_no_file(tmp_path, monkeypatch):
 
 def test_cli_writes_files_and_prints_them(tmp_path, capsys):
     out = tmp_path / "synthetic"
-    args = ["--out", str(out), "--start", "2019-01-31", "--end", "2019-02-01", "--interval-hours", "6",
-            "--lat-min", "40", "--lat-max", "45", "--lon-min", "110", "--lon-max", "115", "--levels", "250", "300",
-            "--seed", "3"]
+    args = [
+        "--out",
+        str(out),
+        "--start",
+        "2019-01-31",
+        "--end",
+        "2019-02-01",
+        "--interval-hours",
+        "6",
+        "--lat-min",
+        "40",
+        "--lat-max",
+        "45",
+        "--lon-min",
+        "110",
+        "--lon-max",
+        "115",
+        "--levels",
+        "250",
+        "300",
+        "--seed",
+        "3",
+    ]
     assert main(args) == 0
     printed = capsys.readouterr().out.split()
     files = sorted(out.glob("*.nc"))
@@ -313,7 +334,20 @@ def test_cli_rejects_unknown_style_and_documents_every_option(tmp_path, capsys):
         main(["--help"])
     assert exit_info.value.code == 0
     text = capsys.readouterr().out
-    for option in ("--out", "--start", "--end", "--lat-min", "--lat-max", "--lon-min", "--lon-max", "--resolution",
-                   "--levels", "--interval-hours", "--seed", "--style", "--per"):
+    for option in (
+        "--out",
+        "--start",
+        "--end",
+        "--lat-min",
+        "--lat-max",
+        "--lon-min",
+        "--lon-max",
+        "--resolution",
+        "--levels",
+        "--interval-hours",
+        "--seed",
+        "--style",
+        "--per",
+    ):
         assert option in text
     assert "2019-01-01" in text and "default" in text

@@ -33,7 +33,8 @@ TINY = dict(
 SEARCH = ["--tuner", "random", "--max-trials", "2", "--epochs", "1", "--space", "small", "--quiet"]
 
 
-def write_build(folder, examples={"train": 8, "val": 4}):
+def write_build(folder, examples=None):
+    examples = examples or {"train": 8, "val": 4}
     """A tiny build: one GZIP shard per split and a manifest, as tfrecords_builder writes them."""
     import tensorflow as tf
 
@@ -48,7 +49,12 @@ def write_build(folder, examples={"train": 8, "val": 4}):
                 times = np.datetime64("2019-01-01") + np.timedelta64(day, "D") + np.arange(T) * np.timedelta64(3, "h")
                 writer.write(serialize_example(hr, hr[:, ::SCALE, ::SCALE], times, 300.0, "tiny"))
         splits[split] = {"examples": count, "days": count, "shards": [name], "skipped": [], "skipped_count": 0}
-    grid = {"lat": list(range(H)), "lon": list(range(W)), "lr_lat": list(range(0, H, SCALE)), "lr_lon": list(range(0, W, SCALE))}
+    grid = {
+        "lat": list(range(H)),
+        "lon": list(range(W)),
+        "lr_lat": list(range(0, H, SCALE)),
+        "lr_lon": list(range(0, W, SCALE)),
+    }
     manifest = {
         "schema_version": SCHEMA_VERSION,
         "hr_shape": [T, H, W],
@@ -244,8 +250,21 @@ def test_missing_manifest_and_bad_config_exit_2(build, tmp_path, capsys):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["bayesian", "hyperband"])
 def test_other_tuners_run_a_search(build, base_file, tmp_path, name):
-    argv = ["--data", str(build), "--config", str(base_file), "--out", str(tmp_path), "--tuner", name,
-            "--max-trials", "2", "--epochs", "2", "--quiet"]
+    argv = [
+        "--data",
+        str(build),
+        "--config",
+        str(base_file),
+        "--out",
+        str(tmp_path),
+        "--tuner",
+        name,
+        "--max-trials",
+        "2",
+        "--epochs",
+        "2",
+        "--quiet",
+    ]
     assert tune.main(argv) == 0
     best = load_config(tmp_path / "best_config.json", preset="demo")
     assert best.notes["tune"]["tuner"] == name

@@ -298,8 +298,11 @@ def _collect(manifest, splits, plans, levels, tasks, results, out_dir):
     renames, manifest["splits"] = [], {}
     for name, (start, end) in splits.items():
         mine = [result for task, result in zip(tasks, results) if task.split == name]
-        kept = [(temp_path(out_dir, task.name), result) for task, result in zip(tasks, results)
-                if task.split == name and result.examples]
+        kept = [
+            (temp_path(out_dir, task.name), result)
+            for task, result in zip(tasks, results)
+            if task.split == name and result.examples
+        ]
         skipped = [(day, level, reason) for day, reason in plans[name][1] for level in levels]
         skipped += [entry for result in mine for entry in result.skipped]
         skipped.sort(key=lambda entry: (entry[0], entry[1]))
@@ -346,42 +349,94 @@ def parse_args(argv):
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument(
-        "inputs", nargs="+", metavar="INPUT",
+        "inputs",
+        nargs="+",
+        metavar="INPUT",
         help="ERA5 files, quoted glob patterns or folders of .nc/.grib files: netCDF in the classic or 2024+ CDS "
         "layout, or GRIB (needs pip install hsr-keras[grib])",
     )
-    parser.add_argument("-o", "--out", required=True, default=argparse.SUPPRESS,
-                        help="output folder for the shards and manifest.json (an earlier build there is replaced)")
+    parser.add_argument(
+        "-o",
+        "--out",
+        required=True,
+        default=argparse.SUPPRESS,
+        help="output folder for the shards and manifest.json (an earlier build there is replaced)",
+    )
     parser.add_argument("--variable", default=d.variable, help="variable to read; its units must be %%")
-    parser.add_argument("--levels", nargs="+", type=float, default=list(d.levels), metavar="HPA",
-                        help="pressure levels; one record per region, day and level")
-    parser.add_argument("--lat", nargs=2, type=float, default=list(d.lat), metavar=("MIN", "MAX"),
-                        help="latitude bounds in degrees north, inclusive, snapped to grid points")
-    parser.add_argument("--lon", nargs=2, type=float, default=list(d.lon), metavar=("MIN", "MAX"),
-                        help="longitude bounds in degrees east, inclusive, snapped to grid points")
-    parser.add_argument("--region-name", default=d.region_name,
-                        help="region id stored in each record; None: from the bounds, e.g. lat37-52.75_lon105-120.75")
+    parser.add_argument(
+        "--levels",
+        nargs="+",
+        type=float,
+        default=list(d.levels),
+        metavar="HPA",
+        help="pressure levels; one record per region, day and level",
+    )
+    parser.add_argument(
+        "--lat",
+        nargs=2,
+        type=float,
+        default=list(d.lat),
+        metavar=("MIN", "MAX"),
+        help="latitude bounds in degrees north, inclusive, snapped to grid points",
+    )
+    parser.add_argument(
+        "--lon",
+        nargs=2,
+        type=float,
+        default=list(d.lon),
+        metavar=("MIN", "MAX"),
+        help="longitude bounds in degrees east, inclusive, snapped to grid points",
+    )
+    parser.add_argument(
+        "--region-name",
+        default=d.region_name,
+        help="region id stored in each record; None: from the bounds, e.g. lat37-52.75_lon105-120.75",
+    )
     parser.add_argument("--steps", type=int, default=d.steps, help="time steps per day, from 00 UTC")
     parser.add_argument("--interval-hours", type=int, default=d.interval_hours, help="hours between steps")
     parser.add_argument("--scale", type=int, choices=SCALES, default=d.scale, help="HR/LR resolution ratio")
-    parser.add_argument("--degradation", choices=DEGRADATIONS, default=d.degradation,
-                        help="LR from HR: stride takes every scale-th point (the paper's), block_mean "
-                        "averages each scale x scale block")
-    parser.add_argument("--train", default=d.train,
-                        help="training dates START:END, inclusive; statistics and climatology come from them")
+    parser.add_argument(
+        "--degradation",
+        choices=DEGRADATIONS,
+        default=d.degradation,
+        help="LR from HR: stride takes every scale-th point (the paper's), block_mean "
+        "averages each scale x scale block",
+    )
+    parser.add_argument(
+        "--train",
+        default=d.train,
+        help="training dates START:END, inclusive; statistics and climatology come from them",
+    )
     for name in ("val", "test"):
-        parser.add_argument(f"--{name}", default=getattr(d, name),
-                            help=f"{name} dates START:END, inclusive; '' or none omits the split")
-    parser.add_argument("--shard-mb", type=float, default=d.shard_mb,
-                        help="target shard size in MiB of uncompressed records; decides the shard count")
+        parser.add_argument(
+            f"--{name}", default=getattr(d, name), help=f"{name} dates START:END, inclusive; '' or none omits the split"
+        )
+    parser.add_argument(
+        "--shard-mb",
+        type=float,
+        default=d.shard_mb,
+        help="target shard size in MiB of uncompressed records; decides the shard count",
+    )
     parser.add_argument("--workers", type=int, default=d.workers, help="threads writing shards in parallel")
     parser.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
     args = parser.parse_args(argv)
     return BuildConfig(
-        inputs=tuple(args.inputs), out=args.out, variable=args.variable, levels=tuple(args.levels),
-        lat=tuple(args.lat), lon=tuple(args.lon), region_name=args.region_name, steps=args.steps,
-        interval_hours=args.interval_hours, scale=args.scale, degradation=args.degradation,
-        train=args.train, val=args.val, test=args.test, shard_mb=args.shard_mb, workers=args.workers,
+        inputs=tuple(args.inputs),
+        out=args.out,
+        variable=args.variable,
+        levels=tuple(args.levels),
+        lat=tuple(args.lat),
+        lon=tuple(args.lon),
+        region_name=args.region_name,
+        steps=args.steps,
+        interval_hours=args.interval_hours,
+        scale=args.scale,
+        degradation=args.degradation,
+        train=args.train,
+        val=args.val,
+        test=args.test,
+        shard_mb=args.shard_mb,
+        workers=args.workers,
         quiet=args.quiet,
     )
 

@@ -218,9 +218,13 @@ class Era5Source:
         lat, lon = np.round(lat[lat_sel], 6), np.round(lon[lon_sel], 6)
         if self.lat is None:
             self.lat, self.lon, self.resolution = lat, lon, round(dlat, 6)
-        elif lat.shape != self.lat.shape or lon.shape != self.lon.shape or not (
-            np.allclose(lat, self.lat, rtol=0, atol=GRID_TOLERANCE * dlat)
-            and np.allclose(lon, self.lon, rtol=0, atol=GRID_TOLERANCE * dlon)
+        elif (
+            lat.shape != self.lat.shape
+            or lon.shape != self.lon.shape
+            or not (
+                np.allclose(lat, self.lat, rtol=0, atol=GRID_TOLERANCE * dlat)
+                and np.allclose(lon, self.lon, rtol=0, atol=GRID_TOLERANCE * dlon)
+            )
         ):
             raise BuildError(f"the region's grid in {path} differs from that in {self.paths[0]}")
         seconds = da["time"].values.astype("datetime64[s]").astype(np.int64)

@@ -40,8 +40,7 @@ def serialize_example(hr, lr, times, level, region):
         times = times.astype("datetime64[s]").astype(np.int64)
     if hr.ndim != 3 or lr.ndim != 3 or not (hr.shape[0] == lr.shape[0] == len(times)):
         raise ValueError(
-            f"Expected hr [T,H,W], lr [T,h,w] and T times. Received: hr {hr.shape}, "
-            f"lr {lr.shape}, {len(times)} times"
+            f"Expected hr [T,H,W], lr [T,h,w] and T times. Received: hr {hr.shape}, lr {lr.shape}, {len(times)} times"
         )
     feature = {
         "hr": tf.train.Feature(bytes_list=tf.train.BytesList(value=[hr.tobytes()])),

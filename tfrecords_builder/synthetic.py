@@ -234,7 +234,9 @@ class _Generator:
             shift = WIND_MEAN_DEG_PER_HOUR[axis] * hours
             for period, phase in zip(periods[axis], phases[axis]):
                 shift += (
-                    WIND_WAVE_AMPLITUDE_DEG_PER_HOUR * period / (2 * np.pi)
+                    WIND_WAVE_AMPLITUDE_DEG_PER_HOUR
+                    * period
+                    / (2 * np.pi)
                     * (np.sin(2 * np.pi * hours / period + phase) - np.sin(phase))
                 )
             out.append(np.mod(shift / self.resolution, self.size))
@@ -426,11 +428,22 @@ def _define_classic(nc, gen, times, scale, offset):
         nc.createDimension(dim, size)
     _variable(nc, "longitude", "f4", ("longitude",), {"units": "degrees_east", "long_name": "longitude"}, gen.lon)
     _variable(nc, "latitude", "f4", ("latitude",), {"units": "degrees_north", "long_name": "latitude"}, gen.lat)
-    _variable(nc, "level", "i4", ("level",), {"units": "millibars", "long_name": "pressure_level"},
-              np.array(gen.levels, dtype=np.int32))
-    _variable(nc, "time", "i4", ("time",),
-              {"units": "hours since 1900-01-01 00:00:00.0", "long_name": "time", "calendar": "gregorian"},
-              (times.astype("datetime64[h]") - EPOCH).astype(np.int32))
+    _variable(
+        nc,
+        "level",
+        "i4",
+        ("level",),
+        {"units": "millibars", "long_name": "pressure_level"},
+        np.array(gen.levels, dtype=np.int32),
+    )
+    _variable(
+        nc,
+        "time",
+        "i4",
+        ("time",),
+        {"units": "hours since 1900-01-01 00:00:00.0", "long_name": "time", "calendar": "gregorian"},
+        (times.astype("datetime64[h]") - EPOCH).astype(np.int32),
+    )
     attrs = {"scale_factor": scale, "add_offset": offset, "missing_value": np.int16(PACKED_FILL), **R_ATTRS}
     var = _variable(nc, "r", "i2", dims, attrs, fill_value=np.int16(PACKED_FILL))
     var.set_auto_maskandscale(False)  # the values are packed here, with CDS's rounding
@@ -442,27 +455,82 @@ def _define_new(nc, gen, times):
     dims = ("valid_time", "pressure_level", "latitude", "longitude")
     for dim, size in zip(dims, (len(times), len(gen.levels), len(gen.lat), len(gen.lon))):
         nc.createDimension(dim, size)
-    number = _variable(nc, "number", "i8", (),
-                       {"long_name": "ensemble member numerical id", "units": "1", "standard_name": "realization"})
+    number = _variable(
+        nc,
+        "number",
+        "i8",
+        (),
+        {"long_name": "ensemble member numerical id", "units": "1", "standard_name": "realization"},
+    )
     number.assignValue(0)
-    _variable(nc, "valid_time", "i8", ("valid_time",),
-              {"long_name": "time", "standard_name": "time", "units": "seconds since 1970-01-01",
-               "calendar": "proleptic_gregorian"},
-              times.astype("datetime64[s]").astype(np.int64))
-    _variable(nc, "pressure_level", "f8", ("pressure_level",),
-              {"long_name": "pressure", "units": "hPa", "positive": "down", "stored_direction": "decreasing",
-               "standard_name": "air_pressure"},
-              np.array(gen.levels[::-1], dtype=np.float64))
-    _variable(nc, "latitude", "f8", ("latitude",),
-              {"long_name": "latitude", "units": "degrees_north", "standard_name": "latitude",
-               "stored_direction": "decreasing"}, gen.lat)
-    _variable(nc, "longitude", "f8", ("longitude",),
-              {"long_name": "longitude", "units": "degrees_east", "standard_name": "longitude"}, gen.lon)
-    _variable(nc, "expver", str, ("valid_time",), {"long_name": "model experiment version", "units": "1"},
-              np.array(["0001"] * len(times), dtype=object))
+    _variable(
+        nc,
+        "valid_time",
+        "i8",
+        ("valid_time",),
+        {
+            "long_name": "time",
+            "standard_name": "time",
+            "units": "seconds since 1970-01-01",
+            "calendar": "proleptic_gregorian",
+        },
+        times.astype("datetime64[s]").astype(np.int64),
+    )
+    _variable(
+        nc,
+        "pressure_level",
+        "f8",
+        ("pressure_level",),
+        {
+            "long_name": "pressure",
+            "units": "hPa",
+            "positive": "down",
+            "stored_direction": "decreasing",
+            "standard_name": "air_pressure",
+        },
+        np.array(gen.levels[::-1], dtype=np.float64),
+    )
+    _variable(
+        nc,
+        "latitude",
+        "f8",
+        ("latitude",),
+        {
+            "long_name": "latitude",
+            "units": "degrees_north",
+            "standard_name": "latitude",
+            "stored_direction": "decreasing",
+        },
+        gen.lat,
+    )
+    _variable(
+        nc,
+        "longitude",
+        "f8",
+        ("longitude",),
+        {"long_name": "longitude", "units": "degrees_east", "standard_name": "longitude"},
+        gen.lon,
+    )
+    _variable(
+        nc,
+        "expver",
+        str,
+        ("valid_time",),
+        {"long_name": "model experiment version", "units": "1"},
+        np.array(["0001"] * len(times), dtype=object),
+    )
     attrs = {**R_ATTRS, "GRIB_paramId": 157, "GRIB_shortName": "r", "coordinates": "number expver"}
-    return _variable(nc, "r", "f4", dims, attrs, zlib=True, complevel=1, fill_value=np.float32(np.nan),
-                     chunksizes=(1, 1, len(gen.lat), len(gen.lon)))
+    return _variable(
+        nc,
+        "r",
+        "f4",
+        dims,
+        attrs,
+        zlib=True,
+        complevel=1,
+        fill_value=np.float32(np.nan),
+        chunksizes=(1, 1, len(gen.lat), len(gen.lon)),
+    )
 
 
 def _write_file(path, gen, chunks, style):
@@ -485,8 +553,13 @@ def _write_file(path, gen, chunks, style):
     tmp = path.with_name(path.name + ".part")
     try:
         with netCDF4.Dataset(tmp, "w", format="NETCDF3_64BIT_OFFSET" if style == "classic" else "NETCDF4") as nc:
-            nc.setncatts({"Conventions": "CF-1.6" if style == "classic" else "CF-1.7",
-                          "history": _provenance(gen.seed), "source": _provenance(gen.seed)})
+            nc.setncatts(
+                {
+                    "Conventions": "CF-1.6" if style == "classic" else "CF-1.7",
+                    "history": _provenance(gen.seed),
+                    "source": _provenance(gen.seed),
+                }
+            )
             var = _define_classic(nc, gen, times, scale, offset) if style == "classic" else _define_new(nc, gen, times)
             start = 0
             for i, chunk in enumerate(chunks):
@@ -540,7 +613,9 @@ def _parser():
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--out", required=True, default=argparse.SUPPRESS, help="folder for the netCDF files (created); required")
+    parser.add_argument(
+        "--out", required=True, default=argparse.SUPPRESS, help="folder for the netCDF files (created); required"
+    )
     parser.add_argument("--start", default="2019-01-01", help="first day, YYYY-MM-DD (from 00 UTC)")
     parser.add_argument("--end", default="2019-01-31", help="last day, YYYY-MM-DD (included)")
     parser.add_argument("--lat-min", type=float, default=35.0, help="southern bound, degrees north")
@@ -552,7 +627,9 @@ def _parser():
     parser.add_argument("--interval-hours", type=int, default=1, help="hours between steps, from 00 UTC")
     parser.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same files")
     parser.add_argument(
-        "--style", choices=STYLES, default="classic",
+        "--style",
+        choices=STYLES,
+        default="classic",
         help="classic: netCDF3, int16 packed, dims time/level; new: the 2024+ CDS netCDF4, dims valid_time/pressure_level",
     )
     parser.add_argument("--per", choices=PERIODS, default="month", help="one file per month, per year, or one file")

@@ -55,17 +55,12 @@ class CBAM(keras.layers.Layer):
     def build(self, input_shape):
         channels = input_shape[-1]
         if channels is None:
-            raise ValueError(
-                "The channel count must be known. "
-                f"Received: input_shape={input_shape}"
-            )
+            raise ValueError(f"The channel count must be known. Received: input_shape={input_shape}")
         self.hidden_units = max(1, channels // self.ratio)
         self.mlp_hidden = keras.layers.Dense(
             self.hidden_units, activation="relu", dtype=self.dtype_policy, name="mlp_hidden"
         )
-        self.mlp_output = keras.layers.Dense(
-            channels, dtype=self.dtype_policy, name="mlp_output"
-        )
+        self.mlp_output = keras.layers.Dense(channels, dtype=self.dtype_policy, name="mlp_output")
         pooled_shape = (input_shape[0], input_shape[1], 1, 1, channels)
         self.mlp_hidden.build(pooled_shape)
         self.mlp_output.build(pooled_shape[:-1] + (self.hidden_units,))
@@ -74,9 +69,7 @@ class CBAM(keras.layers.Layer):
     def call(self, inputs):
         avg = ops.mean(inputs, axis=(2, 3), keepdims=True)
         mx = ops.max(inputs, axis=(2, 3), keepdims=True)
-        channel = ops.sigmoid(
-            self.mlp_output(self.mlp_hidden(avg)) + self.mlp_output(self.mlp_hidden(mx))
-        )
+        channel = ops.sigmoid(self.mlp_output(self.mlp_hidden(avg)) + self.mlp_output(self.mlp_hidden(mx)))
         x = inputs * channel
         pooled = ops.concatenate(
             [ops.mean(x, axis=-1, keepdims=True), ops.max(x, axis=-1, keepdims=True)],

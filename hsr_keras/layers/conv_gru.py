@@ -58,14 +58,9 @@ class ConvGRUCell(keras.layers.Layer):
     def build(self, input_shape):
         channels = input_shape[-1]
         if channels is None:
-            raise ValueError(
-                "The channel count must be known. "
-                f"Received: input_shape={input_shape}"
-            )
+            raise ValueError(f"The channel count must be known. Received: input_shape={input_shape}")
         k, f = self.kernel_size, self.filters
-        self.kernel = self.add_weight(
-            shape=(k, k, channels, 3 * f), initializer="glorot_uniform", name="kernel"
-        )
+        self.kernel = self.add_weight(shape=(k, k, channels, 3 * f), initializer="glorot_uniform", name="kernel")
         self.recurrent_kernel = self.add_weight(
             shape=(k, k, f, 3 * f), initializer="orthogonal", name="recurrent_kernel"
         )
@@ -80,9 +75,7 @@ class ConvGRUCell(keras.layers.Layer):
         h_zr = ops.conv(h, recurrent_kernel[..., : 2 * f], padding="same")
         z = ops.sigmoid(x_z + h_zr[..., :f])
         r = ops.sigmoid(x_r + h_zr[..., f:])
-        candidate = ops.tanh(
-            x_h + ops.conv(r * h, recurrent_kernel[..., 2 * f :], padding="same")
-        )
+        candidate = ops.tanh(x_h + ops.conv(r * h, recurrent_kernel[..., 2 * f :], padding="same"))
         h = (1 - z) * h + z * candidate
         return h, [h]
 
@@ -141,9 +134,7 @@ class ConvGRU(keras.layers.RNN):
         check_int("kernel_size", kernel_size)
         check_bool("return_sequences", return_sequences)
         check_bool("go_backwards", go_backwards)
-        cell = ConvGRUCell(
-            filters, kernel_size, dtype=kwargs.get("dtype"), name="conv_gru_cell"
-        )
+        cell = ConvGRUCell(filters, kernel_size, dtype=kwargs.get("dtype"), name="conv_gru_cell")
         super().__init__(
             cell,
             return_sequences=return_sequences,
@@ -161,9 +152,7 @@ class ConvGRU(keras.layers.RNN):
                 (shape[0], shape[2], shape[3], self.filters),
                 dtype=self.cell.compute_dtype,
             )
-        return super().call(
-            sequences, initial_state=initial_state, mask=mask, training=training
-        )
+        return super().call(sequences, initial_state=initial_state, mask=mask, training=training)
 
     def compute_output_shape(self, sequences_shape, initial_state_shape=None):
         batch, time, height, width = sequences_shape[:4]

@@ -43,14 +43,10 @@ class MultiKernelStem(keras.layers.Layer):
         if (
             not isinstance(kernel_sizes, (list, tuple))
             or not kernel_sizes
-            or any(
-                isinstance(k, bool) or not isinstance(k, int) or k < 1
-                for k in kernel_sizes
-            )
+            or any(isinstance(k, bool) or not isinstance(k, int) or k < 1 for k in kernel_sizes)
         ):
             raise ValueError(
-                "`kernel_sizes` must be a non-empty tuple of positive integers. "
-                f"Received: kernel_sizes={kernel_sizes}"
+                f"`kernel_sizes` must be a non-empty tuple of positive integers. Received: kernel_sizes={kernel_sizes}"
             )
         if filters % len(kernel_sizes):
             raise ValueError(
@@ -72,9 +68,7 @@ class MultiKernelStem(keras.layers.Layer):
             )
             for i, k in enumerate(self.kernel_sizes)
         ]
-        self.concatenate = keras.layers.Concatenate(
-            axis=-1, dtype=self.dtype_policy, name="concatenate"
-        )
+        self.concatenate = keras.layers.Concatenate(axis=-1, dtype=self.dtype_policy, name="concatenate")
         self.relu = keras.layers.ReLU(dtype=self.dtype_policy, name="relu")
 
     def build(self, input_shape):
@@ -91,7 +85,5 @@ class MultiKernelStem(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(
-            {"filters": self.filters, "kernel_sizes": list(self.kernel_sizes)}
-        )
+        config.update({"filters": self.filters, "kernel_sizes": list(self.kernel_sizes)})
         return config

@@ -24,12 +24,8 @@ class _FrameLayerNormalization(keras.layers.Layer):
 
     def build(self, input_shape):
         channels = input_shape[-1]
-        self.gamma = self.add_weight(
-            shape=(channels,), initializer="ones", name="gamma", autocast=False
-        )
-        self.beta = self.add_weight(
-            shape=(channels,), initializer="zeros", name="beta", autocast=False
-        )
+        self.gamma = self.add_weight(shape=(channels,), initializer="ones", name="gamma", autocast=False)
+        self.beta = self.add_weight(shape=(channels,), initializer="zeros", name="beta", autocast=False)
 
     def call(self, inputs):
         x = ops.cast(inputs, "float32")
@@ -144,10 +140,7 @@ class ResidualBlock(keras.layers.Layer):
 
     def build(self, input_shape):
         if input_shape[-1] is None:
-            raise ValueError(
-                "The channel count must be known. "
-                f"Received: input_shape={input_shape}"
-            )
+            raise ValueError(f"The channel count must be known. Received: input_shape={input_shape}")
         output_shape = tuple(input_shape[:-1]) + (self.filters,)
         self.conv1.build(input_shape)
         self.conv2.build(output_shape)
@@ -155,9 +148,7 @@ class ResidualBlock(keras.layers.Layer):
             if layer is not None:
                 layer.build(output_shape)
         if self.use_residual and input_shape[-1] != self.filters:
-            self.projection = keras.layers.Conv3D(
-                self.filters, 1, dtype=self.dtype_policy, name="projection"
-            )
+            self.projection = keras.layers.Conv3D(self.filters, 1, dtype=self.dtype_policy, name="projection")
             self.projection.build(input_shape)
 
     def call(self, inputs, training=None):

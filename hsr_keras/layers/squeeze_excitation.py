@@ -40,10 +40,7 @@ class SqueezeExcitation(keras.layers.Layer):
     def build(self, input_shape):
         channels = input_shape[-1]
         if channels is None:
-            raise ValueError(
-                "The channel count must be known. "
-                f"Received: input_shape={input_shape}"
-            )
+            raise ValueError(f"The channel count must be known. Received: input_shape={input_shape}")
         self.hidden_units = max(1, channels // self.ratio)
         self.squeeze_dense = keras.layers.Dense(
             self.hidden_units,

@@ -45,17 +45,12 @@ class Standardize(keras.layers.Layer):
         try:
             mean = float(mean)
             std = float(std)
-        except (TypeError, ValueError):
-            raise ValueError(
-                "`mean` and `std` must be numbers. "
-                f"Received: mean={mean}, std={std}"
-            )
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"`mean` and `std` must be numbers. Received: mean={mean}, std={std}") from err
         if not math.isfinite(mean):
             raise ValueError(f"`mean` must be finite. Received: mean={mean}")
         if not (math.isfinite(std) and std > 0):
-            raise ValueError(
-                f"`std` must be a positive finite number. Received: std={std}"
-            )
+            raise ValueError(f"`std` must be a positive finite number. Received: std={std}")
         if not isinstance(invert, bool):
             raise ValueError(f"`invert` must be a bool. Received: invert={invert}")
         self.mean = mean

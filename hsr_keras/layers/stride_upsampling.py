@@ -41,7 +41,9 @@ class StrideUpsampling(keras.layers.Layer):
         super().__init__(**kwargs)
         check_int("scale", scale, 2)
         if interpolation not in INTERPOLATIONS:
-            raise ValueError(f"`interpolation` must be one of {INTERPOLATIONS}. Received: interpolation={interpolation}")
+            raise ValueError(
+                f"`interpolation` must be one of {INTERPOLATIONS}. Received: interpolation={interpolation}"
+            )
         self.scale = scale
         self.interpolation = interpolation
         self.input_spec = keras.layers.InputSpec(ndim=5)
@@ -63,6 +65,7 @@ class StrideUpsampling(keras.layers.Layer):
     @staticmethod
     def _shifted(x, offset, axis):
         """x[clip(i + offset)] along `axis`, for offset in -1..2 (edge points repeated)."""
+
         def take(start, stop):
             return x[(slice(None),) * axis + (slice(start, stop),)]
 
