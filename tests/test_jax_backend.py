@@ -333,7 +333,9 @@ def test_jax_penalty_matches_closed_form_for_linear_critic(jax_results):
     got = jax_results("closed_form")
     c, hr = 0.05, jax_results.inputs["hr"][0]
     norm = c * np.sqrt(T * H * W)
-    np.testing.assert_allclose(got["gradient_penalty"], (norm - 1.0) ** 2, rtol=1e-5)
+    # The penalty squares ||w|| - 1 (0.13 here), which multiplies the float32 error of the summed
+    # norm (about 2e-6 relative over 32768 terms) by ~17: compare the implied norm (||w|| > 1).
+    np.testing.assert_allclose(1.0 + np.sqrt(got["gradient_penalty"]), norm, rtol=1e-5)
     gap = c * (hr.reshape(BATCH, -1).sum(1) - got["fake"].reshape(BATCH, -1).sum(1))
     np.testing.assert_allclose(got["critic_gap"], gap.mean(), rtol=1e-4)
     np.testing.assert_allclose(got["d_loss"], -gap.mean() + 10.0 * (norm - 1.0) ** 2, rtol=1e-4)
