@@ -1,5 +1,9 @@
-"""The one exception of the builder: bad input that the command line reports in one line."""
+"""Bad input that the command line reports in one line (exit code 2), for both packages."""
 
 
-class BuildError(ValueError):
-    """Bad input or an impossible request; `build.main` prints it and exits with status 2."""
+class InputError(ValueError):
+    """Bad input a user can fix: a command prints it on one line and exits with status 2."""
+
+
+class BuildError(InputError):
+    """Bad input or an impossible request to the builder."""
