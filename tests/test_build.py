@@ -13,7 +13,7 @@ import tensorflow as tf
 from era5_samples import LAT, LON, REGION_ARGS, SPLIT_ARGS, hourly, known_values, write_era5
 
 from tfrecords_builder import __main__ as cli
-from tfrecords_builder import build as build_module
+from tfrecords_builder import cutting
 from tfrecords_builder import writer as writer_module
 from tfrecords_builder.build import main
 from tfrecords_builder.errors import BuildError
@@ -213,7 +213,7 @@ def test_a_failed_rebuild_keeps_the_earlier_build_and_a_new_one_replaces_it(era5
     run(era5, out, "--shard-mb", "0.01")
     earlier = digests(out)
     (out / ".test-00000-of-00001.tfrecord.gz.tmp").write_bytes(b"left by a killed build")
-    monkeypatch.setattr(build_module, "degrade", lambda *a: 1 / 0)
+    monkeypatch.setattr(cutting, "degrade", lambda *a: 1 / 0)
     with pytest.raises(ZeroDivisionError):
         main([str(era5), "--out", str(out), *REGION_ARGS, *SPLIT_ARGS, "--quiet"])
     monkeypatch.undo()
