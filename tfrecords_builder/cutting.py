@@ -184,6 +184,7 @@ class Tally:
         return kept
 
     def merge(self, other):
+        """Add a later run's tally (of the same split) to this one."""
         self.examples += other.examples
         self.days += other.days
         self.skipped += other.skipped
