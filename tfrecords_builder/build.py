@@ -1,9 +1,11 @@
 """The build: ERA5 files -> train/val/test TFRecord shards, training statistics, climatology, manifest.
 
 `python -m tfrecords_builder FILES... --out DIR` runs `main`; `build(BuildConfig(...))` is the
-same from Python. Shards are written by a pool of threads, one shard at a time per thread:
-GZIP compression, the costly part, runs in TensorFlow without the GIL, so shards compress in
-parallel while netCDF reads (serialised by xarray's file lock) interleave with them.
+same from Python. What a sample is (checks, splits, skipped days, manifest facts) is decided in
+`cutting`, shared with `hsr_keras.in_memory`; this module writes the samples. Shards are
+written by a pool of threads, one shard at a time per thread: GZIP compression, the costly
+part, runs in TensorFlow without the GIL, so shards compress in parallel while netCDF reads
+(serialised by xarray's file lock) interleave with them.
 """
 
 import argparse
