@@ -24,8 +24,8 @@ import time
 from pathlib import Path
 
 from tfrecords_builder.build import BuildConfig, build, default_workers
-from tfrecords_builder.reader import Era5Source, expand_inputs
-from tfrecords_builder.sequences import day_times, plan_days, step_hours
+from tfrecords_builder.cutting import check_config, open_source, plan_splits
+from tfrecords_builder.sequences import day_times
 from tfrecords_builder.synthetic import write_synthetic
 
 YEAR = ("2019-01-01", "2019-12-31")
@@ -41,13 +41,13 @@ def ensure_data(folder):
     return files
 
 
-def read_only(files, config):
+def read_only(config):
     """Read every complete day's fields exactly as the builder does; return the number of days."""
-    hours = step_hours(config.steps, config.interval_hours)
-    with Era5Source(files, config.variable, config.levels, config.lat, config.lon) as source:
-        days, _ = plan_days(source.times, *YEAR, hours)
+    cut = check_config(config)
+    with open_source(config.inputs, cut) as source:
+        days, _ = plan_splits(source, cut)["train"]
         for day in days:
-            source.read(day_times(day, hours))
+            source.read(day_times(day, cut.hours))
     return len(days)
 
 
@@ -87,8 +87,8 @@ def main(argv=None):
             test="none",
             quiet=True,
         )
-        days = read_only(expand_inputs(config.inputs), config)
-        read_wall, read_cpu = median_seconds(lambda: read_only(expand_inputs(config.inputs), config), args.repeats)
+        days = read_only(config)
+        read_wall, read_cpu = median_seconds(lambda: read_only(config), args.repeats)
         print(
             f"\n{len(files)} files, {input_mb:.0f} MB, {days} days; median of {args.repeats} runs, "
             f"{default_workers()} default workers, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}\n"

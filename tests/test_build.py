@@ -13,13 +13,11 @@ import tensorflow as tf
 from era5_samples import LAT, LON, REGION_ARGS, SPLIT_ARGS, hourly, known_values, write_era5
 
 from tfrecords_builder import __main__ as cli
-from tfrecords_builder import build as build_module
+from tfrecords_builder import cutting
 from tfrecords_builder import writer as writer_module
 from tfrecords_builder.build import main
-from tfrecords_builder.errors import BuildError
 from tfrecords_builder.manifest import read_manifest
 from tfrecords_builder.schema import parse_example
-from tfrecords_builder.sequences import degrade, lr_coords, nan_reason, plan_days, step_hours
 
 # Every key that manifest.py's docstring lists.
 MANIFEST_KEYS = {
@@ -213,7 +211,7 @@ def test_a_failed_rebuild_keeps_the_earlier_build_and_a_new_one_replaces_it(era5
     run(era5, out, "--shard-mb", "0.01")
     earlier = digests(out)
     (out / ".test-00000-of-00001.tfrecord.gz.tmp").write_bytes(b"left by a killed build")
-    monkeypatch.setattr(build_module, "degrade", lambda *a: 1 / 0)
+    monkeypatch.setattr(cutting, "degrade", lambda *a: 1 / 0)
     with pytest.raises(ZeroDivisionError):
         main([str(era5), "--out", str(out), *REGION_ARGS, *SPLIT_ARGS, "--quiet"])
     monkeypatch.undo()
@@ -338,38 +336,6 @@ def test_summary_lists_each_split(era5, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "train 2020-01-01..2020-01-02: 2 days, 2 examples in 1 shards" in out and "manifest.json" in out
     assert json.loads((tmp_path / "out" / "manifest.json").read_text())["command"][3] == str(era5)
-
-
-# Day sequences and degradation, on small arrays.
-
-
-def test_plan_days_reports_days_with_missing_steps():
-    hours = step_hours(8, 3)
-    day = np.datetime64("2020-01-01", "s").astype(np.int64)
-    available = np.array([day + h * 3600 for h in range(72) if h not in (3, 27, 28, 29, 30)], np.int64)
-    complete, skipped = plan_days(available, "2019-12-01", "2020-12-31", hours)
-    assert complete == [np.datetime64("2020-01-03")]
-    assert [(str(d), r) for d, r in skipped] == [
-        ("2020-01-01", "missing 03:00"),
-        ("2020-01-02", "missing 03:00, 06:00"),
-    ]
-    with pytest.raises(BuildError):
-        step_hours(8, 4)
-
-
-def test_nan_reason_names_every_step_with_a_nan():
-    hr = np.zeros((3, 2, 2), np.float32)
-    assert nan_reason(hr, [0, 1, 2]) is None
-    hr[1, 0, 0] = hr[2, 1, 1] = np.nan
-    assert nan_reason(hr, [0, 1, 2]) == "NaN at 01:00, 02:00"
-
-
-def test_degrade_and_lr_coords():
-    hr = np.arange(2 * 4 * 4, dtype=np.float32).reshape(2, 4, 4)
-    np.testing.assert_array_equal(degrade(hr, 2, "stride"), hr[:, ::2, ::2])
-    np.testing.assert_array_equal(degrade(hr, 2, "block_mean")[0], [[2.5, 4.5], [10.5, 12.5]])
-    np.testing.assert_array_equal(lr_coords([0.0, 0.25, 0.5, 0.75], 2, "stride"), [0.0, 0.5])
-    np.testing.assert_array_equal(lr_coords([0.0, 0.25, 0.5, 0.75], 2, "block_mean"), [0.125, 0.625])
 
 
 def test_paper_defaults_on_synthetic_files_in_both_layouts(tmp_path):

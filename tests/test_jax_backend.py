@@ -29,9 +29,9 @@ EPS = np.linspace(0.2, 0.8, BATCH, dtype="float32").reshape(-1, 1, 1, 1, 1)
 LOG_NAMES = ("d_loss", "g_loss", "content_loss", "adversarial_loss", "gradient_penalty", "critic_gap")
 NO_TENSORFLOW_MODULES = (
     "hsr_keras",
-    "hsr_keras.arrays",
     "hsr_keras.config",
     "hsr_keras.fit",
+    "hsr_keras.in_memory",
     "hsr_keras.interpolation",
     "hsr_keras.layers",
     "hsr_keras.losses",
@@ -228,10 +228,10 @@ def jax_worker(folder):
     def _():
         import tempfile
 
-        from hsr_keras import arrays, fit
+        from hsr_keras import fit, in_memory
         from hsr_keras.config import PRESETS
 
-        data = arrays.synthetic_arrays(
+        data = in_memory.synthetic_arrays(
             "2019-01-01",
             "2019-01-10",
             train="2019-01-01:2019-01-08",
@@ -367,53 +367,11 @@ def test_fit_train_on_in_memory_data_under_jax(jax_results):
     assert "logs" not in got["written"].tolist()  # no TensorFlow: no TensorBoard callback
 
 
-def test_in_memory_arrays_equal_the_tfrecord_build(tmp_path):
-    from hsr_keras.arrays import load_arrays, synthetic_arrays
-    from hsr_keras.data import load_split
-    from tfrecords_builder import build, synthetic
-    from tfrecords_builder.manifest import read_manifest
-
-    dates = dict(train="2019-01-01:2019-01-04", val="2019-01-05:2019-01-06", test="none")
-    # A larger box than the region, and float32 files ("new" style), so the in-memory draw
-    # of the region alone must give exactly the same values.
-    synthetic.write_synthetic(
-        tmp_path / "era5",
-        "2019-01-01",
-        "2019-01-06",
-        style="new",
-        per="all",
-        seed=3,
-        interval_hours=3,
-        lat_bounds=(39.0, 45.0),
-        lon_bounds=(109.0, 115.0),
-    )
-    argv = [str(tmp_path / "era5"), "--out", str(tmp_path / "tf"), "--quiet", "--lat", "40", "43.75"]
-    argv += ["--lon", "110", "113.75"] + [f"--{name}={value}" for name, value in dates.items()]
-    assert build.main(argv) == 0
-    manifest = read_manifest(tmp_path / "tf")
-    from_files = load_arrays(tmp_path / "era5", **TINY_REGION, **dates)
-    drawn = synthetic_arrays("2019-01-01", "2019-01-06", seed=3, **TINY_REGION, **dates)
-    assert drawn.test is None
-    for data in (from_files, drawn):
-        for split in ("train", "val"):
-            lr, hr, time = load_split(manifest, split)
-            got = getattr(data, split)
-            np.testing.assert_array_equal(got.lr, lr)
-            np.testing.assert_array_equal(got.hr, hr)
-            np.testing.assert_array_equal(got.time, time)
-            assert data.manifest["splits"][split]["examples"] == manifest["splits"][split]["examples"]
-        for key in ("scale", "hr_shape", "lr_shape", "grid", "levels", "step_hours", "degradation"):
-            assert data.manifest[key] == manifest[key], key
-        for key, value in manifest["stats"].items():
-            assert data.manifest["stats"][key] == pytest.approx(value, rel=1e-12), key
-        np.testing.assert_allclose(data.manifest["climatology"]["300"], manifest["climatology"]["300"])
-
-
 def test_fit_train_on_in_memory_data_under_tensorflow(tmp_path):
-    from hsr_keras import arrays, fit
+    from hsr_keras import fit, in_memory
     from hsr_keras.config import PRESETS
 
-    data = arrays.synthetic_arrays(
+    data = in_memory.synthetic_arrays(
         "2019-01-01",
         "2019-01-10",
         train="2019-01-01:2019-01-08",

@@ -1,14 +1,15 @@
 """The build: ERA5 files -> train/val/test TFRecord shards, training statistics, climatology, manifest.
 
 `python -m tfrecords_builder FILES... --out DIR` runs `main`; `build(BuildConfig(...))` is the
-same from Python. Shards are written by a pool of threads, one shard at a time per thread:
-GZIP compression, the costly part, runs in TensorFlow without the GIL, so shards compress in
-parallel while netCDF reads (serialised by xarray's file lock) interleave with them.
+same from Python. What a sample is (checks, splits, skipped days, manifest facts) is decided in
+`cutting`, shared with `hsr_keras.in_memory`; this module writes the samples. Shards are
+written by a pool of threads, one shard at a time per thread: GZIP compression, the costly
+part, runs in TensorFlow without the GIL, so shards compress in parallel while netCDF reads
+(serialised by xarray's file lock) interleave with them.
 """
 
 import argparse
 import hashlib
-import importlib.metadata
 import os
 import sys
 import threading
@@ -19,21 +20,20 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from tfrecords_builder.errors import BuildError
-from tfrecords_builder.reader import Era5Source, expand_inputs
-from tfrecords_builder.schema import MANIFEST_NAME, SCHEMA_VERSION, SPLITS, serialize_example, shard_name
-from tfrecords_builder.sequences import (
-    DEGRADATIONS,
-    SCALES,
-    check_divisible,
-    day_times,
-    degrade,
-    lr_coords,
-    nan_reason,
-    plan_days,
-    step_hours,
+from tfrecords_builder.cutting import (
+    Tally,
+    base_manifest,
+    check_config,
+    cut_day,
+    describe_region,
+    open_source,
+    plan_splits,
+    split_record,
+    training_facts,
 )
-from tfrecords_builder.stats import Climatology, RunningStats
+from tfrecords_builder.errors import BuildError
+from tfrecords_builder.schema import MANIFEST_NAME, SCALES, serialize_example, shard_name
+from tfrecords_builder.sequences import DEGRADATIONS, day_times
 from tfrecords_builder.writer import FRAME_BYTES, ShardWriter, publish, remove_temporaries, shard_runs, temp_path
 
 MB = 2**20
@@ -78,62 +78,12 @@ class ShardTask:
         return shard_name(self.split, self.index, self.count)
 
 
-@dataclass
-class ShardResult:
-    examples: int
-    days: int
-    skipped: list
-    stats: RunningStats | None
-    climatology: Climatology | None
-
-
-def parse_splits(config):
-    """{split: (first day, last day)} of the splits not omitted; an error for bad or overlapping ranges."""
-    splits = {}
-    for name in SPLITS:
-        text = getattr(config, name)
-        if text is None or text.strip().lower() in ("", "none"):
-            continue
-        try:
-            start, end = (np.datetime64(part.strip(), "D") for part in text.split(":"))
-        except ValueError:
-            raise BuildError(f"--{name} {text!r} is not START:END with dates like 2019-01-01:2020-12-31") from None
-        if end < start:
-            raise BuildError(f"--{name} {text!r} ends before it starts")
-        splits[name] = (start, end)
-    if "train" not in splits:
-        raise BuildError("the train split is required: statistics and climatology come from it")
-    ordered = sorted(splits.items(), key=lambda item: item[1][0])
-    for (a, (_, a_end)), (b, (b_start, _)) in zip(ordered, ordered[1:]):
-        if b_start <= a_end:
-            raise BuildError(f"splits {a} ({getattr(config, a)}) and {b} ({getattr(config, b)}) overlap")
-    return splits
-
-
-def _no_days(name, start, end, skipped):
-    """The error for an empty split; `skipped` [(day, reason)] says why, when the data had days there."""
-    why = f" ({len(skipped)} skipped, e.g. {skipped[0][0]}: {skipped[0][1]})" if skipped else ""
-    return BuildError(f"split {name} has no complete days between {start} and {end}{why}")
-
-
-def _level_value(level):
-    """300.0 -> 300, so manifest levels and climatology keys read "300"."""
-    return int(level) if float(level).is_integer() else float(level)
-
-
 def _source_record(path):
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(MB), b""):
             digest.update(chunk)
     return {"path": str(path), "bytes": path.stat().st_size, "sha256": digest.hexdigest()}
-
-
-def _version():
-    try:
-        return importlib.metadata.version("hsr-keras")
-    except importlib.metadata.PackageNotFoundError:
-        return "unknown"
 
 
 class _Cancelled(Exception):
@@ -143,40 +93,24 @@ class _Cancelled(Exception):
 class _ShardJob:
     """Writes one shard's days: read, skip incomplete ones, degrade, serialise, compress."""
 
-    def __init__(self, config, source, levels, hours, region, out_dir, progress):
-        self.config, self.source, self.levels, self.hours = config, source, levels, hours
-        self.region, self.out_dir, self.progress = region, out_dir, progress
+    def __init__(self, cut, source, region, out_dir, progress):
+        self.cut, self.source, self.region = cut, source, region
+        self.out_dir, self.progress = out_dir, progress
         self.cancel = threading.Event()
         self._lock = threading.Lock()
 
     def __call__(self, task):
-        training = task.split == "train"
-        stats = RunningStats() if training else None
-        shape = (len(self.hours), len(self.source.lat), len(self.source.lon))
-        climatology = Climatology(len(self.levels), shape) if training else None
-        skipped, days = [], 0
+        tally = Tally(self.cut, self.region, training=task.split == "train")
         with ShardWriter(temp_path(self.out_dir, task.name)) as writer:
             for day in task.days:
                 if self.cancel.is_set():
                     raise _Cancelled
-                times = day_times(day, self.hours)
-                block = self.source.read(times)
-                written = writer.records
-                for index, level in enumerate(self.levels):
-                    hr = block[index]
-                    reason = nan_reason(hr, self.hours)
-                    if reason:
-                        skipped.append((day, level, reason))
-                        continue
-                    lr = degrade(hr, self.config.scale, self.config.degradation)
-                    writer.write(serialize_example(hr, lr, times, level, self.region))
-                    if training:
-                        stats.update(hr)
-                        climatology.update(index, hr)
-                days += writer.records > written
+                times, samples = cut_day(self.source, day, self.cut)
+                for sample in tally.add(day, samples):
+                    writer.write(serialize_example(sample.hr, sample.lr, times, sample.level, self.region.name))
                 with self._lock:
                     self.progress.update(1)
-        return ShardResult(writer.records, days, skipped, stats, climatology)
+        return tally
 
 
 def _run(tasks, job, files, workers):
@@ -197,52 +131,41 @@ def _run(tasks, job, files, workers):
 
 def build(config, command=()):
     """Build the TFRecords and manifest described by `config`; return the manifest."""
-    hours = step_hours(config.steps, config.interval_hours)
-    splits = parse_splits(config)
-    if config.scale not in SCALES:
-        raise BuildError(f"scale {config.scale} is not one of {', '.join(map(str, SCALES))}")
-    if config.degradation not in DEGRADATIONS:
-        raise BuildError(f"degradation {config.degradation!r} is not one of {', '.join(DEGRADATIONS)}")
+    cut = check_config(config)
     if config.shard_mb <= 0 or config.workers < 1:
         raise BuildError("--shard-mb must be positive and --workers at least 1")
-    for axis, (lo, hi) in (("latitude", config.lat), ("longitude", config.lon)):
-        if lo > hi:
-            raise BuildError(f"{axis} bounds {lo:g} to {hi:g}: the minimum is above the maximum")
-    levels = sorted({float(level) for level in config.levels})
-    files = expand_inputs(config.inputs)
     out_dir = Path(config.out)
     if out_dir.exists() and not out_dir.is_dir():
         raise BuildError(f"output {out_dir} exists and is not a folder")
 
-    with Era5Source(files, config.variable, levels, config.lat, config.lon) as source:
-        lat, lon = source.lat, source.lon
-        check_divisible(len(lat), len(lon), config.scale)
-        plans = {name: plan_days(source.times, start, end, hours) for name, (start, end) in splits.items()}
-        for name, (days, skipped) in plans.items():
-            if not days:
-                raise _no_days(name, *splits[name], skipped)
-        region = config.region_name or f"lat{lat[0]:g}-{lat[-1]:g}_lon{lon[0]:g}-{lon[-1]:g}"
-        hr_shape = [len(hours), len(lat), len(lon)]
-        lr_shape = [len(hours), len(lat) // config.scale, len(lon) // config.scale]
+    with open_source(config.inputs, cut) as source:
+        region = describe_region(source, cut)
+        plans = plan_splits(source, cut)
         first_day = plans["train"][0][0]
         record_bytes = FRAME_BYTES + len(
-            serialize_example(np.zeros(hr_shape), np.zeros(lr_shape), day_times(first_day, hours), levels[-1], region)
+            serialize_example(
+                np.zeros(region.hr_shape),
+                np.zeros(region.lr_shape),
+                day_times(first_day, cut.hours),
+                cut.levels[-1],
+                region.name,
+            )
         )
         tasks = []
         for name, (days, _) in plans.items():
-            runs = shard_runs(days, record_bytes * len(levels), config.shard_mb * MB)
+            runs = shard_runs(days, record_bytes * len(cut.levels), config.shard_mb * MB)
             tasks += [ShardTask(name, i, len(runs), run) for i, run in enumerate(runs)]
 
         out_dir.mkdir(parents=True, exist_ok=True)
         remove_temporaries(out_dir)
         total_days = sum(len(task.days) for task in tasks)
         progress = tqdm(total=total_days, unit="day", desc="building", disable=True if config.quiet else None, delay=1)
-        job = _ShardJob(config, source, levels, hours, region, out_dir, progress)
+        job = _ShardJob(cut, source, region, out_dir, progress)
         try:
             with progress:
-                results, sources = _run(tasks, job, files, config.workers)
-            manifest = _manifest(config, command, levels, hours, region, source, hr_shape, lr_shape)
-            renames = _collect(manifest, splits, plans, levels, tasks, results, out_dir)
+                tallies, sources = _run(tasks, job, source.paths, config.workers)
+            manifest = base_manifest(cut, source, region, command)
+            renames = _collect(manifest, cut, region, plans, tasks, tallies, out_dir)
             manifest["sources"] = sources
             publish(out_dir, renames, manifest)
         finally:  # after a failure all of this build's temporaries; after success the empty shards
@@ -251,78 +174,27 @@ def build(config, command=()):
     return manifest
 
 
-def _manifest(config, command, levels, hours, region, source, hr_shape, lr_shape):
-    lat, lon = source.lat, source.lon
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "created_by": f"tfrecords_builder {_version()}",
-        "command": list(command),
-        "variable": config.variable,
-        "units": "%",
-        "levels": [_level_value(level) for level in levels],
-        "region": {
-            "name": region,
-            "lat_min": float(lat[0]),
-            "lat_max": float(lat[-1]),
-            "lon_min": float(lon[0]),
-            "lon_max": float(lon[-1]),
-        },
-        "steps_per_day": len(hours),
-        "interval_hours": config.interval_hours,
-        "step_hours": hours,
-        "scale": config.scale,
-        "degradation": config.degradation,
-        "hr_shape": hr_shape,
-        "lr_shape": lr_shape,
-        "grid": {
-            "lat": lat.tolist(),
-            "lon": lon.tolist(),
-            "lr_lat": lr_coords(lat, config.scale, config.degradation).tolist(),
-            "lr_lon": lr_coords(lon, config.scale, config.degradation).tolist(),
-            "resolution_deg": source.resolution,
-        },
-    }
-
-
-def _collect(manifest, splits, plans, levels, tasks, results, out_dir):
-    """Fill in splits, stats and climatology from the shard results; return the shard renames.
+def _collect(manifest, cut, region, plans, tasks, tallies, out_dir):
+    """Fill in splits, stats and climatology from the shards' tallies; return the shard renames.
 
     Shards left empty (every day of their run skipped) are dropped and the others renumbered.
-    Partial statistics merge in task order, so the numbers do not depend on --workers.
+    Tallies merge in task order, so the numbers do not depend on --workers.
     """
-    stats, climatology = RunningStats(), Climatology(len(levels), manifest["hr_shape"])
-    for result in results:
-        if result.stats is not None:
-            stats.merge(result.stats)
-            climatology.merge(result.climatology)
     renames, manifest["splits"] = [], {}
-    for name, (start, end) in splits.items():
-        mine = [result for task, result in zip(tasks, results) if task.split == name]
-        kept = [
-            (temp_path(out_dir, task.name), result)
-            for task, result in zip(tasks, results)
-            if task.split == name and result.examples
-        ]
-        skipped = [(day, level, reason) for day, reason in plans[name][1] for level in levels]
-        skipped += [entry for result in mine for entry in result.skipped]
-        skipped.sort(key=lambda entry: (entry[0], entry[1]))
-        if not kept:
-            raise _no_days(name, start, end, [(day, reason) for day, _, reason in skipped])
+    for name in cut.splits:
+        total = Tally(cut, region, training=name == "train")
+        kept = []
+        for task, tally in zip(tasks, tallies):
+            if task.split == name:
+                total.merge(tally)
+                if tally.examples:
+                    kept.append(temp_path(out_dir, task.name))
+        record = split_record(name, cut, plans[name][1], total)
         names = [shard_name(name, i, len(kept)) for i in range(len(kept))]
-        renames += [(temp, final) for (temp, _), final in zip(kept, names)]
-        manifest["splits"][name] = {
-            "start": str(start),
-            "end": str(end),
-            "examples": sum(result.examples for result in mine),
-            "days": sum(result.days for result in mine),
-            "shards": names,
-            "bytes": sum(temp.stat().st_size for temp, _ in kept),
-            "skipped": [{"date": str(d), "level": _level_value(lv), "reason": r} for d, lv, r in skipped],
-            "skipped_count": len(skipped),
-        }
-    manifest["stats"] = stats.as_dict()
-    means = climatology.means()
-    manifest["climatology"] = {str(_level_value(level)): means[i].tolist() for i, level in enumerate(levels)}
+        renames += list(zip(kept, names))
+        manifest["splits"][name] = {**record, "shards": names, "bytes": sum(temp.stat().st_size for temp in kept)}
+        if name == "train":
+            manifest.update(training_facts(total, cut))
     return renames
 
 

@@ -4,6 +4,9 @@ Each file is opened with `xarray.open_dataset` (no dask): its arrays stay on dis
 indexed lazily, so a build reads only the selected region, levels and times, a day at a
 time, and a year of hourly data never has to fit in memory. Every problem with a file is a
 `BuildError` that names the file, never a traceback or a silently wrong field.
+
+An `xarray.Dataset` already in memory (e.g. `synthetic.synthetic_dataset`) goes through the
+same `Era5Source`, so its checks, region and levels are those of a file.
 """
 
 import glob
@@ -31,6 +34,8 @@ PERCENT_UNITS = ("%", "percent")
 GRID_TOLERANCE = 1e-3
 # Region bounds snap to grid points that lie within this fraction of a grid step outside them.
 SNAP_TOLERANCE = 0.1
+# How messages name an in-memory dataset, where a file would be named by its path.
+IN_MEMORY = "the in-memory dataset"
 
 
 def expand_inputs(specs):
@@ -111,7 +116,10 @@ def open_variable(path, variable):
 
 
 def _normalise(ds, variable, path):
-    """Rename to the classic names, drop auxiliary coordinates, check units and time, sort the axes."""
+    """Rename to the classic names, drop auxiliary coordinates, check units and time, sort the axes.
+
+    `path` names the data in messages: a file's path, or `IN_MEMORY`.
+    """
     renames = {}
     for old, new in RENAMES.items():
         if old in ds.variables and new not in ds.dims and new not in renames.values():
@@ -169,6 +177,7 @@ def region_slice(coords, bounds, spacing, axis, path):
 
 
 def _level_indices(file_levels, levels, path):
+    """Index in `file_levels` of each requested level (hPa); a `BuildError` for one the data lack."""
     indices = []
     for level in levels:
         hits = np.flatnonzero(np.isclose(file_levels, level, rtol=0, atol=1e-6))
@@ -180,31 +189,37 @@ def _level_indices(file_levels, levels, path):
 
 
 class Era5Source:
-    """One variable at some levels over one region of one or many ERA5 files, read on demand.
+    """One variable at some levels over one region of ERA5 files, or of datasets in memory, read on demand.
 
-    Attributes after opening: `lat`, `lon` (ascending, float64), `resolution` (degrees),
-    `levels` (hPa, as requested) and `times` (sorted int64 seconds since 1970, all files).
-    `read(times)` returns float32 [levels, T, H, W] with NaN where the file has no value.
+    `inputs` holds file paths (opened lazily) or `xarray.Dataset`s; both pass the same checks,
+    region snapping and level selection. Attributes after opening: `lat`, `lon` (ascending,
+    float64), `resolution` (degrees), `levels` (hPa, as requested), `paths` (the inputs'
+    names: a `Path`, or `IN_MEMORY`) and `times` (sorted int64 seconds since 1970, all inputs).
+    `read(times)` returns float32 [levels, T, H, W] with NaN where the data have no value.
     """
 
-    def __init__(self, paths, variable, levels, lat_bounds, lon_bounds):
-        self.paths = [Path(p) for p in paths]
+    def __init__(self, inputs, variable, levels, lat_bounds, lon_bounds):
+        inputs = list(inputs)
+        self.paths = [IN_MEMORY if isinstance(item, xr.Dataset) else Path(item) for item in inputs]
         self.variable = variable
         self.levels = [float(x) for x in levels]
         self._datasets, self._arrays = [], []
-        self._where = {}  # time in seconds -> (file index, time index in that file)
+        self._where = {}  # time in seconds -> (input index, time index in that input)
         self.lat = self.lon = self.resolution = None
         try:
-            for path in self.paths:
-                self._add(path, lat_bounds, lon_bounds)
+            for item, path in zip(inputs, self.paths):
+                self._add(item, path, lat_bounds, lon_bounds)
         except BaseException:
             self.close()
             raise
         self.times = np.array(sorted(self._where), dtype=np.int64)
 
-    def _add(self, path, lat_bounds, lon_bounds):
-        ds, da = open_variable(path, self.variable)
-        self._datasets.append(ds)
+    def _add(self, item, path, lat_bounds, lon_bounds):
+        if isinstance(item, xr.Dataset):
+            da = _normalise(item, self.variable, path)
+        else:
+            ds, da = open_variable(path, self.variable)
+            self._datasets.append(ds)
         lat, lon = da["latitude"].values.astype(np.float64), da["longitude"].values.astype(np.float64)
         dlat, dlon = grid_spacing(lat, "latitude", path), grid_spacing(lon, "longitude", path)
         if abs(dlat - dlon) > GRID_TOLERANCE * dlat:

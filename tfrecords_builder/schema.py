@@ -11,12 +11,16 @@ One `tf.train.Example` holds one region-day at one pressure level:
 Shapes are not stored per record: they are the same for every record of a build and live
 in `manifest.json` (`hr_shape`, `lr_shape`), which `parse_example` takes.
 
+`SCALES`, the HR/LR resolution ratios a build may write, lives here too: the builder and the
+networks of `hsr_keras` must agree on them.
+
 TensorFlow is imported inside the functions, so this module (and the builder's reading
 code) imports on machines that have no TensorFlow.
 """
 
 import numpy as np
 
+SCALES = (2, 4, 8, 16)
 SCHEMA_VERSION = 1
 MANIFEST_NAME = "manifest.json"
 SPLITS = ("train", "val", "test")

@@ -9,7 +9,6 @@ import numpy as np
 from tfrecords_builder.errors import BuildError
 
 DEGRADATIONS = ("stride", "block_mean")
-SCALES = (2, 4, 8, 16)
 
 
 def step_hours(steps, interval_hours):

@@ -1,0 +1,267 @@
+"""Cutting ERA5 into samples: the one home of the rules that a build and the in-memory path share.
+
+`build.build` writes the samples to TFRecords, `hsr_keras.in_memory` keeps them as numpy
+arrays; both take these steps, so their samples and manifests cannot drift apart:
+
+1. `check_config(config)`: the step hours, split dates and levels a `build.BuildConfig` asks
+   for, as a `Cut`, or a `BuildError` for a bad request.
+2. `open_source(inputs, cut)`: a `reader.Era5Source` over ERA5 files or an in-memory
+   `xarray.Dataset`; `describe_region(source, cut)`: the region's name and sample shapes;
+   `base_manifest(...)`: the manifest keys that describe the data.
+3. `plan_splits(source, cut)`: each split's complete days and the days skipped for a
+   missing step.
+4. `cut_day(source, day, cut)`: one `Sample` per level, LR degraded from HR, or the reason
+   it is skipped (a NaN); a `Tally` counts what was kept and skipped and, for the train
+   split, the statistics and climatology.
+5. `split_record(...)` and `training_facts(...)`: the manifest's split records, statistics
+   and climatology.
+"""
+
+import importlib.metadata
+import os
+from typing import NamedTuple
+
+import numpy as np
+import xarray as xr
+
+from tfrecords_builder.errors import BuildError
+from tfrecords_builder.reader import Era5Source, expand_inputs
+from tfrecords_builder.schema import SCALES, SCHEMA_VERSION, SPLITS
+from tfrecords_builder.sequences import (
+    DEGRADATIONS,
+    check_divisible,
+    day_times,
+    degrade,
+    lr_coords,
+    nan_reason,
+    plan_days,
+    step_hours,
+)
+from tfrecords_builder.stats import Climatology, RunningStats
+
+
+class Cut(NamedTuple):
+    """A checked request: the config, step hours of a day, {split: (first day, last day)}, levels (hPa, sorted)."""
+
+    config: object
+    hours: list
+    splits: dict
+    levels: list
+
+
+class Region(NamedTuple):
+    """The region's name (stored in each record) and the shapes [T, H, W] of a sample's HR and LR fields."""
+
+    name: str
+    hr_shape: list
+    lr_shape: list
+
+
+class Sample(NamedTuple):
+    """One day at one level: HR and LR in %RH, or the reason it is skipped (then `lr` is None)."""
+
+    level: float
+    hr: np.ndarray  # float32 [T, H, W]
+    lr: np.ndarray | None  # float32 [T, h, w]
+    reason: str | None  # e.g. "NaN at 06:00"
+
+
+def parse_splits(config):
+    """{split: (first day, last day)} of the splits not omitted; an error for bad or overlapping ranges."""
+    splits = {}
+    for name in SPLITS:
+        text = getattr(config, name)
+        if text is None or text.strip().lower() in ("", "none"):
+            continue
+        try:
+            start, end = (np.datetime64(part.strip(), "D") for part in text.split(":"))
+        except ValueError:
+            raise BuildError(f"--{name} {text!r} is not START:END with dates like 2019-01-01:2020-12-31") from None
+        if end < start:
+            raise BuildError(f"--{name} {text!r} ends before it starts")
+        splits[name] = (start, end)
+    if "train" not in splits:
+        raise BuildError("the train split is required: statistics and climatology come from it")
+    ordered = sorted(splits.items(), key=lambda item: item[1][0])
+    for (a, (_, a_end)), (b, (b_start, _)) in zip(ordered, ordered[1:]):
+        if b_start <= a_end:
+            raise BuildError(f"splits {a} ({getattr(config, a)}) and {b} ({getattr(config, b)}) overlap")
+    return splits
+
+
+def check_config(config):
+    """The `Cut` that `config` (a `build.BuildConfig`) asks for; a `BuildError` for a bad request."""
+    hours = step_hours(config.steps, config.interval_hours)
+    splits = parse_splits(config)
+    if config.scale not in SCALES:
+        raise BuildError(f"scale {config.scale} is not one of {', '.join(map(str, SCALES))}")
+    if config.degradation not in DEGRADATIONS:
+        raise BuildError(f"degradation {config.degradation!r} is not one of {', '.join(DEGRADATIONS)}")
+    for axis, (lo, hi) in (("latitude", config.lat), ("longitude", config.lon)):
+        if lo > hi:
+            raise BuildError(f"{axis} bounds {lo:g} to {hi:g}: the minimum is above the maximum")
+    levels = sorted({float(level) for level in config.levels})
+    return Cut(config, hours, splits, levels)
+
+
+def open_source(inputs, cut):
+    """The `Era5Source` of the cut's variable, levels and region.
+
+    `inputs`: ERA5 files, glob patterns or folders (one, or a list), or one `xarray.Dataset`.
+    """
+    if isinstance(inputs, xr.Dataset):
+        inputs = [inputs]
+    else:
+        inputs = expand_inputs([inputs] if isinstance(inputs, (str, os.PathLike)) else inputs)
+    config = cut.config
+    return Era5Source(inputs, config.variable, cut.levels, config.lat, config.lon)
+
+
+def describe_region(source, cut):
+    """The `Region` of an open source; a `BuildError` when the scale does not divide it.
+
+    Unless the config names it, the region is named by its bounds, e.g. lat37-52.75_lon105-120.75.
+    """
+    lat, lon, scale = source.lat, source.lon, cut.config.scale
+    check_divisible(len(lat), len(lon), scale)
+    name = cut.config.region_name or f"lat{lat[0]:g}-{lat[-1]:g}_lon{lon[0]:g}-{lon[-1]:g}"
+    steps = len(cut.hours)
+    return Region(name, [steps, len(lat), len(lon)], [steps, len(lat) // scale, len(lon) // scale])
+
+
+def no_days_error(name, start, end, skipped):
+    """The error for an empty split; `skipped` [(day, reason)] says why, when the data had days there."""
+    why = f" ({len(skipped)} skipped, e.g. {skipped[0][0]}: {skipped[0][1]})" if skipped else ""
+    return BuildError(f"split {name} has no complete days between {start} and {end}{why}")
+
+
+def plan_splits(source, cut):
+    """{split: (complete days, [(day, reason)] skipped for a missing step)}; an error for a split with no day."""
+    plans = {name: plan_days(source.times, start, end, cut.hours) for name, (start, end) in cut.splits.items()}
+    for name, (days, skipped) in plans.items():
+        if not days:
+            raise no_days_error(name, *cut.splits[name], skipped)
+    return plans
+
+
+def cut_day(source, day, cut):
+    """(seconds since 1970 of the day's steps, one `Sample` per level in level order)."""
+    times = day_times(day, cut.hours)
+    samples = []
+    for level, hr in zip(cut.levels, source.read(times)):
+        reason = nan_reason(hr, cut.hours)
+        lr = None if reason else degrade(hr, cut.config.scale, cut.config.degradation)
+        samples.append(Sample(level, hr, lr, reason))
+    return times, samples
+
+
+class Tally:
+    """Samples kept and skipped over some days of a split; for the train split also its statistics.
+
+    A build keeps one per shard and merges them in shard order (so the numbers do not depend
+    on the number of threads); the in-memory path keeps one per split.
+    """
+
+    def __init__(self, cut, region, training):
+        self.examples = self.days = 0
+        self.skipped = []  # (day, level, reason)
+        self.stats = RunningStats() if training else None
+        self.climatology = Climatology(len(cut.levels), region.hr_shape) if training else None
+
+    def add(self, day, samples):
+        """Count one day's samples (from `cut_day`); return those kept."""
+        kept = []
+        for index, sample in enumerate(samples):
+            if sample.reason:
+                self.skipped.append((day, sample.level, sample.reason))
+                continue
+            kept.append(sample)
+            if self.stats is not None:
+                self.stats.update(sample.hr)
+                self.climatology.update(index, sample.hr)
+        self.examples += len(kept)
+        self.days += bool(kept)
+        return kept
+
+    def merge(self, other):
+        """Add a later run's tally (of the same split) to this one."""
+        self.examples += other.examples
+        self.days += other.days
+        self.skipped += other.skipped
+        if other.stats is not None:
+            self.stats.merge(other.stats)
+            self.climatology.merge(other.climatology)
+
+
+def level_value(level):
+    """300.0 -> 300, so manifest levels and climatology keys read "300"."""
+    return int(level) if float(level).is_integer() else float(level)
+
+
+def split_record(name, cut, skipped_days, tally):
+    """The manifest's record of a split, but its files: dates, counts, skipped samples in date and level order.
+
+    `skipped_days` [(day, reason)] are the days `plan_splits` skipped (each skips every
+    level); a `BuildError` when the split kept no sample.
+    """
+    start, end = cut.splits[name]
+    skipped = [(day, level, reason) for day, reason in skipped_days for level in cut.levels] + tally.skipped
+    skipped.sort(key=lambda entry: (entry[0], entry[1]))
+    if not tally.examples:
+        raise no_days_error(name, start, end, [(day, reason) for day, _, reason in skipped])
+    return {
+        "start": str(start),
+        "end": str(end),
+        "examples": tally.examples,
+        "days": tally.days,
+        "skipped": [{"date": str(d), "level": level_value(lv), "reason": r} for d, lv, r in skipped],
+        "skipped_count": len(skipped),
+    }
+
+
+def training_facts(tally, cut):
+    """The manifest's `stats` and `climatology`, from the train split's tally."""
+    means = tally.climatology.means()
+    climatology = {str(level_value(level)): means[i].tolist() for i, level in enumerate(cut.levels)}
+    return {"stats": tally.stats.as_dict(), "climatology": climatology}
+
+
+def _version():
+    try:
+        return importlib.metadata.version("hsr-keras")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def base_manifest(cut, source, region, command=()):
+    """The manifest keys that describe the data (see `manifest.py`): all but splits, statistics and sources."""
+    config, lat, lon = cut.config, source.lat, source.lon
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "created_by": f"tfrecords_builder {_version()}",
+        "command": list(command),
+        "variable": config.variable,
+        "units": "%",
+        "levels": [level_value(level) for level in cut.levels],
+        "region": {
+            "name": region.name,
+            "lat_min": float(lat[0]),
+            "lat_max": float(lat[-1]),
+            "lon_min": float(lon[0]),
+            "lon_max": float(lon[-1]),
+        },
+        "steps_per_day": len(cut.hours),
+        "interval_hours": config.interval_hours,
+        "step_hours": cut.hours,
+        "scale": config.scale,
+        "degradation": config.degradation,
+        "hr_shape": region.hr_shape,
+        "lr_shape": region.lr_shape,
+        "grid": {
+            "lat": lat.tolist(),
+            "lon": lon.tolist(),
+            "lr_lat": lr_coords(lat, config.scale, config.degradation).tolist(),
+            "lr_lon": lr_coords(lon, config.scale, config.degradation).tolist(),
+            "resolution_deg": source.resolution,
+        },
+    }

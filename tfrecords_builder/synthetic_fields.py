@@ -1,0 +1,302 @@
+"""How the synthetic ERA5-like relative humidity is made: the field generator behind `synthetic`.
+
+The fields are calibrated against ERA5 `r` at 300 hPa (numbers in DESIGN.md, "Data contract"):
+64x64 tiles have a spatial std of about 25 %RH, about 12 % of points above 100 % (ERA5 takes
+RH over ice in cold air, so values reach about 140 % and are never clipped at 100), a
+radially averaged power spectrum falling as k^-3.5 at tile wavenumbers 2-8 and about k^-5.7
+at 8-16 (measured with a Hann window; without one the tile edges leak and flatten the
+spectrum to about k^-3), and a mean absolute hourly change of about 2.8 %RH.
+
+How a field is made, and why:
+
+1. A latent Gaussian random field lives on a periodic 60 x 60 degree domain anchored at 0N 0E
+   (larger only for boxes over 28 degrees), so overlapping boxes see the same weather. Its
+   power spectrum is a broken power law in cycles per degree, giving a 0.25 degree tile the
+   measured slopes.
+2. Weather evolves by blending independent "key" fields, one per day at 00 UTC, with cubic
+   B-spline weights in time normalised to keep the variance exactly 1. An AR(1) update at
+   hourly steps would not do: its changes scale with the square root of the step, so it
+   either changes too much from hour to hour or keeps the same weather for weeks. The blend
+   is smooth in time and decorrelates in about a day (correlation 0.44 after 24 h and 0.06
+   after 48 h before advection). Each key is seeded by (seed, level, day), so a frame is a
+   pure function of its absolute time: any sub-range, any `interval_hours` and any file
+   split give the same values, and no state has to be carried from month to month.
+3. Advection translates the field by a phase shift in Fourier space, following a slowly
+   varying westerly drift in closed form (a mean plus a few long-period oscillations), so a
+   frame is strongly correlated with the previous one shifted downstream.
+4. A monotone, bounded map (a scaled logistic, 0 to 145 %) turns the latent field into %RH
+   with mean about 56 %, a dry tail down to about 0 and a supersaturated tail to about 143 %.
+5. A small diurnal cycle (a few %RH, peaking at 06 local solar time, so moving with
+   longitude) is added to the latent field before the map, so the bounds still hold.
+
+Every level has these 300 hPa statistics; levels differ in their realisations only.
+"""
+
+import datetime
+
+import numpy as np
+
+EPOCH = np.datetime64("1900-01-01T00", "h")
+"""Time origin of the generator (and of the classic CDS time axis)."""
+
+DOMAIN_DEG = 60.0
+"""Side of the periodic latent domain in degrees (360 is a multiple, so 350E and 10W coincide);
+boxes wider than about half of it get a larger one."""
+
+BREAK_WAVELENGTH_DEG = 2.0
+"""Wavelength of the spectral break: 8 grid cells at 0.25 degrees, tile wavenumber 8 of 64."""
+
+LARGE_SCALE_DEG = 40.0
+"""Wavelength above which the spectrum flattens, so the largest scales do not dominate."""
+
+SLOPE_LARGE_SCALES = -3.3
+"""Latent spectral slope at wavelengths above the break (measured on %RH tiles: about -3.5)."""
+
+SLOPE_SMALL_SCALES = -5.8
+"""Latent spectral slope below the break (measured on %RH tiles: about -5.7)."""
+
+KEY_INTERVAL_HOURS = 24.0
+"""Spacing of the independent key fields blended in time (one a day, at 00 UTC)."""
+
+WIND_MEAN_DEG_PER_HOUR = (0.18, 0.0)
+"""Mean eastward and northward drift of the humidity patterns (0.18 deg/h: about 4 m/s at 45N).
+Patterns move slower than the jet-level wind; this speed gives the target hourly change."""
+
+WIND_WAVES = 3
+"""Long-period oscillations added to each wind component."""
+
+WIND_WAVE_AMPLITUDE_DEG_PER_HOUR = 0.08
+"""Amplitude of each wind oscillation."""
+
+WIND_PERIOD_RANGE_HOURS = (72.0, 720.0)
+"""Periods of the wind oscillations are drawn log-uniformly in this range (3 to 30 days)."""
+
+R_MAX = 145.0
+"""Upper bound of the logistic map in %RH (ERA5 300 hPa peaks near 140-145 %)."""
+
+LOGISTIC_GAIN = 1.15
+"""Gain of the logistic map on the unit-variance latent field."""
+
+LOGISTIC_OFFSET = -0.55
+"""Offset of the logistic map: sets the mean (about 55 %) and the share above 100 %."""
+
+DIURNAL_AMPLITUDE = 0.08
+"""Amplitude of the diurnal cycle in latent units (about 3 %RH at mid-range humidity)."""
+
+DIURNAL_PEAK_LOCAL_HOUR = 6.0
+"""Local solar hour of the diurnal maximum of relative humidity."""
+
+
+# ----------------------------------------------------------------------------- input checks
+
+
+def _to_day(value, name):
+    """A date-like value as numpy datetime64[D]; a time of day is dropped (days start at 00 UTC)."""
+    try:
+        if isinstance(value, datetime.datetime):
+            value = value.date()
+        day = np.datetime64(value).astype("datetime64[D]")
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{name} must be a date like '2019-01-31'. Received: {name}={value!r}") from err
+    if np.isnat(day):
+        raise ValueError(f"{name} must be a date like '2019-01-31'. Received: {name}={value!r}")
+    return day
+
+
+def time_axis(start, end, interval_hours):
+    """All steps from 00 UTC of `start` to the last step of `end`, every `interval_hours`."""
+    first, last = _to_day(start, "start"), _to_day(end, "end")
+    if last < first:
+        raise ValueError(f"end must not be before start. Received: start={first}, end={last}")
+    if isinstance(interval_hours, bool) or int(interval_hours) != interval_hours or interval_hours < 1:
+        raise ValueError(f"interval_hours must be a positive whole number. Received: interval_hours={interval_hours}")
+    stop = (last + np.timedelta64(1, "D")).astype("datetime64[h]")
+    return np.arange(first.astype("datetime64[h]"), stop, np.timedelta64(int(interval_hours), "h"))
+
+
+def _axis(bounds, resolution, name, limit, descending):
+    """Grid points from bounds[0] to bounds[1] every `resolution`, both ends included."""
+    try:
+        low, high = (float(b) for b in bounds)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{name}_bounds must be two numbers (min, max). Received: {bounds!r}") from err
+    if not low < high:
+        raise ValueError(f"{name}_bounds must be (min, max) with min < max. Received: {name}_bounds={bounds}")
+    if low < -limit or high > limit:
+        raise ValueError(f"{name}_bounds must lie within +-{limit}. Received: {name}_bounds={bounds}")
+    steps = (high - low) / resolution
+    if abs(steps - round(steps)) > 1e-6:
+        raise ValueError(
+            f"{name}_bounds must be a whole number of grid steps apart, so both are on the grid. "
+            f"Received: {name}_bounds={bounds}, resolution={resolution}"
+        )
+    count = int(round(steps)) + 1
+    values = np.round(low + resolution * np.arange(count), 6)
+    return values[::-1] if descending else values
+
+
+def _check_levels(levels):
+    """Pressure levels as a sorted tuple of distinct positive ints (hPa)."""
+    levels = (levels,) if np.isscalar(levels) else tuple(levels)
+    if not levels or any(isinstance(p, bool) or int(p) != p or not 0 < p <= 1100 for p in levels):
+        raise ValueError(f"levels must be pressure levels in hPa (whole numbers 1-1100). Received: levels={levels}")
+    return tuple(sorted({int(p) for p in levels}))
+
+
+def _check_seed(seed):
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer. Received: seed={seed!r}")
+    return int(seed)
+
+
+# ----------------------------------------------------------------------------- the generator
+
+
+def _fft_size(n):
+    """The smallest size >= n whose prime factors are 2, 3 and 5 (fast FFTs)."""
+    while True:
+        m = n
+        for p in (2, 3, 5):
+            while m % p == 0:
+                m //= p
+        if m == 1:
+            return n
+        n += 1
+
+
+class Generator:
+    """Frames of synthetic %RH on one grid, as a pure function of absolute time.
+
+    Holds a small cache of key fields (Fourier coefficients), so walking forward in time, as
+    `synthetic.write_synthetic` does month by month, draws each key field once.
+    """
+
+    def __init__(self, lat, lon, resolution, levels, seed):
+        self.lat, self.lon, self.levels, self.seed = lat, lon, levels, seed
+        self.resolution = float(resolution)
+        extent = max(len(lat), len(lon))
+        self.size = _fft_size(max(int(np.ceil(DOMAIN_DEG / self.resolution)), 2 * extent + 16))
+        n = self.size
+        # Rows of the latent grid are latitudes (ascending), columns longitudes, both mod n.
+        self.rows = np.rint(lat / self.resolution).astype(np.int64) % n
+        self.cols = np.rint(lon / self.resolution).astype(np.int64) % n
+        self.amplitude = self._amplitude()
+        self.ky = np.fft.fftfreq(n) * n
+        self.kx = np.fft.rfftfreq(n) * n
+        self.wind = self._wind_waves()
+        self.cache = {}
+
+    def _amplitude(self):
+        """Fourier amplitudes on the rfft grid: a broken power law in cycles per degree, scaled
+        so that the latent field has unit variance (white noise times this gives that spectrum)."""
+        n, d = self.size, self.resolution
+        full = np.hypot(*np.meshgrid(np.fft.fftfreq(n, d), np.fft.fftfreq(n, d), indexing="ij"))
+        half = np.hypot(*np.meshgrid(np.fft.fftfreq(n, d), np.fft.rfftfreq(n, d), indexing="ij"))
+
+        def power(k):
+            q = np.sqrt(k**2 + (1.0 / LARGE_SCALE_DEG) ** 2) * BREAK_WAVELENGTH_DEG
+            return np.where(q <= 1.0, q**SLOPE_LARGE_SCALES, q**SLOPE_SMALL_SCALES)
+
+        return np.sqrt(power(half) / power(full).mean())
+
+    def _wind_waves(self):
+        """Amplitudes, periods and phases of the wind oscillations (shared by all levels)."""
+        rng = np.random.default_rng(np.random.SeedSequence([self.seed, 0x77696E64]))
+        low, high = np.log(WIND_PERIOD_RANGE_HOURS)
+        periods = np.exp(rng.uniform(low, high, size=(2, WIND_WAVES)))
+        phases = rng.uniform(0, 2 * np.pi, size=(2, WIND_WAVES))
+        return periods, phases
+
+    def displacement(self, hours):
+        """Eastward and northward displacement in grid cells at `hours` since EPOCH: the closed-form
+        integral of the wind, reduced modulo the domain."""
+        hours = np.asarray(hours, dtype=np.float64)
+        periods, phases = self.wind
+        out = []
+        for axis in range(2):
+            shift = WIND_MEAN_DEG_PER_HOUR[axis] * hours
+            for period, phase in zip(periods[axis], phases[axis]):
+                shift += (
+                    WIND_WAVE_AMPLITUDE_DEG_PER_HOUR
+                    * period
+                    / (2 * np.pi)
+                    * (np.sin(2 * np.pi * hours / period + phase) - np.sin(phase))
+                )
+            out.append(np.mod(shift / self.resolution, self.size))
+        return out
+
+    def key(self, level, index):
+        """Key field `index` of a level: Fourier coefficients of white noise shaped by the spectrum,
+        seeded by (seed, level, index) so any key can be drawn on its own."""
+        if (level, index) not in self.cache:
+            entropy = [self.seed, level, int(index) % 2**32]
+            noise = np.random.default_rng(np.random.SeedSequence(entropy)).standard_normal((self.size, self.size))
+            self.cache[(level, index)] = (np.fft.rfft2(noise) * self.amplitude).astype(np.complex64)
+        return self.cache[(level, index)]
+
+    def latent(self, level, hours):
+        """Unit-variance latent field [T, lat, lon] at `hours` (ascending) since EPOCH.
+
+        Frame t blends the four key fields around it with cubic B-spline weights (smooth in
+        time, compact support), normalised so the variance stays exactly 1, then translates
+        the result by the wind displacement.
+        """
+        hours = np.asarray(hours, dtype=np.float64)
+        position = hours / KEY_INTERVAL_HOURS
+        interval = np.floor(position).astype(np.int64)
+        u = position - interval
+        weights = np.stack([(1 - u) ** 3, 3 * u**3 - 6 * u**2 + 4, -3 * u**3 + 3 * u**2 + 3 * u + 1, u**3], axis=1)
+        weights = (weights / np.sqrt((weights**2).sum(axis=1, keepdims=True))).astype(np.float32)
+        coef = np.empty((len(hours), self.size, self.size // 2 + 1), dtype=np.complex64)
+        # Frames of one key interval share their four keys; each frame's sum is taken in the
+        # same order whatever else is in the batch, so values do not depend on the batching.
+        for j in np.unique(interval):
+            part = slice(np.searchsorted(interval, j), np.searchsorted(interval, j, side="right"))
+            block = coef[part]
+            np.multiply(weights[part, 0, None, None], self.key(level, j - 1), out=block)
+            for m in range(1, 4):
+                block += weights[part, m, None, None] * self.key(level, j - 1 + m)
+        for stale in [k for k in self.cache if k[0] == level and k[1] < interval.min() - 1]:
+            del self.cache[stale]
+        east, north = self.displacement(hours)
+        coef *= np.exp(-2j * np.pi * north[:, None] * self.ky / self.size).astype(np.complex64)[:, :, None]
+        coef *= np.exp(-2j * np.pi * east[:, None] * self.kx / self.size).astype(np.complex64)[:, None, :]
+        # The inverse 2-D FFT in two passes, keeping only the box's rows in between (a third
+        # of the work of a full irfft2 for the default box).
+        rows = np.fft.ifft(coef, axis=1)[:, self.rows]
+        return np.fft.irfft(rows, n=self.size, axis=2)[:, :, self.cols]
+
+    def frames(self, times, batch=48):
+        """%RH float32 [T, level, lat, lon] at datetime64 `times` (ascending)."""
+        hours = (times.astype("datetime64[h]") - EPOCH).astype(np.float64)
+        out = np.empty((len(hours), len(self.levels), len(self.lat), len(self.lon)), dtype=np.float32)
+        local = (np.mod(hours, 24.0)[:, None] + self.lon[None, :] / 15.0 - DIURNAL_PEAK_LOCAL_HOUR) / 24.0
+        diurnal = DIURNAL_AMPLITUDE * np.cos(2 * np.pi * local)[:, None, :]
+        for lo in range(0, len(hours), batch):
+            part = slice(lo, lo + batch)
+            for i, level in enumerate(self.levels):
+                g = self.latent(level, hours[part]) + diurnal[part]
+                out[part, i] = R_MAX / (1.0 + np.exp(-(LOGISTIC_GAIN * g + LOGISTIC_OFFSET)))
+        return out
+
+
+def make_generator(lat_bounds, lon_bounds, resolution, levels, seed):
+    """The `Generator` of a grid, every argument checked first (a `ValueError` names a bad one)."""
+    try:
+        resolution = float(resolution)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"resolution must be a number of degrees. Received: resolution={resolution!r}") from err
+    if not 0 < resolution <= 10:
+        raise ValueError(f"resolution must be in (0, 10] degrees. Received: resolution={resolution}")
+    lat = _axis(lat_bounds, resolution, "lat", 90.0, descending=True)
+    lon = _axis(lon_bounds, resolution, "lon", 360.0, descending=False)
+    return Generator(lat, lon, resolution, _check_levels(levels), _check_seed(seed))
+
+
+def provenance(seed):
+    """The `history` and `source` text of every synthetic dataset and file: it says the data are not ERA5."""
+    return (
+        f"Synthetic ERA5-like relative humidity from tfrecords_builder.synthetic (hsr-keras), seed={seed}. "
+        "Not ERA5 data: a latent Gaussian random field with an ERA5-like spectrum, advected and "
+        "blended in time, mapped to %RH."
+    )
