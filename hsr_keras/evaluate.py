@@ -169,7 +169,6 @@ def run(args, argv=None):
     )
     command = ["python", "-m", "hsr_keras.evaluate"] + list(argv if argv is not None else [])
     results = reports.write_results(out, report, methods, manifest_path(args.data), command, settings, files)
-    report["results"] = results
     if not args.quiet:
         print(f"\n{reports.caption(report)}\n")
         print(reports.format_table(report, markdown=False))
