@@ -104,7 +104,9 @@ def _variables(names):
         if name in VARIABLES or name in long_to_short:
             shorts.add(long_to_short.get(name, name))
         else:
-            raise BuildError(f"unknown variable {name!r}: use an ERA5 pressure-level name like {', '.join(VARIABLES)}")
+            raise BuildError(
+                f"unknown variable {name!r}: use a CDS name like relative_humidity or a short name ({', '.join(VARIABLES)})"
+            )
     if not shorts:
         raise BuildError("no variable given")
     return tuple(sorted(shorts))
