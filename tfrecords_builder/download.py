@@ -104,8 +104,9 @@ def _variables(names):
         if name in VARIABLES or name in long_to_short:
             shorts.add(long_to_short.get(name, name))
         else:
+            shorts_list = ", ".join(VARIABLES)
             raise BuildError(
-                f"unknown variable {name!r}: use a CDS name like relative_humidity or a short name ({', '.join(VARIABLES)})"
+                f"unknown variable {name!r}: use a CDS name like relative_humidity or one of {shorts_list}"
             )
     if not shorts:
         raise BuildError("no variable given")
