@@ -151,14 +151,14 @@ def build_gan(config, manifest, steps_per_epoch):
 
 def build_networks(config, mean, std):
     """The generator and critic of a config's architecture; no critic for the content loss."""
-    from hsr_keras import baselines, networks
+    from hsr_keras import networks, srgan
 
     if config.architecture == "paper":
         generator = networks.build_generator(**config.generator_kwargs(mean, std))
     elif config.architecture == "srcnn":
         generator = networks.build_srcnn(scale=config.scale, mean=mean, std=std)
     else:
-        generator = baselines.build_srgan_generator(
+        generator = srgan.build_srgan_generator(
             scale=config.scale,
             filters=config.filters,
             num_res_blocks=config.num_res_blocks,
@@ -170,7 +170,7 @@ def build_networks(config, mean, std):
     if config.loss == "content":
         return generator, None
     if config.architecture == "srgan":
-        return generator, baselines.build_srgan_discriminator(filters=config.critic_filters, mean=mean, std=std)
+        return generator, srgan.build_srgan_discriminator(filters=config.critic_filters, mean=mean, std=std)
     return generator, networks.build_critic(**config.critic_kwargs(mean, std))
 
 
