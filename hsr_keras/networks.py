@@ -20,14 +20,11 @@ from hsr_keras.layers import (
     StrideUpsampling,
 )
 from hsr_keras.layers.cbam import CBAM
-from hsr_keras.layers.checks import check_bool, check_int
+from hsr_keras.layers.checks import check_bool, check_int, check_scale
 
-SCALES = (2, 4, 8, 16)
-
-
-def _check_scale(scale):
-    if isinstance(scale, bool) or scale not in SCALES:
-        raise ValueError(f"`scale` must be one of {SCALES}. Received: scale={scale}")
+# The critic's normalisations: no batch norm, whose statistics would couple the samples of
+# the per-sample gradient penalty.
+CRITIC_NORMS = ("layer", "none")
 
 
 def build_generator(
@@ -86,7 +83,7 @@ def build_generator(
     Returns:
         A functional `keras.Model`.
     """
-    _check_scale(scale)
+    check_scale(scale)
     check_int("filters", filters, 2)
     check_int("num_res_blocks", num_res_blocks, 0)
     check_int("upsample_filters", upsample_filters, 1)
@@ -197,8 +194,8 @@ def build_critic(
             "samples of a batch. Use norm='layer' or norm='none'. "
             f"Received: norm={norm!r}"
         )
-    if norm not in ("layer", "none"):
-        raise ValueError(f"`norm` must be 'layer' or 'none'. Received: norm={norm!r}")
+    if norm not in CRITIC_NORMS:
+        raise ValueError(f"`norm` must be one of {CRITIC_NORMS}. Received: norm={norm!r}")
     check_int("filters", filters, 1)
     check_int("num_res_blocks", num_res_blocks, 0)
     check_int("num_post_blocks", num_post_blocks, 0)
@@ -271,7 +268,7 @@ def build_srcnn(
         Dong, Loy, He, Tang (2016), "Image super-resolution using deep
         convolutional networks", IEEE TPAMI 38(2).
     """
-    _check_scale(scale)
+    check_scale(scale)
     if not isinstance(filters, (list, tuple)) or len(filters) != 2:
         raise ValueError(f"`filters` must be two integers. Received: filters={filters}")
     if not isinstance(kernel_sizes, (list, tuple)) or len(kernel_sizes) != 3:

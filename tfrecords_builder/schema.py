@@ -17,6 +17,7 @@ code) imports on machines that have no TensorFlow.
 
 import numpy as np
 
+SCALES = (2, 4, 8, 16)
 SCHEMA_VERSION = 1
 MANIFEST_NAME = "manifest.json"
 SPLITS = ("train", "val", "test")
