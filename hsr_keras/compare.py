@@ -128,7 +128,7 @@ def train_or_reuse(key, config, data, folder, manifest_sha256, verbose=True, ret
     """
     import keras
 
-    from hsr_keras.fit import train
+    from hsr_keras.training import train
 
     folder = Path(folder)
     marker = folder / "trained.json"
@@ -383,7 +383,7 @@ def main(argv=None):
 def run(args, argv=None):
     """Trains what is missing, evaluates, prints and writes both tables; returns the evaluation report."""
     from hsr_keras import evaluate
-    from hsr_keras.fit import make_demo_data
+    from hsr_keras.training import make_demo_data
     from tfrecords_builder.manifest import manifest_path, read_manifest
 
     start = time.time()

@@ -1,4 +1,5 @@
-"""Generator, critic and SRCNN baseline as functional Keras models, and a FLOP count.
+"""Generator, critic and SRCNN baseline as functional Keras models, the choice among them
+by a config's architecture, and a FLOP count.
 
 All networks take and return relative humidity in %RH as `[batch, time, H, W, 1]`
 with time, height and width unspecified (`keras.Input((None, None, None, 1))`);
@@ -10,6 +11,7 @@ import math
 
 import keras
 
+from hsr_keras import srgan
 from hsr_keras.layers import (
     ConvGRU,
     MultiKernelStem,
@@ -296,6 +298,33 @@ def build_srcnn(
         x = conv(x)
     outputs = destandardize(output_conv(x))
     return keras.Model(inputs, outputs, name=name)
+
+
+def build_networks(config, mean, std):
+    """The generator and critic of `config.architecture`; no critic for the content loss.
+
+    "paper" is this module's generator and critic, "srcnn" its SRCNN, "srgan" the networks
+    of `hsr_keras.srgan`. `mean` and `std` are the data's statistics from the manifest.
+    """
+    if config.architecture == "paper":
+        generator = build_generator(**config.generator_kwargs(mean, std))
+    elif config.architecture == "srcnn":
+        generator = build_srcnn(scale=config.scale, mean=mean, std=std)
+    else:
+        generator = srgan.build_srgan_generator(
+            scale=config.scale,
+            filters=config.filters,
+            num_res_blocks=config.num_res_blocks,
+            global_skip=config.global_skip,
+            skip_interpolation=config.skip_interpolation,
+            mean=mean,
+            std=std,
+        )
+    if config.loss == "content":
+        return generator, None
+    if config.architecture == "srgan":
+        return generator, srgan.build_srgan_discriminator(filters=config.critic_filters, mean=mean, std=std)
+    return generator, build_critic(**config.critic_kwargs(mean, std))
 
 
 def count_flops(model, input_shape):

@@ -7,7 +7,7 @@ mean and std, apply every convolution per frame (`Conv3D` with `(1, k, k)` kerne
 time axis is only carried along) and compute their outputs in float32 under a mixed
 precision policy.
 
-They are trained by `hsr_keras.fit.train` with `Config(architecture="srgan", loss="gan")`:
+They are trained by `hsr_keras.training.train` with `Config(architecture="srgan", loss="gan")`:
 the generator's loss is the config's L1 content loss (in units of the data's std) plus
 `adversarial_weight` (1e-3, SRGAN's weight) times the non-saturating GAN loss. SRGAN's VGG
 perceptual loss does not apply here: VGG features are defined for RGB photographs, not for

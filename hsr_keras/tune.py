@@ -1,7 +1,7 @@
 """`python -m hsr_keras.tune`: KerasTuner search over the WGAN-GP's hyper-parameters.
 
 Each trial starts from a base config (a preset, updated by --config), replaces the tuned
-fields with the trial's values, builds the generator and critic with `hsr_keras.fit.build_gan`,
+fields with the trial's values, builds the generator and critic with `hsr_keras.training.build_gan`,
 trains on the build's train split and scores the validation split. The search space is
 `search_space` below, sized from the base config so it suits both presets.
 
@@ -30,7 +30,7 @@ import yaml
 
 from hsr_keras.config import PRESETS, load_config
 from hsr_keras.data import make_dataset
-from hsr_keras.fit import build_gan, make_demo_data
+from hsr_keras.training import build_gan, make_demo_data, steps_per_epoch
 from tfrecords_builder.manifest import ManifestError, read_manifest
 
 TUNERS = ("random", "bayesian", "hyperband")
@@ -156,11 +156,6 @@ def _with_default(param, value):
 
 
 # -- the hyper-model -------------------------------------------------------------------------
-
-
-def steps_per_epoch(manifest, batch_size):
-    """Training batches per epoch, as `hsr_keras.fit.train` counts them."""
-    return max(manifest["splits"]["train"]["examples"] // batch_size, 1)
 
 
 class GANHyperModel(keras_tuner.HyperModel):
