@@ -19,6 +19,7 @@ from hsr_keras.plots import plot_history
 from hsr_keras.schedules import WarmupCosine
 from hsr_keras.wgan import SuperResolutionGAN
 from tfrecords_builder.manifest import read_manifest
+from tfrecords_builder.schema import MANIFEST_NAME
 
 # The demo data: six months of synthetic files, four months to train on, one to validate, one to test.
 DEMO_DATES = {
@@ -42,7 +43,7 @@ def make_demo_data(folder, verbose=True):
 
     folder = Path(folder)
     tfrecords = folder / "tfrecords"
-    if (tfrecords / "manifest.json").exists():
+    if (tfrecords / MANIFEST_NAME).exists():
         return tfrecords
     era5 = folder / "era5"
     start, end = DEMO_DATES["synthetic"]
