@@ -33,3 +33,20 @@ def real_era5():
     if not REAL_ERA5.exists():
         pytest.fail(f"the real ERA5 sample is missing: {REAL_ERA5} (see tests/data/README.md)")
     return REAL_ERA5
+
+
+@pytest.fixture
+def read_only_folder(tmp_path):
+    """An existing folder nothing can be written into, whoever runs the tests.
+
+    File modes do not stop root (CI runs as root), so for root this is `/sys`, which the
+    kernel keeps read-only for everyone; otherwise a temporary folder without write permission.
+    """
+    if os.geteuid() == 0:
+        yield Path("/sys")
+        return
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    folder.chmod(0o500)
+    yield folder
+    folder.chmod(0o700)

@@ -386,6 +386,15 @@ def test_command_exhausted_retries_exit_1_in_one_line(tmp_path, fake_cdsapi, cap
     assert list(tmp_path.iterdir()) == []
 
 
+def test_command_unwritable_folder_is_bad_input_in_one_line(read_only_folder, fake_cdsapi, capsys):
+    fake_cdsapi["client"] = FakeClient()
+    out = read_only_folder / "era5"
+    assert dl.main(["--out", str(out), "--start", "2019-01-01", "--end", "2019-01-01"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and str(out) in err
+    assert not out.exists()
+
+
 def test_ctrl_c_exits_130_and_leaves_no_temporary(tmp_path, fake_cdsapi, capsys):
     fake_cdsapi["client"] = FakeClient(failures=1, error=KeyboardInterrupt())
     assert dl.main(["--out", str(tmp_path), "--start", "2019-01-01", "--end", "2019-01-01"]) == 130

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tfrecords_builder.console import one_line, run_command
 from tfrecords_builder.errors import BuildError
 from tfrecords_builder.reader import RENAMES
 
@@ -413,9 +414,14 @@ def _client():
 def main(argv=None):
     """`python -m tfrecords_builder download ...`: print the paths of the month files.
 
-    Returns 0; 2 with a one-line message for bad input (also no cdsapi or no key); 1 when a
-    month keeps failing or the folder cannot be written; 130 on Ctrl-C.
+    Exit codes as every command's (`tfrecords_builder.console`): 2 with a one-line message for
+    bad input (also no cdsapi, no key, or a folder that cannot be written); 1 when a month
+    keeps failing; 130 on Ctrl-C, complete months kept.
     """
+    return run_command(_run, argv)
+
+
+def _run(argv):
     args = _parser().parse_args(argv)
     kwargs = {
         "variables": args.variable or ["relative_humidity"],
@@ -435,14 +441,8 @@ def main(argv=None):
         plan(args.out, **kwargs)  # bad input is reported before cdsapi is needed
         check_retries(args.attempts, args.retry_delay)
         paths = download(args.out, client=_client(), attempts=args.attempts, base_delay_s=args.retry_delay, **kwargs)
-    except BuildError as err:
-        print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
-        return 2
     except DownloadFailed as err:
-        print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
-        return 1
-    except OSError as err:
-        print(f"error: cannot write to {args.out}: {err}", file=sys.stderr)
+        print(f"error: {one_line(err)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted: complete months are kept; run the same command again to resume", file=sys.stderr)
