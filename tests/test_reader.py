@@ -1,4 +1,4 @@
-"""Reading ERA5: the real classic-layout sample, both CDS layouts, grid checks, region snapping."""
+"""Reading ERA5: the real classic-layout sample, grid checks, region snapping, many inputs as one."""
 
 import netCDF4
 import numpy as np
@@ -10,7 +10,7 @@ from era5_samples import LAT, LON, hourly, known_values, write_era5
 from tfrecords_builder.build import BuildConfig, main
 from tfrecords_builder.errors import BuildError
 from tfrecords_builder.manifest import read_manifest
-from tfrecords_builder.reader import Era5Source, expand_inputs, open_variable
+from tfrecords_builder.reader import Era5Source
 from tfrecords_builder.schema import parse_example
 
 # The sample covers 49-60N, 44-77E at 0.25 degrees, 2022-11-11 00, 01 and 02 UTC, 9 levels.
@@ -87,16 +87,6 @@ def test_real_sample_region_outside_its_grid_is_an_error(real_era5):
         Era5Source([real_era5], "r", [300], paper.lat, paper.lon)
 
 
-def test_new_cds_layout_is_renamed_and_sorted(tmp_path):
-    path = write_era5(tmp_path / "new.nc", hourly("2020-01-01", 1), style="new", levels=(300, 500))
-    ds, da = open_variable(path, "r")
-    with ds:
-        assert da.dims == ("time", "level", "latitude", "longitude")
-        assert da["latitude"].values[0] == 40.0 and np.all(np.diff(da["latitude"].values) > 0)
-        np.testing.assert_array_equal(da["level"].values, [300.0, 500.0])
-        assert set(da.coords) == {"time", "level", "latitude", "longitude"}  # number, expver dropped
-
-
 def test_single_level_as_a_scalar_coordinate_is_read(tmp_path):
     times = hourly("2020-01-01", 1)
     values = known_values(times.values, LAT, LON).astype("f4")
@@ -129,13 +119,3 @@ def test_a_time_in_two_files_is_an_error(tmp_path):
     b = write_era5(tmp_path / "b.nc", hourly("2020-01-01T12", 1))
     with pytest.raises(BuildError, match="appears twice"):
         Era5Source([a, b], "r", [300], (41, 44), (111, 114))
-
-
-def test_inputs_from_files_globs_and_folders_are_unique_and_sorted(tmp_path):
-    paths = [write_era5(tmp_path / f"{name}.nc", hourly("2020-01-01", 1)) for name in ("b", "a")]
-    (tmp_path / "notes.txt").write_text("not data")
-    found = expand_inputs([tmp_path, str(tmp_path / "*.nc"), paths[0]])
-    assert found == sorted(p.resolve() for p in paths)
-    (tmp_path / "empty").mkdir()
-    with pytest.raises(BuildError, match="holds no netCDF"):
-        expand_inputs([tmp_path / "empty"])

@@ -5,7 +5,7 @@ arrays; both take these steps, so their samples and manifests cannot drift apart
 
 1. `check_config(config)`: the step hours, split dates and levels a `build.BuildConfig` asks
    for, as a `Cut`, or a `BuildError` for a bad request.
-2. `open_source(inputs, cut)`: a `reader.Era5Source` over ERA5 files or an in-memory
+2. `open_source(inputs, cut)`: a `reader.Era5Source` over ERA5 files, Zarr stores or an in-memory
    `xarray.Dataset`; `describe_region(source, cut)`: the region's name and sample shapes;
    `base_manifest(...)`: the manifest keys that describe the data.
 3. `plan_splits(source, cut)`: each split's complete days and the days skipped for a
@@ -25,7 +25,7 @@ import numpy as np
 import xarray as xr
 
 from tfrecords_builder.errors import BuildError
-from tfrecords_builder.reader import Era5Source, expand_inputs
+from tfrecords_builder.reader import Era5Source
 from tfrecords_builder.schema import SCALES, SCHEMA_VERSION, SPLITS
 from tfrecords_builder.sequences import (
     DEGRADATIONS,
@@ -38,6 +38,7 @@ from tfrecords_builder.sequences import (
     step_hours,
 )
 from tfrecords_builder.stats import Climatology, RunningStats
+from tfrecords_builder.stores import expand_inputs
 
 
 class Cut(NamedTuple):
@@ -97,9 +98,9 @@ def check_config(config):
         raise BuildError(f"scale {config.scale} is not one of {', '.join(map(str, SCALES))}")
     if config.degradation not in DEGRADATIONS:
         raise BuildError(f"degradation {config.degradation!r} is not one of {', '.join(DEGRADATIONS)}")
-    for axis, (lo, hi) in (("latitude", config.lat), ("longitude", config.lon)):
-        if lo > hi:
-            raise BuildError(f"{axis} bounds {lo:g} to {hi:g}: the minimum is above the maximum")
+    lo, hi = config.lat  # longitude west of east runs across 0/360 (350 10), see `grid`
+    if lo > hi:
+        raise BuildError(f"latitude bounds {lo:g} to {hi:g}: the minimum is above the maximum")
     levels = sorted({float(level) for level in config.levels})
     return Cut(config, hours, splits, levels)
 
