@@ -512,3 +512,17 @@ def test_r_derived_from_t_and_q_builds(real_era5, tmp_path):
     assert len(derived) == len(era5) == 2
     for got, want in zip(derived, era5):
         assert np.abs(got["hr"] - want["hr"]).mean() < 0.5
+
+
+def test_faster_compressions_write_the_same_records(era5, tmp_path):
+    sizes = {}
+    for compression in ("deflate", "huffman", "store"):
+        manifest = run(era5, tmp_path / compression, "--compression", compression)
+        assert manifest["command"][-2:] == ["--compression", compression]
+        sizes[compression] = manifest["splits"]["train"]["bytes"]
+        got = records(manifest, "train")
+        if compression == "deflate":
+            first = got
+        for a, b in zip(got, first, strict=True):
+            assert a["hr"].tobytes() == b["hr"].tobytes() and a["lr"].tobytes() == b["lr"].tobytes()
+    assert sizes["deflate"] < sizes["huffman"] < sizes["store"]

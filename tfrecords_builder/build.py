@@ -5,7 +5,9 @@ same from Python. What a sample is (checks, splits, skipped days, manifest facts
 `cutting`, shared with `hsr_keras.in_memory`; this module writes the samples. Shards are
 written by a pool of threads, one shard at a time per thread: GZIP compression, the costly
 part, runs in TensorFlow without the GIL, so shards compress in parallel while netCDF reads
-(serialised by xarray's file lock) interleave with them.
+(serialised by xarray's file lock) interleave with them. Deflate (`--compression`, the
+default) costs about 6x the read of the same data; huffman and store trade shard size for
+speed (benchmarks/bench_builder.py measures both against the read alone).
 """
 
 import argparse
@@ -37,6 +39,7 @@ from tfrecords_builder.schema import MANIFEST_NAME, SCALES, serialize_example, s
 from tfrecords_builder.sequences import DEGRADATIONS, day_times
 from tfrecords_builder.stores import is_store
 from tfrecords_builder.writer import (
+    COMPRESSIONS,
     FRAME_BYTES,
     ShardWriter,
     publish,
@@ -73,6 +76,7 @@ class BuildConfig:
     val: str = "2021-01-01:2021-12-31"
     test: str = "2022-01-01:2022-10-31"
     shard_mb: float = 64.0
+    compression: str = "deflate"
     workers: int = field(default_factory=default_workers)
     quiet: bool = False
 
@@ -119,7 +123,7 @@ class _ShardJob:
 
     def __call__(self, task):
         tally = Tally(self.cut, self.region, training=task.split == "train", patches=self.patches.count)
-        with ShardWriter(temp_path(self.out_dir, task.name)) as writer:
+        with ShardWriter(temp_path(self.out_dir, task.name), self.cut.config.compression) as writer:
             for day in task.days:
                 if self.cancel.is_set():
                     raise _Cancelled
@@ -156,10 +160,14 @@ class _Totals:
 
 
 def _run(tasks, job, totals, files, workers):
-    """Run the shard tasks (into `totals`) and the checksums on `workers` threads; the checksums in file order."""
-    with ThreadPoolExecutor(max_workers=workers) as pool:
+    """Run the shard tasks (into `totals`) on `workers` threads and the checksums on one more.
+
+    The checksums, a read of every input file, overlap the shards instead of following them;
+    they come back in file order.
+    """
+    with ThreadPoolExecutor(max_workers=workers) as pool, ThreadPoolExecutor(max_workers=1) as checksums:
         shard_futures = {pool.submit(job, task): index for index, task in enumerate(tasks)}
-        file_futures = [pool.submit(_source_record, path) for path in files]
+        file_futures = [checksums.submit(_source_record, path) for path in files]
         try:
             for future in as_completed([*shard_futures, *file_futures]):
                 result = future.result()
@@ -178,6 +186,8 @@ def build(config, command=()):
     cut = check_config(config)
     if config.shard_mb <= 0 or config.workers < 1:
         raise BuildError("--shard-mb must be positive and --workers at least 1")
+    if config.compression not in COMPRESSIONS:
+        raise BuildError(f"compression {config.compression!r} is not one of {', '.join(COMPRESSIONS)}")
     out_dir = Path(config.out)
     if out_dir.exists() and not out_dir.is_dir():
         raise BuildError(f"output {out_dir} exists and is not a folder")
@@ -352,6 +362,13 @@ def parse_args(argv):
         default=d.shard_mb,
         help="target shard size in MiB of uncompressed records; decides the shard count",
     )
+    parser.add_argument(
+        "--compression",
+        choices=tuple(COMPRESSIONS),
+        default=d.compression,
+        help="how the GZIP shards are compressed: deflate (smallest), huffman (about 5x faster, 5-10%% larger) or "
+        "store (fastest, about 20%% larger); all read alike",
+    )
     parser.add_argument("--workers", type=int, default=d.workers, help="threads writing shards in parallel")
     parser.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
     args = parser.parse_args(argv)
@@ -373,6 +390,7 @@ def parse_args(argv):
         val=args.val,
         test=args.test,
         shard_mb=args.shard_mb,
+        compression=args.compression,
         workers=args.workers,
         quiet=args.quiet,
     )
