@@ -128,3 +128,20 @@ def test_an_arco_zarr_store_loads_as_its_netcdf(real_era5, tmp_path):
     from_zarr, from_netcdf = load_arrays(store, **options), load_arrays(real_era5, **options)
     np.testing.assert_array_equal(from_zarr.train.hr, from_netcdf.train.hr)
     assert from_zarr.manifest == from_netcdf.manifest and list(from_zarr.patch["train"]) == [0]
+
+
+def test_a_one_level_one_time_grib_loads_as_the_build_reads_it(real_era5, tmp_path):
+    from era5_stores import open_sample, write_grib
+
+    sample = open_sample(real_era5)
+    grib = write_grib(tmp_path / "era5.grib", sample, times=sample["time"].values[:1], levels=[300])
+    options = dict(lat=(50.0, 59.75), lon=(60.0, 69.75), steps=1, interval_hours=1, scale=8)
+    options.update(train="2022-11-11:2022-11-11", val="none", test="none")
+    data = load_arrays(grib, **options)
+    argv = [str(grib), "--out", str(tmp_path / "tf"), "--quiet", "--lat", "50", "59.75", "--lon", "60", "69.75"]
+    argv += ["--steps", "1", "--interval-hours", "1", "--train", "2022-11-11:2022-11-11", "--val", "none"]
+    assert build.main([*argv, "--test", "none"]) == 0
+    lr, hr, time = load_split(read_manifest(tmp_path / "tf"), "train")
+    np.testing.assert_array_equal(data.train.hr, hr)
+    np.testing.assert_array_equal(data.train.time, time)
+    assert data.train.hr.shape == (1, 1, 40, 40) and str(time[0, 0]) == "2022-11-11T00:00:00"

@@ -5,7 +5,7 @@ import importlib.util
 import numpy as np
 import pytest
 import xarray as xr
-from era5_samples import hourly, write_era5
+from era5_samples import hourly, known_values, write_era5
 from era5_stores import open_sample, write_arco_zarr, write_grib
 
 from tfrecords_builder.errors import BuildError
@@ -174,3 +174,20 @@ def test_an_input_without_r_and_without_t_and_q_is_one_line_that_says_so(tmp_pat
     grib = write_grib(tmp_path / "t.grib", sample, variables=("t",), levels=[300])
     with pytest.raises(BuildError, match="has no variable 'v'"):
         Era5Source([grib], "v", [300], **REGION)
+
+
+def test_a_global_zarr_store_reads_a_region_across_greenwich_as_the_netcdf(tmp_path):
+    lat, lon = np.arange(90.0, -90.01, -2.5), np.arange(0.0, 359.9, 2.5)
+    nc = write_era5(tmp_path / "globe.nc", hourly("2020-01-01", 1), lat=lat, lon=lon, levels=(250, 300))
+    with xr.open_dataset(nc) as ds:
+        store = write_arco_zarr(tmp_path / "globe.zarr", ds.load())
+    reads = []
+    for inputs in ([nc], [store]):
+        with Era5Source(inputs, "r", [300], (40.0, 60.0), (340.0, 20.0)) as source:
+            assert source.lon[0] == 340.0 and source.lon[-1] == 380.0 and len(source.lon) == 17
+            reads.append(source.read(source.times[:3]))
+    np.testing.assert_array_equal(reads[0], reads[1])
+    expected = known_values(
+        hourly("2020-01-01", 1).values[:3], np.arange(40.0, 60.01, 2.5), np.arange(340, 381, 2.5) % 360
+    )
+    np.testing.assert_array_equal(reads[0][0], (expected + 1).astype(np.float32))  # level 300: index 1

@@ -234,6 +234,8 @@ class Field:
 
         Only a field not yet selected (one piece per array) can be.
         """
+        if len(lon_pieces) > 1 and not self.contiguous:  # a Zarr chunk holds every longitude: decode it once
+            lon_pieces = [np.concatenate([np.arange(len(self.lon))[piece] for piece in lon_pieces])]
         arrays = {
             key: [da.isel(latitude=lat, longitude=piece, level=levels) for piece in lon_pieces]
             for key, (da,) in self.arrays.items()
