@@ -1,8 +1,8 @@
 """`python -m hsr_keras.compare`: the paper's Tables 2 and 3 on one dataset, in one command.
 
-Trains, on the same data and with the same `hsr_keras.fit.train` machinery, every learned
+Trains, on the same data and with the same `hsr_keras.training.train` machinery, every learned
 method of the paper's comparison, then scores them with the interpolation baselines through
-`hsr_keras.evaluate` on one split and prints:
+`hsr_keras.evaluation` (the engine of `python -m hsr_keras.evaluate`) on one split and prints:
 
 * a Table-3-style table: every method and every metric of the card (interpolation from the
   LR points' true coordinates and the naive image resize, SRCNN, GAN, SRGAN, WGAN-GP and the
@@ -49,8 +49,21 @@ import sys
 import time
 from pathlib import Path
 
+from hsr_keras import reports
 from hsr_keras.config import PRESETS, Config
-from hsr_keras.provenance import code_version
+from hsr_keras.evaluation import (
+    BASELINES,
+    REFERENCE,
+    EvaluationError,
+    add_reference_ratio,
+    baseline_methods,
+    check_batching,
+    evaluate_methods,
+    load_model_method,
+    parse_baselines,
+)
+from hsr_keras.model_files import CONFIG_FILE, GENERATOR_FILE, ModelFileError
+from hsr_keras.provenance import code_version, sha256_of
 
 # key -> (table label, config overrides)
 RUNS = {
@@ -61,6 +74,8 @@ RUNS = {
     "no-cbam": ("WGAN-GP without CBAM", {"use_cbam": False}),
     "no-resnet": ("WGAN-GP without ResNet", {"use_residual": False}),
 }
+
+LANCZOS = BASELINES["lanczos"][0]
 
 # Table 2 rows in the paper's order: (run key, CBAM, ResNet, WGAN-GP).
 ABLATIONS = (
@@ -140,7 +155,7 @@ def train_or_reuse(key, config, data, folder, manifest_sha256, verbose=True, ret
             not retrain
             and info.get("config") == wanted
             and info.get("manifest_sha256") == manifest_sha256
-            and (folder / "generator.keras").is_file()
+            and (folder / GENERATOR_FILE).is_file()
         ):
             if verbose:
                 print(f"[{key}] reusing {folder} (trained in {info.get('seconds', 0):.0f} s)", flush=True)
@@ -155,8 +170,8 @@ def train_or_reuse(key, config, data, folder, manifest_sha256, verbose=True, ret
             reason = "--retrain" if retrain else "config or data changed"
             print(f"[{key}] {reason}: retraining in {folder}", flush=True)
         shutil.rmtree(folder)
-    elif (folder / "config.json").is_file():
-        previous = json.loads((folder / "config.json").read_text())
+    elif (folder / CONFIG_FILE).is_file():
+        previous = json.loads((folder / CONFIG_FILE).read_text())
         if retrain or previous != wanted:  # an unfinished run not to resume
             shutil.rmtree(folder)
     if verbose:
@@ -210,20 +225,12 @@ def _ratio(mse, reference):
     return f"{mse / reference:.3f} (1/{reference / mse:.2f})"
 
 
-def _fmt(value, digits=3):
-    from hsr_keras.evaluate import format_number
-
-    return format_number(value, digits)
-
-
 def format_table3(report, labels):
     """Every method and metric (Table 3 layout) as plain text, with the paper's rows below."""
-    from hsr_keras.evaluate import format_table
-
-    lines = [format_table(report, markdown=False)]
+    lines = [reports.format_table(report, markdown=False)]
     scores = report["methods"]
-    ref = scores.get("Bicubic (aligned)")
-    lanczos = scores.get("Lanczos (aligned)")
+    ref = scores.get(REFERENCE)
+    lanczos = scores.get(LANCZOS)
     if ref is not None:
         lines.append("")
         lines.append(
@@ -234,9 +241,9 @@ def format_table3(report, labels):
             if label not in scores:
                 continue
             mse = scores[label]["mse"]
-            line = f"  {label:<24} / Bicubic (aligned): {_ratio(mse, ref['mse'])}"
+            line = f"  {label:<24} / {REFERENCE}: {_ratio(mse, ref['mse'])}"
             if lanczos is not None:
-                line += f"   / Lanczos (aligned): {_ratio(mse, lanczos['mse'])}"
+                line += f"   / {LANCZOS}: {_ratio(mse, lanczos['mse'])}"
             lines.append(line)
     lines.append("")
     lines.append("Paper's Table 3 (its test set, 2022; for reference, not comparable in absolute terms):")
@@ -249,6 +256,7 @@ def format_table3(report, labels):
 def format_table2(report, labels):
     """The ablation table (paper Table 2 layout), ours beside the paper's."""
     mark = {True: "yes", False: "-"}
+    fmt = reports.format_number
     header = (
         f"{'CBAM':<5} {'ResNet':<6} {'WGAN-GP':<7} {'method':<24} {'MSE':>8} {'PSNR':>7} {'SSIM':>6} "
         f"{'ACC':>6} {'TCC':>6}   paper: {'PSNR':>6} {'SSIM':>6} {'ACC':>6} {'TCC':>6}"
@@ -261,8 +269,8 @@ def format_table2(report, labels):
         s = report["methods"][label]
         paper = PAPER_TABLE2[(cbam, resnet, wgan)]
         lines.append(
-            f"{mark[cbam]:<5} {mark[resnet]:<6} {mark[wgan]:<7} {label:<24} {_fmt(s['mse']):>8} {_fmt(s['psnr']):>7} "
-            f"{_fmt(s['ssim']):>6} {_fmt(s['acc']):>6} {_fmt(s['tcc']):>6}   paper: "
+            f"{mark[cbam]:<5} {mark[resnet]:<6} {mark[wgan]:<7} {label:<24} {fmt(s['mse']):>8} {fmt(s['psnr']):>7} "
+            f"{fmt(s['ssim']):>6} {fmt(s['acc']):>6} {fmt(s['tcc']):>6}   paper: "
             + " ".join(f"{v:6.3f}" for v in paper)
         )
     if len(lines) == 2:
@@ -286,7 +294,7 @@ def seed_spread(report, groups):
     the baselines, also counts the runs ahead of it on all of MSE, PSNR and SSIM.
     """
     scores = report["methods"]
-    ref = scores.get("Bicubic (aligned)")
+    ref = scores.get(REFERENCE)
     spread = {}
     for label, members in groups.items():
         rows = [scores[m] for m in members]
@@ -369,12 +377,11 @@ def parse_args(argv):
 
 def main(argv=None):
     args = parse_args(argv)
-    from hsr_keras.evaluate import EvaluationError
     from tfrecords_builder.manifest import ManifestError
 
     try:
         run(args, argv=sys.argv[1:] if argv is None else list(argv))
-    except (CompareError, EvaluationError, ManifestError) as err:
+    except (CompareError, EvaluationError, ModelFileError, ManifestError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     return 0
@@ -382,7 +389,6 @@ def main(argv=None):
 
 def run(args, argv=None):
     """Trains what is missing, evaluates, prints and writes both tables; returns the evaluation report."""
-    from hsr_keras import evaluate
     from hsr_keras.fit import make_demo_data
     from tfrecords_builder.manifest import manifest_path, read_manifest
 
@@ -392,14 +398,15 @@ def run(args, argv=None):
         raise CompareError(f"--epochs must be >= 1. Received: {args.epochs}")
     if args.seeds < 1:
         raise CompareError(f"--seeds must be >= 1. Received: {args.seeds}")
-    evaluate.parse_baselines(args.baselines)  # fail before any training
+    baselines = parse_baselines(args.baselines)  # fail before any training
+    check_batching(args.batch_size, args.samples)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     data = Path(args.data) if args.data else make_demo_data(out / "data", verbose=not args.quiet)
     manifest = read_manifest(data)
     if args.split not in manifest["splits"]:
         raise CompareError(f"split {args.split!r} is not in the manifest; it has {sorted(manifest['splits'])}")
-    sha = evaluate.sha256_of(manifest_path(data))
+    sha = sha256_of(manifest_path(data))
 
     labels, timings, groups = {}, {}, {}  # by run id; groups: method label -> its seed runs' labels
     for key in keys:
@@ -416,34 +423,21 @@ def run(args, argv=None):
                 "seed": config.seed,
             }
 
-    eval_argv = [
-        "--data",
-        str(data),
-        "--split",
-        args.split,
-        "--out",
-        str(out / "evaluation"),
-        "--baselines",
-        args.baselines,
-        "--samples",
-        str(args.samples),
-        "--batch-size",
-        str(args.batch_size),
-    ]
-    for run_id, label in labels.items():
-        eval_argv += ["--model", f"{label}={out / 'models' / run_id}"]
-    eval_args = evaluate.parse_args(eval_argv + ["--quiet"])
     eval_start = time.time()
-    report = evaluate.run(eval_args, argv=eval_argv)
+    methods = baseline_methods(baselines, manifest)
+    for run_id, label in labels.items():
+        methods.append(load_model_method(label, out / "models" / run_id, args.batch_size, args.samples))
+    report = add_reference_ratio(evaluate_methods(manifest, args.split, methods, args.batch_size))
+    evaluation = out / "evaluation"
+    files = reports.write_outputs(report, manifest, evaluation)
     eval_seconds = time.time() - eval_start
 
     table3 = format_table3(report, labels)
     table2 = format_table2(report, labels)
     spread = seed_spread(report, groups) if args.seeds > 1 else None
     total = time.time() - start
-    caption = evaluate._caption(report)
     text = (
-        f"{caption}\n\nTable 3 layout: every method and metric\n\n{table3}\n\n"
+        f"{reports.caption(report)}\n\nTable 3 layout: every method and metric\n\n{table3}\n\n"
         f"Table 2 layout: ablations (each row switches one part off; the GAN row is the run without "
         f"WGAN-GP)\n\n{table2}\n\n"
     )
@@ -460,10 +454,10 @@ def run(args, argv=None):
         + f"; evaluation {eval_seconds:.0f} s; total {total:.0f} s\n"
     )
     (out / "compare.md").write_text("```\n" + text + "```\n")
-    results_path = out / "evaluation" / "results.json"
-    results = json.loads(results_path.read_text())
-    results["compare"] = {
-        "command": ["python", "-m", "hsr_keras.compare"] + list(argv or []),
+    command = ["python", "-m", "hsr_keras.compare"] + list(argv or [])
+    settings = reports.settings_record(args.batch_size, args.samples, baselines)
+    compared = {
+        "command": command,
         "methods": labels,
         "timings": timings,
         "evaluation_seconds": round(eval_seconds, 1),
@@ -472,7 +466,7 @@ def run(args, argv=None):
         "seeds": args.seeds,
         "seed_spread": spread,
     }
-    results_path.write_text(json.dumps(results, indent=1) + "\n")
+    reports.write_results(evaluation, report, methods, manifest_path(data), command, settings, files, compare=compared)
     print(f"\n{text}")
     if not args.quiet:
         print(

@@ -14,7 +14,7 @@ models solid.
 
 import numpy as np
 
-from hsr_keras.plots import _extent, pyplot, save_figure
+from hsr_keras.plots import map_extent, pyplot, save_figure
 
 MONTHLY_PANELS = (
     ("mse", "MSE (%RH$^2$)"),
@@ -150,8 +150,8 @@ def plot_method_maps(entry, manifest, path, columns=4):
     """
     plt = pyplot()
     grid = manifest["grid"]
-    hr_extent = _extent(grid["lon"], grid["lat"])
-    lr_extent = _extent(grid["lr_lon"], grid["lr_lat"])
+    hr_extent = map_extent(grid["lon"], grid["lat"])
+    lr_extent = map_extent(grid["lr_lon"], grid["lr_lat"])
     truth = np.asarray(entry["truth"], dtype=np.float64)
     predictions = {n: np.asarray(p, dtype=np.float64) for n, p in entry["predictions"].items()}
     panels = [("LR", entry["lr"], lr_extent, "rh"), ("truth", truth, hr_extent, "rh")]

@@ -71,6 +71,9 @@ def main(argv=None):
 
 
 def run(args):
+    from hsr_keras.evaluation import compare_with_bicubic
+    from hsr_keras.reports import format_comparison
+
     demo = args.data is None
     out = Path(args.out or ("runs/demo" if demo else "runs/fit"))
     out.mkdir(parents=True, exist_ok=True)
@@ -272,26 +275,6 @@ def _tensorboard(log_dir):
         with contextlib.suppress(RuntimeError):  # raised once TF's runtime has started
             tf.config.set_visible_devices([], "GPU")  # the summaries need no GPU: leave it to JAX
     return [keras.callbacks.TensorBoard(str(log_dir), write_graph=False)]
-
-
-def compare_with_bicubic(generator_path, data, split, batch_size):
-    """The model's metric card on a split beside aligned bicubic interpolation."""
-    from hsr_keras.evaluate import evaluate_methods, load_generator, model_method
-
-    generator = load_generator(generator_path)
-    methods = {"model": model_method(generator, batch_size), "bicubic (aligned)": "bicubic"}
-    report = evaluate_methods(data, split, methods)
-    return {key: report[key] for key in ("split", "days", "methods")}
-
-
-def format_comparison(report):
-    rows = ["", f"Validation on split {report['split']!r} ({report['days']} days), %RH on the HR grid:"]
-    rows.append(f"{'method':<20} {'MSE':>9} {'PSNR':>8} {'SSIM':>7}")
-    for name, scores in report["methods"].items():
-        rows.append(f"{name:<20} {scores['mse']:9.3f} {scores['psnr']:8.3f} {scores['ssim']:7.4f}")
-    model, bicubic = report["methods"]["model"], report["methods"]["bicubic (aligned)"]
-    rows.append(f"MSE ratio bicubic / model: {bicubic['mse'] / model['mse']:.2f} (paper, its data: 3.38)")
-    return "\n".join(rows)
 
 
 if __name__ == "__main__":

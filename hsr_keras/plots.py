@@ -37,8 +37,8 @@ def plot_sample_maps(lr, truth, predictions, manifest, path, title=""):
     """
     plt = pyplot()
     grid = manifest["grid"]
-    hr_extent = _extent(grid["lon"], grid["lat"])
-    lr_extent = _extent(grid["lr_lon"], grid["lr_lat"])
+    hr_extent = map_extent(grid["lon"], grid["lat"])
+    lr_extent = map_extent(grid["lr_lon"], grid["lr_lat"])
     names = list(predictions)
     cols = 2 + 2 * len(names)
     fig, axes = plt.subplots(len(truth), cols, figsize=(2.6 * cols, 2.4 * len(truth)), squeeze=False)
@@ -66,7 +66,7 @@ def plot_sample_maps(lr, truth, predictions, manifest, path, title=""):
     save_figure(fig, path)
 
 
-def _extent(lon, lat):
+def map_extent(lon, lat):
     """imshow extent with cell edges half a grid step beyond the first and last points."""
     dlon = (lon[-1] - lon[0]) / max(len(lon) - 1, 1) if len(lon) > 1 else 0.25
     dlat = (lat[-1] - lat[0]) / max(len(lat) - 1, 1) if len(lat) > 1 else 0.25

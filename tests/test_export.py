@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from hsr_keras import export
-from hsr_keras.evaluate import load_generator
+from hsr_keras.model_files import ASSET_NAME, FORMAT, existing_versions, load_generator
+from hsr_keras.serving import publish
 from tfrecords_builder.schema import SCHEMA_VERSION
 
 SCALE = 8
@@ -228,9 +229,9 @@ def test_saved_model_cli_run(exported, tmp_path):
 
 def test_asset_file_holds_the_client_facts(exported):
     path, model, _ = exported
-    asset = path / "assets" / export.ASSET_NAME
+    asset = path / "assets" / ASSET_NAME
     info = json.loads(asset.read_text())
-    assert info["format"] == export.FORMAT
+    assert info["format"] == FORMAT
     assert (info["scale"], info["units"], info["variable"], info["levels"]) == (SCALE, "%", "r", [300])
     assert info["grid"]["hr_resolution_deg"] == HR_RES
     assert info["grid"]["lr_resolution_deg"] == HR_RES * SCALE
@@ -254,9 +255,9 @@ def test_versions_increment_and_clip_negative(exported, tmp_path):
     # A generator centred on 0 %RH gives negative values, which --clip-negative must remove.
     fit = make_fit_folder(tmp_path / "fit", mean=0.0, std=50.0, seed=3)
     assert export.main([str(fit), "--out", str(out), "--clip-negative", "--quiet"]) == 0
-    assert export.existing_versions(out / "hsr") == [1, 2]
+    assert existing_versions(out / "hsr") == [1, 2]
     assert export.main([str(fit), "--out", str(out), "--version", "5", "--clip-negative", "--quiet"]) == 0
-    assert export.existing_versions(out / "hsr") == [1, 2, 5]
+    assert existing_versions(out / "hsr") == [1, 2, 5]
     assert sorted(p.name for p in (out / "hsr").iterdir()) == ["1", "2", "5"]  # no temporary folder left
 
     lr = np.random.default_rng(0).uniform(0, 120, (1, 2, 3, 3, 1)).astype("float32")
@@ -264,12 +265,12 @@ def test_versions_increment_and_clip_negative(exported, tmp_path):
     assert raw.min() < 0
     served = tf.saved_model.load(str(out / "hsr" / "5")).signatures["serving_default"](lr=tf.constant(lr))["hr"]
     np.testing.assert_allclose(served.numpy(), np.maximum(raw, 0.0), atol=1e-5, rtol=1e-6)
-    assert json.loads((out / "hsr" / "5" / "assets" / export.ASSET_NAME).read_text())["clip_negative"] is True
+    assert json.loads((out / "hsr" / "5" / "assets" / ASSET_NAME).read_text())["clip_negative"] is True
 
     # The next free number follows the highest; publishing is a rename of a finished folder.
     tmp = out / "hsr" / ".tmp-test"
     tmp.mkdir()
-    assert export.publish(tmp, out / "hsr", None) == out / "hsr" / "6"
+    assert publish(tmp, out / "hsr", None) == out / "hsr" / "6"
     shutil.rmtree(out / "hsr" / "6")
 
 
@@ -296,24 +297,4 @@ def test_bad_inputs_exit_2(exported, tmp_path, capsys):
         err = capsys.readouterr().err.strip().splitlines()
         assert err and err[-1].startswith("error: ") and message in err[-1], (argv, err)
         assert "Traceback" not in "\n".join(err)
-    assert export.existing_versions(out / "hsr")[0] == 1
-
-
-def test_manifest_lookup_in_demo_fit_layout(tmp_path):
-    fit = tmp_path / "runs" / "demo"
-    (fit / "data" / "tfrecords").mkdir(parents=True)
-    (fit / "generator.keras").write_bytes(b"")
-    (fit / "data" / "tfrecords" / "manifest.json").write_text("{}")
-    assert export.find_manifest(fit / "generator.keras") == fit / "data" / "tfrecords" / "manifest.json"
-    other = tmp_path / "build"
-    other.mkdir()
-    (other / "manifest.json").write_text("{}")
-    (fit / "data" / "tfrecords" / "manifest.json").unlink()
-    (fit / "config.json").write_text(json.dumps({"notes": {"data": str(other)}}))
-    assert export.find_manifest(fit / "generator.keras") == other / "manifest.json"
-
-
-def test_model_info_for_block_means():
-    info = export.model_info(make_manifest(degradation="block_mean"))
-    assert info["grid"]["hr_offset_cells"] == -(SCALE - 1) / 2
-    assert info["degradation"] == "block_mean"
+    assert existing_versions(out / "hsr")[0] == 1

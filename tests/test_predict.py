@@ -7,8 +7,8 @@ import pytest
 import xarray as xr
 from test_export import SCALE, make_fit_folder, make_manifest
 
-from hsr_keras import export, predict
-from hsr_keras.evaluate import load_generator
+from hsr_keras import export, predict, prediction, tiling
+from hsr_keras.model_files import load_generator
 from tfrecords_builder import synthetic
 
 LR_RES = 2.0
@@ -137,46 +137,24 @@ def test_new_style_with_saved_model(setup, tmp_path):
 
 
 def test_tiled_and_untiled_predictions_agree(setup):
-    run = predict.load_model_function("keras", setup["fit"] / "generator.keras")
+    run = prediction.load_model_function("keras", setup["fit"] / "generator.keras")
     lr = read_lr(setup["new"], 300.0)[0][:8]
-    whole = predict.predict_field(run, lr, SCALE, tile=64, overlap=0)
+    whole = tiling.predict_field(run, lr, SCALE, tile=64, overlap=0)
     np.testing.assert_allclose(whole, direct(setup["model"], [lr]), atol=1e-4, rtol=1e-6)  # one tile: exact
 
     def max_diff(tile, overlap):
-        return float(np.abs(predict.predict_field(run, lr, SCALE, tile=tile, overlap=overlap) - whole).max())
+        return float(np.abs(tiling.predict_field(run, lr, SCALE, tile=tile, overlap=overlap) - whole).max())
 
     # The generator's SE and CBAM blocks pool over the whole field, so a tile never sees exactly
     # the statistics of the whole region: agreement is approximate. Measured on this 16 x 21 LR
     # field (output std 24 %RH), max |tiled - untiled|: defaults (tile 16, overlap 4) 0.28 %RH,
     # (8, 4) 0.56, (16, 8) 0.09; tiles butted without overlap (8, 0) 46 %RH, because the
     # generator's bilinear global skip is clamped beyond a tile's last LR point.
-    default = max_diff(predict.DEFAULT_TILE, predict.DEFAULT_OVERLAP)
+    default = max_diff(tiling.DEFAULT_TILE, tiling.DEFAULT_OVERLAP)
     blended, butted = max_diff(8, 4), max_diff(8, 0)
     assert default < 0.5
     assert blended < 1.0
     assert blended < butted
-
-
-def test_tiles_blend_to_one_for_a_pointwise_model():
-    def pointwise(x):  # every HR cell depends only on its own LR point: tiling must not matter
-        return np.repeat(np.repeat(x * 1.5 + 3.0, SCALE, axis=2), SCALE, axis=3)
-
-    lr = np.random.default_rng(0).uniform(0, 140, (3, 23, 37)).astype("float32")
-    expected = pointwise(lr[None, ..., None])[0, ..., 0]
-    for tile, overlap, wrap in ((5, 2, False), (8, 4, False), (8, 0, False), (7, 6, True), (64, 3, True)):
-        got = predict.predict_field(pointwise, lr, SCALE, tile=tile, overlap=overlap, batch_size=3, wrap=wrap)
-        np.testing.assert_allclose(got, expected, rtol=1e-6, err_msg=f"tile {tile}, overlap {overlap}")
-
-
-def test_blend_weights_drop_tile_edges_and_sum_to_one():
-    # Two 16-point tiles overlapping by 4 LR points: [0, 16) and [12, 28).
-    left = predict.ramp(16 * SCALE, SCALE, 4, left=False, right=True)
-    right = predict.ramp(16 * SCALE, SCALE, 4, left=True, right=False)
-    margin = predict.blend_margin(4) * SCALE
-    assert margin == SCALE
-    np.testing.assert_allclose(left[-4 * SCALE :] + right[: 4 * SCALE], 1.0)
-    assert (left[-margin:] == 0).all() and (right[:margin] == 0).all()
-    assert (left[: 12 * SCALE] == 1).all() and (right[4 * SCALE :] == 1).all()
 
 
 def test_real_era5_file(setup, real_era5, tmp_path):
@@ -238,25 +216,6 @@ def test_global_grid_gives_the_era5_grid(setup, tmp_path):
         np.testing.assert_allclose(hr["latitude"].values, 90 - 0.25 * np.arange(721), atol=1e-9)
         np.testing.assert_allclose(hr["longitude"].values, 0.25 * np.arange(1440), atol=1e-9)
         assert np.isfinite(hr["r"].values).all()
-
-
-def test_select_sequences():
-    day = np.datetime64("2019-01-01", "s").astype(np.int64)
-    hourly = day + 3600 * np.arange(48 + 6)  # two days and 00-05 of the third
-    seqs = predict.select_sequences(hourly, 8, 3, STEP_HOURS)
-    assert [len(s) for s in seqs] == [8, 8, 2]  # a trailing part-day is predicted with T = 2
-    assert all((s % 10800 == 0).all() for s in seqs)
-    gappy = np.delete(day + 10800 * np.arange(8), 3)  # 09 UTC missing
-    assert [len(s) for s in predict.select_sequences(gappy, 8, 3, STEP_HOURS)] == [3, 4]
-    assert [len(s) for s in predict.select_sequences(hourly, 8, 3, STEP_HOURS, all_times=True)] == [8] * 6 + [6]
-    assert predict.select_sequences(day + 3600 + 10800 * np.arange(4), 8, 3, STEP_HOURS) == []
-
-
-def test_fine_coords_for_block_means():
-    lr = 30.875 + 2.0 * np.arange(3)  # block centres of a 0.25 deg grid starting at 30.0
-    offset = export.model_info(make_manifest(degradation="block_mean"))["grid"]["hr_offset_cells"]
-    np.testing.assert_allclose(predict.fine_coords(lr, SCALE, offset), 30.0 + 0.25 * np.arange(24))
-    np.testing.assert_allclose(predict.fine_coords(lr, SCALE), 30.875 + 0.25 * np.arange(24))
 
 
 def test_errors_exit_2(setup, real_era5, tmp_path, capsys):

@@ -1,4 +1,5 @@
-"""`python -m tfrecords_builder ...` builds TFRecords; `... synthetic ...` writes demo ERA5-like files."""
+"""`python -m tfrecords_builder ...` builds TFRecords; `... synthetic ...` writes demo ERA5-like files;
+`... download ...` fetches ERA5 from the Copernicus Climate Data Store."""
 
 import os
 import sys
@@ -10,6 +11,10 @@ def main(argv=None):
         from tfrecords_builder import synthetic
 
         return synthetic.main(argv[1:])
+    if argv[:1] == ["download"]:
+        from tfrecords_builder import download
+
+        return download.main(argv[1:])
     from tfrecords_builder import build
 
     return build.main(argv)

@@ -5,6 +5,7 @@ from hsr_keras.layers.conv_gru import ConvGRU, ConvGRUCell
 from hsr_keras.layers.multi_kernel_stem import MultiKernelStem
 from hsr_keras.layers.pixel_shuffle import PixelShuffle
 from hsr_keras.layers.residual_block import ResidualBlock
+from hsr_keras.layers.sampling_gaussian_noise import SamplingGaussianNoise
 from hsr_keras.layers.squeeze_excitation import SqueezeExcitation
 from hsr_keras.layers.standardize import Standardize
 from hsr_keras.layers.stride_upsampling import StrideUpsampling
@@ -16,6 +17,7 @@ __all__ = [
     "MultiKernelStem",
     "PixelShuffle",
     "ResidualBlock",
+    "SamplingGaussianNoise",
     "SqueezeExcitation",
     "Standardize",
     "StrideUpsampling",

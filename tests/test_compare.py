@@ -1,0 +1,133 @@
+"""Tests of `python -m hsr_keras.compare`: training once, reusing runs, seed spread, configs and errors."""
+
+import json
+
+import numpy as np
+import pytest
+from tiny_build import make_tiny
+
+from hsr_keras import compare
+from hsr_keras.provenance import code_version
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    return make_tiny(tmp_path_factory.mktemp("compare"))
+
+
+def test_help(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        compare.main(["--help"])
+    assert exit_info.value.code == 0
+    assert "usage: python -m hsr_keras.compare" in capsys.readouterr().out
+
+
+def test_compare_trains_once_and_reuses(tiny, tmp_path, capsys):
+    argv = [
+        "--data",
+        str(tiny["data"]),
+        "--out",
+        str(tmp_path),
+        "--methods",
+        "srcnn",
+        "--epochs",
+        "1",
+        "--baselines",
+        "bicubic",
+        "--quiet",
+    ]
+    assert compare.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "SRCNN" in out and "1/" in out and "Table 2" in out
+    marker = tmp_path / "models" / "srcnn" / "trained.json"
+    assert json.loads(marker.read_text())["config"]["architecture"] == "srcnn"
+    stamp = marker.stat().st_mtime_ns
+    results = json.loads((tmp_path / "evaluation" / "results.json").read_text())
+    assert list(results["scores"]) == ["Bicubic (aligned)", "SRCNN"]
+    assert compare.main(argv[:-1]) == 0  # not quiet: says it reuses
+    assert "reusing" in capsys.readouterr().out
+    assert marker.stat().st_mtime_ns == stamp
+    assert (tmp_path / "compare.md").is_file()
+    assert json.loads(marker.read_text())["code"] == code_version()
+
+    # A run from other code is reused, with a note; --retrain trains it again.
+    info = json.loads(marker.read_text())
+    info["code"] = {"package": "hsr-keras", "version": "0.0.1", "git_commit": "0" * 40, "git_dirty": False}
+    marker.write_text(json.dumps(info))
+    assert compare.main(argv[:-1]) == 0
+    out = capsys.readouterr().out
+    assert "reusing" in out and "trained by hsr-keras 0.0.1 at commit 0000000" in out
+    assert compare.main(argv[:-1] + ["--retrain"]) == 0
+    out = capsys.readouterr().out
+    assert "--retrain: retraining" in out and "reusing" not in out
+    assert json.loads(marker.read_text())["code"] == code_version()
+
+
+def test_compare_seeds_spread(tiny, tmp_path, capsys):
+    argv = [
+        "--data",
+        str(tiny["data"]),
+        "--out",
+        str(tmp_path),
+        "--methods",
+        "srcnn",
+        "--epochs",
+        "1",
+        "--baselines",
+        "bicubic",
+        "--seeds",
+        "3",
+        "--quiet",
+    ]
+    assert compare.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "Spread over 3 seeds" in out
+    results = json.loads((tmp_path / "evaluation" / "results.json").read_text())
+    assert list(results["scores"]) == ["Bicubic (aligned)", "SRCNN", "SRCNN (seed 1)", "SRCNN (seed 2)"]
+    assert [t["seed"] for t in results["compare"]["timings"].values()] == [0, 1, 2]
+    mse = np.array([results["scores"][m]["mse"] for m in ["SRCNN", "SRCNN (seed 1)", "SRCNN (seed 2)"]])
+    assert len(set(mse.tolist())) == 3  # the seed reaches the training
+    spread = results["compare"]["seed_spread"]["SRCNN"]
+    assert spread["runs"] == 3
+    assert spread["mse"]["mean"] == pytest.approx(mse.mean())
+    assert spread["mse"]["std"] == pytest.approx(mse.std(ddof=1))
+    bicubic = results["scores"]["Bicubic (aligned)"]["mse"]
+    assert spread["bicubic_mse_ratio"]["mean"] == pytest.approx(np.mean(bicubic / mse))
+    assert f"{mse.mean():.3f} +- {mse.std(ddof=1):.3f}" in out
+    assert (tmp_path / "models" / "srcnn-seed2" / "trained.json").is_file()
+
+
+def test_compare_seed_spread_counts_runs_ahead_of_bicubic():
+    bicubic = {"mse": 10.0, "psnr": 20.0, "ssim": 0.5}
+    report = {
+        "methods": {
+            "Bicubic (aligned)": bicubic,
+            "M": {"mse": 8.0, "psnr": 21.0, "ssim": 0.6},
+            "M (seed 1)": {"mse": 9.0, "psnr": 20.5, "ssim": 0.4},  # behind on SSIM
+        }
+    }
+    spread = compare.seed_spread(report, {"M": ["M", "M (seed 1)"]})["M"]
+    assert spread["ahead_of_bicubic"] == 1
+    assert spread["psnr"] == {"mean": 20.75, "std": pytest.approx(np.std([21.0, 20.5], ddof=1))}
+    assert spread["bicubic_mse_ratio"]["mean"] == pytest.approx((10 / 8 + 10 / 9) / 2)
+    del report["methods"]["Bicubic (aligned)"]
+    assert "ahead_of_bicubic" not in compare.seed_spread(report, {"M": ["M", "M (seed 1)"]})["M"]
+
+
+def test_compare_rejects_unknown_method(tmp_path, capsys):
+    assert compare.main(["--methods", "srcnn,esrgan", "--out", str(tmp_path)]) == 2
+    assert "unknown method" in capsys.readouterr().err
+    assert compare.main(["--seeds", "0", "--out", str(tmp_path)]) == 2
+    assert "--seeds must be >= 1" in capsys.readouterr().err
+
+
+def test_compare_configs():
+    manifest = {"scale": 4}
+    configs = {key: compare.run_config(key, manifest) for key in compare.RUNS}
+    assert configs["srcnn"].architecture == "srcnn" and configs["srcnn"].loss == "content"
+    assert configs["gan"].loss == "gan" and configs["gan"].architecture == "paper"
+    assert configs["srgan"].architecture == "srgan" and configs["srgan"].loss == "gan"
+    assert configs["wgan-gp"].loss == "wgan-gp" and configs["wgan-gp"].use_cbam and configs["wgan-gp"].use_residual
+    assert not configs["no-cbam"].use_cbam and not configs["no-resnet"].use_residual
+    assert all(c.scale == 4 for c in configs.values())
+    assert compare.run_config("gan", manifest, epochs=2).epochs == 2

@@ -1,0 +1,143 @@
+"""Tests of the evaluation engine: methods, sampling, streaming and the accumulators."""
+
+import math
+
+import keras
+import numpy as np
+import pytest
+from tiny_build import SCALE, TINY_GENERATOR, make_tiny, oracle
+
+from hsr_keras import evaluation
+from hsr_keras.data import load_split
+from hsr_keras.layers import SamplingGaussianNoise
+from hsr_keras.networks import build_generator, build_srcnn
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    return make_tiny(tmp_path_factory.mktemp("evaluation"))
+
+
+# ----------------------------------------------------------------------------- methods
+
+
+def test_sampling_keeps_batch_norm_in_inference_mode(tiny):
+    """The noise-active copy shares every weight, and with a tiny noise it is the inference output."""
+    model = build_generator(scale=SCALE, mean=50.0, std=25.0, noise_stddev=1e-6, **TINY_GENERATOR)
+    noisy = evaluation.stochastic_generator(model, seed=1)
+    assert all(a is b for a, b in zip(model.weights, noisy.weights))
+    assert isinstance(noisy.get_layer("noise"), SamplingGaussianNoise)
+    lr = np.random.default_rng(0).uniform(0, 120, (3, 2, 4, 4, 1)).astype("float32")
+    inference = np.asarray(model(lr, training=False))
+    sampled = np.asarray(noisy.predict_on_batch(lr))
+    np.testing.assert_allclose(sampled, inference, atol=1e-3)
+    # training=True (batch statistics) would give something else: the check above has teeth
+    assert np.abs(np.asarray(model(lr, training=True)) - inference).max() > 1e-2
+    draws = evaluation.stochastic_generator(build_generator(scale=SCALE, noise_stddev=0.5, **TINY_GENERATOR), seed=1)
+    assert not np.allclose(draws.predict_on_batch(lr), draws.predict_on_batch(lr))
+    assert evaluation.stochastic_generator(build_srcnn(scale=SCALE, filters=(4, 4))) is None
+
+
+def test_sampling_gaussian_noise_is_on_in_inference_mode_and_serialises(tmp_path):
+    layer = SamplingGaussianNoise(0.5, seed=3, name="noise")
+    assert layer.get_config()["stddev"] == 0.5 and layer.get_config()["seed"] == 3
+    inputs = keras.Input((None, None, None, 1))
+    model = keras.Model(inputs, layer(inputs))
+    x = np.zeros((2, 1, 4, 4, 1), "float32")
+    assert np.abs(np.asarray(model(x, training=False))).max() > 0  # noise without training=True
+    model.save(tmp_path / "noise.keras")
+    loaded = keras.saving.load_model(tmp_path / "noise.keras")
+    assert isinstance(loaded.get_layer("noise"), SamplingGaussianNoise) and loaded.get_layer("noise").stddev == 0.5
+
+
+def test_baselines_parse_keys_and_groups():
+    assert evaluation.parse_baselines("bicubic, aligned") == ["bicubic", "lanczos", "bilinear"]
+    assert evaluation.parse_baselines("none") == []
+    with pytest.raises(evaluation.EvaluationError, match="unknown baseline 'spline'"):
+        evaluation.parse_baselines("bicubic,spline")
+    assert evaluation.REFERENCE == evaluation.BASELINES["bicubic"][0] == "Bicubic (aligned)"
+    assert evaluation.COMPARISON_REFERENCE == "bicubic (aligned)"
+
+
+def test_compare_with_bicubic(tiny):
+    report = evaluation.compare_with_bicubic(tiny["srcnn"], tiny["data"], "test", batch_size=2)
+    assert set(report) == {"split", "days", "methods"} and report["days"] == 4
+    assert list(report["methods"]) == ["model", "bicubic (aligned)"]
+
+
+# ----------------------------------------------------------------------------- metrics
+
+
+def test_truth_scores_perfect(tiny):
+    report = evaluation.evaluate_methods(
+        tiny["data"], "test", {"truth": oracle(tiny["manifest"], "test"), "Bicubic (aligned)": "bicubic"}, map_days=0
+    )
+    evaluation.add_reference_ratio(report)
+    scores = report["methods"]["truth"]
+    assert scores["mse"] == 0 and scores["mae"] == 0 and scores["bias"] == 0
+    assert scores["ssim"] == pytest.approx(1.0, abs=1e-6)
+    assert scores["acc"] == pytest.approx(1.0, abs=1e-6) and scores["tcc"] == pytest.approx(1.0, abs=1e-6)
+    assert scores["psnr"] == math.inf and scores["psnr_pooled"] == math.inf and scores["mse_ratio"] == math.inf
+
+
+def test_aligned_interpolation_beats_naive_resize(tiny):
+    report = evaluation.evaluate_methods(
+        tiny["data"],
+        "test",
+        evaluation.baseline_methods(evaluation.BASELINE_GROUPS["all"], tiny["manifest"]),
+        map_days=0,
+    )
+    scores = report["methods"]
+    for kernel in ("Bilinear", "Bicubic", "Lanczos"):
+        aligned, naive = scores[f"{kernel} (aligned)"], scores[f"{kernel} (naive resize)"]
+        assert aligned["mse"] < naive["mse"]
+        assert aligned["ssim"] > naive["ssim"] and aligned["acc"] > naive["acc"]
+
+
+def test_days_go_to_the_month_of_their_first_step(tiny):
+    report = evaluation.evaluate_methods(tiny["data"], "test", {"bicubic": "bicubic"}, batch_size=3, map_days=0)
+    monthly = report["monthly"]["bicubic"]
+    assert sorted(monthly) == ["2019-01", "2019-02"]
+    assert monthly["2019-01"]["days"] == 2 and monthly["2019-02"]["days"] == 2
+    # each month equals the metric card on that month's days alone
+    lr, hr, time = load_split(tiny["manifest"], "test")
+    january = time[:, 0].astype("datetime64[M]") == np.datetime64("2019-01")
+    assert january.tolist() == [True, True, False, False]
+    from hsr_keras.metrics import MetricAccumulator
+
+    method = evaluation.interpolation_method("bicubic", tiny["manifest"])
+    for month, rows in (("2019-01", january), ("2019-02", ~january)):
+        acc = MetricAccumulator(climatology=evaluation.training_climatology(tiny["manifest"], None))
+        acc.update(method(lr[rows]), hr[rows].astype("float64"))
+        for key, value in acc.result().items():
+            assert monthly[month][key] == pytest.approx(value, rel=1e-9)
+    overall = report["methods"]["bicubic"]["mse"]
+    assert overall == pytest.approx(np.mean([monthly[m]["mse"] for m in monthly]))
+
+
+def test_streaming_batch_size_does_not_change_numbers(tiny):
+    """Batches of 1 day and of 8 days give the same table, monthly values and spectra."""
+    stream = evaluation.stream_split(tiny["manifest"], "test", 1)
+    first = next(stream)
+    assert [a.shape for a in first] == [(1, 8, 8, 8), (1, 8, 32, 32), (1, 8)]  # one day at a time
+    methods = {"bicubic": "bicubic", "lanczos": "lanczos"}
+    one = evaluation.evaluate_methods(tiny["data"], "test", methods, batch_size=1, map_days=2)
+    eight = evaluation.evaluate_methods(tiny["data"], "test", methods, batch_size=8, map_days=2)
+    for name in methods:
+        for key, value in eight["methods"][name].items():
+            assert one["methods"][name][key] == pytest.approx(value, rel=1e-9), key
+        for month in eight["monthly"][name]:
+            assert one["monthly"][name][month]["mse"] == pytest.approx(eight["monthly"][name][month]["mse"], rel=1e-9)
+        np.testing.assert_allclose(one["spectra"]["methods"][name], eight["spectra"]["methods"][name], rtol=1e-9)
+    assert [m["date"] for m in one["maps"]] == [m["date"] for m in eight["maps"]] == ["2019-01-30", "2019-02-02"]
+
+
+def test_spectrum_accumulator_is_the_mean_over_frames():
+    fields = np.random.default_rng(0).normal(size=(5, 3, 16, 16))
+    acc = evaluation.SpectrumAccumulator()
+    acc.update(fields[:2])
+    acc.update(fields[2:])
+    from hsr_keras.metrics import radial_power_spectrum
+
+    np.testing.assert_allclose(acc.result(), radial_power_spectrum(fields)[1], rtol=1e-12)
+    assert acc.frames == 15

@@ -1,0 +1,78 @@
+"""Relative humidity from t and q: ERA5's own `r` on the real sample, and the branches of the formula."""
+
+import math
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from tfrecords_builder.humidity import (
+    T0_K,
+    TICE_K,
+    relative_humidity,
+    saturation_vapour_pressure,
+    vapour_pressure,
+    water_fraction,
+)
+
+
+def test_matches_era5_r_on_the_real_sample(real_era5):
+    """Measured on this file: MAE 0.256 %RH, median 0.04 %RH, correlation 0.9999 (all points
+    below -40 C, so this checks the ice branch; the water branch alone gives an MAE of 14.8)."""
+    with xr.open_dataset(real_era5) as ds:
+        pressure = ds["level"].values.astype(np.float64)[None, :, None, None] * 100.0
+        derived = relative_humidity(ds["t"].values, ds["q"].values, pressure)
+        error = np.abs(derived - ds["r"].values)
+    assert derived.dtype == np.float64
+    assert error.mean() < 0.3
+    assert np.median(error) < 0.1
+
+
+def _tetens(t, a3, a4):
+    return 611.21 * math.exp(a3 * (t - 273.16) / (t - a4))
+
+
+@pytest.mark.parametrize(
+    "t, expected",
+    [
+        (293.15, _tetens(293.15, 17.502, 32.19)),  # 20 C: water alone
+        (T0_K, 611.21),  # triple point: both formulas give a1
+        (233.15, _tetens(233.15, 22.587, -0.7)),  # -40 C: ice alone
+        (TICE_K, _tetens(TICE_K, 22.587, -0.7)),  # -23 C: still ice alone
+    ],
+)
+def test_pure_phases_by_hand(t, expected):
+    assert saturation_vapour_pressure(t) == pytest.approx(expected, rel=1e-12)
+
+
+def test_mixed_phase_by_hand():
+    """-11.5 C is halfway between Tice and T0, so water has weight 0.25."""
+    t = (TICE_K + T0_K) / 2
+    expected = 0.25 * _tetens(t, 17.502, 32.19) + 0.75 * _tetens(t, 22.587, -0.7)
+    assert water_fraction(t) == pytest.approx(0.25)
+    assert saturation_vapour_pressure(t) == pytest.approx(expected, rel=1e-12)
+    # between the two pure curves (ice is below water in this range)
+    assert _tetens(t, 22.587, -0.7) < saturation_vapour_pressure(t) < _tetens(t, 17.502, 32.19)
+
+
+@pytest.mark.parametrize("edge", [TICE_K, T0_K])
+def test_continuous_at_minus_23_and_0_celsius(edge):
+    below, at, above = saturation_vapour_pressure([edge - 1e-6, edge, edge + 1e-6])
+    assert below == pytest.approx(at, rel=1e-6)
+    assert above == pytest.approx(at, rel=1e-6)
+
+
+def test_vapour_pressure_and_rh_by_hand():
+    """q = 0.01 kg/kg at 1000 hPa: e = 1e5 * 0.01 / (0.621981 + 0.378019 * 0.01)."""
+    e = 1e5 * 0.01 / (0.621981 + 0.378019 * 0.01)
+    assert vapour_pressure(0.01, 1e5) == pytest.approx(e, rel=1e-12)
+    assert relative_humidity(293.15, 0.01, 1e5) == pytest.approx(100 * e / _tetens(293.15, 17.502, 32.19), rel=1e-12)
+
+
+def test_broadcasts_float32_input_to_float64():
+    t = np.full((2, 3, 4, 5), 230.0, dtype=np.float32)
+    q = np.full((2, 3, 4, 5), 1e-4, dtype=np.float32)
+    pressure = np.array([200.0, 250.0, 300.0])[None, :, None, None] * 100.0
+    r = relative_humidity(t, q, pressure)
+    assert r.shape == (2, 3, 4, 5) and r.dtype == np.float64
+    assert r[0, 0, 0, 0] < r[0, 1, 0, 0] < r[0, 2, 0, 0]  # more pressure, more vapour, same t

@@ -1,0 +1,11 @@
+"""Tests of `hsr_keras.serving` that need no export: the client facts of the asset file."""
+
+from test_export import SCALE, make_manifest
+
+from hsr_keras import serving
+
+
+def test_model_info_for_block_means():
+    info = serving.model_info(make_manifest(degradation="block_mean"))
+    assert info["grid"]["hr_offset_cells"] == -(SCALE - 1) / 2
+    assert info["degradation"] == "block_mean"

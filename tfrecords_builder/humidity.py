@@ -1,0 +1,71 @@
+"""Relative humidity from temperature and specific humidity, as ERA5 (the IFS) defines it.
+
+ERA5's own `r` on pressure levels is a diagnostic of the model's `t` and `q`, computed with a
+mixed-phase Tetens formula (IFS documentation, Part IV, "Physical processes"; the constants
+are those of ECMWF's Metview `saturation_vapour_pressure`). Users who download `t` and `q`
+instead of `r` get the same field from this module, to within the rounding of the files.
+
+    e_sat(T) = a1 exp(a3 (T - T0) / (T - a4))         over water or over ice
+    alpha    = ((T - Tice) / (T0 - Tice))^2            between Tice and T0; 1 above, 0 below
+    e_sat    = alpha e_sat,water + (1 - alpha) e_sat,ice
+    e        = p q / (eps + (1 - eps) q)               the vapour pressure in moist air
+    r        = 100 e / e_sat                           in %; above 100 % in cold air, as in ERA5
+
+Example:
+
+    r = relative_humidity(ds["t"], ds["q"], 300 * 100.0)   # 300 hPa in Pa
+"""
+
+import numpy as np
+
+A1_PA = 611.21
+"""Saturation vapour pressure at the triple point (Pa), the same over water and ice."""
+
+T0_K = 273.16
+"""Triple point of water: at and above it saturation is over water alone."""
+
+TICE_K = 250.16
+"""-23 C: at and below it saturation is over ice alone; between TICE_K and T0_K it is mixed."""
+
+WATER_A3, WATER_A4_K = 17.502, 32.19
+"""Tetens' constants over liquid water (Buck 1981, as in the IFS)."""
+
+ICE_A3, ICE_A4_K = 22.587, -0.7
+"""Tetens' constants over ice (Alduchov and Eskridge 1996, as in the IFS)."""
+
+EPSILON = 0.621981
+"""Rd / Rv, the ratio of the gas constants of dry air and water vapour (287.0597 / 461.5250)."""
+
+
+def _tetens(t, a3, a4):
+    return A1_PA * np.exp(a3 * (t - T0_K) / (t - a4))
+
+
+def water_fraction(t):
+    """Weight of saturation over water in the mixed phase: 0 at and below -23 C, 1 at and
+    above 0 C, and ((T - Tice) / (T0 - Tice))^2 between, so e_sat is continuous at both ends."""
+    t = np.asarray(t, dtype=np.float64)
+    return np.clip((t - TICE_K) / (T0_K - TICE_K), 0.0, 1.0) ** 2
+
+
+def saturation_vapour_pressure(t):
+    """Saturation vapour pressure (Pa) at temperature `t` (K), mixed over water and ice as in the IFS."""
+    t = np.asarray(t, dtype=np.float64)
+    alpha = water_fraction(t)
+    return alpha * _tetens(t, WATER_A3, WATER_A4_K) + (1.0 - alpha) * _tetens(t, ICE_A3, ICE_A4_K)
+
+
+def vapour_pressure(q, pressure_pa):
+    """Partial pressure of water vapour (Pa) from specific humidity `q` (kg/kg) at pressure `pressure_pa`."""
+    q = np.asarray(q, dtype=np.float64)
+    return np.asarray(pressure_pa, dtype=np.float64) * q / (EPSILON + (1.0 - EPSILON) * q)
+
+
+def relative_humidity(t, q, pressure_pa):
+    """Relative humidity in % (float64), ERA5's `r`, from `t` (K), `q` (kg/kg) and pressure (Pa).
+
+    The three broadcast against each other like numpy arrays: pass a pressure per level shaped
+    to line up with the level axis, e.g. `levels_hpa[:, None, None] * 100.0` for (level, lat, lon).
+    Values are not clipped: ERA5 keeps supersaturation with respect to ice (up to about 140 %).
+    """
+    return 100.0 * vapour_pressure(q, pressure_pa) / saturation_vapour_pressure(t)
