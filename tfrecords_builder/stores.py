@@ -29,8 +29,15 @@ ZARR_SUFFIX = ".zarr"
 ZARR_METADATA = (".zgroup", ".zmetadata", "zarr.json")
 URL_SCHEMES = ("gs://", "gcs://", "s3://", "http://", "https://")
 DIMS = ("time", "level", "latitude", "longitude")
-# 2024+ CDS netCDF, cfgrib and CF coordinate names -> the classic CDS names (valid_time: `use_valid_time`).
-RENAMES = {"pressure_level": "level", "isobaricInhPa": "level", "lat": "latitude", "lon": "longitude"}
+# 2024+ CDS netCDF, cfgrib and CF coordinate names -> the classic CDS names. GRIB's valid_time
+# becomes the time once `use_valid_time` has dropped cfgrib's analysis time.
+RENAMES = {
+    "valid_time": "time",
+    "pressure_level": "level",
+    "isobaricInhPa": "level",
+    "lat": "latitude",
+    "lon": "longitude",
+}
 # ARCO-ERA5's long variable names -> the CDS short names.
 SHORT_NAMES = {"relative_humidity": "r", "temperature": "t", "specific_humidity": "q"}
 PERCENT_UNITS = ("%", "percent")
@@ -175,8 +182,6 @@ def normalise(ds):
     ds = ds.rename({long: short for long, short in SHORT_NAMES.items() if long in ds.variables and short not in ds})
     ds = use_valid_time(ds)
     ds = ds.rename({old: new for old, new in RENAMES.items() if old in ds.variables and new not in ds.variables})
-    if "valid_time" in ds.variables:
-        ds = ds.rename({"valid_time": "time"})
     for dim in ("time", "level"):  # a single time or level may be a scalar coordinate
         if dim in ds.coords and dim not in ds.dims:
             ds = ds.expand_dims(dim)
@@ -263,6 +268,17 @@ class Field:
             pressure = self.levels[None, :, None, None] * 100.0  # hPa -> Pa
             return relative_humidity(blocks["t"], blocks["q"], pressure).astype(np.float32)
         return blocks[next(iter(blocks))].astype(np.float32, copy=False)
+
+
+def open_variable(path, variable):
+    """(the input as opened, with its own names; its `variable` as a lazy DataArray [time, level, latitude,
+    longitude], axes ascending). For code that must know how an input names things, e.g. to write alike."""
+    ds, field = open_field(path, variable, path)
+    if variable not in field.arrays:
+        message = f"{path} has no variable {variable!r} (it has {_names(ds)})"
+        ds.close()
+        raise BuildError(message)
+    return ds, field.arrays[variable][0]
 
 
 def open_field(item, variable, name):
