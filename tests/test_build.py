@@ -505,7 +505,6 @@ def test_grib_as_the_cds_delivers_it_builds(real_era5, tmp_path):
 
 
 def test_r_derived_from_t_and_q_builds(real_era5, tmp_path):
-    pytest.importorskip("tfrecords_builder.humidity")
     store = write_arco_zarr(tmp_path / "tq.zarr", open_sample(real_era5), variables=("t", "q"))
     derived = records(run(store, tmp_path / "tq", region=SAMPLE_ARGS, splits=SAMPLE_SPLITS), "train")
     era5 = records(run(real_era5, tmp_path / "r", region=SAMPLE_ARGS, splits=SAMPLE_SPLITS), "train")

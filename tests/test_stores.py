@@ -8,6 +8,7 @@ import xarray as xr
 from era5_samples import hourly, known_values, write_era5
 from era5_stores import open_sample, write_arco_zarr, write_grib
 
+from tfrecords_builder import humidity
 from tfrecords_builder.errors import BuildError
 from tfrecords_builder.reader import Era5Source
 from tfrecords_builder.stores import expand_inputs, open_dataset, open_field, use_valid_time
@@ -143,7 +144,6 @@ def test_a_gs_url_without_gcsfs_names_the_extra_to_install():
 
 
 def test_relative_humidity_is_derived_from_t_and_q_where_r_is_absent(tmp_path, sample, real_era5):
-    humidity = pytest.importorskip("tfrecords_builder.humidity")
     _, r = read_all([real_era5], levels=(250, 300))
     without_r = sample.drop_vars("r")
     nc = tmp_path / "tq.nc"
