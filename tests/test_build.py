@@ -416,8 +416,12 @@ def test_patches_across_greenwich_carry_their_index_and_corner_and_the_source_va
         expected = known_values(record["time"].astype("datetime64[s]"), lat, lon).astype(np.float32)
         np.testing.assert_array_equal(record["hr"], expected)
         np.testing.assert_array_equal(record["lr"], record["hr"][:, ::2, ::2])
-    climatology = np.array(manifest["climatology"]["300"])
-    assert climatology.shape == (8, 8, 4, 4)  # per patch position
+    climatology = manifest["climatology"]["300"]
+    assert climatology.shape == (8, 8, 4, 4)  # per patch position, kept in climatology.npy
+    assert json.loads((tmp_path / "out" / "manifest.json").read_text())["climatology"] == {
+        "file": "climatology.npy",
+        "levels": ["300"],
+    }
     np.testing.assert_allclose(climatology[3], np.mean([r["hr"] for r in train if r["patch"] == 3], axis=0), atol=1e-4)
     assert manifest["stats"]["count"] == 16 * 8 * 16
 

@@ -108,8 +108,10 @@ def test_patches_in_memory_equal_the_patch_build_with_their_indices(tmp_path):
     assert build.main(argv) == 0
     manifest = read_manifest(tmp_path / "tf")
     data = load_arrays(path, **options, **splits)
-    for key in set(manifest) - {"_dir", "command", "sources", "splits"}:
+    for key in set(manifest) - {"_dir", "command", "sources", "splits", "climatology"}:
         assert data.manifest[key] == manifest[key], key
+    np.testing.assert_array_equal(data.manifest["climatology"]["300"], manifest["climatology"]["300"])
+    assert manifest["climatology"]["300"].shape == (8, 8, 4, 4)  # per patch position, from climatology.npy
     for name in ("train", "val"):
         lr, hr, time = load_split(manifest, name)
         np.testing.assert_array_equal(getattr(data, name).hr, hr)

@@ -2,9 +2,16 @@
 
 import json
 
+import numpy as np
 import pytest
 
-from tfrecords_builder.manifest import ManifestError, read_manifest, readable_json, write_json_atomic
+from tfrecords_builder.manifest import (
+    ManifestError,
+    read_manifest,
+    readable_json,
+    write_json_atomic,
+    write_manifest,
+)
 
 V1 = {
     "schema_version": 1,
@@ -50,3 +57,16 @@ def test_readable_json_is_json_with_a_key_per_line_and_numbers_on_one():
     assert json.loads(text).keys() == manifest.keys()
     assert json.dumps(json.loads(text), sort_keys=True) == json.dumps(manifest, sort_keys=True)
     assert '  "lat": [1.5, 2.0],' in text.splitlines() and text.splitlines()[1] == ' "a": ['
+
+
+def test_a_climatology_of_patches_goes_to_a_file_beside_the_manifest_and_comes_back(tmp_path):
+    per_patch = {"250": np.full((3, 8, 16, 16), 1.5, np.float32), "300": np.full((3, 8, 16, 16), 2.5, np.float32)}
+    write_manifest({**V1, "schema_version": 2, "climatology": per_patch}, tmp_path)
+    on_disk = json.loads((tmp_path / "manifest.json").read_text())
+    assert on_disk["climatology"] == {"file": "climatology.npy", "levels": ["250", "300"]}
+    manifest = read_manifest(tmp_path)
+    for level, values in per_patch.items():
+        np.testing.assert_array_equal(manifest["climatology"][level], values)
+    write_manifest({**V1, "climatology": {"300": [[[1.0]]]}}, tmp_path)  # a one-patch build replaces it
+    assert not (tmp_path / "climatology.npy").exists()
+    assert read_manifest(tmp_path)["climatology"] == {"300": [[[1.0]]]}

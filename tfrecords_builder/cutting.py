@@ -249,9 +249,10 @@ def split_record(name, cut, skipped_days, tally):
 def training_facts(tally, cut):
     """The manifest's `stats` and `climatology` (per level; per level and patch with several), from the train split."""
     means = tally.climatology.means().reshape(len(cut.levels), tally.patches, *tally.climatology.sums.shape[1:])
-    if tally.patches == 1:
-        means = means[:, 0]
-    climatology = {str(level_value(level)): means[i].tolist() for i, level in enumerate(cut.levels)}
+    if tally.patches == 1:  # lists, as every build before patches wrote them
+        climatology = {str(level_value(level)): means[i, 0].tolist() for i, level in enumerate(cut.levels)}
+    else:  # float32 arrays [patch, T, H, W]: millions of values, see `manifest.write_manifest`
+        climatology = {str(level_value(level)): means[i].astype(np.float32) for i, level in enumerate(cut.levels)}
     return {"stats": tally.stats.as_dict(), "climatology": climatology}
 
 

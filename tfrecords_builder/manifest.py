@@ -27,7 +27,11 @@ lacks `patches`, as a build of one patch):
     stats            {"mean", "std", "min", "max", "fraction_above_100", "count"}:
                      HR values of the training split only
     climatology      {"<level>": [T][H][W]}: per grid point and step-of-day mean of the
-                     training split; with several patches {"<level>": [patch][T][H][W]}
+                     training split. With several patches it is {"<level>": float32 array
+                     [patch, T, H, W]}, which `write_manifest` keeps in climatology.npy
+                     (float32 [level, patch, T, H, W]; the JSON holds {"file", "levels"})
+                     and `read_manifest` maps back: a global build's climatology has
+                     millions of values
     sources          [{"path", "bytes", "sha256"}] per file, [{"path", "format": "zarr"}] per store
 """
 
@@ -36,9 +40,12 @@ import os
 import tempfile
 from pathlib import Path
 
+import numpy as np
+
 from tfrecords_builder.patches import one_patch
 from tfrecords_builder.schema import MANIFEST_NAME, READABLE_SCHEMA_VERSIONS
 
+CLIMATOLOGY_NAME = "climatology.npy"
 REQUIRED_KEYS = ("schema_version", "hr_shape", "lr_shape", "scale", "grid", "splits", "stats")
 
 
@@ -69,6 +76,13 @@ def read_manifest(path):
             f"{file} has schema version {manifest['schema_version']}, this code reads "
             f"{', '.join(map(str, READABLE_SCHEMA_VERSIONS))}: rebuild the data with this version of tfrecords_builder"
         )
+    clim = manifest.get("climatology")
+    if isinstance(clim, dict) and "file" in clim:
+        try:
+            values = np.load(file.parent / clim["file"], mmap_mode="r")
+        except (OSError, ValueError) as err:
+            raise ManifestError(f"cannot read the climatology of {file}: {err}") from err
+        manifest["climatology"] = {level: values[i] for i, level in enumerate(clim["levels"])}
     if "patches" not in manifest:  # schema 1: the whole region is the one patch
         _, height, width = manifest["hr_shape"]
         manifest["patches"] = one_patch(height, width).describe(manifest["grid"]["lat"], manifest["grid"]["lon"])
@@ -92,16 +106,33 @@ def readable_json(obj, indent=""):
     return json.dumps(obj, sort_keys=True)
 
 
-def write_json_atomic(obj, path):
-    """Write JSON through a temporary file and a rename, so a crash never leaves half a file."""
+def _write_atomic(path, write, mode):
+    """Write a file through a temporary one (`.<name>.<random>.tmp`) and a rename, so a crash never leaves half a file."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.chmod(tmp, 0o644)  # mkstemp makes it private; a manifest is for everyone to read
-        with os.fdopen(fd, "w") as f:
-            f.write(readable_json(obj))
-            f.write("\n")
+        with os.fdopen(fd, mode) as f:
+            write(f)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_json_atomic(obj, path):
+    """Write JSON through a temporary file and a rename, so a crash never leaves half a file."""
+    _write_atomic(path, lambda f: f.write(readable_json(obj) + "\n"), "w")
+
+
+def write_manifest(manifest, out_dir):
+    """`manifest.json` in `out_dir`, with a climatology of arrays (several patches) in climatology.npy beside it."""
+    out_dir = Path(out_dir)
+    clim = manifest.get("climatology") or {}
+    if any(isinstance(value, np.ndarray) for value in clim.values()):
+        values = np.stack([np.asarray(value, dtype=np.float32) for value in clim.values()])
+        _write_atomic(out_dir / CLIMATOLOGY_NAME, lambda f: np.save(f, values), "wb")
+        manifest = {**manifest, "climatology": {"file": CLIMATOLOGY_NAME, "levels": list(clim)}}
+    else:
+        (out_dir / CLIMATOLOGY_NAME).unlink(missing_ok=True)
+    write_json_atomic(manifest, out_dir / MANIFEST_NAME)

@@ -2,7 +2,7 @@
 
 A shard is written to `.<shard name>.tmp` in the output folder; `publish` renames all of a
 build's shards together once every one of them is complete, after removing the earlier
-build's manifest and shards, and writes the manifest last. So an interrupted build never
+build's manifest and shards, and writes the manifest (and its climatology) last. So an interrupted build never
 leaves a shard or manifest that looks complete, and an earlier build stays usable until the
 new one is ready.
 
@@ -19,12 +19,12 @@ from pathlib import Path
 
 import numpy as np
 
-from tfrecords_builder.manifest import write_json_atomic
+from tfrecords_builder.manifest import CLIMATOLOGY_NAME, write_manifest
 from tfrecords_builder.schema import COMPRESSION, MANIFEST_NAME, SHARD_SUFFIX, SPLITS
 
 _SHARD = rf"({'|'.join(SPLITS)})-\d{{5}}-of-\d{{5}}{re.escape(SHARD_SUFFIX)}"
 SHARD_RE = re.compile(rf"^{_SHARD}$")
-TEMP_RE = re.compile(rf"^\.({_SHARD}|{re.escape(MANIFEST_NAME)}\..*)\.tmp$")
+TEMP_RE = re.compile(rf"^\.({_SHARD}|({re.escape(MANIFEST_NAME)}|{re.escape(CLIMATOLOGY_NAME)})\..*)\.tmp$")
 # TFRecord framing around each record: length, its CRC and the data's CRC.
 FRAME_BYTES = 16
 # --compression -> zlib settings of the GZIP stream. deflate: zlib's default level (the bytes
@@ -87,4 +87,4 @@ def publish(out_dir, renames, manifest):
             path.unlink()
     for tmp, name in renames:
         os.replace(tmp, out_dir / name)
-    write_json_atomic(manifest, out_dir / MANIFEST_NAME)
+    write_manifest(manifest, out_dir)
