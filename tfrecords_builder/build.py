@@ -35,9 +35,9 @@ from tfrecords_builder.cutting import (
     training_facts,
 )
 from tfrecords_builder.errors import BuildError
+from tfrecords_builder.reader import is_store
 from tfrecords_builder.schema import MANIFEST_NAME, SCALES, serialize_example, shard_name
 from tfrecords_builder.sequences import DEGRADATIONS, day_times
-from tfrecords_builder.stores import is_store
 from tfrecords_builder.writer import (
     COMPRESSIONS,
     FRAME_BYTES,

@@ -27,7 +27,7 @@ import xarray as xr
 
 from tfrecords_builder.errors import BuildError
 from tfrecords_builder.patches import patch_grid
-from tfrecords_builder.reader import Era5Source
+from tfrecords_builder.reader import Era5Source, expand_inputs
 from tfrecords_builder.schema import SCALES, SCHEMA_VERSION, SPLITS
 from tfrecords_builder.sequences import (
     DEGRADATIONS,
@@ -39,7 +39,6 @@ from tfrecords_builder.sequences import (
     step_hours,
 )
 from tfrecords_builder.stats import Climatology, RunningStats
-from tfrecords_builder.stores import expand_inputs
 
 
 class Cut(NamedTuple):
