@@ -48,10 +48,10 @@ def measure(preset, precision, batch_size, steps, warmup):
     import numpy as np
     from bench_train import iteration_flops
 
-    from hsr_keras.arrays import synthetic_arrays
     from hsr_keras.config import PRESETS
-    from hsr_keras.fit import build_gan
+    from hsr_keras.in_memory import synthetic_arrays
     from hsr_keras.networks import count_flops
+    from hsr_keras.training import build_gan
 
     class StepTimer(keras.callbacks.Callback):
         """Wall time at the end of each step. `fit` turns the step's logs into Python floats

@@ -29,8 +29,8 @@ def measure(preset, batch_size, steps, warmup, precision):
     import numpy as np
 
     from hsr_keras.config import PRESETS
-    from hsr_keras.fit import build_gan
     from hsr_keras.networks import count_flops
+    from hsr_keras.training import build_gan
 
     keras.mixed_precision.set_global_policy(precision)
     config = PRESETS[preset].replace(batch_size=batch_size, precision=precision)

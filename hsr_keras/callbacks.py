@@ -5,9 +5,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from hsr_keras.plots import plot_history, plot_sample_maps
-
-__all__ = ["BestGeneratorCheckpoint", "SamplePlots", "plot_history"]
+from hsr_keras.plots import plot_sample_maps
 
 
 class BestGeneratorCheckpoint(keras.callbacks.Callback):

@@ -15,7 +15,7 @@ Methods (`--methods`, comma separated; default all):
     srcnn       SRCNN (architecture "srcnn"), L1 content loss only
     gan         the paper's generator and critic, plain (non-saturating) GAN loss; this is
                 also Table 2's "without WGAN-GP" row
-    srgan       SRResNet generator + SRGAN discriminator (hsr_keras.baselines), GAN loss; the
+    srgan       SRResNet generator + SRGAN discriminator (hsr_keras.srgan), GAN loss; the
                 content loss is the config's L1 (VGG features do not apply to one-channel
                 humidity and cannot be downloaded), plus the adversarial term; half the
                 preset's width, as SRGAN (64 channels) is to the paper's generator (128)
@@ -143,7 +143,7 @@ def train_or_reuse(key, config, data, folder, manifest_sha256, verbose=True, ret
     """
     import keras
 
-    from hsr_keras.fit import train
+    from hsr_keras.training import train
 
     folder = Path(folder)
     marker = folder / "trained.json"
@@ -389,7 +389,7 @@ def main(argv=None):
 
 def run(args, argv=None):
     """Trains what is missing, evaluates, prints and writes both tables; returns the evaluation report."""
-    from hsr_keras.fit import make_demo_data
+    from hsr_keras.training import make_demo_data
     from tfrecords_builder.manifest import manifest_path, read_manifest
 
     start = time.time()

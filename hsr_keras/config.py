@@ -10,11 +10,13 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hsr_keras.layers.stride_upsampling import INTERPOLATIONS
 from hsr_keras.losses import LOSSES
+from hsr_keras.networks import CRITIC_NORMS
+from tfrecords_builder.schema import SCALES
 
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 ARCHITECTURES = ("paper", "srcnn", "srgan")
-SCALES = (2, 4, 8, 16)
 
 
 @dataclass
@@ -67,13 +69,10 @@ class Config:
             (self.architecture in ARCHITECTURES, f"architecture must be one of {ARCHITECTURES}"),
             (self.loss in LOSSES, f"loss must be one of {LOSSES}"),
             (self.precision in PRECISIONS, f"precision must be one of {PRECISIONS}"),
+            (self.skip_interpolation in INTERPOLATIONS, f"skip_interpolation must be one of {INTERPOLATIONS}"),
             (
-                self.skip_interpolation in ("bicubic", "bilinear", "nearest"),
-                "skip_interpolation must be bicubic, bilinear or nearest",
-            ),
-            (
-                self.critic_norm in ("layer", "none"),
-                "critic_norm must be 'layer' or 'none' (batch norm breaks the per-sample gradient penalty)",
+                self.critic_norm in CRITIC_NORMS,
+                f"critic_norm must be one of {CRITIC_NORMS} (batch norm breaks the per-sample gradient penalty)",
             ),
             (
                 self.filters > 0 and self.upsample_filters > 0 and self.critic_filters > 0,

@@ -1,4 +1,5 @@
-"""Generator, critic and SRCNN baseline as functional Keras models, and a FLOP count.
+"""Generator, critic and SRCNN baseline as functional Keras models, the choice among them
+by a config's architecture, and a FLOP count.
 
 All networks take and return relative humidity in %RH as `[batch, time, H, W, 1]`
 with time, height and width unspecified (`keras.Input((None, None, None, 1))`);
@@ -10,6 +11,7 @@ import math
 
 import keras
 
+from hsr_keras import srgan
 from hsr_keras.layers import (
     ConvGRU,
     MultiKernelStem,
@@ -20,14 +22,11 @@ from hsr_keras.layers import (
     StrideUpsampling,
 )
 from hsr_keras.layers.cbam import CBAM
-from hsr_keras.layers.checks import check_bool, check_int
+from hsr_keras.layers.checks import check_bool, check_int, check_scale
 
-SCALES = (2, 4, 8, 16)
-
-
-def _check_scale(scale):
-    if isinstance(scale, bool) or scale not in SCALES:
-        raise ValueError(f"`scale` must be one of {SCALES}. Received: scale={scale}")
+# The critic's normalisations: no batch norm, whose statistics would couple the samples of
+# the per-sample gradient penalty.
+CRITIC_NORMS = ("layer", "none")
 
 
 def build_generator(
@@ -86,7 +85,7 @@ def build_generator(
     Returns:
         A functional `keras.Model`.
     """
-    _check_scale(scale)
+    check_scale(scale)
     check_int("filters", filters, 2)
     check_int("num_res_blocks", num_res_blocks, 0)
     check_int("upsample_filters", upsample_filters, 1)
@@ -197,8 +196,8 @@ def build_critic(
             "samples of a batch. Use norm='layer' or norm='none'. "
             f"Received: norm={norm!r}"
         )
-    if norm not in ("layer", "none"):
-        raise ValueError(f"`norm` must be 'layer' or 'none'. Received: norm={norm!r}")
+    if norm not in CRITIC_NORMS:
+        raise ValueError(f"`norm` must be one of {CRITIC_NORMS}. Received: norm={norm!r}")
     check_int("filters", filters, 1)
     check_int("num_res_blocks", num_res_blocks, 0)
     check_int("num_post_blocks", num_post_blocks, 0)
@@ -271,7 +270,7 @@ def build_srcnn(
         Dong, Loy, He, Tang (2016), "Image super-resolution using deep
         convolutional networks", IEEE TPAMI 38(2).
     """
-    _check_scale(scale)
+    check_scale(scale)
     if not isinstance(filters, (list, tuple)) or len(filters) != 2:
         raise ValueError(f"`filters` must be two integers. Received: filters={filters}")
     if not isinstance(kernel_sizes, (list, tuple)) or len(kernel_sizes) != 3:
@@ -299,6 +298,33 @@ def build_srcnn(
         x = conv(x)
     outputs = destandardize(output_conv(x))
     return keras.Model(inputs, outputs, name=name)
+
+
+def build_networks(config, mean, std):
+    """The generator and critic of `config.architecture`; no critic for the content loss.
+
+    "paper" is this module's generator and critic, "srcnn" its SRCNN, "srgan" the networks
+    of `hsr_keras.srgan`. `mean` and `std` are the data's statistics from the manifest.
+    """
+    if config.architecture == "paper":
+        generator = build_generator(**config.generator_kwargs(mean, std))
+    elif config.architecture == "srcnn":
+        generator = build_srcnn(scale=config.scale, mean=mean, std=std)
+    else:
+        generator = srgan.build_srgan_generator(
+            scale=config.scale,
+            filters=config.filters,
+            num_res_blocks=config.num_res_blocks,
+            global_skip=config.global_skip,
+            skip_interpolation=config.skip_interpolation,
+            mean=mean,
+            std=std,
+        )
+    if config.loss == "content":
+        return generator, None
+    if config.architecture == "srgan":
+        return generator, srgan.build_srgan_discriminator(filters=config.critic_filters, mean=mean, std=std)
+    return generator, build_critic(**config.critic_kwargs(mean, std))
 
 
 def count_flops(model, input_shape):

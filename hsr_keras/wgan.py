@@ -20,7 +20,6 @@ from keras import ops
 from hsr_keras import losses, metrics
 
 
-@keras.saving.register_keras_serializable(package="hsr_keras")
 class SuperResolutionGAN(keras.Model):
     """Generator + critic trained as a WGAN-GP (or plain GAN) with an L1 content loss.
 
@@ -50,7 +49,6 @@ class SuperResolutionGAN(keras.Model):
         self.generator = generator
         self.critic = critic
         self.data_std = float(data_std)
-        self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
         # Both networks come built; the wrapper has no weights of its own.
         self.built = generator.built and (critic is None or critic.built)
@@ -344,25 +342,6 @@ class SuperResolutionGAN(keras.Model):
         with keras.StatelessScope(state_mapping=mapping) as scope:
             logs = self._update_trackers(trackers, values)
         return logs, [scope.get_current_value(v) for v in self.metrics_variables]
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "generator": keras.saving.serialize_keras_object(self.generator),
-                "critic": None if self.critic is None else keras.saving.serialize_keras_object(self.critic),
-                "data_std": self.data_std,
-                "seed": self.seed,
-            }
-        )
-        return config
-
-    @classmethod
-    def from_config(cls, config):
-        config["generator"] = keras.saving.deserialize_keras_object(config["generator"])
-        if config["critic"] is not None:
-            config["critic"] = keras.saving.deserialize_keras_object(config["critic"])
-        return cls(**config)
 
 
 class _Optimizers:

@@ -1,53 +1,18 @@
 """`python -m hsr_keras.fit` end to end on small synthetic builds."""
 
-import csv
 import json
 
-import keras
 import numpy as np
 import pytest
+from tiny_runs import history_rows, make_build, write_config
 
 from hsr_keras import fit
 from hsr_keras.config import load_config
-from tfrecords_builder import build, synthetic
-
-TINY = {
-    "filters": 8,
-    "num_res_blocks": 1,
-    "upsample_filters": 8,
-    "num_post_blocks": 0,
-    "se_ratio": 4,
-    "global_skip": True,
-    "critic_filters": 8,
-    "critic_res_blocks": 0,
-    "critic_post_blocks": 0,
-    "batch_size": 4,
-    "epochs": 2,
-    "plot_every": 1,
-    "plot_samples": 2,
-}
-
-
-def make_build(folder, train="2019-01-01:2019-01-12", val="2019-01-13:2019-01-16", end="2019-01-16"):
-    era5 = folder / "era5"
-    synthetic.write_synthetic(era5, "2019-01-01", end, interval_hours=3, per="all", seed=3)
-    out = folder / "tfrecords"
-    assert build.main([str(era5), "--out", str(out), f"--train={train}", f"--val={val}", "--test=none", "--quiet"]) == 0
-    return out
 
 
 @pytest.fixture(scope="module")
 def small_build(tmp_path_factory):
     return make_build(tmp_path_factory.mktemp("fit_data"))
-
-
-def write_config(path, **changes):
-    path.write_text(json.dumps({**TINY, **changes}))
-    return path
-
-
-def history_rows(out):
-    return list(csv.DictReader((out / "history.csv").open()))
 
 
 def test_fit_writes_every_output(small_build, tmp_path, capsys):
@@ -70,35 +35,11 @@ def test_fit_writes_every_output(small_build, tmp_path, capsys):
     assert "bicubic (aligned)" in printed and "MSE ratio" in printed
     # the reported model MSE is the saved generator's MSE on the validation split
     from hsr_keras.data import load_split
-    from hsr_keras.evaluate import load_generator
+    from hsr_keras.model_files import load_generator
 
     lr, hr, _ = load_split(small_build, "val")
     pred = load_generator(out / "generator.keras").predict(lr[..., None], verbose=0)[..., 0]
     np.testing.assert_allclose(report["methods"]["model"]["mse"], np.mean((pred - hr) ** 2), rtol=1e-3)
-
-
-def test_killed_run_resumes_where_it_stopped(small_build, tmp_path):
-    out = tmp_path / "run"
-    config = load_config(write_config(tmp_path / "tiny.json", epochs=3), preset="demo")
-
-    class Kill(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            if epoch == 0:
-                raise KeyboardInterrupt("killed after the first epoch")
-
-    with pytest.raises(KeyboardInterrupt):
-        fit.train(config, small_build, out, verbose=0, extra_callbacks=[Kill()])
-    assert [r["epoch"] for r in history_rows(out)] == ["0"]
-    epochs_run = []
-
-    class Record(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            epochs_run.append(epoch)
-
-    result = fit.train(config, small_build, out, verbose=0, extra_callbacks=[Record()])
-    assert epochs_run == [1, 2]  # resumed after epoch 0, not from scratch
-    assert [r["epoch"] for r in history_rows(out)] == ["0", "1", "2"]
-    assert result["generator_path"].exists()
 
 
 def test_mirrored_strategy_run(small_build, tmp_path):

@@ -30,14 +30,18 @@ LOG_NAMES = ("d_loss", "g_loss", "content_loss", "adversarial_loss", "gradient_p
 NO_TENSORFLOW_MODULES = (
     "hsr_keras",
     "hsr_keras.config",
+    "hsr_keras.evaluation",
     "hsr_keras.fit",
     "hsr_keras.in_memory",
     "hsr_keras.interpolation",
     "hsr_keras.layers",
     "hsr_keras.losses",
     "hsr_keras.metrics",
+    "hsr_keras.model_files",
     "hsr_keras.networks",
     "hsr_keras.schedules",
+    "hsr_keras.search",
+    "hsr_keras.training",
     "hsr_keras.wgan",
     "tfrecords_builder.manifest",
     "tfrecords_builder.reader",
@@ -228,7 +232,7 @@ def jax_worker(folder):
     def _():
         import tempfile
 
-        from hsr_keras import fit, in_memory
+        from hsr_keras import in_memory, training
         from hsr_keras.config import PRESETS
 
         data = in_memory.synthetic_arrays(
@@ -241,7 +245,7 @@ def jax_worker(folder):
         )
         config = PRESETS["demo"].replace(architecture="srcnn", loss="content", batch_size=4, epochs=1, plot_every=1)
         with tempfile.TemporaryDirectory() as out:
-            result = fit.train(config, data, out, verbose=0)
+            result = training.train(config, data, out, verbose=0)
             written = sorted(p.name for p in Path(out).iterdir())
         history = result["history"]
         return {
@@ -368,7 +372,7 @@ def test_fit_train_on_in_memory_data_under_jax(jax_results):
 
 
 def test_fit_train_on_in_memory_data_under_tensorflow(tmp_path):
-    from hsr_keras import fit, in_memory
+    from hsr_keras import in_memory, training
     from hsr_keras.config import PRESETS
 
     data = in_memory.synthetic_arrays(
@@ -381,7 +385,7 @@ def test_fit_train_on_in_memory_data_under_tensorflow(tmp_path):
     )
     # 8 days in batches of 3: the last batch is short.
     config = PRESETS["demo"].replace(architecture="srcnn", loss="content", batch_size=3, epochs=1, plot_every=1)
-    result = fit.train(config, data, tmp_path, verbose=0)
+    result = training.train(config, data, tmp_path, verbose=0)
     history = result["history"]
     assert all(np.isfinite(values[-1]) for values in history.values())
     assert {"generator.keras", "history.csv", "logs", "samples"} <= {p.name for p in tmp_path.iterdir()}

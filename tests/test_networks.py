@@ -8,7 +8,7 @@ import pytest
 
 from hsr_keras.interpolation import upsample_strided
 from hsr_keras.layers import ConvGRU, ResidualBlock
-from hsr_keras.networks import build_critic, build_generator, build_srcnn, count_flops
+from hsr_keras.networks import build_critic, build_generator, build_networks, build_srcnn, count_flops
 
 TINY_GENERATOR = dict(filters=8, num_res_blocks=1, upsample_filters=4, num_post_blocks=1, se_ratio=4)
 TINY_CRITIC = dict(filters=8, num_res_blocks=1, num_post_blocks=1)
@@ -134,6 +134,20 @@ def test_srcnn_bad_arguments():
         build_srcnn(filters=(64,))
     with pytest.raises(ValueError, match="Received: kernel_sizes"):
         build_srcnn(kernel_sizes=(9, 5))
+
+
+def test_build_networks_follows_the_architecture_and_the_loss():
+    from hsr_keras.config import PRESETS
+
+    tiny = PRESETS["demo"].replace(
+        scale=4, filters=4, num_res_blocks=1, upsample_filters=4, num_post_blocks=0, se_ratio=2, critic_filters=4
+    )
+    generator, critic = build_networks(tiny, 55.0, 25.0)
+    assert (generator.name, critic.name) == ("generator", "critic")
+    generator, critic = build_networks(tiny.replace(architecture="srcnn", loss="content"), 55.0, 25.0)
+    assert generator.name == "srcnn" and critic is None
+    generator, critic = build_networks(tiny.replace(architecture="srgan", loss="gan"), 55.0, 25.0)
+    assert (generator.name, critic.name) == ("srgan_generator", "srgan_discriminator")
 
 
 # ----------------------------------------------------------------------------- ablations

@@ -7,7 +7,7 @@ mean and std, apply every convolution per frame (`Conv3D` with `(1, k, k)` kerne
 time axis is only carried along) and compute their outputs in float32 under a mixed
 precision policy.
 
-They are trained by `hsr_keras.fit.train` with `Config(architecture="srgan", loss="gan")`:
+They are trained by `hsr_keras.training.train` with `Config(architecture="srgan", loss="gan")`:
 the generator's loss is the config's L1 content loss (in units of the data's std) plus
 `adversarial_weight` (1e-3, SRGAN's weight) times the non-saturating GAN loss. SRGAN's VGG
 perceptual loss does not apply here: VGG features are defined for RGB photographs, not for
@@ -27,13 +27,7 @@ import math
 import keras
 
 from hsr_keras.layers import PixelShuffle, Standardize, StrideUpsampling
-
-SCALES = (2, 4, 8, 16)
-
-
-def _check_int(name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"`{name}` must be an integer >= {minimum}. Received: {name}={value}")
+from hsr_keras.layers.checks import check_bool, check_int, check_scale
 
 
 def _conv(filters, kernel_size, name, strides=1, dtype=None):
@@ -100,12 +94,10 @@ def build_srgan_generator(
         Ledig et al. (2017), "Photo-realistic single image super-resolution using a
         generative adversarial network", CVPR, Fig. 4 (top).
     """
-    if isinstance(scale, bool) or scale not in SCALES:
-        raise ValueError(f"`scale` must be one of {SCALES}. Received: scale={scale}")
-    _check_int("filters", filters, 1)
-    _check_int("num_res_blocks", num_res_blocks, 0)
-    if not isinstance(global_skip, bool):
-        raise ValueError(f"`global_skip` must be a bool. Received: global_skip={global_skip}")
+    check_scale(scale)
+    check_int("filters", filters, 1)
+    check_int("num_res_blocks", num_res_blocks, 0)
+    check_bool("global_skip", global_skip)
 
     # Layers.
     standardize = Standardize(mean, std, dtype="float32", name="standardize")
@@ -193,11 +185,11 @@ def build_srgan_discriminator(
         Ledig et al. (2017), "Photo-realistic single image super-resolution using a
         generative adversarial network", CVPR, Fig. 4 (bottom).
     """
-    _check_int("filters", filters, 1)
-    _check_int("num_stages", num_stages, 1)
+    check_int("filters", filters, 1)
+    check_int("num_stages", num_stages, 1)
     if dense_units is None:
         dense_units = 16 * filters
-    _check_int("dense_units", dense_units, 1)
+    check_int("dense_units", dense_units, 1)
 
     def leaky_relu(layer_name):
         return keras.layers.LeakyReLU(negative_slope=0.2, name=layer_name)

@@ -1,10 +1,10 @@
-"""Tests of hsr_keras.baselines: the SRGAN generator and discriminator."""
+"""Tests of hsr_keras.srgan: the SRGAN generator and discriminator."""
 
 import keras
 import numpy as np
 import pytest
 
-from hsr_keras.baselines import build_srgan_discriminator, build_srgan_generator
+from hsr_keras.srgan import build_srgan_discriminator, build_srgan_generator
 
 TINY = dict(filters=8, num_res_blocks=2, mean=50.0, std=25.0)
 

@@ -1,0 +1,100 @@
+"""hsr_keras.search: the search space and the hyper-model that builds and trains a trial."""
+
+import json
+import math
+
+import keras
+import keras_tuner
+import numpy as np
+import pytest
+from tiny_runs import TINY_SEARCH, write_build
+
+from hsr_keras import search
+from hsr_keras.config import PRESETS, load_config
+from tfrecords_builder.manifest import read_manifest
+
+
+@pytest.fixture(scope="module")
+def build(tmp_path_factory):
+    return write_build(tmp_path_factory.mktemp("search") / "tfrecords")
+
+
+@pytest.fixture(scope="module")
+def base_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("search") / "base.json"
+    path.write_text(json.dumps(TINY_SEARCH))
+    return path
+
+
+def test_search_space_suits_both_presets():
+    for preset in ("demo", "paper"):
+        base = PRESETS[preset]
+        space = search.search_space(base)
+        assert list(space) == [
+            "g_learning_rate", "d_learning_rate", "content_weight", "adversarial_weight",
+            "critic_steps", "gp_weight", "filters", "num_res_blocks", "noise_stddev",
+        ]  # fmt: skip
+        for name, param in space.items():  # the preset's own values lie in the space and start the search
+            assert param.default == getattr(base, name), name
+        assert space["g_learning_rate"].log and space["adversarial_weight"].log
+        assert (space["critic_steps"].low, space["critic_steps"].high) == (1, 5)
+        assert base.filters in space["filters"].values
+        assert all(f % 2 == 0 for f in space["filters"].values)  # the stem splits filters in two
+    assert PRESETS["paper"].filters * 2 in search.search_space(PRESETS["paper"])["filters"].values
+    small = search.search_space(PRESETS["demo"], "small")
+    assert list(small) == list(search.SMALL_SPACE) and small["critic_steps"].high == 2
+    assert list(search.search_space(PRESETS["demo"], "gp_weight, filters")) == ["gp_weight", "filters"]
+    with pytest.raises(ValueError, match="--space must be"):
+        search.search_space(PRESETS["demo"], "filters,learning_rate")
+    # Parameters a base does not use are not searched.
+    content = PRESETS["demo"].replace(loss="content")
+    assert list(search.search_space(content)) == ["g_learning_rate", "filters", "num_res_blocks", "noise_stddev"]
+    assert "gp_weight" not in search.search_space(PRESETS["demo"].replace(loss="gan"))
+    with pytest.raises(ValueError, match="does not use"):
+        search.search_space(content, "critic_steps")
+
+
+def test_build_uses_the_hp_values_and_the_seed(build, base_file):
+    base = load_config(base_file, preset="demo", epochs=2)
+    hypermodel = search.GANHyperModel(base, read_manifest(build), space="full")
+    fixed = {
+        "g_learning_rate": 2e-4,
+        "d_learning_rate": 5e-4,
+        "content_weight": 1.5,
+        "adversarial_weight": 0.02,
+        "critic_steps": 3,
+        "gp_weight": 7.0,
+        "filters": 8,
+        "num_res_blocks": 2,
+        "noise_stddev": 0.25,
+    }
+    hp = keras_tuner.HyperParameters()
+    hp.values.update(fixed)
+    gan = hypermodel.build(hp)
+    config = hypermodel.config_for(hp)
+    assert {name: getattr(config, name) for name in fixed} == fixed
+    assert config.replace(**{name: getattr(base, name) for name in fixed}) == base  # nothing else changed
+    assert (gan.critic_steps, gan.content_weight, gan.adversarial_weight, gan.gp_weight) == (3, 1.5, 0.02, 7.0)
+    assert gan.generator.get_layer("stem").filters == 8
+    assert sum(layer.name.startswith("res_block_") for layer in gan.generator.layers) == 2
+    assert gan.generator.get_layer("noise").stddev == 0.25
+    for optimizer, rate in ((gan.g_optimizer, 2e-4), (gan.d_optimizer, 5e-4)):
+        assert optimizer.get_config()["learning_rate"]["config"]["learning_rate"] == pytest.approx(rate)
+    # The seed in the config fixes the initial weights: a trial is rebuilt exactly.
+    weights = [w.copy() for w in gan.get_weights()]
+    keras.utils.set_random_seed(99)
+    again = hypermodel.build(hp)
+    assert all(np.array_equal(a, b) for a, b in zip(weights, again.get_weights()))
+    other = search.GANHyperModel(base.replace(seed=4), read_manifest(build), space="full").build(hp)
+    assert not np.array_equal(weights[0], other.get_weights()[0])
+
+
+def test_non_finite_objective_values():
+    objective = keras_tuner.Objective("val_psnr", "max")
+    history = keras.callbacks.History()
+    history.history = {"val_psnr": [10.0, math.nan, 12.0]}
+    search.scrub_non_finite(history, objective)
+    assert history.history["val_psnr"] == [10.0, -math.inf, 12.0]
+    history.history = {"val_psnr": [math.nan]}
+    with pytest.raises(keras_tuner.errors.FailedTrialError, match="diverged"):
+        search.scrub_non_finite(history, objective)
