@@ -1,12 +1,13 @@
 """Small datasets in memory: region-day sequences as numpy arrays, with no TFRecords and no TensorFlow.
 
 For data that fit in memory (a few years of one region: 2 years of 64x64 days are 0.2 GB),
-`load_arrays` reads ERA5 files, and `synthetic_arrays` draws synthetic ERA5-like fields in
-memory (no files, no netCDF library). Both cut the fields with the builder's own steps
-(`tfrecords_builder.cutting`), so they give the samples of `python -m tfrecords_builder`: one
-per complete UTC day and level (a day with a missing step or a NaN is skipped and reported),
-the same LR degradation, and statistics and climatology from the train split only. The
-result trains with `hsr_keras.training.train` under any Keras backend.
+`load_arrays` reads ERA5 files or Zarr stores, and `synthetic_arrays` draws synthetic
+ERA5-like fields in memory (no files, no netCDF library). Both cut the fields with the
+builder's own steps (`tfrecords_builder.cutting`), so they give the samples of `python -m
+tfrecords_builder`: one per complete UTC day, level and patch (a day with a missing step or
+a patch with a NaN is skipped and reported), the same LR degradation, and statistics and
+climatology from the train split only. The result trains with `hsr_keras.training.train`
+under any Keras backend.
 
 Example:
     >>> data = synthetic_arrays("2019-01-01", "2019-03-31", train="2019-01-01:2019-02-28",
@@ -28,6 +29,7 @@ from tfrecords_builder.cutting import (
     cut_day,
     describe_region,
     open_source,
+    patches_of,
     plan_splits,
     split_record,
     training_facts,
@@ -51,15 +53,17 @@ class InMemoryData:
     """The splits of a dataset held in memory and the manifest facts training needs.
 
     `manifest` has the keys of a build's manifest.json that describe the data (`scale`,
-    `hr_shape`, `lr_shape`, `grid` with `lat`/`lon`/`lr_lat`/`lr_lon`, `stats` of the train
-    split, `climatology`, `levels`, `step_hours`, `splits` with counts and skipped days), but
-    no shard files and no `_dir`.
+    `hr_shape`, `lr_shape`, `grid` with `lat`/`lon`/`lr_lat`/`lr_lon`, `patches`, `stats` of
+    the train split, `climatology`, `levels`, `step_hours`, `splits` with counts and skipped
+    days), but no shard files and no `_dir`. `patch` holds each split's patch index of every
+    sample, int64 [N] (all 0 for a single region): what a record's `patch` feature says.
     """
 
     manifest: dict
     train: Split
     val: Split | None = None
     test: Split | None = None
+    patch: dict | None = None
 
 
 def load_arrays(inputs, **options):
@@ -67,13 +71,15 @@ def load_arrays(inputs, **options):
 
     Args:
         inputs: ERA5 files, glob patterns or folders (netCDF in either CDS layout, or GRIB),
-            as for the builder; or one `xarray.Dataset` already in memory (e.g. from
+            Zarr stores (a local *.zarr folder or a gs:// URL in the ARCO-ERA5 layout), as
+            for the builder; or one `xarray.Dataset` already in memory (e.g. from
             `tfrecords_builder.synthetic.synthetic_dataset`).
         **options: any field of `tfrecords_builder.build.BuildConfig` but `inputs`, `out`,
-            `shard_mb`, `workers` and `quiet`: `variable`, `levels`, `lat`, `lon`,
-            `region_name`, `steps`, `interval_hours`, `scale`, `degradation`, and the
-            `train`, `val`, `test` date ranges ("START:END"; "none" omits val or test).
-            Defaults to the builder's, i.e. the paper's protocol.
+            `shard_mb`, `compression`, `workers` and `quiet`: `variable`, `levels`, `lat`,
+            `lon`, `region_name`, `patch_size`, `patch_stride`, `steps`, `interval_hours`,
+            `scale`, `degradation`, and the `train`, `val`, `test` date ranges
+            ("START:END"; "none" omits val or test). Defaults to the builder's, i.e. the
+            paper's protocol.
 
     Returns:
         `InMemoryData` with float32 arrays in %RH.
@@ -83,24 +89,25 @@ def load_arrays(inputs, **options):
             region outside the grid, a split without complete days...), as the builder.
     """
     cut = check_config(BuildConfig(inputs=(), out="", **options))
-    arrays = {}
+    arrays, patch = {}, {}
     with open_source(inputs, cut) as source:
         region = describe_region(source, cut)
+        patches = patches_of(source, cut)
         plans = plan_splits(source, cut)
         manifest = base_manifest(cut, source, region)
         manifest["splits"] = {}
         for name, (days, skipped_days) in plans.items():
-            tally = Tally(cut, region, training=name == "train")
+            tally = Tally(cut, region, training=name == "train", patches=patches.count)
             samples = []
             for day in days:
-                times, day_samples = cut_day(source, day, cut)
-                samples += [(sample.lr, sample.hr, times) for sample in tally.add(day, day_samples)]
+                times, day_samples = cut_day(source, day, cut, patches)
+                samples += [(s.lr, s.hr, times, s.patch) for s in tally.add(day, day_samples)]
             manifest["splits"][name] = split_record(name, cut, skipped_days, tally)
-            lr, hr, times = (np.stack(column) for column in zip(*samples))
+            lr, hr, times, patch[name] = (np.stack(column) for column in zip(*samples))
             arrays[name] = Split(lr, hr, times.astype("datetime64[s]"))
             if name == "train":
                 manifest.update(training_facts(tally, cut))
-    return InMemoryData(manifest=manifest, **arrays)
+    return InMemoryData(manifest=manifest, patch=patch, **arrays)
 
 
 def synthetic_arrays(start, end, *, seed=0, **options):

@@ -10,7 +10,10 @@ import types
 import numpy as np
 import pytest
 import tensorflow as tf
+import xarray as xr
+from conftest import REAL_ERA5
 from era5_samples import LAT, LON, REGION_ARGS, SPLIT_ARGS, hourly, known_values, write_era5
+from era5_stores import open_sample, write_arco_zarr, write_grib
 
 from tfrecords_builder import __main__ as cli
 from tfrecords_builder import cutting
@@ -40,6 +43,7 @@ MANIFEST_KEYS = {
     "stats",
     "climatology",
     "sources",
+    "patches",
 }
 SPLIT_KEYS = {"start", "end", "examples", "days", "shards", "bytes", "skipped", "skipped_count"}
 
@@ -60,8 +64,13 @@ def run(inputs, out, *extra, region=REGION_ARGS, splits=SPLIT_ARGS):
 def records(manifest, split):
     files = [f"{manifest['_dir']}/{name}" for name in manifest["splits"][split]["shards"]]
     dataset = tf.data.TFRecordDataset(files, compression_type="GZIP")
-    parsed = [parse_example(r, manifest["hr_shape"], manifest["lr_shape"]) for r in dataset]
+    corner = manifest["patches"]["corners"][0]
+    parsed = [parse_example(r, manifest["hr_shape"], manifest["lr_shape"], corner) for r in dataset]
     return [{key: value.numpy() for key, value in p.items()} for p in parsed]
+
+
+def shard_bytes(folder):
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.name != "manifest.json"}
 
 
 def digests(folder):
@@ -264,6 +273,28 @@ def _bad_inputs(tmp_path):
     ]
     if importlib.util.find_spec("cfgrib") is None:
         cases.append(([grib], "pip install hsr-keras[grib]"))
+    else:
+        cases.append(([grib], f"cannot read {grib}: corrupt grib file"))
+    sample = open_sample(REAL_ERA5)
+    with xr.open_dataset(good) as ds:
+        store = write_arco_zarr(tmp_path / "good.zarr", ds.load())
+    t_only = write_arco_zarr(tmp_path / "t.zarr", sample, variables=("t",))
+    t_grib = write_grib(tmp_path / "t.grib", sample, variables=("t",), levels=[300])
+    sample_region = ["--lat", "50", "59.75", "--lon", "60", "69.75"]
+    cases += [
+        ([good, "--levels", "425"], "level 425 hPa is not in"),
+        ([good, "--variable", "relative_humidity", "--levels", "300", "425"], "level 425 hPa is not in"),
+        ([store, "--variable", "specific_humidity"], "has no variable 'q'"),
+        ([t_only, *sample_region], "has no relative humidity: neither 'r' (relative_humidity) nor 't' and 'q'"),
+        ([t_grib, *sample_region], "has no relative humidity"),
+        ([store, "--lat", "30", "45"], "latitude 30 to 45 lies outside the grid"),
+        ([store, "--lon", "350", "10"], "longitude 350 to 10 lies outside the grid"),
+        ([store, "--test", "2021-01-01:2021-01-31"], "split test has no complete days between 2021-01-01"),
+        ([good, "--patch-size", "12"], "patch size 12 is not a positive multiple of the scale 8"),
+        ([good, "--patch-size", "8", "--patch-stride", "4"], "patch stride 4 is not a positive multiple of the scale"),
+        ([good, "--patch-size", "24"], "a patch of 24x24 grid points is larger than the domain of 16x16"),
+        ([good, "--patch-stride", "8"], "--patch-stride needs --patch-size"),
+    ]
     return cases
 
 
@@ -356,3 +387,145 @@ def test_paper_defaults_on_synthetic_files_in_both_layouts(tmp_path):
         assert manifest["grid"]["lr_lat"] == [37.0 + 2 * i for i in range(8)]
         assert manifest["splits"]["train"]["examples"] == manifest["splits"]["val"]["examples"] == 1
         assert 20 < manifest["stats"]["mean"] < 90 and manifest["stats"]["max"] > 100
+
+
+# A coarse global grid, so a domain across 0/360 and the whole globe stay small.
+GLOBAL_LAT = np.arange(90.0, -90.01, -2.5)
+GLOBAL_LON = np.arange(0.0, 359.9, 2.5)
+
+
+def test_patches_across_greenwich_carry_their_index_and_corner_and_the_source_values(tmp_path):
+    path = write_era5(tmp_path / "globe.nc", hourly("2020-01-01", 4), lat=GLOBAL_LAT, lon=GLOBAL_LON)
+    region = ["--lat", "40", "60", "--lon", "340", "20"]  # 9 x 17 cells at 2.5 degrees
+    patches = ["--scale", "2", "--patch-size", "4", "--patch-stride", "4"]
+    manifest = run(path, tmp_path / "out", *patches, region=region)
+    grid = manifest["patches"]
+    assert (grid["rows"], grid["cols"], grid["count"], grid["size"], grid["stride"]) == (2, 4, 8, [4, 4], [4, 4])
+    assert (grid["dropped_rows"], grid["dropped_cols"]) == (1, 1)
+    assert grid["corners"][:5] == [[40.0, 340.0], [40.0, 350.0], [40.0, 360.0], [40.0, 370.0], [50.0, 340.0]]
+    assert manifest["grid"]["lon"][0] == 340.0 and manifest["grid"]["lon"][-1] == 380.0
+    assert manifest["hr_shape"] == [8, 4, 4] and manifest["lr_shape"] == [8, 2, 2]
+    assert manifest["region"]["name"] == "lat40-60_lon340-380"
+    train = records(manifest, "train")
+    assert len(train) == manifest["splits"]["train"]["examples"] == 2 * 8
+    assert [r["patch"] for r in train[:9]] == [*range(8), 0]  # day by day, patch by patch
+    for record in train:
+        lat0, lon0 = grid["corners"][record["patch"]]
+        assert (record["patch_lat"], record["patch_lon"]) == (lat0, lon0)
+        lat, lon = lat0 + 2.5 * np.arange(4), (lon0 + 2.5 * np.arange(4)) % 360
+        expected = known_values(record["time"].astype("datetime64[s]"), lat, lon).astype(np.float32)
+        np.testing.assert_array_equal(record["hr"], expected)
+        np.testing.assert_array_equal(record["lr"], record["hr"][:, ::2, ::2])
+    climatology = manifest["climatology"]["300"]
+    assert climatology.shape == (8, 8, 4, 4)  # per patch position, kept in climatology.npy
+    assert json.loads((tmp_path / "out" / "manifest.json").read_text())["climatology"] == {
+        "file": "climatology.npy",
+        "levels": ["300"],
+    }
+    np.testing.assert_allclose(climatology[3], np.mean([r["hr"] for r in train if r["patch"] == 3], axis=0), atol=1e-4)
+    assert manifest["stats"]["count"] == 16 * 8 * 16
+
+
+def test_the_whole_globe_in_patches(tmp_path):
+    path = write_era5(tmp_path / "globe.nc", hourly("2020-01-01", 4), lat=GLOBAL_LAT, lon=GLOBAL_LON)
+    region = ["--lat", "-90", "90", "--lon", "-180", "177.5"]  # 73 x 144 cells, seam at 180
+    manifest = run(path, tmp_path / "out", "--patch-size", "16", "--scale", "8", region=region)
+    grid = manifest["patches"]
+    assert (grid["rows"], grid["cols"], grid["dropped_rows"], grid["dropped_cols"]) == (4, 9, 9, 0)
+    assert grid["corners"][0] == [-90.0, -180.0] and grid["corners"][-1] == [30.0, 140.0]
+    assert manifest["splits"]["val"]["examples"] == 36
+
+
+def test_a_nan_skips_only_its_patch_and_the_manifest_says_which(tmp_path):
+    times = hourly("2020-01-01", 4)
+    field = known_values(times.values, LAT, LON)
+    field[24 + 6, -2, 10] = np.nan  # 2020-01-02 06:00, at 40.25N 112.5E: in the patch at 40N 112E
+    path = write_era5(tmp_path / "era5.nc", times, values=field[:, None])
+    region = ["--lat", "40", "45", "--lon", "110", "115"]  # 21 x 21
+    manifest = run(path, tmp_path / "out", "--patch-size", "8", "--patch-stride", "8", "--scale", "4", region=region)
+    train = manifest["splits"]["train"]
+    assert manifest["patches"]["corners"] == [[40.0, 110.0], [40.0, 112.0], [42.0, 110.0], [42.0, 112.0]]
+    assert train["skipped"] == [{"date": "2020-01-02", "level": 300, "reason": "NaN at 06:00", "patch": 1}]
+    assert (train["examples"], train["skipped_count"], train["days"]) == (2 * 4 - 1, 1, 2)
+    assert manifest["patches"]["dropped_rows"] == 5 and manifest["patches"]["dropped_cols"] == 5
+
+
+def test_one_patch_over_the_region_is_the_build_without_patches_byte_for_byte(era5, tmp_path):
+    plain = run(era5, tmp_path / "plain")
+    one = run(era5, tmp_path / "one", "--patch-size", "16")
+    assert shard_bytes(tmp_path / "plain") == shard_bytes(tmp_path / "one")
+    assert (
+        one["patches"]
+        == plain["patches"]
+        == {
+            "size": [16, 16],
+            "stride": [16, 16],
+            "rows": 1,
+            "cols": 1,
+            "count": 1,
+            "corners": [[41.0, 111.0]],
+            "dropped_rows": 0,
+            "dropped_cols": 0,
+        }
+    )
+    (record, *_) = records(plain, "train")
+    assert (record["patch"], record["patch_lat"], record["patch_lon"]) == (0, 41.0, 111.0)
+
+
+def test_a_region_across_greenwich_without_patches(tmp_path):
+    path = write_era5(tmp_path / "globe.nc", hourly("2020-01-01", 4), lat=GLOBAL_LAT, lon=GLOBAL_LON)
+    manifest = run(path, tmp_path / "out", "--scale", "2", region=["--lat", "40", "57.5", "--lon", "350", "7.5"])
+    assert manifest["grid"]["lon"] == [350.0, 352.5, 355.0, 357.5, 360.0, 362.5, 365.0, 367.5]
+    (record, *_) = records(manifest, "val")
+    lon = np.array(manifest["grid"]["lon"]) % 360
+    expected = known_values(record["time"].astype("datetime64[s]"), manifest["grid"]["lat"], lon)
+    np.testing.assert_array_equal(record["hr"], expected.astype(np.float32))
+
+
+SAMPLE_ARGS = ["--lat", "50", "59.75", "--lon", "60", "69.75", "--levels", "250", "300"]
+SAMPLE_SPLITS = ["--steps", "3", "--interval-hours", "1", "--train", "2022-11-11:2022-11-11", "--val", "none"]
+SAMPLE_SPLITS += ["--test", "none"]
+
+
+def test_an_arco_zarr_store_builds_the_bytes_of_the_netcdf_it_came_from(real_era5, tmp_path):
+    store = write_arco_zarr(tmp_path / "era5.zarr", open_sample(real_era5))
+    from_netcdf = run(real_era5, tmp_path / "nc", region=SAMPLE_ARGS, splits=SAMPLE_SPLITS)
+    from_zarr = run(store, tmp_path / "zarr", region=SAMPLE_ARGS, splits=SAMPLE_SPLITS)
+    assert shard_bytes(tmp_path / "nc") == shard_bytes(tmp_path / "zarr")
+    for key in ("grid", "stats", "climatology", "splits", "patches"):
+        assert from_netcdf[key] == from_zarr[key]
+    assert from_zarr["sources"] == [{"path": str(store.resolve()), "format": "zarr"}]
+
+
+def test_grib_as_the_cds_delivers_it_builds(real_era5, tmp_path):
+    sample = open_sample(real_era5)
+    grib = write_grib(tmp_path / "era5.grib", sample, levels=[250, 300])
+    manifest = run(grib, tmp_path / "grib", region=SAMPLE_ARGS, splits=SAMPLE_SPLITS)
+    netcdf = records(run(real_era5, tmp_path / "nc", region=SAMPLE_ARGS, splits=SAMPLE_SPLITS), "train")
+    for got, want in zip(records(manifest, "train"), netcdf, strict=True):
+        np.testing.assert_allclose(got["hr"], want["hr"], atol=0.01)  # 16-bit GRIB packing
+        np.testing.assert_array_equal(got["time"], want["time"])
+        assert got["level"] == want["level"]
+
+
+def test_r_derived_from_t_and_q_builds(real_era5, tmp_path):
+    store = write_arco_zarr(tmp_path / "tq.zarr", open_sample(real_era5), variables=("t", "q"))
+    derived = records(run(store, tmp_path / "tq", region=SAMPLE_ARGS, splits=SAMPLE_SPLITS), "train")
+    era5 = records(run(real_era5, tmp_path / "r", region=SAMPLE_ARGS, splits=SAMPLE_SPLITS), "train")
+    assert len(derived) == len(era5) == 2
+    for got, want in zip(derived, era5):
+        assert np.abs(got["hr"] - want["hr"]).mean() < 0.5
+
+
+def test_faster_compressions_write_the_same_records(era5, tmp_path):
+    sizes = {}
+    for compression in ("deflate", "huffman", "store"):
+        manifest = run(era5, tmp_path / compression, "--compression", compression)
+        assert manifest["command"][-2:] == ["--compression", compression]
+        sizes[compression] = manifest["splits"]["train"]["bytes"]
+        got = records(manifest, "train")
+        if compression == "deflate":
+            first = got
+        for a, b in zip(got, first, strict=True):
+            assert a["hr"].tobytes() == b["hr"].tobytes() and a["lr"].tobytes() == b["lr"].tobytes()
+    assert sizes["deflate"] < sizes["huffman"] < sizes["store"]

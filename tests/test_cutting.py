@@ -14,6 +14,7 @@ from tfrecords_builder.cutting import (
     cut_day,
     describe_region,
     open_source,
+    patches_of,
     plan_splits,
     split_record,
     training_facts,
@@ -139,3 +140,29 @@ def test_tallies_merged_in_order_give_the_statistics_of_one_tally():
     assert one["stats"] == pytest.approx(other["stats"], rel=1e-12)
     np.testing.assert_allclose(one["climatology"]["300"], np.mean([hr for _, hr in days], axis=0), atol=1e-4)
     assert one["climatology"] == other["climatology"]
+
+
+def test_cut_day_with_patches_gives_level_by_level_patch_by_patch_and_the_tally_keeps_each_position(tmp_path):
+    times = hourly("2020-01-01", 2)
+    field = known_values(times.values, LAT, LON)
+    path = write_era5(tmp_path / "era5.nc", times, values=np.stack([field, field + 1.0], axis=1), levels=(300, 500))
+    cut = cut_for(levels=(300, 500), lat=(41.0, 44.75), lon=(111.0, 114.75), scale=4, patch_size=8)
+    with open_source(path, cut) as source:
+        region, patches = describe_region(source, cut), patches_of(source, cut)
+        _, samples = cut_day(source, np.datetime64("2020-01-01"), cut, patches)
+    assert region.hr_shape == [8, 8, 8] and region.lr_shape == [8, 2, 2] and patches.count == 4
+    assert [(s.level, s.patch) for s in samples] == [(level, p) for level in (300.0, 500.0) for p in range(4)]
+    np.testing.assert_array_equal(samples[5].hr - samples[1].hr, 1.0)  # same patch, next level
+    tally = Tally(cut, region, training=True, patches=4)
+    bad = samples[6]._replace(lr=None, reason="NaN at 03:00")
+    tally.add(np.datetime64("2020-01-01"), [*samples[:6], bad, samples[7]])
+    record = split_record("train", cut, [(np.datetime64("2020-01-02"), "missing 21:00")], tally)
+    assert record["skipped"] == [
+        {"date": "2020-01-01", "level": 500, "reason": "NaN at 03:00", "patch": 2},
+        {"date": "2020-01-02", "level": 300, "reason": "missing 21:00"},
+        {"date": "2020-01-02", "level": 500, "reason": "missing 21:00"},
+    ]
+    assert (record["examples"], record["skipped_count"]) == (7, 1 + 2 * 4)
+    climatology = training_facts(tally, cut)["climatology"]
+    assert np.shape(climatology["500"]) == (4, 8, 8, 8)
+    np.testing.assert_allclose(climatology["500"][1], samples[5].hr, atol=1e-4)

@@ -96,3 +96,54 @@ def test_skipped_days_and_every_manifest_fact_match_the_build(tmp_path, capsys):
             np.testing.assert_array_equal(got.lr, lr)
             np.testing.assert_array_equal(got.hr, hr)
             np.testing.assert_array_equal(got.time, time)
+
+
+def test_patches_in_memory_equal_the_patch_build_with_their_indices(tmp_path):
+    lat, lon = np.arange(90.0, -90.01, -2.5), np.arange(0.0, 359.9, 2.5)
+    path = write_era5(tmp_path / "globe.nc", hourly("2020-01-01", 3), lat=lat, lon=lon)
+    options = dict(lat=(40.0, 60.0), lon=(340.0, 20.0), scale=2, patch_size=4, patch_stride=4)
+    splits = dict(train="2020-01-01:2020-01-02", val="2020-01-03:2020-01-03", test="none")
+    argv = [str(path), "--out", str(tmp_path / "tf"), "--quiet", "--lat", "40", "60", "--lon", "340", "20"]
+    argv += ["--scale", "2", "--patch-size", "4"] + [f"--{name}={value}" for name, value in splits.items()]
+    assert build.main(argv) == 0
+    manifest = read_manifest(tmp_path / "tf")
+    data = load_arrays(path, **options, **splits)
+    for key in set(manifest) - {"_dir", "command", "sources", "splits", "climatology"}:
+        assert data.manifest[key] == manifest[key], key
+    np.testing.assert_array_equal(data.manifest["climatology"]["300"], manifest["climatology"]["300"])
+    assert manifest["climatology"]["300"].shape == (8, 8, 4, 4)  # per patch position, from climatology.npy
+    for name in ("train", "val"):
+        lr, hr, time = load_split(manifest, name)
+        np.testing.assert_array_equal(getattr(data, name).hr, hr)
+        np.testing.assert_array_equal(getattr(data, name).lr, lr)
+        np.testing.assert_array_equal(getattr(data, name).time, time)
+        days = len(hr) // 8
+        np.testing.assert_array_equal(data.patch[name], np.tile(np.arange(8), days))
+
+
+def test_an_arco_zarr_store_loads_as_its_netcdf(real_era5, tmp_path):
+    from era5_stores import open_sample, write_arco_zarr
+
+    store = write_arco_zarr(tmp_path / "era5.zarr", open_sample(real_era5))
+    options = dict(lat=(50.0, 59.75), lon=(60.0, 69.75), levels=(300,), steps=3, interval_hours=1)
+    options.update(train="2022-11-11:2022-11-11", val="none", test="none")
+    from_zarr, from_netcdf = load_arrays(store, **options), load_arrays(real_era5, **options)
+    np.testing.assert_array_equal(from_zarr.train.hr, from_netcdf.train.hr)
+    assert from_zarr.manifest == from_netcdf.manifest and list(from_zarr.patch["train"]) == [0]
+
+
+def test_a_one_level_one_time_grib_loads_as_the_build_reads_it(real_era5, tmp_path):
+    from era5_stores import open_sample, write_grib
+
+    sample = open_sample(real_era5)
+    grib = write_grib(tmp_path / "era5.grib", sample, times=sample["time"].values[:1], levels=[300])
+    options = dict(lat=(50.0, 59.75), lon=(60.0, 69.75), steps=1, interval_hours=1, scale=8)
+    options.update(train="2022-11-11:2022-11-11", val="none", test="none")
+    data = load_arrays(grib, **options)
+    argv = [str(grib), "--out", str(tmp_path / "tf"), "--quiet", "--lat", "50", "59.75", "--lon", "60", "69.75"]
+    argv += ["--steps", "1", "--interval-hours", "1", "--train", "2022-11-11:2022-11-11", "--val", "none"]
+    assert build.main([*argv, "--test", "none"]) == 0
+    lr, hr, time = load_split(read_manifest(tmp_path / "tf"), "train")
+    np.testing.assert_array_equal(data.train.hr, hr)
+    np.testing.assert_array_equal(data.train.time, time)
+    assert data.train.hr.shape == (1, 1, 40, 40) and str(time[0, 0]) == "2022-11-11T00:00:00"

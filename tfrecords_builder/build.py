@@ -1,11 +1,13 @@
-"""The build: ERA5 files -> train/val/test TFRecord shards, training statistics, climatology, manifest.
+"""The build: ERA5 files or Zarr stores -> train/val/test TFRecord shards, training statistics, climatology, manifest.
 
 `python -m tfrecords_builder FILES... --out DIR` runs `main`; `build(BuildConfig(...))` is the
 same from Python. What a sample is (checks, splits, skipped days, manifest facts) is decided in
 `cutting`, shared with `hsr_keras.in_memory`; this module writes the samples. Shards are
 written by a pool of threads, one shard at a time per thread: GZIP compression, the costly
 part, runs in TensorFlow without the GIL, so shards compress in parallel while netCDF reads
-(serialised by xarray's file lock) interleave with them.
+(serialised by xarray's file lock) interleave with them. Deflate (`--compression`, the
+default) costs about 6x the read of the same data; huffman and store trade shard size for
+speed (benchmarks/bench_builder.py measures both against the read alone).
 """
 
 import argparse
@@ -27,14 +29,24 @@ from tfrecords_builder.cutting import (
     cut_day,
     describe_region,
     open_source,
+    patches_of,
     plan_splits,
     split_record,
     training_facts,
 )
 from tfrecords_builder.errors import BuildError
+from tfrecords_builder.reader import is_store
 from tfrecords_builder.schema import MANIFEST_NAME, SCALES, serialize_example, shard_name
 from tfrecords_builder.sequences import DEGRADATIONS, day_times
-from tfrecords_builder.writer import FRAME_BYTES, ShardWriter, publish, remove_temporaries, shard_runs, temp_path
+from tfrecords_builder.writer import (
+    COMPRESSIONS,
+    FRAME_BYTES,
+    ShardWriter,
+    publish,
+    remove_temporaries,
+    shard_runs,
+    temp_path,
+)
 
 MB = 2**20
 
@@ -54,6 +66,8 @@ class BuildConfig:
     lat: tuple = (37.0, 52.75)
     lon: tuple = (105.0, 120.75)
     region_name: str | None = None
+    patch_size: int | None = None
+    patch_stride: int | None = None
     steps: int = 8
     interval_hours: int = 3
     scale: int = 8
@@ -62,6 +76,7 @@ class BuildConfig:
     val: str = "2021-01-01:2021-12-31"
     test: str = "2022-01-01:2022-10-31"
     shard_mb: float = 64.0
+    compression: str = "deflate"
     workers: int = field(default_factory=default_workers)
     quiet: bool = False
 
@@ -79,6 +94,9 @@ class ShardTask:
 
 
 def _source_record(path):
+    """What the manifest says of an input: a file's size and checksum; a Zarr store's path alone."""
+    if is_store(path):
+        return {"path": str(path), "format": "zarr"}
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(MB), b""):
@@ -91,42 +109,76 @@ class _Cancelled(Exception):
 
 
 class _ShardJob:
-    """Writes one shard's days: read, skip incomplete ones, degrade, serialise, compress."""
+    """Writes one shard's days: read, skip incomplete patches, degrade, serialise, compress."""
 
     def __init__(self, cut, source, region, out_dir, progress):
         self.cut, self.source, self.region = cut, source, region
         self.out_dir, self.progress = out_dir, progress
+        self.patches = patches_of(source, cut)
+        # A record names its patch only when there are several: one patch gives the records of schema 1.
+        corners = self.patches.corners(source.lat, source.lon)
+        self.patch_features = [(k, *corner) for k, corner in enumerate(corners)] if len(corners) > 1 else None
         self.cancel = threading.Event()
         self._lock = threading.Lock()
 
     def __call__(self, task):
-        tally = Tally(self.cut, self.region, training=task.split == "train")
-        with ShardWriter(temp_path(self.out_dir, task.name)) as writer:
+        tally = Tally(self.cut, self.region, training=task.split == "train", patches=self.patches.count)
+        with ShardWriter(temp_path(self.out_dir, task.name), self.cut.config.compression) as writer:
             for day in task.days:
                 if self.cancel.is_set():
                     raise _Cancelled
-                times, samples = cut_day(self.source, day, self.cut)
-                for sample in tally.add(day, samples):
-                    writer.write(serialize_example(sample.hr, sample.lr, times, sample.level, self.region.name))
+                times, samples = cut_day(self.source, day, self.cut, self.patches)
+                for s in tally.add(day, samples):
+                    patch = self.patch_features and self.patch_features[s.patch]
+                    writer.write(serialize_example(s.hr, s.lr, times, s.level, self.region.name, patch))
                 with self._lock:
                     self.progress.update(1)
         return tally
 
 
-def _run(tasks, job, files, workers):
-    """Run the shard tasks and the checksums on `workers` threads; results in task order."""
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        shard_futures = [pool.submit(job, task) for task in tasks]
-        file_futures = [pool.submit(_source_record, path) for path in files]
+class _Totals:
+    """Each split's tally and non-empty shards, merged shard by shard in task order as shards finish.
+
+    Task order makes the numbers independent of --workers; merging as soon as the order allows
+    keeps few shards' tallies (and their climatology, large for a global build) in memory.
+    """
+
+    def __init__(self, cut, region, tasks, patches):
+        self.tasks = tasks
+        self.tallies = {name: Tally(cut, region, training=name == "train", patches=patches) for name in cut.splits}
+        self.kept = {name: [] for name in cut.splits}
+        self._finished, self._next = {}, 0
+
+    def add(self, index, tally):
+        self._finished[index] = tally
+        while self._next in self._finished:
+            task, tally = self.tasks[self._next], self._finished.pop(self._next)
+            self.tallies[task.split].merge(tally)
+            if tally.examples:
+                self.kept[task.split].append(task)
+            self._next += 1
+
+
+def _run(tasks, job, totals, files, workers):
+    """Run the shard tasks (into `totals`) on `workers` threads and the checksums on one more.
+
+    The checksums, a read of every input file, overlap the shards instead of following them;
+    they come back in file order.
+    """
+    with ThreadPoolExecutor(max_workers=workers) as pool, ThreadPoolExecutor(max_workers=1) as checksums:
+        shard_futures = {pool.submit(job, task): index for index, task in enumerate(tasks)}
+        file_futures = [checksums.submit(_source_record, path) for path in files]
         try:
-            for future in as_completed(shard_futures + file_futures):
-                future.result()
+            for future in as_completed([*shard_futures, *file_futures]):
+                result = future.result()
+                if future in shard_futures:
+                    totals.add(shard_futures[future], result)
         except BaseException:
             job.cancel.set()
-            for future in shard_futures + file_futures:
+            for future in [*shard_futures, *file_futures]:
                 future.cancel()
             raise
-    return [f.result() for f in shard_futures], [f.result() for f in file_futures]
+    return [f.result() for f in file_futures]
 
 
 def build(config, command=()):
@@ -134,6 +186,8 @@ def build(config, command=()):
     cut = check_config(config)
     if config.shard_mb <= 0 or config.workers < 1:
         raise BuildError("--shard-mb must be positive and --workers at least 1")
+    if config.compression not in COMPRESSIONS:
+        raise BuildError(f"compression {config.compression!r} is not one of {', '.join(COMPRESSIONS)}")
     out_dir = Path(config.out)
     if out_dir.exists() and not out_dir.is_dir():
         raise BuildError(f"output {out_dir} exists and is not a folder")
@@ -141,6 +195,8 @@ def build(config, command=()):
     with open_source(config.inputs, cut) as source:
         region = describe_region(source, cut)
         plans = plan_splits(source, cut)
+        progress = tqdm(total=0, unit="day", desc="building", disable=True if config.quiet else None, delay=1)
+        job = _ShardJob(cut, source, region, out_dir, progress)
         first_day = plans["train"][0][0]
         record_bytes = FRAME_BYTES + len(
             serialize_example(
@@ -149,23 +205,23 @@ def build(config, command=()):
                 day_times(first_day, cut.hours),
                 cut.levels[-1],
                 region.name,
+                job.patch_features and job.patch_features[-1],
             )
         )
         tasks = []
         for name, (days, _) in plans.items():
-            runs = shard_runs(days, record_bytes * len(cut.levels), config.shard_mb * MB)
+            runs = shard_runs(days, record_bytes * len(cut.levels) * job.patches.count, config.shard_mb * MB)
             tasks += [ShardTask(name, i, len(runs), run) for i, run in enumerate(runs)]
 
         out_dir.mkdir(parents=True, exist_ok=True)
         remove_temporaries(out_dir)
-        total_days = sum(len(task.days) for task in tasks)
-        progress = tqdm(total=total_days, unit="day", desc="building", disable=True if config.quiet else None, delay=1)
-        job = _ShardJob(cut, source, region, out_dir, progress)
+        progress.total = sum(len(task.days) for task in tasks)
+        totals = _Totals(cut, region, tasks, job.patches.count)
         try:
             with progress:
-                tallies, sources = _run(tasks, job, source.paths, config.workers)
+                sources = _run(tasks, job, totals, source.paths, config.workers)
             manifest = base_manifest(cut, source, region, command)
-            renames = _collect(manifest, cut, region, plans, tasks, tallies, out_dir)
+            renames = _collect(manifest, cut, plans, totals, out_dir)
             manifest["sources"] = sources
             publish(out_dir, renames, manifest)
         finally:  # after a failure all of this build's temporaries; after success the empty shards
@@ -174,27 +230,20 @@ def build(config, command=()):
     return manifest
 
 
-def _collect(manifest, cut, region, plans, tasks, tallies, out_dir):
-    """Fill in splits, stats and climatology from the shards' tallies; return the shard renames.
+def _collect(manifest, cut, plans, totals, out_dir):
+    """Fill in splits, stats and climatology from the splits' tallies; return the shard renames.
 
     Shards left empty (every day of their run skipped) are dropped and the others renumbered.
-    Tallies merge in task order, so the numbers do not depend on --workers.
     """
     renames, manifest["splits"] = [], {}
     for name in cut.splits:
-        total = Tally(cut, region, training=name == "train")
-        kept = []
-        for task, tally in zip(tasks, tallies):
-            if task.split == name:
-                total.merge(tally)
-                if tally.examples:
-                    kept.append(temp_path(out_dir, task.name))
-        record = split_record(name, cut, plans[name][1], total)
+        kept = [temp_path(out_dir, task.name) for task in totals.kept[name]]
+        record = split_record(name, cut, plans[name][1], totals.tallies[name])
         names = [shard_name(name, i, len(kept)) for i in range(len(kept))]
         renames += list(zip(kept, names))
         manifest["splits"][name] = {**record, "shards": names, "bytes": sum(temp.stat().st_size for temp in kept)}
         if name == "train":
-            manifest.update(training_facts(total, cut))
+            manifest.update(training_facts(totals.tallies[name], cut))
     return renames
 
 
@@ -214,8 +263,9 @@ def parse_args(argv):
     parser = argparse.ArgumentParser(
         prog="python -m tfrecords_builder",
         description=(
-            "Turn ERA5 relative-humidity files into sharded GZIP TFRecords of region-days (HR fields and their "
-            "LR counterparts) plus manifest.json with grid, training statistics and climatology."
+            "Turn ERA5 relative humidity (netCDF, GRIB or Zarr such as ARCO-ERA5; derived from t and q where r is "
+            "absent) into sharded GZIP TFRecords of region-days or patch-days (HR fields and their LR counterparts) "
+            "plus manifest.json with grid, patches, training statistics and climatology."
         ),
         epilog="`python -m tfrecords_builder synthetic --help` writes synthetic ERA5-like files for demos and tests.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
@@ -225,7 +275,8 @@ def parse_args(argv):
         nargs="+",
         metavar="INPUT",
         help="ERA5 files, quoted glob patterns or folders of .nc/.grib files: netCDF in the classic or 2024+ CDS "
-        "layout, or GRIB (needs pip install hsr-keras[grib])",
+        "layout, or GRIB (needs pip install hsr-keras[grib]); or Zarr stores in the ARCO-ERA5 layout, a local "
+        "*.zarr folder or a gs:// URL (needs hsr-keras[zarr], and [gcs] for gs://)",
     )
     parser.add_argument(
         "-o",
@@ -234,7 +285,12 @@ def parse_args(argv):
         default=argparse.SUPPRESS,
         help="output folder for the shards and manifest.json (an earlier build there is replaced)",
     )
-    parser.add_argument("--variable", default=d.variable, help="variable to read; its units must be %%")
+    parser.add_argument(
+        "--variable",
+        default=d.variable,
+        help="variable to read (short or ARCO long name); its units must be %%; r is derived from t and q "
+        "where an input has no r",
+    )
     parser.add_argument(
         "--levels",
         nargs="+",
@@ -257,12 +313,29 @@ def parse_args(argv):
         type=float,
         default=list(d.lon),
         metavar=("MIN", "MAX"),
-        help="longitude bounds in degrees east, inclusive, snapped to grid points",
+        help="longitude bounds in degrees east, inclusive, snapped to grid points; MIN above MAX runs across "
+        "0/360 (350 10)",
     )
     parser.add_argument(
         "--region-name",
         default=d.region_name,
         help="region id stored in each record; None: from the bounds, e.g. lat37-52.75_lon105-120.75",
+    )
+    parser.add_argument(
+        "--patch-size",
+        type=int,
+        default=d.patch_size,
+        metavar="CELLS",
+        help="cut the region (up to the whole globe) into patches of CELLS x CELLS HR grid points, a record "
+        "per patch, day and level; a multiple of the scale. None: the whole region is one sample",
+    )
+    parser.add_argument(
+        "--patch-stride",
+        type=int,
+        default=d.patch_stride,
+        metavar="CELLS",
+        help="grid points from one patch to the next, a multiple of the scale; None: the patch size. Rows and "
+        "columns that do not fill a patch are dropped and counted in the manifest",
     )
     parser.add_argument("--steps", type=int, default=d.steps, help="time steps per day, from 00 UTC")
     parser.add_argument("--interval-hours", type=int, default=d.interval_hours, help="hours between steps")
@@ -289,6 +362,13 @@ def parse_args(argv):
         default=d.shard_mb,
         help="target shard size in MiB of uncompressed records; decides the shard count",
     )
+    parser.add_argument(
+        "--compression",
+        choices=tuple(COMPRESSIONS),
+        default=d.compression,
+        help="how the GZIP shards are compressed: deflate (smallest), huffman (about 5x faster, a third larger on "
+        "ERA5) or store (fastest, half as large again); all read alike",
+    )
     parser.add_argument("--workers", type=int, default=d.workers, help="threads writing shards in parallel")
     parser.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
     args = parser.parse_args(argv)
@@ -300,6 +380,8 @@ def parse_args(argv):
         lat=tuple(args.lat),
         lon=tuple(args.lon),
         region_name=args.region_name,
+        patch_size=args.patch_size,
+        patch_stride=args.patch_stride,
         steps=args.steps,
         interval_hours=args.interval_hours,
         scale=args.scale,
@@ -308,6 +390,7 @@ def parse_args(argv):
         val=args.val,
         test=args.test,
         shard_mb=args.shard_mb,
+        compression=args.compression,
         workers=args.workers,
         quiet=args.quiet,
     )

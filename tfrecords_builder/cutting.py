@@ -5,14 +5,15 @@ arrays; both take these steps, so their samples and manifests cannot drift apart
 
 1. `check_config(config)`: the step hours, split dates and levels a `build.BuildConfig` asks
    for, as a `Cut`, or a `BuildError` for a bad request.
-2. `open_source(inputs, cut)`: a `reader.Era5Source` over ERA5 files or an in-memory
-   `xarray.Dataset`; `describe_region(source, cut)`: the region's name and sample shapes;
+2. `open_source(inputs, cut)`: a `reader.Era5Source` over ERA5 files, Zarr stores or an
+   in-memory `xarray.Dataset`; `describe_region(source, cut)`: the domain's name and
+   sample shapes; `patches_of(source, cut)`: the `patches.PatchGrid` of its samples;
    `base_manifest(...)`: the manifest keys that describe the data.
 3. `plan_splits(source, cut)`: each split's complete days and the days skipped for a
    missing step.
-4. `cut_day(source, day, cut)`: one `Sample` per level, LR degraded from HR, or the reason
-   it is skipped (a NaN); a `Tally` counts what was kept and skipped and, for the train
-   split, the statistics and climatology.
+4. `cut_day(source, day, cut)`: one `Sample` per level and patch, LR degraded from HR, or
+   the reason it is skipped (a NaN); a `Tally` counts what was kept and skipped and, for
+   the train split, the statistics and climatology (per patch position).
 5. `split_record(...)` and `training_facts(...)`: the manifest's split records, statistics
    and climatology.
 """
@@ -25,11 +26,11 @@ import numpy as np
 import xarray as xr
 
 from tfrecords_builder.errors import BuildError
+from tfrecords_builder.patches import patch_grid
 from tfrecords_builder.reader import Era5Source, expand_inputs
 from tfrecords_builder.schema import SCALES, SCHEMA_VERSION, SPLITS
 from tfrecords_builder.sequences import (
     DEGRADATIONS,
-    check_divisible,
     day_times,
     degrade,
     lr_coords,
@@ -50,7 +51,7 @@ class Cut(NamedTuple):
 
 
 class Region(NamedTuple):
-    """The region's name (stored in each record) and the shapes [T, H, W] of a sample's HR and LR fields."""
+    """The domain's name (stored in each record) and the shapes [T, H, W] of a sample's (patch's) HR and LR fields."""
 
     name: str
     hr_shape: list
@@ -58,12 +59,13 @@ class Region(NamedTuple):
 
 
 class Sample(NamedTuple):
-    """One day at one level: HR and LR in %RH, or the reason it is skipped (then `lr` is None)."""
+    """One patch-day at one level: HR and LR in %RH, or the reason it is skipped (then `lr` is None)."""
 
     level: float
     hr: np.ndarray  # float32 [T, H, W]
     lr: np.ndarray | None  # float32 [T, h, w]
     reason: str | None  # e.g. "NaN at 06:00"
+    patch: int = 0  # index in the build's `PatchGrid`
 
 
 def parse_splits(config):
@@ -97,9 +99,13 @@ def check_config(config):
         raise BuildError(f"scale {config.scale} is not one of {', '.join(map(str, SCALES))}")
     if config.degradation not in DEGRADATIONS:
         raise BuildError(f"degradation {config.degradation!r} is not one of {', '.join(DEGRADATIONS)}")
-    for axis, (lo, hi) in (("latitude", config.lat), ("longitude", config.lon)):
-        if lo > hi:
-            raise BuildError(f"{axis} bounds {lo:g} to {hi:g}: the minimum is above the maximum")
+    lo, hi = config.lat  # longitude west of east runs across 0/360 (350 10), see `grid`
+    if lo > hi:
+        raise BuildError(f"latitude bounds {lo:g} to {hi:g}: the minimum is above the maximum")
+    if config.patch_size is None and config.patch_stride is not None:
+        raise BuildError("--patch-stride needs --patch-size")
+    if config.patch_size is not None:  # checked again against the domain by `patches_of`
+        patch_grid(config.patch_size, config.patch_size, config.scale, config.patch_size, config.patch_stride)
     levels = sorted({float(level) for level in config.levels})
     return Cut(config, hours, splits, levels)
 
@@ -117,16 +123,22 @@ def open_source(inputs, cut):
     return Era5Source(inputs, config.variable, cut.levels, config.lat, config.lon)
 
 
-def describe_region(source, cut):
-    """The `Region` of an open source; a `BuildError` when the scale does not divide it.
+def patches_of(source, cut):
+    """The `PatchGrid` of an open source's domain; a `BuildError` when the patches (or the scale) do not fit."""
+    config = cut.config
+    return patch_grid(len(source.lat), len(source.lon), config.scale, config.patch_size, config.patch_stride)
 
-    Unless the config names it, the region is named by its bounds, e.g. lat37-52.75_lon105-120.75.
+
+def describe_region(source, cut):
+    """The `Region` of an open source; a `BuildError` when the scale does not divide a patch or a patch does not fit.
+
+    Unless the config names it, the domain is named by its bounds, e.g. lat37-52.75_lon105-120.75.
     """
     lat, lon, scale = source.lat, source.lon, cut.config.scale
-    check_divisible(len(lat), len(lon), scale)
+    grid = patches_of(source, cut)
     name = cut.config.region_name or f"lat{lat[0]:g}-{lat[-1]:g}_lon{lon[0]:g}-{lon[-1]:g}"
     steps = len(cut.hours)
-    return Region(name, [steps, len(lat), len(lon)], [steps, len(lat) // scale, len(lon) // scale])
+    return Region(name, [steps, grid.height, grid.width], [steps, grid.height // scale, grid.width // scale])
 
 
 def no_days_error(name, start, end, skipped):
@@ -144,14 +156,19 @@ def plan_splits(source, cut):
     return plans
 
 
-def cut_day(source, day, cut):
-    """(seconds since 1970 of the day's steps, one `Sample` per level in level order)."""
+def cut_day(source, day, cut, patches=None):
+    """(seconds since 1970 of the day's steps, one `Sample` per level and patch: level by level, patch by patch).
+
+    `patches`: the source's `PatchGrid` (`patches_of`), found again when None.
+    """
+    patches = patches_of(source, cut) if patches is None else patches
     times = day_times(day, cut.hours)
     samples = []
-    for level, hr in zip(cut.levels, source.read(times)):
-        reason = nan_reason(hr, cut.hours)
-        lr = None if reason else degrade(hr, cut.config.scale, cut.config.degradation)
-        samples.append(Sample(level, hr, lr, reason))
+    for level, field in zip(cut.levels, source.read(times)):
+        for index, hr in enumerate(patches.cut(field)):
+            reason = nan_reason(hr, cut.hours)
+            lr = None if reason else degrade(hr, cut.config.scale, cut.config.degradation)
+            samples.append(Sample(level, hr, lr, reason, index))
     return times, samples
 
 
@@ -159,21 +176,23 @@ class Tally:
     """Samples kept and skipped over some days of a split; for the train split also its statistics.
 
     A build keeps one per shard and merges them in shard order (so the numbers do not depend
-    on the number of threads); the in-memory path keeps one per split.
+    on the number of threads); the in-memory path keeps one per split. `patches`: how many
+    patches a day has at each level; the climatology is kept per level and patch.
     """
 
-    def __init__(self, cut, region, training):
+    def __init__(self, cut, region, training, patches=1):
         self.examples = self.days = 0
-        self.skipped = []  # (day, level, reason)
+        self.patches = patches
+        self.skipped = []  # (day, level, patch, reason)
         self.stats = RunningStats() if training else None
-        self.climatology = Climatology(len(cut.levels), region.hr_shape) if training else None
+        self.climatology = Climatology(len(cut.levels) * patches, region.hr_shape) if training else None
 
     def add(self, day, samples):
-        """Count one day's samples (from `cut_day`); return those kept."""
+        """Count one day's samples (all of `cut_day`'s, in its order); return those kept."""
         kept = []
-        for index, sample in enumerate(samples):
+        for index, sample in enumerate(samples):  # index: level index * patches + patch
             if sample.reason:
-                self.skipped.append((day, sample.level, sample.reason))
+                self.skipped.append((day, sample.level, sample.patch, sample.reason))
                 continue
             kept.append(sample)
             if self.stats is not None:
@@ -202,27 +221,37 @@ def split_record(name, cut, skipped_days, tally):
     """The manifest's record of a split, but its files: dates, counts, skipped samples in date and level order.
 
     `skipped_days` [(day, reason)] are the days `plan_splits` skipped (each skips every
-    level); a `BuildError` when the split kept no sample.
+    level and patch); a `BuildError` when the split kept no sample. With several patches an
+    entry of one patch says which; one of a skipped day, which covers them all, does not.
     """
     start, end = cut.splits[name]
-    skipped = [(day, level, reason) for day, reason in skipped_days for level in cut.levels] + tally.skipped
-    skipped.sort(key=lambda entry: (entry[0], entry[1]))
+    everywhere = [(day, level, None, reason) for day, reason in skipped_days for level in cut.levels]
+    skipped = sorted(everywhere + tally.skipped, key=lambda entry: (entry[0], entry[1], entry[2] or 0))
     if not tally.examples:
-        raise no_days_error(name, start, end, [(day, reason) for day, _, reason in skipped])
+        raise no_days_error(name, start, end, [(day, reason) for day, _, _, reason in skipped])
+    entries = []
+    for day, level, patch, reason in skipped:
+        entry = {"date": str(day), "level": level_value(level), "reason": reason}
+        if tally.patches > 1 and patch is not None:
+            entry["patch"] = patch
+        entries.append(entry)
     return {
         "start": str(start),
         "end": str(end),
         "examples": tally.examples,
         "days": tally.days,
-        "skipped": [{"date": str(d), "level": level_value(lv), "reason": r} for d, lv, r in skipped],
-        "skipped_count": len(skipped),
+        "skipped": entries,
+        "skipped_count": len(tally.skipped) + len(everywhere) * tally.patches,
     }
 
 
 def training_facts(tally, cut):
-    """The manifest's `stats` and `climatology`, from the train split's tally."""
-    means = tally.climatology.means()
-    climatology = {str(level_value(level)): means[i].tolist() for i, level in enumerate(cut.levels)}
+    """The manifest's `stats` and `climatology` (per level; per level and patch with several), from the train split."""
+    means = tally.climatology.means().reshape(len(cut.levels), tally.patches, *tally.climatology.sums.shape[1:])
+    if tally.patches == 1:  # lists, as every build before patches wrote them
+        climatology = {str(level_value(level)): means[i, 0].tolist() for i, level in enumerate(cut.levels)}
+    else:  # float32 arrays [patch, T, H, W]: millions of values, see `manifest.write_manifest`
+        climatology = {str(level_value(level)): means[i].astype(np.float32) for i, level in enumerate(cut.levels)}
     return {"stats": tally.stats.as_dict(), "climatology": climatology}
 
 
@@ -236,6 +265,8 @@ def _version():
 def base_manifest(cut, source, region, command=()):
     """The manifest keys that describe the data (see `manifest.py`): all but splits, statistics and sources."""
     config, lat, lon = cut.config, source.lat, source.lon
+    scale = config.scale
+    lr_lat, lr_lon = (lr_coords(c[: len(c) - len(c) % scale], scale, config.degradation) for c in (lat, lon))
     return {
         "schema_version": SCHEMA_VERSION,
         "created_by": f"tfrecords_builder {_version()}",
@@ -260,8 +291,9 @@ def base_manifest(cut, source, region, command=()):
         "grid": {
             "lat": lat.tolist(),
             "lon": lon.tolist(),
-            "lr_lat": lr_coords(lat, config.scale, config.degradation).tolist(),
-            "lr_lon": lr_coords(lon, config.scale, config.degradation).tolist(),
+            "lr_lat": lr_lat.tolist(),
+            "lr_lon": lr_lon.tolist(),
             "resolution_deg": source.resolution,
         },
+        "patches": patches_of(source, cut).describe(lat, lon),
     }

@@ -1,15 +1,21 @@
 """The data contract between the builder and the model: one home for the TFRecord feature spec.
 
-One `tf.train.Example` holds one region-day at one pressure level:
+One `tf.train.Example` holds one patch-day at one pressure level (schema version 2):
 
-    hr      bytes   float32 little-endian, shape [T, H, W], physical units (%RH)
-    lr      bytes   float32 little-endian, shape [T, h, w], physical units (%RH)
-    time    int64   [T] seconds since 1970-01-01 UTC of each step
-    level   float   [1] pressure level in hPa
-    region  bytes   [1] region name from the manifest
+    hr         bytes   float32 little-endian, shape [T, H, W], physical units (%RH)
+    lr         bytes   float32 little-endian, shape [T, h, w], physical units (%RH)
+    time       int64   [T] seconds since 1970-01-01 UTC of each step
+    level      float   [1] pressure level in hPa
+    region     bytes   [1] region (domain) name from the manifest
+    patch      int64   [1] patch index (manifest `patches`)          } only in builds of more
+    patch_lat  float   [1] latitude of the patch's south-west cell   } than one patch: a record
+    patch_lon  float   [1] longitude of that cell                    } without them is patch 0
 
 Shapes are not stored per record: they are the same for every record of a build and live
 in `manifest.json` (`hr_shape`, `lr_shape`), which `parse_example` takes.
+
+Schema 1 (before patches) had the first five features only: its records are those of a
+one-patch build, byte for byte, and `parse_example` reads them as patch 0.
 
 `SCALES`, the HR/LR resolution ratios a build may write, lives here too: the builder and the
 networks of `hsr_keras` must agree on them.
@@ -21,7 +27,9 @@ code) imports on machines that have no TensorFlow.
 import numpy as np
 
 SCALES = (2, 4, 8, 16)
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# Versions this code reads: 1 is 2 with a single patch.
+READABLE_SCHEMA_VERSIONS = (1, 2)
 MANIFEST_NAME = "manifest.json"
 SPLITS = ("train", "val", "test")
 SHARD_SUFFIX = ".tfrecord.gz"
@@ -33,8 +41,11 @@ def shard_name(split, index, count):
     return f"{split}-{index:05d}-of-{count:05d}{SHARD_SUFFIX}"
 
 
-def serialize_example(hr, lr, times, level, region):
-    """Serialise one region-day to bytes, deterministically (same input, same bytes)."""
+def serialize_example(hr, lr, times, level, region, patch=None):
+    """Serialise one patch-day to bytes, deterministically (same input, same bytes).
+
+    `patch`: (index, corner latitude, corner longitude), or None for the only patch of a build.
+    """
     import tensorflow as tf
 
     hr = np.ascontiguousarray(hr, dtype="<f4")
@@ -53,28 +64,45 @@ def serialize_example(hr, lr, times, level, region):
         "level": tf.train.Feature(float_list=tf.train.FloatList(value=[float(level)])),
         "region": tf.train.Feature(bytes_list=tf.train.BytesList(value=[region.encode()])),
     }
+    if patch is not None:
+        index, lat, lon = patch
+        feature["patch"] = tf.train.Feature(int64_list=tf.train.Int64List(value=[int(index)]))
+        feature["patch_lat"] = tf.train.Feature(float_list=tf.train.FloatList(value=[float(lat)]))
+        feature["patch_lon"] = tf.train.Feature(float_list=tf.train.FloatList(value=[float(lon)]))
     example = tf.train.Example(features=tf.train.Features(feature=feature))
     return example.SerializeToString(deterministic=True)
 
 
-def feature_spec(steps):
-    """The `tf.io.parse_example` spec for records with `steps` time steps."""
+def feature_spec(steps, corner=None):
+    """The `tf.io.parse_example` spec for records with `steps` time steps.
+
+    A record without patch features is patch 0 with corner `corner` (lat, lon); NaN if None.
+    """
     import tensorflow as tf
 
+    lat, lon = (float("nan"), float("nan")) if corner is None else map(float, corner)
     return {
         "hr": tf.io.FixedLenFeature([], tf.string),
         "lr": tf.io.FixedLenFeature([], tf.string),
         "time": tf.io.FixedLenFeature([steps], tf.int64),
         "level": tf.io.FixedLenFeature([], tf.float32),
         "region": tf.io.FixedLenFeature([], tf.string),
+        "patch": tf.io.FixedLenFeature([], tf.int64, default_value=0),
+        "patch_lat": tf.io.FixedLenFeature([], tf.float32, default_value=lat),
+        "patch_lon": tf.io.FixedLenFeature([], tf.float32, default_value=lon),
     }
 
 
-def parse_example(serialized, hr_shape, lr_shape):
-    """Parse one serialised record into a dict of tensors: hr [T,H,W], lr [T,h,w], time, level, region."""
+def parse_example(serialized, hr_shape, lr_shape, corner=None):
+    """Parse one serialised record into a dict of tensors: hr [T,H,W], lr [T,h,w], time, level, region, patch,
+    patch_lat, patch_lon.
+
+    `corner`: the (lat, lon) of a build's only patch (`manifest["patches"]["corners"][0]`), for
+    records that do not carry it (one-patch builds, schema 1); NaN if None.
+    """
     import tensorflow as tf
 
-    parsed = tf.io.parse_single_example(serialized, feature_spec(hr_shape[0]))
+    parsed = tf.io.parse_single_example(serialized, feature_spec(hr_shape[0], corner))
     parsed["hr"] = tf.reshape(tf.io.decode_raw(parsed["hr"], tf.float32, little_endian=True), hr_shape)
     parsed["lr"] = tf.reshape(tf.io.decode_raw(parsed["lr"], tf.float32, little_endian=True), lr_shape)
     return parsed
