@@ -215,6 +215,29 @@ def test_an_interrupted_build_leaves_nothing_that_looks_complete(era5, tmp_path,
     assert list(out.iterdir()) == []
 
 
+@pytest.mark.parametrize("where", ["inside", "itself"])
+def test_an_unwritable_output_is_one_line_and_exit_2_before_any_reading(era5, read_only_folder, where, capsys):
+    out = read_only_folder / "build" if where == "inside" else read_only_folder
+    assert main([str(era5), "--out", str(out), *REGION_ARGS, *SPLIT_ARGS, "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and str(out) in err
+
+
+def test_a_write_error_is_named_in_one_line_not_hidden_by_the_cleanup(era5, tmp_path, monkeypatch, capsys):
+    # TensorFlow's writer refuses the shard (a permission or disk error): the user reads that, in one
+    # line naming the shard, and nothing of the build is left behind.
+    out = tmp_path / "out"
+
+    def refuse(path, options=None):
+        raise tf.errors.PermissionDeniedError(None, None, f"{path}; Permission denied")
+
+    monkeypatch.setattr(tf.io, "TFRecordWriter", refuse)
+    assert main([str(era5), "--out", str(out), *REGION_ARGS, *SPLIT_ARGS, "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: cannot write ") and "Permission denied" in err and err.count("\n") == 1
+    assert list(out.iterdir()) == []
+
+
 def test_a_failed_rebuild_keeps_the_earlier_build_and_a_new_one_replaces_it(era5, tmp_path, monkeypatch):
     out = tmp_path / "out"
     run(era5, out, "--shard-mb", "0.01")

@@ -1,7 +1,6 @@
 """`python -m tfrecords_builder ...` builds TFRecords; `... synthetic ...` writes demo ERA5-like files;
 `... download ...` fetches ERA5 from the Copernicus Climate Data Store."""
 
-import os
 import sys
 
 
@@ -21,5 +20,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter off stderr
     sys.exit(main())

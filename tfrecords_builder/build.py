@@ -11,6 +11,7 @@ speed (benchmarks/bench_builder.py measures both against the read alone).
 """
 
 import argparse
+import contextlib
 import hashlib
 import os
 import sys
@@ -22,6 +23,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from tfrecords_builder.console import run_command
 from tfrecords_builder.cutting import (
     Tally,
     base_manifest,
@@ -42,6 +44,7 @@ from tfrecords_builder.writer import (
     COMPRESSIONS,
     FRAME_BYTES,
     ShardWriter,
+    check_writable,
     publish,
     remove_temporaries,
     shard_runs,
@@ -214,6 +217,7 @@ def build(config, command=()):
             tasks += [ShardTask(name, i, len(runs), run) for i, run in enumerate(runs)]
 
         out_dir.mkdir(parents=True, exist_ok=True)
+        check_writable(out_dir)
         remove_temporaries(out_dir)
         progress.total = sum(len(task.days) for task in tasks)
         totals = _Totals(cut, region, tasks, job.patches.count)
@@ -226,7 +230,8 @@ def build(config, command=()):
             publish(out_dir, renames, manifest)
         finally:  # after a failure all of this build's temporaries; after success the empty shards
             for task in tasks:
-                temp_path(out_dir, task.name).unlink(missing_ok=True)
+                with contextlib.suppress(OSError):  # never hide the error that stopped the build
+                    temp_path(out_dir, task.name).unlink(missing_ok=True)
     return manifest
 
 
@@ -397,17 +402,13 @@ def parse_args(argv):
 
 
 def main(argv=None):
-    """Command line entry point; returns the exit status (2 for bad input, with a one-line message)."""
-    argv = sys.argv[1:] if argv is None else list(argv)
+    """Command line entry point; returns the exit status (see `tfrecords_builder.console`)."""
+    return run_command(_command, sys.argv[1:] if argv is None else list(argv))
+
+
+def _command(argv):
     config = parse_args(argv)
-    try:
-        manifest = build(config, command=["python", "-m", "tfrecords_builder", *argv])
-    except BuildError as err:
-        print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted: nothing was published", file=sys.stderr)
-        return 130
+    manifest = build(config, command=["python", "-m", "tfrecords_builder", *argv])
     if not config.quiet:
         print(summary(manifest, config.out))
     return 0

@@ -418,10 +418,10 @@ def main(argv=None):
     bad input (also no cdsapi, no key, or a folder that cannot be written); 1 when a month
     keeps failing; 130 on Ctrl-C, complete months kept.
     """
-    return run_command(_run, argv)
+    return run_command(_command, argv)
 
 
-def _run(argv):
+def _command(argv):
     args = _parser().parse_args(argv)
     kwargs = {
         "variables": args.variable or ["relative_humidity"],

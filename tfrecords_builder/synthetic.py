@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tfrecords_builder.console import run_command
+from tfrecords_builder.errors import InputError
 from tfrecords_builder.synthetic_fields import EPOCH, make_generator, provenance, time_axis
 
 PACKED_MIN, PACKED_MAX, PACKED_FILL = -32766, 32767, -32767
@@ -86,9 +88,9 @@ def _plan(start, end, style, per, field_kwargs):
     """Check every argument before anything is written; return the generator and, for each file,
     its name and its times split by calendar month (the unit of generation)."""
     if style not in STYLES:
-        raise ValueError(f"style must be one of {', '.join(STYLES)}. Received: style={style!r}")
+        raise InputError(f"style must be one of {', '.join(STYLES)}. Received: style={style!r}")
     if per not in PERIODS:
-        raise ValueError(f"per must be one of {', '.join(PERIODS)}. Received: per={per!r}")
+        raise InputError(f"per must be one of {', '.join(PERIODS)}. Received: per={per!r}")
     known = {"lat_bounds", "lon_bounds", "resolution", "levels", "interval_hours", "seed"}
     unknown = sorted(set(field_kwargs) - known)
     if unknown:
@@ -350,9 +352,13 @@ def _parser():
 def main(argv=None):
     """`python -m tfrecords_builder synthetic ...`: write the files and print their paths.
 
-    Returns 0, or 2 with a one-line message on stderr for bad input (1 if the folder cannot
-    be written); argparse itself exits with 2 on malformed options.
+    Exit codes as every command's (`tfrecords_builder.console`): 2 with a one-line message
+    for bad input or a folder that cannot be written.
     """
+    return run_command(_command, argv)
+
+
+def _command(argv):
     from tqdm import tqdm
 
     args = _parser().parse_args(argv)
@@ -364,18 +370,11 @@ def main(argv=None):
         "interval_hours": args.interval_hours,
         "seed": args.seed,
     }
-    try:
-        gen, files = _plan(args.start, args.end, args.style, args.per, kwargs)
-        paths = [
-            _write_file(Path(args.out) / name, gen, chunks, args.style)
-            for name, chunks in tqdm(files, desc="synthetic ERA5 r", unit="file", disable=None)
-        ]
-    except ValueError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except OSError as err:
-        print(f"error: cannot write to {args.out}: {err}", file=sys.stderr)
-        return 1
+    gen, files = _plan(args.start, args.end, args.style, args.per, kwargs)
+    paths = [
+        _write_file(Path(args.out) / name, gen, chunks, args.style)
+        for name, chunks in tqdm(files, desc="synthetic ERA5 r", unit="file", disable=None)
+    ]
     for path in paths:
         print(path)
     return 0

@@ -36,6 +36,8 @@ import datetime
 
 import numpy as np
 
+from tfrecords_builder.errors import InputError
+
 EPOCH = np.datetime64("1900-01-01T00", "h")
 """Time origin of the generator (and of the classic CDS time axis)."""
 
@@ -97,9 +99,9 @@ def _to_day(value, name):
             value = value.date()
         day = np.datetime64(value).astype("datetime64[D]")
     except (TypeError, ValueError) as err:
-        raise ValueError(f"{name} must be a date like '2019-01-31'. Received: {name}={value!r}") from err
+        raise InputError(f"{name} must be a date like '2019-01-31'. Received: {name}={value!r}") from err
     if np.isnat(day):
-        raise ValueError(f"{name} must be a date like '2019-01-31'. Received: {name}={value!r}")
+        raise InputError(f"{name} must be a date like '2019-01-31'. Received: {name}={value!r}")
     return day
 
 
@@ -107,9 +109,9 @@ def time_axis(start, end, interval_hours):
     """All steps from 00 UTC of `start` to the last step of `end`, every `interval_hours`."""
     first, last = _to_day(start, "start"), _to_day(end, "end")
     if last < first:
-        raise ValueError(f"end must not be before start. Received: start={first}, end={last}")
+        raise InputError(f"end must not be before start. Received: start={first}, end={last}")
     if isinstance(interval_hours, bool) or int(interval_hours) != interval_hours or interval_hours < 1:
-        raise ValueError(f"interval_hours must be a positive whole number. Received: interval_hours={interval_hours}")
+        raise InputError(f"interval_hours must be a positive whole number. Received: interval_hours={interval_hours}")
     stop = (last + np.timedelta64(1, "D")).astype("datetime64[h]")
     return np.arange(first.astype("datetime64[h]"), stop, np.timedelta64(int(interval_hours), "h"))
 
@@ -119,14 +121,14 @@ def _axis(bounds, resolution, name, limit, descending):
     try:
         low, high = (float(b) for b in bounds)
     except (TypeError, ValueError) as err:
-        raise ValueError(f"{name}_bounds must be two numbers (min, max). Received: {bounds!r}") from err
+        raise InputError(f"{name}_bounds must be two numbers (min, max). Received: {bounds!r}") from err
     if not low < high:
-        raise ValueError(f"{name}_bounds must be (min, max) with min < max. Received: {name}_bounds={bounds}")
+        raise InputError(f"{name}_bounds must be (min, max) with min < max. Received: {name}_bounds={bounds}")
     if low < -limit or high > limit:
-        raise ValueError(f"{name}_bounds must lie within +-{limit}. Received: {name}_bounds={bounds}")
+        raise InputError(f"{name}_bounds must lie within +-{limit}. Received: {name}_bounds={bounds}")
     steps = (high - low) / resolution
     if abs(steps - round(steps)) > 1e-6:
-        raise ValueError(
+        raise InputError(
             f"{name}_bounds must be a whole number of grid steps apart, so both are on the grid. "
             f"Received: {name}_bounds={bounds}, resolution={resolution}"
         )
@@ -139,13 +141,13 @@ def _check_levels(levels):
     """Pressure levels as a sorted tuple of distinct positive ints (hPa)."""
     levels = (levels,) if np.isscalar(levels) else tuple(levels)
     if not levels or any(isinstance(p, bool) or int(p) != p or not 0 < p <= 1100 for p in levels):
-        raise ValueError(f"levels must be pressure levels in hPa (whole numbers 1-1100). Received: levels={levels}")
+        raise InputError(f"levels must be pressure levels in hPa (whole numbers 1-1100). Received: levels={levels}")
     return tuple(sorted({int(p) for p in levels}))
 
 
 def _check_seed(seed):
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer. Received: seed={seed!r}")
+        raise InputError(f"seed must be a non-negative integer. Received: seed={seed!r}")
     return int(seed)
 
 
@@ -285,9 +287,9 @@ def make_generator(lat_bounds, lon_bounds, resolution, levels, seed):
     try:
         resolution = float(resolution)
     except (TypeError, ValueError) as err:
-        raise ValueError(f"resolution must be a number of degrees. Received: resolution={resolution!r}") from err
+        raise InputError(f"resolution must be a number of degrees. Received: resolution={resolution!r}") from err
     if not 0 < resolution <= 10:
-        raise ValueError(f"resolution must be in (0, 10] degrees. Received: resolution={resolution}")
+        raise InputError(f"resolution must be in (0, 10] degrees. Received: resolution={resolution}")
     lat = _axis(lat_bounds, resolution, "lat", 90.0, descending=True)
     lon = _axis(lon_bounds, resolution, "lon", 360.0, descending=False)
     return Generator(lat, lon, resolution, _check_levels(levels), _check_seed(seed))

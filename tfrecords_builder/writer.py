@@ -14,6 +14,7 @@ data; the faster choices suit a build that must keep up with its input and has t
 import math
 import os
 import re
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +38,15 @@ COMPRESSIONS = {
 }
 
 
+def check_writable(out_dir):
+    """Raise `OSError` naming `out_dir` unless a file can be created in it (modes alone do not tell for root)."""
+    try:
+        with tempfile.TemporaryFile(dir=out_dir):
+            pass
+    except OSError as err:
+        raise OSError(err.errno, f"cannot write into {out_dir}: {err.strerror}") from err
+
+
 def temp_path(out_dir, name):
     return Path(out_dir) / f".{name}.tmp"
 
@@ -56,10 +66,17 @@ class ShardWriter:
         self.path = Path(path)
         self.records = 0
         options = tf.io.TFRecordOptions(compression_type=COMPRESSION, **COMPRESSIONS[compression])
-        self._writer = tf.io.TFRecordWriter(str(self.path), options=options)
+        self._errors = tf.errors.OpError
+        try:
+            self._writer = tf.io.TFRecordWriter(str(self.path), options=options)
+        except self._errors as err:
+            raise OSError(f"cannot write {self.path}: {err.message}") from err
 
     def write(self, record):
-        self._writer.write(record)
+        try:
+            self._writer.write(record)
+        except self._errors as err:  # e.g. a full disk: one line naming the file, not TensorFlow's trace
+            raise OSError(f"cannot write {self.path}: {err.message}") from err
         self.records += 1
 
     def __enter__(self):
