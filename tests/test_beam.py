@@ -184,3 +184,18 @@ def test_without_apache_beam_the_beam_runner_says_what_to_install(months, tmp_pa
     assert main([str(months), "--out", str(tmp_path / "out"), "--quiet", *REGION, *MONTHS, "--runner", "beam"]) == 2
     assert capsys.readouterr().err == "error: --runner beam needs Apache Beam: pip install hsr-keras[beam]\n"
     assert not (tmp_path / "out").exists()
+
+
+def test_a_refused_shard_write_ends_in_one_line_and_exit_2_as_in_the_local_build(months, tmp_path, monkeypatch, capsys):
+    import tensorflow as tf
+
+    def refuse(path, options=None):
+        raise tf.errors.PermissionDeniedError(None, None, f"{path}; Permission denied")
+
+    monkeypatch.setattr(tf.io, "TFRecordWriter", refuse)
+    out = tmp_path / "out"
+    assert main([str(months), "--out", str(out), "--quiet", *REGION, *PATCHES, *MONTHS, *DIRECT]) == 2
+    # Beam logs the worker's traceback first (on Dataflow the only place it shows); the command ends with the one line.
+    last = capsys.readouterr().err.splitlines()[-1]
+    assert last.startswith("error: cannot write ") and last.endswith("Permission denied")
+    assert list(out.iterdir()) == []

@@ -33,6 +33,7 @@ DirectRunner; for Dataflow a file system mounted on every worker).
 import contextlib
 import copy
 import json
+import re
 from pathlib import Path
 
 import apache_beam as beam
@@ -48,10 +49,16 @@ from tfrecords_builder.build import (
     source_record,
 )
 from tfrecords_builder.cutting import base_manifest, describe_region, open_source, plan_splits
-from tfrecords_builder.errors import BuildError
+from tfrecords_builder.errors import BuildError, InputError
 from tfrecords_builder.schema import MANIFEST_NAME
 from tfrecords_builder.stats import RunningStats
 from tfrecords_builder.writer import publish
+
+# A worker's bad-input error as Beam passes it on: the original exception (this process's
+# workers) or a RuntimeError holding the worker's traceback (worker processes, Dataflow), both
+# with " [while running '<step>']" appended.
+WORKER_ERROR = re.compile(r"^(OSError|[\w.]*(?:BuildError|InputError)): (.*?)(?: \[while running '[^']*'\])*$", re.M)
+STEP_SUFFIX = re.compile(r"(?: \[while running '[^']*'\])+$")
 
 
 class WriteShard(beam.DoFn):
@@ -152,21 +159,42 @@ def build_with_beam(cut, command=()):
         inputs = list(source.paths)
     prepare_output(out_dir)
     try:
-        with beam.Pipeline(options=options) as pipeline:
-            sources = pipeline | "Inputs" >> beam.Create(list(enumerate(inputs))) | "Checksums" >> beam.Map(_checksum)
-            (
-                pipeline
-                | "Shards" >> beam.Create(list(enumerate(tasks)))
-                | "Spread" >> beam.Reshuffle()
-                | "Write shards" >> beam.ParDo(WriteShard(cut, inputs, out_dir))
-                | "Totals" >> beam.CombineGlobally(TotalsFn(cut, region, tasks, job.patches.count))
-                | "Publish"
-                >> beam.Map(
-                    publish_build, beam.pvalue.AsList(sources), manifest=manifest, cut=cut, plans=plans, out_dir=out_dir
-                )
-            )
+        _run_pipeline(options, cut, region, plans, tasks, job.patches.count, inputs, manifest, out_dir)
+    except Exception as err:
+        one_line = _as_input_error(err)
+        if one_line is err:
+            raise
+        raise one_line from err
     finally:
         remove_shard_temporaries(out_dir, tasks)
     with contextlib.suppress(OSError, ValueError):
         return json.loads((out_dir / MANIFEST_NAME).read_text())
     raise BuildError(f"the Beam pipeline finished without writing {out_dir / MANIFEST_NAME}")
+
+
+def _as_input_error(err):
+    """A worker's `OSError` or `InputError` as one, in one line (exit 2 by the console policy); others as they came."""
+    if isinstance(err, (OSError, InputError)):
+        return type(err)(STEP_SUFFIX.sub("", str(err)))
+    found = WORKER_ERROR.findall(str(err))
+    if not found:
+        return err
+    kind, message = found[-1]
+    return OSError(message) if kind == "OSError" else BuildError(message)
+
+
+def _run_pipeline(options, cut, region, plans, tasks, patches, inputs, manifest, out_dir):
+    """Steps 2 to 4, on the runner of `options`; returns when the pipeline is done, raises if it failed."""
+    with beam.Pipeline(options=options) as pipeline:
+        sources = pipeline | "Inputs" >> beam.Create(list(enumerate(inputs))) | "Checksums" >> beam.Map(_checksum)
+        (
+            pipeline
+            | "Shards" >> beam.Create(list(enumerate(tasks)))
+            | "Spread" >> beam.Reshuffle()
+            | "Write shards" >> beam.ParDo(WriteShard(cut, inputs, out_dir))
+            | "Totals" >> beam.CombineGlobally(TotalsFn(cut, region, tasks, patches))
+            | "Publish"
+            >> beam.Map(
+                publish_build, beam.pvalue.AsList(sources), manifest=manifest, cut=cut, plans=plans, out_dir=out_dir
+            )
+        )
