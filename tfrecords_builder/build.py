@@ -8,6 +8,10 @@ part, runs in TensorFlow without the GIL, so shards compress in parallel while n
 (serialised by xarray's file lock) interleave with them. Deflate (`--compression`, the
 default) costs about 6x the read of the same data; huffman and store trade shard size for
 speed (benchmarks/bench_builder.py measures both against the read alone).
+
+`--runner beam` runs the same shard jobs as an Apache Beam pipeline instead of the thread
+pool (`beam_pipeline`): the same checks, plan, shards and manifest, on as many workers as the
+Beam runner gives (DirectRunner here, DataflowRunner in the cloud).
 """
 
 import argparse
@@ -52,6 +56,8 @@ from tfrecords_builder.writer import (
 )
 
 MB = 2**20
+# --runner: where the shard jobs run. local: this machine's thread pool; beam: an Apache Beam pipeline.
+RUNNERS = ("local", "beam")
 
 
 def default_workers():
@@ -82,6 +88,8 @@ class BuildConfig:
     compression: str = "deflate"
     workers: int = field(default_factory=default_workers)
     quiet: bool = False
+    runner: str = "local"
+    beam_args: tuple = ()  # Beam pipeline options, e.g. ("--runner=DirectRunner", "--direct_num_workers=2")
 
 
 @dataclass
@@ -96,7 +104,7 @@ class ShardTask:
         return shard_name(self.split, self.index, self.count)
 
 
-def _source_record(path):
+def source_record(path):
     """What the manifest says of an input: a file's size and checksum; a Zarr store's path alone."""
     if is_store(path):
         return {"path": str(path), "format": "zarr"}
@@ -111,10 +119,13 @@ class _Cancelled(Exception):
     """Another shard failed; this one stops early (its error is the one reported)."""
 
 
-class _ShardJob:
-    """Writes one shard's days: read, skip incomplete patches, degrade, serialise, compress."""
+class ShardJob:
+    """Writes one shard's days: read, skip incomplete patches, degrade, serialise, compress.
 
-    def __init__(self, cut, source, region, out_dir, progress):
+    Run by the local thread pool and by the Beam pipeline's workers alike, so both write the same bytes.
+    """
+
+    def __init__(self, cut, source, region, out_dir, progress=None):
         self.cut, self.source, self.region = cut, source, region
         self.out_dir, self.progress = out_dir, progress
         self.patches = patches_of(source, cut)
@@ -134,12 +145,23 @@ class _ShardJob:
                 for s in tally.add(day, samples):
                     patch = self.patch_features and self.patch_features[s.patch]
                     writer.write(serialize_example(s.hr, s.lr, times, s.level, self.region.name, patch))
-                with self._lock:
-                    self.progress.update(1)
+                if self.progress is not None:
+                    with self._lock:
+                        self.progress.update(1)
         return tally
 
+    def record_bytes(self, day):
+        """Bytes in a shard of one record of the domain's last patch at the last level on `day`."""
+        cut, region = self.cut, self.region
+        patch = self.patch_features and self.patch_features[-1]
+        times = day_times(day, cut.hours)
+        example = serialize_example(
+            np.zeros(region.hr_shape), np.zeros(region.lr_shape), times, cut.levels[-1], region.name, patch
+        )
+        return FRAME_BYTES + len(example)
 
-class _Totals:
+
+class Totals:
     """Each split's tally and non-empty shards, merged shard by shard in task order as shards finish.
 
     Task order makes the numbers independent of --workers; merging as soon as the order allows
@@ -170,7 +192,7 @@ def _run(tasks, job, totals, files, workers):
     """
     with ThreadPoolExecutor(max_workers=workers) as pool, ThreadPoolExecutor(max_workers=1) as checksums:
         shard_futures = {pool.submit(job, task): index for index, task in enumerate(tasks)}
-        file_futures = [checksums.submit(_source_record, path) for path in files]
+        file_futures = [checksums.submit(source_record, path) for path in files]
         try:
             for future in as_completed([*shard_futures, *file_futures]):
                 result = future.result()
@@ -184,58 +206,83 @@ def _run(tasks, job, totals, files, workers):
     return [f.result() for f in file_futures]
 
 
-def build(config, command=()):
-    """Build the TFRecords and manifest described by `config`; return the manifest."""
+def check_build(config):
+    """The `Cut` of `config` after the checks that need no input: a `BuildError` for a bad request."""
     cut = check_config(config)
     if config.shard_mb <= 0 or config.workers < 1:
         raise BuildError("--shard-mb must be positive and --workers at least 1")
     if config.compression not in COMPRESSIONS:
         raise BuildError(f"compression {config.compression!r} is not one of {', '.join(COMPRESSIONS)}")
+    if config.runner not in RUNNERS:
+        raise BuildError(f"runner {config.runner!r} is not one of {', '.join(RUNNERS)}")
     out_dir = Path(config.out)
     if out_dir.exists() and not out_dir.is_dir():
         raise BuildError(f"output {out_dir} exists and is not a folder")
+    return cut
 
+
+def plan_shards(job, plans):
+    """The shard tasks of every split, in split order: runs of consecutive days of about --shard-mb each.
+
+    The plan alone decides which records go to which shard, so every runner writes the same shards.
+    """
+    config, cut = job.cut.config, job.cut
+    day_bytes = job.record_bytes(plans["train"][0][0]) * len(cut.levels) * job.patches.count
+    tasks = []
+    for name, (days, _) in plans.items():
+        runs = shard_runs(days, day_bytes, config.shard_mb * MB)
+        tasks += [ShardTask(name, i, len(runs), run) for i, run in enumerate(runs)]
+    return tasks
+
+
+def prepare_output(out_dir):
+    """Create the output folder, check that it takes files, and remove what a killed build left there."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    check_writable(out_dir)
+    remove_temporaries(out_dir)
+
+
+def remove_shard_temporaries(out_dir, tasks):
+    """After a failure all of a build's temporaries; after success its empty shards."""
+    for task in tasks:
+        with contextlib.suppress(OSError):  # never hide the error that stopped the build
+            temp_path(out_dir, task.name).unlink(missing_ok=True)
+
+
+def build(config, command=()):
+    """Build the TFRecords and manifest described by `config`; return the manifest."""
+    cut = check_build(config)
+    if config.runner == "beam":
+        try:
+            from tfrecords_builder.beam_pipeline import build_with_beam
+        except ModuleNotFoundError as err:
+            if err.name != "apache_beam":
+                raise
+            raise BuildError("--runner beam needs Apache Beam: pip install hsr-keras[beam]") from None
+        return build_with_beam(cut, command)
+    out_dir = Path(config.out)
     with open_source(config.inputs, cut) as source:
         region = describe_region(source, cut)
         plans = plan_splits(source, cut)
         progress = tqdm(total=0, unit="day", desc="building", disable=True if config.quiet else None, delay=1)
-        job = _ShardJob(cut, source, region, out_dir, progress)
-        first_day = plans["train"][0][0]
-        record_bytes = FRAME_BYTES + len(
-            serialize_example(
-                np.zeros(region.hr_shape),
-                np.zeros(region.lr_shape),
-                day_times(first_day, cut.hours),
-                cut.levels[-1],
-                region.name,
-                job.patch_features and job.patch_features[-1],
-            )
-        )
-        tasks = []
-        for name, (days, _) in plans.items():
-            runs = shard_runs(days, record_bytes * len(cut.levels) * job.patches.count, config.shard_mb * MB)
-            tasks += [ShardTask(name, i, len(runs), run) for i, run in enumerate(runs)]
-
-        out_dir.mkdir(parents=True, exist_ok=True)
-        check_writable(out_dir)
-        remove_temporaries(out_dir)
+        job = ShardJob(cut, source, region, out_dir, progress)
+        tasks = plan_shards(job, plans)
+        prepare_output(out_dir)
         progress.total = sum(len(task.days) for task in tasks)
-        totals = _Totals(cut, region, tasks, job.patches.count)
+        totals = Totals(cut, region, tasks, job.patches.count)
         try:
             with progress:
                 sources = _run(tasks, job, totals, source.paths, config.workers)
             manifest = base_manifest(cut, source, region, command)
-            renames = _collect(manifest, cut, plans, totals, out_dir)
+            renames = collect(manifest, cut, plans, totals, out_dir)
             manifest["sources"] = sources
             publish(out_dir, renames, manifest)
-        finally:  # after a failure all of this build's temporaries; after success the empty shards
-            for task in tasks:
-                with contextlib.suppress(OSError):  # never hide the error that stopped the build
-                    temp_path(out_dir, task.name).unlink(missing_ok=True)
+        finally:
+            remove_shard_temporaries(out_dir, tasks)
     return manifest
 
 
-def _collect(manifest, cut, plans, totals, out_dir):
+def collect(manifest, cut, plans, totals, out_dir):
     """Fill in splits, stats and climatology from the splits' tallies; return the shard renames.
 
     Shards left empty (every day of their run skipped) are dropped and the others renumbered.
@@ -374,9 +421,26 @@ def parse_args(argv):
         help="how the GZIP shards are compressed: deflate (smallest), huffman (about 5x faster, a third larger on "
         "ERA5) or store (fastest, half as large again); all read alike",
     )
-    parser.add_argument("--workers", type=int, default=d.workers, help="threads writing shards in parallel")
+    parser.add_argument(
+        "--workers", type=int, default=d.workers, help="threads writing shards in parallel (the local runner)"
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
-    args = parser.parse_args(argv)
+    parser.add_argument(
+        "--runner",
+        choices=RUNNERS,
+        default=d.runner,
+        help="local: a thread pool on this machine; beam: an Apache Beam pipeline (pip install hsr-keras[beam]) "
+        "with the same shards and manifest, on the workers of --beam-runner. Options this command does not know, "
+        "e.g. --direct_num_workers=2 or Dataflow's --project, go to Beam's PipelineOptions",
+    )
+    parser.add_argument(
+        "--beam-runner",
+        default="DirectRunner",
+        help="the Beam runner of --runner beam: DirectRunner (this machine), DataflowRunner (Google Cloud), ...",
+    )
+    args, beam_args = parser.parse_known_args(argv)
+    if beam_args and args.runner != "beam":
+        parser.error(f"unrecognized arguments: {' '.join(beam_args)}")
     return BuildConfig(
         inputs=tuple(args.inputs),
         out=args.out,
@@ -398,6 +462,8 @@ def parse_args(argv):
         compression=args.compression,
         workers=args.workers,
         quiet=args.quiet,
+        runner=args.runner,
+        beam_args=(f"--runner={args.beam_runner}", *beam_args) if args.runner == "beam" else (),
     )
 
 

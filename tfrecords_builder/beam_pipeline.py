@@ -1,0 +1,200 @@
+"""The build as an Apache Beam pipeline: `python -m tfrecords_builder ... --runner beam [Beam options]`.
+
+The local build runs its shard jobs on one machine's threads; this runs the same jobs on a
+Beam runner's workers (DirectRunner's processes here, Dataflow's machines in the cloud), for
+builds that one machine cannot finish in time, e.g. global ERA5 over decades and levels.
+It writes the same shards, byte for byte, and the same manifest:
+
+1. On the launching machine, as the local build does (`build`): check the request, open the
+   inputs, plan the splits and the shards (`build.plan_shards`: runs of consecutive days, so
+   the plan alone decides which record goes to which shard and in what order), and prepare
+   the output folder. Bad input stops here, with the local build's one-line errors, before
+   any worker starts.
+2. `WriteShard`: one element per shard, reshuffled over the workers. A worker opens the
+   inputs once and runs `build.ShardJob` on each shard: it reads the shard's days (a time
+   chunk of the netCDF files or the Zarr store), cuts days and patches, degrades, and writes
+   the records with `writer.ShardWriter` under the shard's temporary name. A retried shard
+   rewrites that file from its start, so a retry neither drops nor duplicates records.
+   Beam's WriteToTFRecord is not used: it would choose which records go to which file and in
+   what order, and it has no huffman or store compression.
+3. `TotalsFn`, a CombineFn, merges the shards' tallies (`cutting.Tally`) exactly: counts and
+   skipped samples are sums and lists; the statistics (`stats.RunningStats`) are merged in
+   shard order as the local build merges them, so they are the same numbers; the
+   climatology's float64 sums are added in the order the shards finish (sums of float32
+   values, which float64 adds exactly unless a sum needs more than 53 bits).
+4. `Publish`, once every shard and input checksum is done: renames the shards and writes the
+   manifest last (`writer.publish`), so a pipeline that fails or is killed earlier leaves no
+   manifest and no published shard; the launcher then removes its temporaries.
+
+The output folder must be one that every worker and the launcher see (a local folder for
+DirectRunner; for Dataflow a file system mounted on every worker).
+"""
+
+import contextlib
+import copy
+import json
+import re
+from pathlib import Path
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from tfrecords_builder.build import (
+    ShardJob,
+    Totals,
+    collect,
+    plan_shards,
+    prepare_output,
+    remove_shard_temporaries,
+    source_record,
+)
+from tfrecords_builder.cutting import base_manifest, describe_region, open_source, plan_splits
+from tfrecords_builder.errors import BuildError, InputError
+from tfrecords_builder.schema import MANIFEST_NAME
+from tfrecords_builder.stats import RunningStats
+from tfrecords_builder.writer import publish
+
+# A worker's bad-input error as Beam passes it on: the original exception (this process's
+# workers) or a RuntimeError holding the worker's traceback (worker processes, Dataflow), both
+# with " [while running '<step>']" appended.
+WORKER_ERROR = re.compile(r"^(OSError|[\w.]*(?:BuildError|InputError)): (.*?)(?: \[while running '[^']*'\])*$", re.M)
+STEP_SUFFIX = re.compile(r"(?: \[while running '[^']*'\])+$")
+
+
+class WriteShard(beam.DoFn):
+    """The DoFn of step 2: (task index, `ShardTask`) -> (task index, split, `Tally`), the shard written."""
+
+    def __init__(self, cut, inputs, out_dir):
+        self.cut, self.inputs, self.out_dir = cut, inputs, out_dir
+        self.source = self.job = None
+
+    def setup(self):
+        self.source = open_source(self.inputs, self.cut)
+        self.job = ShardJob(self.cut, self.source, describe_region(self.source, self.cut), self.out_dir)
+
+    def process(self, element):
+        index, task = element
+        yield index, task.split, self.job(task)
+
+    def teardown(self):
+        if self.source is not None:
+            self.source.close()
+
+
+class TotalsFn(beam.CombineFn):
+    """The CombineFn of step 3: shard tallies -> a `build.Totals`, as the local build's.
+
+    The accumulator is {split: Tally} merged in any order, and {task index: RunningStats} of
+    the train shards, folded in task order at the end so the statistics do not depend on the
+    order in which shards finish.
+    """
+
+    def __init__(self, cut, region, tasks, patches):
+        self.cut, self.region, self.tasks, self.patches = cut, region, tasks, patches
+
+    def create_accumulator(self):
+        return {}, {}, set()
+
+    def add_input(self, accumulator, element):
+        index, split, tally = element
+        tallies, stats, kept = accumulator
+        if tally.stats is not None:  # a copy: merging into the split's tally changes its own
+            stats[index] = copy.copy(tally.stats)
+        if tally.examples:
+            kept.add(index)
+        if split in tallies:
+            tallies[split].merge(tally)
+        else:
+            tallies[split] = tally
+        return accumulator
+
+    def merge_accumulators(self, accumulators):
+        merged = self.create_accumulator()
+        for tallies, stats, kept in accumulators:
+            for split, tally in tallies.items():
+                if split in merged[0]:
+                    merged[0][split].merge(tally)
+                else:
+                    merged[0][split] = tally
+            merged[1].update(stats)
+            merged[2].update(kept)
+        return merged
+
+    def extract_output(self, accumulator):
+        tallies, stats, kept = accumulator
+        totals = Totals(self.cut, self.region, [], self.patches)
+        totals.tallies.update(tallies)
+        if "train" in totals.tallies:
+            totals.tallies["train"].stats = RunningStats()
+            for index in sorted(stats):
+                totals.tallies["train"].stats.merge(stats[index])
+        for index in sorted(kept):
+            totals.kept[self.tasks[index].split].append(self.tasks[index])
+        return totals
+
+
+def publish_build(totals, sources, manifest, cut, plans, out_dir):
+    """Step 4: the manifest's splits, statistics and sources; then the shards renamed and the manifest last."""
+    renames = collect(manifest, cut, plans, totals, out_dir)
+    manifest["sources"] = [record for _, record in sorted(sources, key=lambda item: item[0])]
+    publish(out_dir, renames, manifest)
+
+
+def _checksum(item):
+    index, path = item
+    return index, source_record(path)
+
+
+def build_with_beam(cut, command=()):
+    """`build.build` on a Beam runner: the same shards and manifest; returns the manifest."""
+    config = cut.config
+    out_dir = Path(config.out)
+    options = PipelineOptions(list(config.beam_args))
+    with open_source(config.inputs, cut) as source:
+        region = describe_region(source, cut)
+        plans = plan_splits(source, cut)
+        job = ShardJob(cut, source, region, out_dir)
+        tasks = plan_shards(job, plans)
+        manifest = base_manifest(cut, source, region, command)
+        inputs = list(source.paths)
+    prepare_output(out_dir)
+    try:
+        _run_pipeline(options, cut, region, plans, tasks, job.patches.count, inputs, manifest, out_dir)
+    except Exception as err:
+        one_line = _as_input_error(err)
+        if one_line is err:
+            raise
+        raise one_line from err
+    finally:
+        remove_shard_temporaries(out_dir, tasks)
+    with contextlib.suppress(OSError, ValueError):
+        return json.loads((out_dir / MANIFEST_NAME).read_text())
+    raise BuildError(f"the Beam pipeline finished without writing {out_dir / MANIFEST_NAME}")
+
+
+def _as_input_error(err):
+    """A worker's `OSError` or `InputError` as one, in one line (exit 2 by the console policy); others as they came."""
+    if isinstance(err, (OSError, InputError)):
+        return type(err)(STEP_SUFFIX.sub("", str(err)))
+    found = WORKER_ERROR.findall(str(err))
+    if not found:
+        return err
+    kind, message = found[-1]
+    return OSError(message) if kind == "OSError" else BuildError(message)
+
+
+def _run_pipeline(options, cut, region, plans, tasks, patches, inputs, manifest, out_dir):
+    """Steps 2 to 4, on the runner of `options`; returns when the pipeline is done, raises if it failed."""
+    with beam.Pipeline(options=options) as pipeline:
+        sources = pipeline | "Inputs" >> beam.Create(list(enumerate(inputs))) | "Checksums" >> beam.Map(_checksum)
+        (
+            pipeline
+            | "Shards" >> beam.Create(list(enumerate(tasks)))
+            | "Spread" >> beam.Reshuffle()
+            | "Write shards" >> beam.ParDo(WriteShard(cut, inputs, out_dir))
+            | "Totals" >> beam.CombineGlobally(TotalsFn(cut, region, tasks, patches))
+            | "Publish"
+            >> beam.Map(
+                publish_build, beam.pvalue.AsList(sources), manifest=manifest, cut=cut, plans=plans, out_dir=out_dir
+            )
+        )
