@@ -15,6 +15,9 @@ Keys (schema version `schema.SCHEMA_VERSION`):
                       "resolution_deg": 0.25}; latitude ascending (row 0 = south)
     splits           {name: {"start", "end", "examples", "days", "shards": [file names],
                              "bytes", "skipped": [{"date", "level", "reason"}], "skipped_count"}}
+                     "bytes" is the total size of the split's shards; an optional
+                     "shard_files": [{"name", "bytes", "sha256"}] (`shard_record`) gives each
+                     shard's size and checksum, which `hsr_keras.data.check_shards` compares
     stats            {"mean", "std", "min", "max", "fraction_above_100", "count"}:
                      HR values of the training split only
     climatology      {"<level>": [T][H][W]}: per grid point and step-of-day mean of the
@@ -22,17 +25,19 @@ Keys (schema version `schema.SCHEMA_VERSION`):
     sources          [{"path", "bytes", "sha256"}]
 """
 
+import hashlib
 import json
 import os
 import tempfile
 from pathlib import Path
 
+from tfrecords_builder.errors import InputError
 from tfrecords_builder.schema import MANIFEST_NAME, SCHEMA_VERSION
 
 REQUIRED_KEYS = ("schema_version", "hr_shape", "lr_shape", "scale", "grid", "splits", "stats")
 
 
-class ManifestError(ValueError):
+class ManifestError(InputError):
     """A manifest is missing, unreadable or of another schema version."""
 
 
@@ -76,3 +81,13 @@ def write_json_atomic(obj, path):
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def shard_record(path, name=None):
+    """{"name", "bytes", "sha256"} of a shard file, for a split's "shard_files" (`name`: its published name)."""
+    path = Path(path)
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return {"name": name or path.name, "bytes": path.stat().st_size, "sha256": digest.hexdigest()}
