@@ -1,0 +1,466 @@
+"""Faults in the data and in the outputs of evaluate, export and predict: one line, exit 2, nothing lost.
+
+Damaged shards (truncated, bit-flipped) are named before any work or while reading; a
+non-finite generator is not exported; outputs are checked before the work (a folder where a
+file is wanted, a read-only folder, an input as the output); temporaries of killed runs are
+removed by the next run, those of live processes kept; `--help` answers without TensorFlow.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_export import make_fit_folder
+from tiny_build import REGION, SCALE, SPLITS
+
+from hsr_keras import data, evaluate, evaluation, export, outputs, predict, prediction, serving
+from hsr_keras.data import ShardError, check_shards, make_dataset, read_errors, scan_shard
+from hsr_keras.evaluation import EvaluationError
+from hsr_keras.model_files import ModelFileError, existing_versions
+from hsr_keras.prediction import PredictError
+from hsr_keras.serving import ExportError
+from tfrecords_builder import build, synthetic
+from tfrecords_builder.errors import InputError
+from tfrecords_builder.manifest import ManifestError, read_manifest, shard_record, write_json_atomic
+
+ROOT = Path(__file__).resolve().parents[1]
+TEST_SHARD = "test-00000-of-00001.tfrecord.gz"
+
+
+def command_env():
+    return {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
+
+
+def one_error_line(err):
+    """The single `error: ...` line of a command's stderr (no traceback, nothing else)."""
+    lines = [line for line in err.strip().splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+def dead_pid():
+    """The id of a process that has exited (and been reaped)."""
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+@pytest.fixture
+def live_pid():
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    yield process.pid
+    process.kill()
+    process.wait()
+
+
+@pytest.fixture
+def read_only(tmp_path):
+    """A folder nobody can write into, root included (chattr +i where the tests run as root)."""
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        yield folder
+        folder.chmod(0o755)
+        return
+    chattr = shutil.which("chattr")
+    if chattr is None or subprocess.run([chattr, "+i", str(folder)], capture_output=True).returncode != 0:
+        pytest.skip("cannot make a folder read-only for root here (chattr +i)")
+    try:
+        yield folder
+    finally:
+        subprocess.run([chattr, "-i", str(folder)], check=True)
+
+
+# ----------------------------------------------------------------------------- damaged shards
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """A tiny build whose test split has 4 shards of one day each, the others one shard each."""
+    root = tmp_path_factory.mktemp("faults")
+    synthetic.write_synthetic(root / "era5", "2019-01-27", "2019-02-03", per="all", interval_hours=3, seed=0, **REGION)
+    argv = [str(root / "era5"), "--out", str(root / "data"), "--lat", "40", "47.75", "--lon", "110", "117.75"]
+    argv += ["--scale", str(SCALE), "--quiet", "--shard-mb", "0.03"] + SPLITS
+    assert build.main(argv) == 0
+    manifest = read_manifest(root / "data")
+    assert len(manifest["splits"]["test"]["shards"]) == 4, manifest["splits"]["test"]["shards"]
+    return root / "data"
+
+
+@pytest.fixture
+def build_copy(built, tmp_path):
+    folder = tmp_path / "data"
+    shutil.copytree(built, folder)
+    return folder
+
+
+def truncate(path):
+    os.truncate(path, path.stat().st_size // 2)
+
+
+def flip_bit(path):
+    """Flip one bit in the middle of the file: same size, damaged deflate data."""
+    raw = bytearray(path.read_bytes())
+    raw[len(raw) // 2] ^= 0x10
+    path.write_bytes(bytes(raw))
+
+
+def first_test_shard(folder):
+    return folder / read_manifest(folder)["splits"]["test"]["shards"][0]
+
+
+def record_checksums(folder):
+    """Add each shard's size and sha256 to the manifest ("shard_files"), as the builder can record them."""
+    manifest = json.loads((folder / "manifest.json").read_text())
+    for split in manifest["splits"].values():
+        split["shard_files"] = [shard_record(folder / name) for name in split["shards"]]
+    write_json_atomic(manifest, folder / "manifest.json")
+
+
+def evaluate_cli(folder, out, *extra):
+    return evaluate.main(["--data", str(folder), "--baselines", "bicubic", "--out", str(out), "--quiet", *extra])
+
+
+def test_truncated_shard_evaluate_cli(build_copy, tmp_path):
+    """Case 7: a truncated shard is named, with the build command that rebuilds it; nothing is written."""
+    shard = first_test_shard(build_copy)
+    truncate(shard)
+    out = tmp_path / "out"
+    run = subprocess.run(
+        [sys.executable, "-m", "hsr_keras.evaluate", "--data", str(build_copy), "--baselines", "bicubic"]
+        + ["--out", str(out), "--quiet"],
+        capture_output=True,
+        text=True,
+        env=command_env(),
+        timeout=120,
+    )
+    assert run.returncode == 2, run.stderr
+    line = one_error_line(run.stderr)
+    assert f"shard {shard.name} of split 'test'" in line and "is truncated" in line
+    assert "rebuild the data: python -m tfrecords_builder" in line
+    assert not out.exists()
+
+
+def test_truncated_shard_in_process(build_copy, tmp_path, capsys):
+    truncate(first_test_shard(build_copy))
+    assert evaluate_cli(build_copy, tmp_path / "out") == 2
+    line = one_error_line(capsys.readouterr().err)
+    assert "of split 'test'" in line and "is truncated" in line and first_test_shard(build_copy).name in line
+    assert not (tmp_path / "out").exists()
+
+
+def test_bit_flip_found_by_checksums_on_request(build_copy, tmp_path, capsys, monkeypatch):
+    """A bit-flip keeps the size: a size check passes, the checksum (--verify-shards) names the shard."""
+    monkeypatch.setattr(data, "CHEAP_CHECK_BYTES", 0, raising=False)  # as for a build too large to checksum by default
+    shard = first_test_shard(build_copy)
+    flip_bit(shard)
+    assert check_shards(build_copy, "test")["checksums"] is False  # sizes only: they are right
+    with pytest.raises(ShardError, match=f"shard {shard.name} of split 'test' .* is corrupt"):
+        check_shards(build_copy, ["train", "test"], checksums=True)
+    assert evaluate_cli(build_copy, tmp_path / "out", "--verify-shards") == 2
+    line = one_error_line(capsys.readouterr().err)
+    assert shard.name in line and "is corrupt" in line and "rebuild the data" in line
+
+
+def test_bit_flip_found_while_reading(build_copy, tmp_path, capsys, monkeypatch):
+    """No check beforehand: the DataLossError met while streaming becomes one line naming the shard."""
+    monkeypatch.setattr(data, "check_shards", lambda *args, **kwargs: None, raising=False)
+    shard = first_test_shard(build_copy)
+    flip_bit(shard)
+    assert evaluate_cli(build_copy, tmp_path / "out") == 2
+    line = one_error_line(capsys.readouterr().err)
+    assert f"shard {shard.name} of split 'test'" in line and "is corrupt" in line
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(ShardError, match=shard.name):
+        data.load_split(build_copy, "test")
+
+
+def test_small_builds_are_checksummed_by_default(build_copy):
+    """Under CHEAP_CHECK_BYTES the contents are checked too, so a bit-flip is caught before reading."""
+    assert check_shards(build_copy, ["train", "val", "test"])["checksums"] is True
+    flip_bit(first_test_shard(build_copy))
+    with pytest.raises(ShardError, match="is corrupt"):
+        check_shards(build_copy, "test")
+
+
+def test_total_size_mismatch_names_the_shard(build_copy):
+    """Without per-shard sizes a split's total tells; the damaged one of its shards is found and named."""
+    manifest = read_manifest(build_copy)
+    third = build_copy / manifest["splits"]["test"]["shards"][2]
+    truncate(third)
+    with pytest.raises(ShardError, match=f"shard {third.name} of split 'test' .* is truncated"):
+        check_shards(manifest, "test")
+
+
+def test_recorded_sizes_and_checksums(build_copy, monkeypatch):
+    monkeypatch.setattr(data, "CHEAP_CHECK_BYTES", 0, raising=False)
+    record_checksums(build_copy)
+    assert check_shards(build_copy, ["train", "val", "test"], checksums=True)["checksums"] is True
+    shard = first_test_shard(build_copy)
+    size = shard.stat().st_size
+    flip_bit(shard)
+    check_shards(build_copy, "test")  # the size is right
+    with pytest.raises(ShardError, match=f"{shard.name} .* is corrupt: its sha256 differs from the manifest's"):
+        check_shards(build_copy, "test", checksums=True)
+    truncate(shard)
+    with pytest.raises(ShardError, match=f"is truncated: {size // 2} bytes, the manifest records {size}"):
+        check_shards(build_copy, "test")
+
+
+def test_missing_shard(build_copy):
+    first_test_shard(build_copy).unlink()
+    with pytest.raises(ShardError, match="1 shard\\(s\\) of split 'test' are missing"):
+        check_shards(build_copy, "test")
+
+
+def test_make_dataset_checks_before_reading(build_copy):
+    """`fit`'s input pipeline: a truncated training shard is named before the first step."""
+    shard = build_copy / read_manifest(build_copy)["splits"]["train"]["shards"][0]
+    truncate(shard)
+    with pytest.raises(ShardError, match=f"shard {shard.name} of split 'train'"):
+        make_dataset(build_copy, "train", 2)
+
+
+def test_read_errors_names_the_shard(build_copy):
+    """The context manager `fit` wraps its training in: a DataLossError becomes a ShardError."""
+    import tensorflow as tf
+
+    manifest = read_manifest(build_copy)
+    flip_bit(build_copy / manifest["splits"]["val"]["shards"][0])
+    with pytest.raises(ShardError, match="of split 'val'"):
+        with read_errors(manifest, ["train", "val"]):
+            raise tf.errors.DataLossError(None, None, "inflate() failed with error -3: incorrect data check")
+    with pytest.raises(KeyError):  # anything else passes through
+        with read_errors(manifest, ["train", "val"]):
+            raise KeyError("x")
+
+
+def test_scan_shard(built, tmp_path):
+    shard = first_test_shard(built)
+    assert scan_shard(shard) == (1, None)
+    copy = tmp_path / shard.name
+    copy.write_bytes(shard.read_bytes()[:-3])
+    assert "truncated" in scan_shard(copy)[1]
+    copy.write_bytes(b"")
+    assert "truncated" in scan_shard(copy)[1]
+    copy.write_bytes(b"not gzip at all")
+    assert "corrupt" in scan_shard(copy)[1]
+
+
+# ----------------------------------------------------------------------------- export
+
+
+def broken_generator(folder, how):
+    """A fit folder whose generator has a NaN weight, or weights that overflow to inf."""
+    import keras
+
+    fit = make_fit_folder(folder)
+    model = keras.saving.load_model(fit / "generator.keras", compile=False)
+    kernel = next(v for v in model.weights if len(v.shape) >= 4)
+    values = np.asarray(kernel).copy()
+    if how == "nan":
+        values.flat[0] = np.nan
+    else:
+        values[...] = 3e38
+    kernel.assign(values)
+    model.save(fit / "generator.keras")
+    return fit
+
+
+@pytest.mark.parametrize(
+    "how, message",
+    [
+        ("nan", "has non-finite weights (NaN or inf in"),
+        ("overflow", "gives non-finite values (NaN or inf) for a probe of 0 to 120 %RH"),
+    ],
+)
+def test_export_refuses_a_non_finite_generator(tmp_path, capsys, monkeypatch, how, message):
+    """Case 2b: one sentence, not 'differs from the Keras model by nan %RH'; nothing published."""
+    fit = broken_generator(tmp_path / "fit", how)
+    out = tmp_path / "saved_models"
+    saved = []
+    monkeypatch.setattr(serving, "save_servable", lambda *args: saved.append(args))
+    assert export.main([str(fit), "--out", str(out), "--quiet"]) == 2
+    line = one_error_line(capsys.readouterr().err)
+    assert message in line and "did training diverge?" in line and "nan %RH" not in line
+    assert saved == [], "the SavedModel was written before the generator was checked"
+    assert not (out / "hsr").exists() or list((out / "hsr").iterdir()) == []
+
+
+def test_export_removes_stale_temporaries(tmp_path, capsys, live_pid):
+    """Case 10: a killed export's temporary folder goes; a live one's, and another host's, stay."""
+    fit = make_fit_folder(tmp_path / "fit")
+    base = tmp_path / "saved_models" / "hsr"
+    stale = base / f".tmp-export-{outputs.process_tag(dead_pid())}-k1ll3d"
+    live = base / f".tmp-export-{outputs.process_tag(live_pid)}-busy"
+    other_host = base / f".tmp-export-elsewhere-{outputs.host_tag()}.{dead_pid()}-nfs"
+    legacy = base / ".tmp-export-abcd1234"  # no pid in the name: whose it is cannot be known
+    for folder in (stale, live, other_host, legacy):
+        (folder / "variables").mkdir(parents=True)
+    seen = {}
+    verify = serving.verify_servable
+
+    def spy(folder, *args, **kwargs):
+        seen["tmp"] = Path(folder).name
+        return verify(folder, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(serving, "verify_servable", spy)
+        assert export.main([str(fit), "--out", str(tmp_path / "saved_models")]) == 0
+    assert serving.TEMP_RE.match(seen["tmp"])["pid"] == str(os.getpid())
+    assert not stale.exists()
+    assert live.exists() and other_host.exists() and legacy.exists()
+    assert existing_versions(base) == [1]
+    assert f"note: removed {stale}" in capsys.readouterr().err
+
+
+def test_export_to_a_read_only_folder(tmp_path, read_only, capsys, monkeypatch):
+    """Case 8: one line, exit 2, before the generator is loaded."""
+    fit = make_fit_folder(tmp_path / "fit")
+    monkeypatch.setattr(serving.model_files, "load_generator", pytest.fail)
+    assert export.main([str(fit), "--out", str(read_only), "--quiet"]) == 2
+    assert "read-only" in one_error_line(capsys.readouterr().err)
+    assert export.main([str(fit), "--out", str(read_only / "deeper"), "--quiet"]) == 2
+    assert "read-only" in one_error_line(capsys.readouterr().err)
+    (tmp_path / "file").write_text("")
+    assert export.main([str(fit), "--out", str(tmp_path / "file"), "--quiet"]) == 2
+    assert "is a file, not a folder" in one_error_line(capsys.readouterr().err)
+
+
+# ----------------------------------------------------------------------------- predict
+
+
+@pytest.fixture(scope="module")
+def predict_setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp("predict-faults")
+    fit = make_fit_folder(root / "fit")
+    grid = dict(lat_bounds=(30.0, 44.0), lon_bounds=(100.0, 114.0), resolution=2.0, levels=(300,))
+    lr = synthetic.write_synthetic(root / "lr", "2019-01-01", "2019-01-01", per="all", interval_hours=3, **grid)[0]
+    return {"fit": fit, "lr": lr}
+
+
+def predict_cli(setup, out, *extra):
+    return predict.main([str(setup["lr"]), "--model", str(setup["fit"]), "--out", str(out), "--quiet", *extra])
+
+
+@pytest.fixture
+def no_work(monkeypatch):
+    """Fail the test if the model is loaded: the output checks come first."""
+    monkeypatch.setattr(prediction, "load_model_function", pytest.fail)
+    monkeypatch.setattr(prediction, "resolve_model", pytest.fail)
+
+
+def test_predict_overwrite_onto_a_folder(predict_setup, tmp_path, capsys, no_work):
+    """Case 11: refused before any work, not [Errno 21] after predicting everything."""
+    (tmp_path / "out.nc").mkdir()
+    assert predict_cli(predict_setup, tmp_path / "out.nc", "--overwrite") == 2
+    assert "is a folder: give the name of the file to write" in one_error_line(capsys.readouterr().err)
+    assert list((tmp_path / "out.nc").iterdir()) == []
+
+
+def test_predict_onto_its_input(predict_setup, capsys, no_work):
+    assert predict_cli(predict_setup, predict_setup["lr"], "--overwrite") == 2
+    assert "is one of the inputs" in one_error_line(capsys.readouterr().err)
+
+
+def test_predict_into_a_read_only_folder(predict_setup, read_only, capsys, no_work):
+    """Cases 8 and 11: an unwritable folder is one line, before the work."""
+    assert predict_cli(predict_setup, read_only / "out.nc") == 2
+    assert "read-only" in one_error_line(capsys.readouterr().err)
+    assert list(read_only.iterdir()) == []
+
+
+def test_predict_removes_stale_temporaries(predict_setup, tmp_path, capsys, live_pid):
+    """Case 10: a killed predict's `.part` goes on the next run; a live one's and another host's stay."""
+    out = tmp_path / "hr.nc"
+    stale = prediction.temp_path(out, dead_pid())
+    stale_other_output = prediction.temp_path(tmp_path / "other.nc", dead_pid())
+    live = prediction.temp_path(out, live_pid)
+    other_host = tmp_path / f".hr.nc.elsewhere-{outputs.host_tag()}.{dead_pid()}.part"
+    unrelated = tmp_path / ".hr.nc.part"
+    for path in (stale, stale_other_output, live, other_host, unrelated):
+        path.write_bytes(b"\x89HDF\r\n\x1a\n")
+    assert prediction.temp_path(out).name == f".hr.nc.{outputs.host_tag()}.{os.getpid()}.part"
+    assert predict.main([str(predict_setup["lr"]), "--model", str(predict_setup["fit"]), "--out", str(out)]) == 0
+    assert out.is_file()
+    assert not stale.exists() and not stale_other_output.exists()
+    assert live.exists() and other_host.exists() and unrelated.exists()
+    assert f"note: removed {stale}" in capsys.readouterr().err
+
+
+def test_predict_removes_nothing_of_a_live_run(tmp_path, live_pid):
+    mine = prediction.temp_path(tmp_path / "a.nc")
+    mine.write_text("")
+    assert outputs.remove_stale(tmp_path, prediction.TEMP_RE) == []
+    assert mine.exists()
+
+
+# ----------------------------------------------------------------------------- evaluate outputs
+
+
+def test_evaluate_into_a_read_only_folder(built, read_only, capsys, monkeypatch):
+    """Case 8: one line, exit 2, before anything is evaluated."""
+    monkeypatch.setattr(evaluation, "evaluate_methods", pytest.fail)
+    assert evaluate_cli(built, read_only / "out") == 2
+    assert "read-only" in one_error_line(capsys.readouterr().err)
+    assert list(read_only.iterdir()) == []
+
+
+def test_evaluate_onto_a_file(built, tmp_path, capsys):
+    (tmp_path / "out").write_text("")
+    assert evaluate_cli(built, tmp_path / "out") == 2
+    assert "is a file, not a folder" in one_error_line(capsys.readouterr().err)
+
+
+# ----------------------------------------------------------------------------- help, errors, Ctrl-C
+
+
+@pytest.mark.parametrize("command", ["evaluate", "export", "predict"])
+def test_help_without_tensorflow(command):
+    """Case 9: `--help` answers at once; neither TensorFlow nor Keras is imported, stderr stays empty."""
+    run = subprocess.run(
+        [sys.executable, "-m", f"hsr_keras.{command}", "--help"],
+        capture_output=True,
+        text=True,
+        env=command_env(),
+        timeout=60,
+    )
+    assert run.returncode == 0 and f"usage: python -m hsr_keras.{command}" in run.stdout
+    assert run.stderr == ""
+    probe = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", f"hsr_keras.{command}", "--help"],
+        capture_output=True,
+        text=True,
+        env=command_env(),
+        timeout=60,
+    )
+    modules = {line.rsplit("|", 1)[-1].strip().split(".")[0] for line in probe.stderr.splitlines() if "|" in line}
+    assert probe.returncode == 0 and "hsr_keras" in modules
+    assert not modules & {"tensorflow", "keras", "jax", "torch"}, sorted(modules)
+
+
+def test_error_classes_are_input_errors():
+    for error in (EvaluationError, ExportError, PredictError, ModelFileError, ManifestError, ShardError):
+        assert issubclass(error, InputError), error
+    assert issubclass(outputs.OutputError, InputError)
+
+
+@pytest.mark.parametrize(
+    "module, target, name",
+    [(evaluate, evaluate, "run"), (export, serving, "export"), (predict, prediction, "predict")],
+)
+def test_ctrl_c_exits_130(module, target, name, capsys, monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(target, name, interrupted)
+    argv = {"evaluate": ["--data", "x"], "export": ["model"], "predict": ["in.nc", "--model", "m", "--out", "o"]}
+    assert module.main(argv[module.__name__.rsplit(".", 1)[-1]]) == 130
+    assert capsys.readouterr().err.strip() == "interrupted: nothing was published"
