@@ -6,7 +6,6 @@ file is wanted, a read-only folder, an input as the output); temporaries of kill
 removed by the next run, those of live processes kept; `--help` answers without TensorFlow.
 """
 
-import json
 import os
 import shutil
 import subprocess
@@ -15,21 +14,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_data import first_test_shard, flip_bit, make_sharded_build, truncate
 from test_export import make_fit_folder
-from tiny_build import REGION, SCALE, SPLITS
 
 from hsr_keras import data, evaluate, evaluation, export, outputs, predict, prediction, serving
-from hsr_keras.data import ShardError, check_shards, make_dataset, read_errors, scan_shard
+from hsr_keras.data import ShardError, check_shards
 from hsr_keras.evaluation import EvaluationError
 from hsr_keras.model_files import ModelFileError, existing_versions
 from hsr_keras.prediction import PredictError
 from hsr_keras.serving import ExportError
-from tfrecords_builder import build, synthetic
+from tfrecords_builder import synthetic
 from tfrecords_builder.errors import InputError
-from tfrecords_builder.manifest import ManifestError, read_manifest, shard_record, write_json_atomic
+from tfrecords_builder.manifest import ManifestError, read_manifest
 
 ROOT = Path(__file__).resolve().parents[1]
-TEST_SHARD = "test-00000-of-00001.tfrecord.gz"
 
 
 def command_env():
@@ -83,15 +81,7 @@ def read_only(tmp_path):
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    """A tiny build whose test split has 4 shards of one day each, the others one shard each."""
-    root = tmp_path_factory.mktemp("faults")
-    synthetic.write_synthetic(root / "era5", "2019-01-27", "2019-02-03", per="all", interval_hours=3, seed=0, **REGION)
-    argv = [str(root / "era5"), "--out", str(root / "data"), "--lat", "40", "47.75", "--lon", "110", "117.75"]
-    argv += ["--scale", str(SCALE), "--quiet", "--shard-mb", "0.03"] + SPLITS
-    assert build.main(argv) == 0
-    manifest = read_manifest(root / "data")
-    assert len(manifest["splits"]["test"]["shards"]) == 4, manifest["splits"]["test"]["shards"]
-    return root / "data"
+    return make_sharded_build(tmp_path_factory.mktemp("faults"))
 
 
 @pytest.fixture
@@ -99,29 +89,6 @@ def build_copy(built, tmp_path):
     folder = tmp_path / "data"
     shutil.copytree(built, folder)
     return folder
-
-
-def truncate(path):
-    os.truncate(path, path.stat().st_size // 2)
-
-
-def flip_bit(path):
-    """Flip one bit in the middle of the file: same size, damaged deflate data."""
-    raw = bytearray(path.read_bytes())
-    raw[len(raw) // 2] ^= 0x10
-    path.write_bytes(bytes(raw))
-
-
-def first_test_shard(folder):
-    return folder / read_manifest(folder)["splits"]["test"]["shards"][0]
-
-
-def record_checksums(folder):
-    """Add each shard's size and sha256 to the manifest ("shard_files"), as the builder can record them."""
-    manifest = json.loads((folder / "manifest.json").read_text())
-    for split in manifest["splits"].values():
-        split["shard_files"] = [shard_record(folder / name) for name in split["shards"]]
-    write_json_atomic(manifest, folder / "manifest.json")
 
 
 def evaluate_cli(folder, out, *extra):
@@ -182,76 +149,21 @@ def test_bit_flip_found_while_reading(build_copy, tmp_path, capsys, monkeypatch)
         data.load_split(build_copy, "test")
 
 
-def test_small_builds_are_checksummed_by_default(build_copy):
-    """Under CHEAP_CHECK_BYTES the contents are checked too, so a bit-flip is caught before reading."""
-    assert check_shards(build_copy, ["train", "val", "test"])["checksums"] is True
-    flip_bit(first_test_shard(build_copy))
-    with pytest.raises(ShardError, match="is corrupt"):
-        check_shards(build_copy, "test")
+def test_fit_refuses_a_truncated_shard_before_training(tmp_path):
+    """Case 7 in fit: its input pipeline names the shard before the first step; no history.csv."""
+    from tiny_runs import make_build, write_config
 
+    from hsr_keras import training
+    from hsr_keras.config import load_config
 
-def test_total_size_mismatch_names_the_shard(build_copy):
-    """Without per-shard sizes a split's total tells; the damaged one of its shards is found and named."""
-    manifest = read_manifest(build_copy)
-    third = build_copy / manifest["splits"]["test"]["shards"][2]
-    truncate(third)
-    with pytest.raises(ShardError, match=f"shard {third.name} of split 'test' .* is truncated"):
-        check_shards(manifest, "test")
-
-
-def test_recorded_sizes_and_checksums(build_copy, monkeypatch):
-    monkeypatch.setattr(data, "CHEAP_CHECK_BYTES", 0, raising=False)
-    record_checksums(build_copy)
-    assert check_shards(build_copy, ["train", "val", "test"], checksums=True)["checksums"] is True
-    shard = first_test_shard(build_copy)
-    size = shard.stat().st_size
-    flip_bit(shard)
-    check_shards(build_copy, "test")  # the size is right
-    with pytest.raises(ShardError, match=f"{shard.name} .* is corrupt: its sha256 differs from the manifest's"):
-        check_shards(build_copy, "test", checksums=True)
+    folder = make_build(tmp_path)
+    shard = folder / read_manifest(folder)["splits"]["train"]["shards"][0]
     truncate(shard)
-    with pytest.raises(ShardError, match=f"is truncated: {size // 2} bytes, the manifest records {size}"):
-        check_shards(build_copy, "test")
-
-
-def test_missing_shard(build_copy):
-    first_test_shard(build_copy).unlink()
-    with pytest.raises(ShardError, match="1 shard\\(s\\) of split 'test' are missing"):
-        check_shards(build_copy, "test")
-
-
-def test_make_dataset_checks_before_reading(build_copy):
-    """`fit`'s input pipeline: a truncated training shard is named before the first step."""
-    shard = build_copy / read_manifest(build_copy)["splits"]["train"]["shards"][0]
-    truncate(shard)
-    with pytest.raises(ShardError, match=f"shard {shard.name} of split 'train'"):
-        make_dataset(build_copy, "train", 2)
-
-
-def test_read_errors_names_the_shard(build_copy):
-    """The context manager `fit` wraps its training in: a DataLossError becomes a ShardError."""
-    import tensorflow as tf
-
-    manifest = read_manifest(build_copy)
-    flip_bit(build_copy / manifest["splits"]["val"]["shards"][0])
-    with pytest.raises(ShardError, match="of split 'val'"):
-        with read_errors(manifest, ["train", "val"]):
-            raise tf.errors.DataLossError(None, None, "inflate() failed with error -3: incorrect data check")
-    with pytest.raises(KeyError):  # anything else passes through
-        with read_errors(manifest, ["train", "val"]):
-            raise KeyError("x")
-
-
-def test_scan_shard(built, tmp_path):
-    shard = first_test_shard(built)
-    assert scan_shard(shard) == (1, None)
-    copy = tmp_path / shard.name
-    copy.write_bytes(shard.read_bytes()[:-3])
-    assert "truncated" in scan_shard(copy)[1]
-    copy.write_bytes(b"")
-    assert "truncated" in scan_shard(copy)[1]
-    copy.write_bytes(b"not gzip at all")
-    assert "corrupt" in scan_shard(copy)[1]
+    config = load_config(write_config(tmp_path / "tiny.json"), preset="demo")
+    with pytest.raises(ShardError, match=f"shard {shard.name} of split 'train' .* is truncated"):
+        training.train(config, folder, tmp_path / "run", verbose=0)
+    assert not (tmp_path / "run" / "history.csv").exists()
+    assert not (tmp_path / "run" / "generator.keras").exists()
 
 
 # ----------------------------------------------------------------------------- export
