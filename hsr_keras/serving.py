@@ -327,7 +327,6 @@ def export(model_path, manifest=None, out="saved_models", name="hsr", version=No
         raise ExportError(
             f"version {version} already exists at {base / str(version)}: choose another --version or omit it"
         )
-    outputs.check_folder(out, "--out")
     outputs.check_folder(base, "--out/--name")
     manifest = model_files.load_manifest(manifest, generator_path)
     use_tensorflow_backend()

@@ -307,6 +307,31 @@ def test_predict_removes_stale_temporaries(predict_setup, tmp_path, capsys, live
     assert f"note: removed {stale}" in capsys.readouterr().err
 
 
+@pytest.mark.slow
+def test_killed_predict_leaves_a_temporary_the_next_run_removes(predict_setup, tmp_path):
+    """Case 10 for real: SIGKILL while predicting leaves `.hr.nc.<host>.<pid>.part`; the next run removes it."""
+    import signal
+    import time
+
+    grid = dict(lat_bounds=(30.0, 44.0), lon_bounds=(100.0, 114.0), resolution=2.0, levels=(300,))
+    lr = synthetic.write_synthetic(tmp_path / "lr", "2019-01-01", "2019-01-20", per="all", interval_hours=3, **grid)
+    out = tmp_path / "hr.nc"
+    argv = [sys.executable, "-m", "hsr_keras.predict", *map(str, lr), "--model", str(predict_setup["fit"])]
+    argv += ["--out", str(out), "--tile", "2", "--overlap", "0", "--batch-size", "1", "--quiet"]
+    process = subprocess.Popen(argv, env=command_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    part = prediction.temp_path(out, process.pid)
+    deadline = time.monotonic() + 90
+    while not part.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    _, err = process.communicate(timeout=30)
+    assert part.exists(), err.decode()[-2000:]
+    assert not out.exists()
+    assert predict_cli(predict_setup, out) == 0
+    assert out.is_file() and not part.exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
 def test_predict_removes_nothing_of_a_live_run(tmp_path, live_pid):
     mine = prediction.temp_path(tmp_path / "a.nc")
     mine.write_text("")
