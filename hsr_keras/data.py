@@ -13,7 +13,6 @@ naming the shard. `make_dataset` and `load_split` do both.
 """
 
 import contextlib
-import hashlib
 import re
 import shlex
 import struct
@@ -23,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hsr_keras.provenance import sha256_of
 from tfrecords_builder.manifest import ManifestError, read_manifest
 from tfrecords_builder.schema import COMPRESSION, parse_example
 
@@ -100,14 +100,6 @@ def scan_shard(path):
     return records, None
 
 
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _find_damaged(manifest, split):
     """The first (shard name, problem) of a split that `scan_shard` finds damaged, or None."""
     for name in manifest["splits"][split]["shards"]:
@@ -180,7 +172,7 @@ def _check_contents(manifest, split):
             records += _INTACT[key]
             continue
         if digest:
-            if _sha256(path) != digest:
+            if sha256_of(path) != digest:
                 raise _shard_problem(manifest, split, name, "is corrupt: its sha256 differs from the manifest's")
             _INTACT[key] = 0
             continue
@@ -260,6 +252,10 @@ def make_dataset(manifest, split, batch_size, *, shuffle=False, repeat=False, se
         repeat: repeat forever (steps per epoch set by the caller).
         seed: shuffling seed, for reproducible runs.
         drop_remainder: drop a last incomplete batch (needed by some distribution setups).
+
+    The split's shards are checked first (`check_shards`, sizes; checksums when they are
+    small): a damaged one is a `ShardError` naming it. Wrap the loop that reads the dataset
+    in `read_errors` to name a shard found damaged while reading.
     """
     import tensorflow as tf
 
