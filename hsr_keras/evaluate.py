@@ -39,18 +39,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from hsr_keras import reports
-from hsr_keras.evaluation import (
-    MAP_DAYS,
-    EvaluationError,
-    add_reference_ratio,
-    baseline_methods,
-    check_batching,
-    evaluate_methods,
-    load_model_method,
-    parse_baselines,
-)
-from hsr_keras.model_files import GENERATOR_FILE, ModelFileError, resolve
+from hsr_keras.data import CHEAP_CHECK_BYTES
+from hsr_keras.evaluation import MAP_DAYS, EvaluationError
+from hsr_keras.model_files import GENERATOR_FILE
+from tfrecords_builder.console import run_command
 
 
 def parse_model_arg(text):
@@ -108,24 +100,44 @@ def parse_args(argv):
     )
     parser.add_argument("--map-dates", nargs="+", metavar="YYYY-MM-DD", help="draw these days instead")
     parser.add_argument("--map-step", type=int, help="time step of a day drawn in the maps. Default: the middle one")
+    parser.add_argument(
+        "--verify-shards",
+        action="store_true",
+        help="read every shard of the split whole before evaluating: its sha256 where the manifest records it, "
+        f"else its GZIP checksum (default: sizes only, and checksums when the split is at most "
+        f"{CHEAP_CHECK_BYTES >> 20} MiB)",
+    )
     parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
     return parser.parse_args(argv)
 
 
 def main(argv=None):
-    args = parse_args(argv)
-    from tfrecords_builder.manifest import ManifestError
+    """Command line entry point; returns the exit status (2 for bad input, with a one-line message)."""
+    return run_command(_run, list(sys.argv[1:] if argv is None else argv))
 
-    try:
-        run(args, argv=sys.argv[1:] if argv is None else list(argv))
-    except (EvaluationError, ModelFileError, ManifestError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+
+def _run(argv):
+    run(parse_args(argv), argv=argv)
     return 0
 
 
 def run(args, argv=None):
-    """Evaluates per `args` (see `parse_args`), writes every output; returns the report."""
+    """Evaluates per `args` (see `parse_args`), writes every output; returns the report.
+
+    Every input is checked before any model is loaded: the manifest, split and level, the
+    shards of the split (`hsr_keras.data.check_shards`), the model paths, and the output folder.
+    """
+    from hsr_keras import outputs, reports
+    from hsr_keras.data import check_shards
+    from hsr_keras.evaluation import (
+        add_reference_ratio,
+        baseline_methods,
+        check_batching,
+        evaluate_methods,
+        load_model_method,
+        parse_baselines,
+    )
+    from hsr_keras.model_files import resolve
     from tfrecords_builder.manifest import manifest_path, read_manifest
 
     check_batching(args.batch_size, args.samples)
@@ -142,6 +154,8 @@ def run(args, argv=None):
         raise EvaluationError(f"model names must be unique. Received: {names}")
     for _, path in model_specs:  # check every path before loading any model
         resolve(path)
+    outputs.check_folder(args.out)
+    check_shards(manifest, args.split, checksums=args.verify_shards)
     methods = baseline_methods(keys, manifest)
     for name, path in model_specs:
         methods.append(load_model_method(name, path, args.batch_size, args.samples, args.seed))

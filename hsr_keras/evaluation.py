@@ -14,7 +14,10 @@ import sys
 import numpy as np
 
 from hsr_keras import interpolation, model_files
-from hsr_keras.metrics import MetricAccumulator, crps_ensemble, ensemble_spread, radial_power_spectrum
+from tfrecords_builder.errors import InputError
+
+# `hsr_keras.metrics` (Keras) is imported where it is used, so that `python -m hsr_keras.evaluate
+# --help` and the command's argument checks run without starting TensorFlow.
 
 # Baseline key -> (table label, interpolation method, aligned).
 BASELINES = {
@@ -42,7 +45,7 @@ MAP_DAYS = 3
 """Days, evenly spread over the split, whose fields are kept for the sample maps by default."""
 
 
-class EvaluationError(ValueError):
+class EvaluationError(InputError):
     """Bad input to the evaluation; the commands print it on one line and exit with 2."""
 
 
@@ -207,11 +210,12 @@ def stream_split(manifest, split, batch_size, level=None):
     """Batches `(lr [B,T,h,w], hr [B,T,H,W], time [B,T] int64 s)` of a split, streamed (no cache).
 
     Records are read in shard order with their time stamps; with `level`, only the records
-    of that pressure level.
+    of that pressure level. A damaged shard met while reading raises `hsr_keras.data.ShardError`
+    naming it.
     """
     import tensorflow as tf
 
-    from hsr_keras.data import split_files
+    from hsr_keras.data import read_errors, split_files
     from tfrecords_builder.schema import COMPRESSION, parse_example
 
     files = split_files(manifest, split)
@@ -230,8 +234,13 @@ def stream_split(manifest, split, batch_size, level=None):
     ds = ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     if level is not None:
         ds = ds.filter(at_level)
-    ds = ds.map(fields)
-    return ds.batch(batch_size).prefetch(2).as_numpy_iterator()
+    ds = ds.map(fields).batch(batch_size).prefetch(2)
+
+    def batches():
+        with read_errors(manifest, split):  # a damaged shard: one line naming it, not a traceback
+            yield from ds.as_numpy_iterator()
+
+    return batches()
 
 
 def month_of(seconds):
@@ -270,6 +279,8 @@ class EnsembleAccumulator:
         self.days = 0
 
     def update(self, members, true):
+        from hsr_keras.metrics import crps_ensemble, ensemble_spread
+
         self.crps += float(np.sum(crps_ensemble(members, true)))
         self.spread += float(np.sum(ensemble_spread(members, true)))
         self.days += int(np.shape(true)[0])
@@ -287,6 +298,8 @@ class SpectrumAccumulator:
         self.frames = 0
 
     def update(self, fields):
+        from hsr_keras.metrics import radial_power_spectrum
+
         fields = np.asarray(fields)
         frames = int(np.prod(fields.shape[:-2]))
         k, power = radial_power_spectrum(fields)
@@ -303,6 +316,8 @@ class PeriodScores:
     """The metric card of one method over some days, plus CRPS and spread when it is an ensemble."""
 
     def __init__(self, climatology, ensemble=False):
+        from hsr_keras.metrics import MetricAccumulator
+
         self.card = MetricAccumulator(climatology=climatology)
         self.ensemble = EnsembleAccumulator() if ensemble else None
 

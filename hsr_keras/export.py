@@ -15,7 +15,12 @@ is taken over ice in cold air and exceeds 100 %) and, by default, not at 0 eithe
 variable, levels, the HR and LR grid spacing and how HR cells sit on LR points, the
 degradation, the training statistics, the step hours of a sequence, the model's config and
 the code version. A version folder appears only complete: the export is written to a hidden
-temporary folder, loaded back and checked against the Keras model, then renamed.
+temporary folder, loaded back and checked against the Keras model, then renamed. Before any
+of that the output folder must be writable and the generator sound (finite weights, finite
+values on a probe); a temporary folder left by an export that was killed is removed by the
+next export into the same folder.
+
+Exit status: 0 written, 2 bad input (one line `error: ...`), 1 an internal error, 130 interrupted.
 """
 
 import argparse
@@ -23,7 +28,7 @@ import os
 import sys
 
 from hsr_keras.model_files import ASSET_NAME, GENERATOR_FILE, INPUT_NAME, OUTPUT_NAME, SIGNATURE
-from hsr_keras.serving import export, use_tensorflow_backend
+from tfrecords_builder.console import run_command
 
 
 def parse_args(argv):
@@ -57,14 +62,18 @@ def parse_args(argv):
 
 
 def main(argv=None):
+    return run_command(_run, argv)
+
+
+def _run(argv):
     args = parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    try:
-        use_tensorflow_backend()
-        target, info, diff = export(args.model, args.manifest, args.out, args.name, args.version, args.clip_negative)
-    except (ValueError, OSError) as err:  # ExportError, ModelFileError, ManifestError, file system errors
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    from hsr_keras.serving import export, use_tensorflow_backend
+
+    use_tensorflow_backend()
+    target, info, diff = export(
+        args.model, args.manifest, args.out, args.name, args.version, args.clip_negative, verbose=not args.quiet
+    )
     if not args.quiet:
         print(f"SavedModel written to {target}")
         print(

@@ -8,16 +8,15 @@
                                      asset ASSET_NAME describing the model)
     an export base folder            `<out>/<name>/`: its highest version, as TF Serving serves it
 
-Keras and TensorFlow are imported only when a model is loaded, so that `export` can choose the
-Keras backend before anything imports Keras.
+Keras, TensorFlow (and numpy) are imported only when a model is loaded, so that `export` can
+choose the Keras backend before anything imports Keras, and the commands answer `--help` at once.
 """
 
 import json
 import re
 from pathlib import Path
 
-import numpy as np
-
+from tfrecords_builder.errors import InputError
 from tfrecords_builder.schema import MANIFEST_NAME
 
 GENERATOR_FILE = "generator.keras"
@@ -39,7 +38,7 @@ KERAS = "keras"
 SAVED_MODEL = "saved_model"
 
 
-class ModelFileError(ValueError):
+class ModelFileError(InputError):
     """A model argument that cannot be used; the commands print it on one line and exit with 2."""
 
 
@@ -161,6 +160,7 @@ def read_export_info(folder):
 
 def saved_model_predictor(folder):
     """The SIGNATURE of a SavedModel as a numpy function: lr [B, T, h, w, 1] -> hr [B, T, s*h, s*w, 1], %RH."""
+    import numpy as np
     import tensorflow as tf
 
     try:

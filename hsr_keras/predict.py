@@ -30,15 +30,21 @@ seams show; a region no larger than one tile is predicted in one piece, exactly 
 does. The generator's attention blocks pool over the whole tile, so tiled and untiled
 predictions agree closely but not exactly. A global longitude circle is padded periodically,
 so the dateline gets context from both sides.
+
+Output: checked before any work (not a folder, its folder writable, not one of the inputs,
+absent unless --overwrite); written to `.<out>.<host>.<pid>.part` beside it and renamed when
+complete, so `--out` appears whole or not at all. A temporary left by a predict that was
+killed is removed by the next predict into the same folder.
+
+Exit status: 0 written, 2 bad input (one line `error: ...`), 1 an internal error, 130 interrupted.
 """
 
 import argparse
 import shlex
 import sys
 
-from hsr_keras.prediction import predict
-from hsr_keras.serving import use_tensorflow_backend
 from hsr_keras.tiling import DEFAULT_BATCH, DEFAULT_OVERLAP, DEFAULT_TILE
+from tfrecords_builder.console import run_command
 
 # ----------------------------------------------------------------------------- command line
 
@@ -101,30 +107,32 @@ def parse_args(argv):
 
 
 def main(argv=None):
-    argv = list(sys.argv[1:] if argv is None else argv)
+    return run_command(_run, list(sys.argv[1:] if argv is None else argv))
+
+
+def _run(argv):
     args = parse_args(argv)
     command = "python -m hsr_keras.predict " + shlex.join(argv)
-    try:
-        use_tensorflow_backend()
-        predict(
-            args.inputs,
-            args.model,
-            args.out,
-            args.manifest,
-            args.variable,
-            args.levels,
-            args.tile,
-            args.overlap,
-            args.batch_size,
-            args.all_times,
-            args.clip_negative,
-            args.overwrite,
-            command,
-            verbose=not args.quiet,
-        )
-    except (ValueError, OSError) as err:  # PredictError, ModelFileError, BuildError, ManifestError, file system errors
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    from hsr_keras.prediction import predict
+    from hsr_keras.serving import use_tensorflow_backend
+
+    use_tensorflow_backend()
+    predict(
+        args.inputs,
+        args.model,
+        args.out,
+        args.manifest,
+        args.variable,
+        args.levels,
+        args.tile,
+        args.overlap,
+        args.batch_size,
+        args.all_times,
+        args.clip_negative,
+        args.overwrite,
+        command,
+        verbose=not args.quiet,
+    )
     return 0
 
 

@@ -4,22 +4,29 @@
 the model's daily sequences (`select_sequences`), super-resolves each field in blended tiles
 (`hsr_keras.tiling`) with an exported SavedModel or a `.keras` generator, and writes the fine
 grid with the input's names and attributes (CF-1.8, float32, zlib), written to a temporary
-file and renamed when complete. The command line is `python -m hsr_keras.predict`.
+file `.<out>.<host>.<pid>.part` and renamed when complete. The output is checked before any
+work, and temporaries of predicts that were killed are removed (`hsr_keras.outputs`). The
+command line is `python -m hsr_keras.predict`.
 """
 
 import contextlib
 import datetime
 import os
+import re
+import sys
 from pathlib import Path
 
 import numpy as np
 
-from hsr_keras import model_files
+from hsr_keras import model_files, outputs
 from hsr_keras.model_files import OUTPUT_NAME, SAVED_MODEL
 from hsr_keras.serving import model_info, serving_function
 from hsr_keras.tiling import DEFAULT_BATCH, DEFAULT_OVERLAP, DEFAULT_TILE, fine_coords, predict_field
+from tfrecords_builder.errors import InputError
 
 COMPRESSION_LEVEL = 4
+# `.<out name>.<host>.<pid>.part`: the temporary of an output and the process that writes it.
+TEMP_RE = re.compile(r"^\.(?P<name>.+)\.(?P<host>[A-Za-z0-9-]+)\.(?P<pid>\d+)\.part$")
 SPACING_TOLERANCE = 1e-3  # relative, as the reader's grid checks
 REFERENCE = (
     "Li, Wang, Wang, Han (2024), Super-resolution reconstruction of humidity fields based on "
@@ -27,7 +34,7 @@ REFERENCE = (
 )
 
 
-class PredictError(ValueError):
+class PredictError(InputError):
     """Bad input to `predict`; the command line prints it and exits with status 2."""
 
 
@@ -183,11 +190,7 @@ def predict(
         raise PredictError(f"--overlap must be >= 0 and smaller than --tile ({tile}). Received: {overlap}")
     if batch_size < 1:
         raise PredictError(f"--batch-size must be at least 1. Received: {batch_size}")
-    out = Path(out)
-    if out.exists() and not overwrite:
-        raise PredictError(f"{out} exists: pass --overwrite to replace it")
-    if not out.parent.is_dir():
-        raise PredictError(f"the folder of {out} does not exist")
+    out = outputs.check_file(out, overwrite)
     files = expand_inputs(inputs)
     if out.resolve() in files:
         raise PredictError(f"--out {out} is one of the inputs")
@@ -238,7 +241,10 @@ def predict(
                 print(
                     f"note: the model was trained on {trained} hPa; also predicting {', '.join(f'{x:g}' for x in untrained)} hPa"
                 )
-        tmp = out.with_name(f".{out.name}.{os.getpid()}.part")
+        for stale in outputs.remove_stale(out.parent, TEMP_RE):
+            if verbose:
+                print(f"note: removed {stale}, left by a predict that was killed", file=sys.stderr)
+        tmp = temp_path(out)
         try:
             with _open_output(tmp, meta, info, variable, times, lat[keep_rows], lon, model_path, command) as var:
                 _fill(var, run, source, sequences, meta, scale, keep_rows, tile, overlap, batch_size, wrap, verbose)
@@ -248,6 +254,12 @@ def predict(
     if verbose:
         print(f"wrote {out}")
     return summary
+
+
+def temp_path(out, pid=None):
+    """The temporary `.<name>.<host>.<pid>.part` beside `out` that this process (or `pid`) writes."""
+    out = Path(out)
+    return out.with_name(f".{out.name}.{outputs.process_tag(pid)}.part")
 
 
 def _print_plan(summary, info, all_times):

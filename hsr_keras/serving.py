@@ -3,8 +3,11 @@
 An export is a SavedModel with one signature, SIGNATURE: INPUT_NAME float32
 [batch, time, h, w, 1] -> OUTPUT_NAME float32 [batch, time, scale*h, scale*w, 1], both in %RH
 (normalisation happens inside the graph), and the asset file ASSET_NAME holding `model_info`.
-`export` writes it to a hidden temporary folder, loads it back as TF Serving does, compares it
-with the Keras model and only then renames it to its version folder. `predict` runs a `.keras`
+`export` checks the output folder and the generator (finite weights, finite values on a probe,
+the manifest's scale) before writing anything, writes to a hidden temporary folder
+`.tmp-export-<host>.<pid>-*` (TF Serving ignores it; one left by a killed export is removed by
+the next export into the same folder, see `hsr_keras.outputs`), loads it back as TF Serving
+does, compares it with the Keras model and only then renames it to its version folder. `predict` runs a `.keras`
 generator through the same `serving_function`, so both model kinds give the same numbers.
 """
 
@@ -17,7 +20,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from hsr_keras import model_files
+from hsr_keras import model_files, outputs
 from hsr_keras.model_files import (
     ASSET_NAME,
     FORMAT,
@@ -29,6 +32,7 @@ from hsr_keras.model_files import (
     fit_config,
 )
 from hsr_keras.provenance import code_version, sha256_of
+from tfrecords_builder.errors import InputError
 
 # Probe used to check the written SavedModel against the Keras model before publishing it.
 # The tolerances (%RH) catch a broken export, not rounding: graph and eager execution may pick
@@ -36,9 +40,13 @@ from hsr_keras.provenance import code_version, sha256_of
 # float32 the two agree to about 4e-6 %RH.
 PROBE_SHAPE = (1, 2, 3, 4, 1)
 PROBE_TOLERANCE = {"float32": 0.05, "mixed": 1.0}
+TEMP_PREFIX = ".tmp-export-"
+# `TEMP_PREFIX<host>.<pid>-<random>`: a temporary export folder and the process that writes it.
+TEMP_RE = re.compile(rf"^{re.escape(TEMP_PREFIX)}(?P<host>[A-Za-z0-9-]+)\.(?P<pid>\d+)-")
+DIVERGED_HINT = "did training diverge? Export a generator saved before it did, or train again"
 
 
-class ExportError(ValueError):
+class ExportError(InputError):
     """Bad input to an export (or to running a generator as served); the commands print it and exit with 2."""
 
 
@@ -197,8 +205,7 @@ def verify_servable(folder, model, clip_negative=False):
     import numpy as np
     import tensorflow as tf
 
-    rng = np.random.default_rng(0)
-    probe = rng.uniform(0.0, 120.0, PROBE_SHAPE).astype("float32")
+    probe = probe_input()
     expected = np.asarray(model(probe, training=False), dtype="float32")
     if clip_negative:
         expected = np.maximum(expected, 0.0)
@@ -220,6 +227,12 @@ def verify_servable(folder, model, clip_negative=False):
         logger.setLevel(level)
     if got.shape != expected.shape:
         raise ExportError(f"the written SavedModel returns shape {got.shape}, the Keras model {expected.shape}")
+    if not np.isfinite(expected).all():
+        raise ExportError(
+            f"the generator gives non-finite values (NaN or inf) on a probe of 0 to 120 %RH: {DIVERGED_HINT}"
+        )
+    if not np.isfinite(got).all():
+        raise ExportError("the written SavedModel gives non-finite values (NaN or inf) where the Keras model does not")
     diff = float(np.max(np.abs(got - expected)))
     mixed = any(getattr(layer, "compute_dtype", "float32") in ("float16", "bfloat16") for layer in model.layers)
     tolerance = PROBE_TOLERANCE["mixed" if mixed else "float32"]
@@ -232,8 +245,27 @@ def verify_servable(folder, model, clip_negative=False):
     return diff
 
 
+def check_finite_weights(model, path):
+    """Every weight of the generator (trainable or not: batch-norm statistics too) must be finite."""
+    import numpy as np
+
+    bad = [variable.path for variable in model.weights if not np.isfinite(np.asarray(variable)).all()]
+    if bad:
+        more = f" and {len(bad) - 1} more" if len(bad) > 1 else ""
+        raise ExportError(
+            f"the generator {path} has non-finite weights (NaN or inf in {bad[0]}{more}): {DIVERGED_HINT}"
+        )
+
+
+def probe_input():
+    """The random LR field (0 to 120 %RH, PROBE_SHAPE) an export is checked on."""
+    import numpy as np
+
+    return np.random.default_rng(0).uniform(0.0, 120.0, PROBE_SHAPE).astype("float32")
+
+
 def check_scale(model, scale):
-    """The model's upsampling factor must be the manifest's."""
+    """The model's upsampling factor must be the manifest's, and its outputs on the probes finite."""
     import numpy as np
 
     h, w = PROBE_SHAPE[2:4]
@@ -243,6 +275,9 @@ def check_scale(model, scale):
             f"the model maps LR {PROBE_SHAPE[1:4]} to {tuple(out.shape)[1:4]}, but the manifest's scale is {scale}: "
             "is the manifest that of the model's training data?"
         )
+    for name, values in (("a field of 50 %RH", out), ("a probe of 0 to 120 %RH", model(probe_input(), training=False))):
+        if not np.isfinite(np.asarray(values)).all():
+            raise ExportError(f"the generator gives non-finite values (NaN or inf) for {name}: {DIVERGED_HINT}")
 
 
 # ----------------------------------------------------------------------------- version folders
@@ -267,7 +302,7 @@ def publish(tmp, base, version):
     raise ExportError(f"could not find a free version number under {base}")
 
 
-def export(model_path, manifest=None, out="saved_models", name="hsr", version=None, clip_negative=False):
+def export(model_path, manifest=None, out="saved_models", name="hsr", version=None, clip_negative=False, verbose=False):
     """Exports a generator to `out/name/version/`, checked before it appears.
 
     Args:
@@ -277,6 +312,7 @@ def export(model_path, manifest=None, out="saved_models", name="hsr", version=No
         name: model name, the folder under `out`.
         version: version number (default: one more than the highest existing one).
         clip_negative: clip outputs below 0 %RH inside the graph.
+        verbose: say which temporaries of killed exports were removed.
 
     Returns:
         (version folder, asset info, max |SavedModel - Keras model| on the probe in %RH).
@@ -291,14 +327,20 @@ def export(model_path, manifest=None, out="saved_models", name="hsr", version=No
         raise ExportError(
             f"version {version} already exists at {base / str(version)}: choose another --version or omit it"
         )
+    outputs.check_folder(base, "--out/--name")
     manifest = model_files.load_manifest(manifest, generator_path)
     use_tensorflow_backend()
     model = model_files.load_generator(generator_path)
+    check_finite_weights(model, generator_path)
     check_scale(model, int(manifest["scale"]))
     _warn_stats(model, manifest)
     info = model_info(manifest, model, generator_path, clip_negative)
     base.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-export-", dir=base))  # not a number: TF Serving ignores it
+    for stale in outputs.remove_stale(base, TEMP_RE):
+        if verbose:
+            print(f"note: removed {stale}, left by an export that was killed", file=sys.stderr)
+    # Not a number, so TF Serving ignores it; the host and pid say whose it is.
+    tmp = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{outputs.process_tag()}-", dir=base))
     try:
         shutil.rmtree(tmp)  # tf.saved_model.save creates the folder
         save_servable(model, tmp, info)

@@ -9,9 +9,15 @@ than one tile is predicted in one piece, exactly as the model does.
 
 import numpy as np
 
+from tfrecords_builder.errors import InputError
+
 DEFAULT_TILE = 16
 DEFAULT_OVERLAP = 4
 DEFAULT_BATCH = 8
+
+
+class TileShapeError(InputError):
+    """The model returned tiles of another shape than its input and scale imply (a model of another scale)."""
 
 
 def fine_coords(lr_coords, scale, offset_cells=0.0):
@@ -96,7 +102,10 @@ def predict_field(run, lr, scale, tile=DEFAULT_TILE, overlap=DEFAULT_OVERLAP, ba
         hr = np.asarray(run(batch))
         expected = (len(chunk), steps, scale * th, scale * tw, 1)
         if hr.shape != expected:
-            raise ValueError(f"the model returned shape {hr.shape} for input {batch.shape}; expected {expected}")
+            raise TileShapeError(
+                f"the model returned shape {hr.shape} for input {batch.shape}; expected {expected}: "
+                f"is it a model of scale {scale}?"
+            )
         for (i, j), tile_hr in zip(chunk, hr[..., 0]):
             wy = ramp(scale * th, scale, overlap, i > 0, i + th < h)
             wx = ramp(scale * tw, scale, overlap, j > 0, j + tw < w)

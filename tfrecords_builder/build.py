@@ -41,6 +41,7 @@ from tfrecords_builder.cutting import (
     training_facts,
 )
 from tfrecords_builder.errors import BuildError
+from tfrecords_builder.manifest import shard_record
 from tfrecords_builder.reader import is_store
 from tfrecords_builder.schema import MANIFEST_NAME, SCALES, serialize_example, shard_name
 from tfrecords_builder.sequences import DEGRADATIONS, day_times
@@ -293,7 +294,13 @@ def collect(manifest, cut, plans, totals, out_dir):
         record = split_record(name, cut, plans[name][1], totals.tallies[name])
         names = [shard_name(name, i, len(kept)) for i in range(len(kept))]
         renames += list(zip(kept, names))
-        manifest["splits"][name] = {**record, "shards": names, "bytes": sum(temp.stat().st_size for temp in kept)}
+        files = [shard_record(temp, shard) for temp, shard in zip(kept, names)]
+        manifest["splits"][name] = {
+            **record,
+            "shards": names,
+            "bytes": sum(f["bytes"] for f in files),
+            "shard_files": files,  # what `hsr_keras.data.check_shards` compares before reading
+        }
         if name == "train":
             manifest.update(training_facts(totals.tallies[name], cut))
     return renames

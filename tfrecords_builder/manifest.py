@@ -21,9 +21,13 @@ lacks `patches`, as a build of one patch):
                      covers grid rows r..r+H-1 and columns c..c+W-1 from its corner (its
                      south-west HR cell), r = stride[0] * (k // cols), c = stride[1] * (k % cols)
     splits           {name: {"start", "end", "examples", "days", "shards": [file names],
-                             "bytes", "skipped": [{"date", "level", "reason"}], "skipped_count"}};
-                     with several patches a skipped entry of one patch has "patch": k too
-                     (one without stands for every patch), and skipped_count counts samples
+                             "bytes", "shard_files", "skipped": [{"date", "level", "reason"}],
+                             "skipped_count"}}; "bytes" is the total size of the split's shards,
+                     "shard_files": [{"name", "bytes", "sha256"}] (`shard_record`) each shard's
+                     size and checksum, which `hsr_keras.data.check_shards` compares (builds
+                     before it have only "bytes"); with several patches a skipped entry of one
+                     patch has "patch": k too (one without stands for every patch), and
+                     skipped_count counts samples
     stats            {"mean", "std", "min", "max", "fraction_above_100", "count"}:
                      HR values of the training split only
     climatology      {"<level>": [T][H][W]}: per grid point and step-of-day mean of the
@@ -35,6 +39,7 @@ lacks `patches`, as a build of one patch):
     sources          [{"path", "bytes", "sha256"}] per file, [{"path", "format": "zarr"}] per store
 """
 
+import hashlib
 import json
 import os
 import tempfile
@@ -42,6 +47,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tfrecords_builder.errors import InputError
 from tfrecords_builder.patches import one_patch
 from tfrecords_builder.schema import MANIFEST_NAME, READABLE_SCHEMA_VERSIONS
 
@@ -49,7 +55,7 @@ CLIMATOLOGY_NAME = "climatology.npy"
 REQUIRED_KEYS = ("schema_version", "hr_shape", "lr_shape", "scale", "grid", "splits", "stats")
 
 
-class ManifestError(ValueError):
+class ManifestError(InputError):
     """A manifest is missing, unreadable or of another schema version."""
 
 
@@ -136,3 +142,13 @@ def write_manifest(manifest, out_dir):
     else:
         (out_dir / CLIMATOLOGY_NAME).unlink(missing_ok=True)
     write_json_atomic(manifest, out_dir / MANIFEST_NAME)
+
+
+def shard_record(path, name=None):
+    """{"name", "bytes", "sha256"} of a shard file, for a split's "shard_files" (`name`: its published name)."""
+    path = Path(path)
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return {"name": name or path.name, "bytes": path.stat().st_size, "sha256": digest.hexdigest()}

@@ -38,13 +38,19 @@ COMPRESSIONS = {
 }
 
 
-def check_writable(out_dir):
-    """Raise `OSError` naming `out_dir` unless a file can be created in it (modes alone do not tell for root)."""
+def writable(folder):
+    """Whether a file can be created in `folder`: tried, since file modes do not tell for root."""
     try:
-        with tempfile.TemporaryFile(dir=out_dir):
-            pass
-    except OSError as err:
-        raise OSError(err.errno, f"cannot write into {out_dir}: {err.strerror}") from err
+        with tempfile.TemporaryFile(dir=folder):
+            return True
+    except OSError:
+        return False
+
+
+def check_writable(out_dir):
+    """Raise `OSError` naming `out_dir` unless a file can be created in it."""
+    if not writable(out_dir):
+        raise OSError(f"cannot write into {out_dir}: the folder is read-only")
 
 
 def temp_path(out_dir, name):
