@@ -148,8 +148,14 @@ def saved_model_method(path, name):
 
 
 def interpolation_method(name, manifest, aligned=True):
-    """Interpolation from the LR points' true coordinates (aligned) or a naive image resize."""
-    grid = manifest["grid"]
+    """Interpolation from the LR points' true coordinates (aligned) or a naive image resize.
+
+    Every patch of a build has the same LR points relative to its HR cells, so the first
+    patch's coordinates serve all of them (a single region is the one patch).
+    """
+    from tfrecords_builder.patches import patch_coords
+
+    grid = patch_coords(manifest, 0)
     if aligned:
         return lambda lr: interpolation.upsample_aligned(
             lr, grid["lr_lat"], grid["lr_lon"], grid["lat"], grid["lon"], name
@@ -207,7 +213,7 @@ def check_batching(batch_size, samples):
 
 
 def stream_split(manifest, split, batch_size, level=None):
-    """Batches `(lr [B,T,h,w], hr [B,T,H,W], time [B,T] int64 s)` of a split, streamed (no cache).
+    """Batches `(lr [B,T,h,w], hr [B,T,H,W], time [B,T] int64 s, patch [B])` of a split, streamed (no cache).
 
     Records are read in shard order with their time stamps; with `level`, only the records
     of that pressure level. A damaged shard met while reading raises `hsr_keras.data.ShardError`
@@ -228,7 +234,7 @@ def stream_split(manifest, split, batch_size, level=None):
         return tf.abs(record["level"] - float(level)) < 1e-3
 
     def fields(record):
-        return record["lr"], record["hr"], record["time"]
+        return record["lr"], record["hr"], record["time"], record["patch"]
 
     ds = tf.data.TFRecordDataset(files, compression_type=COMPRESSION)
     ds = ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
@@ -254,7 +260,10 @@ def day_of(seconds):
 
 
 def training_climatology(manifest, level):
-    """The training climatology field of a level (the anomaly ACC's reference), or None without one."""
+    """The training climatology of a level (the anomaly ACC's reference), or None without one.
+
+    `[T, H, W]`, or `[patch, T, H, W]` for a build of several patches (one per patch position).
+    """
     clim = manifest.get("climatology") or {}
     if not clim:
         return None
@@ -321,8 +330,8 @@ class PeriodScores:
         self.card = MetricAccumulator(climatology=climatology)
         self.ensemble = EnsembleAccumulator() if ensemble else None
 
-    def update(self, pred, true, members=None):
-        self.card.update(pred, true)
+    def update(self, pred, true, members=None, climatology=None):
+        self.card.update(pred, true, climatology)
         if self.ensemble is not None:
             self.ensemble.update(members, true)
 
@@ -334,7 +343,7 @@ class PeriodScores:
 
 
 class MethodScores:
-    """Everything accumulated for one method: scores over the split and per month, and spectra.
+    """Everything accumulated for one method: scores over the split, per month and per latitude band, and spectra.
 
     An ensemble (`ensemble=True`) adds CRPS and spread to the scores, and the spectrum of its
     first member (`member_spectrum`): one sample's texture, which the ensemble mean smooths away.
@@ -345,24 +354,37 @@ class MethodScores:
         self.ensemble = ensemble
         self.overall = PeriodScores(climatology, ensemble)
         self.monthly = {}
+        self.bands = {}
         self.spectrum = SpectrumAccumulator()
         self.member_spectrum = SpectrumAccumulator() if ensemble else None
 
-    def update(self, pred, true, months, members=None):
-        """One batch; `months` maps 'YYYY-MM' to the rows of the batch in that month."""
-        self.overall.update(pred, true, members)
+    def update(self, pred, true, months, members=None, bands=None, climatology=None):
+        """One batch; `months` (and `bands`) map 'YYYY-MM' (a latitude band) to the rows in it.
+
+        `climatology`: one per row (`[B, T, H, W]`) where it depends on the patch, else None.
+        """
+        self.overall.update(pred, true, members, climatology)
         self.spectrum.update(pred)
         if members is not None:
             self.member_spectrum.update(members[0])
-        for month, rows in months.items():
-            period = self.monthly.setdefault(month, PeriodScores(self.climatology, self.ensemble))
-            period.update(pred[rows], true[rows], None if members is None else members[:, rows])
+        for groups, scores in ((months, self.monthly), (bands or {}, self.bands)):
+            for key, rows in groups.items():
+                period = scores.setdefault(key, PeriodScores(self.climatology, self.ensemble))
+                period.update(
+                    pred[rows],
+                    true[rows],
+                    None if members is None else members[:, rows],
+                    None if climatology is None else climatology[rows],
+                )
 
     def result(self):
         return self.overall.result()
 
     def monthly_result(self):
         return {month: self.monthly[month].result() for month in sorted(self.monthly)}
+
+    def band_result(self):
+        return {band: self.bands[band].result() for band in self.bands}
 
 
 # ----------------------------------------------------------------------------- evaluation
@@ -440,9 +462,11 @@ def evaluate_methods(
     Returns:
         {"split", "level", "days", "months", "methods": {name: scores},
          "monthly": {name: {month: scores}},
+         "bands": {name: {latitude band: scores}} (a build of several patches; else {}),
          "spectra": {"wavenumber", "frames", "truth", "methods": {name: power}},
-         "maps": [{"date", "time", "lr", "truth", "predictions": {name}}]}
-        Months are 'YYYY-MM' of each day's first time step. Spectra are the frame means of
+         "maps": [{"date", "time", "lr", "truth", "patch", "predictions": {name}}]}
+        Months are 'YYYY-MM' of each day's first time step; a patch's band is that of its
+        centre (`tfrecords_builder.patches.LATITUDE_BANDS`). Spectra are the frame means of
         `radial_power_spectrum`; an ensemble adds "<name> (one sample)" (one member's
         texture, which the ensemble mean smooths away).
         Scores hold the `MetricAccumulator` results, plus "crps" and "spread" for
@@ -461,6 +485,8 @@ def evaluate_methods(
     level = climatology_level if climatology_level is not None else (levels[0] if levels else None)
     filter_level = level if len(levels) > 1 or climatology_level is not None else None
     climatology = training_climatology(manifest, level)
+    per_patch = climatology is not None and climatology.ndim == 4
+    band_of = _patch_bands(manifest)
     total_days = manifest["splits"][split].get("days", manifest["splits"][split].get("examples", 0))
     steps = manifest["hr_shape"][0]
     step = steps // 2 if map_step is None else int(map_step)
@@ -469,15 +495,19 @@ def evaluate_methods(
     wanted_dates = set(map_dates or ())
     wanted_index = _map_days(total_days, map_days, map_dates)
 
-    scores = {m.name: MethodScores(climatology, ensemble=m.samples > 1) for m in methods}
+    fixed = None if per_patch else climatology
+    scores = {m.name: MethodScores(fixed, ensemble=m.samples > 1) for m in methods}
     truth_spectrum = SpectrumAccumulator()
     maps = []
     seen = 0
-    for lr, hr, time in stream_split(manifest, split, batch_size, filter_level):
+    for lr, hr, time, patch in stream_split(manifest, split, batch_size, filter_level):
         hr = hr.astype("float64")
-        months = {}
+        months, bands = {}, {}
         for row, stamps in enumerate(time):
             months.setdefault(month_of(stamps[0]), []).append(row)
+            if band_of:
+                bands.setdefault(band_of[int(patch[row])], []).append(row)
+        batch_climatology = climatology[patch] if per_patch else None
         keep = [row for row in range(len(hr)) if seen + row in wanted_index or day_of(time[row][0]) in wanted_dates]
         batch_maps = [
             {
@@ -485,6 +515,7 @@ def evaluate_methods(
                 "time": str(np.datetime64(int(time[row][step]), "s")),
                 "lr": lr[row, step].astype("float32"),
                 "truth": hr[row, step].astype("float32"),
+                "patch": int(patch[row]),
                 "predictions": {},
             }
             for row in keep
@@ -492,7 +523,7 @@ def evaluate_methods(
         truth_spectrum.update(hr)
         for method in methods:
             pred, members = _predict(method, lr, hr)
-            scores[method.name].update(pred, hr, months, members)
+            scores[method.name].update(pred, hr, months, members, bands, batch_climatology)
             for entry, row in zip(batch_maps, keep):
                 entry["predictions"][method.name] = pred[row, step].astype("float32")
         maps.extend(batch_maps)
@@ -521,9 +552,20 @@ def evaluate_methods(
         "months": sorted({month for per in monthly.values() for month in per}),
         "methods": {name: s.result() for name, s in scores.items()},
         "monthly": monthly,
+        "bands": {name: s.band_result() for name, s in scores.items()} if band_of else {},
         "spectra": spectrum,
         "maps": maps,
     }
+
+
+def _patch_bands(manifest):
+    """{patch: latitude band of its centre} for a build of several patches; {} for one region."""
+    from tfrecords_builder.patches import latitude_band, patch_coords
+
+    count = manifest.get("patches", {}).get("count", 1)
+    if count <= 1:
+        return {}
+    return {k: latitude_band(float(np.mean(patch_coords(manifest, k)["lat"]))) for k in range(count)}
 
 
 def add_reference_ratio(report, reference=REFERENCE):

@@ -15,6 +15,7 @@ models solid.
 import numpy as np
 
 from hsr_keras.plots import map_extent, pyplot, save_figure
+from tfrecords_builder.patches import patch_coords
 
 MONTHLY_PANELS = (
     ("mse", "MSE (%RH$^2$)"),
@@ -149,7 +150,7 @@ def plot_method_maps(entry, manifest, path, columns=4):
         `path`.
     """
     plt = pyplot()
-    grid = manifest["grid"]
+    grid = patch_coords(manifest, entry.get("patch", 0))
     hr_extent = map_extent(grid["lon"], grid["lat"])
     lr_extent = map_extent(grid["lr_lon"], grid["lr_lat"])
     truth = np.asarray(entry["truth"], dtype=np.float64)

@@ -528,9 +528,15 @@ class MetricAccumulator:
         self._points = 0
         self._excluded = 0
         self._days = 0
+        self._anomaly = self.climatology is not None
 
-    def update(self, pred, true):
-        """Adds a batch of days; `pred`, `true` shaped `[days, T, H, W]` (or `[..., 1]`)."""
+    def update(self, pred, true, climatology=None):
+        """Adds a batch of days; `pred`, `true` shaped `[days, T, H, W]` (or `[..., 1]`).
+
+        `climatology` (e.g. `[days, T, H, W]`, one per record of a patch build) replaces the
+        accumulator's own for this batch.
+        """
+        climatology = self.climatology if climatology is None else np.asarray(climatology)
         pred = keras.ops.convert_to_numpy(pred) if not isinstance(pred, np.ndarray) else pred
         true = keras.ops.convert_to_numpy(true) if not isinstance(true, np.ndarray) else true
         p, _ = _prepare(pred, true)  # shape checks
@@ -545,8 +551,9 @@ class MetricAccumulator:
             "ssim": _to_numpy(ssim(pred, true, data_range=self.data_range)),
             "acc": _to_numpy(acc(pred, true)),
         }
-        if self.climatology is not None:
-            values["acc_anomaly"] = _to_numpy(acc(pred, true, climatology=self.climatology))
+        if climatology is not None:
+            self._anomaly = True
+            values["acc_anomaly"] = _to_numpy(acc(pred, true, climatology=climatology))
         tcc_value, excluded = _tcc_parts(pred, true)
         values["tcc"] = _to_numpy(tcc_value)
         for key in self._MEAN_KEYS:
@@ -569,7 +576,7 @@ class MetricAccumulator:
         out = {key: self._sums[key] / self._days for key in self._MEAN_KEYS}
         pooled = self._squared_error / self._points
         out["psnr_pooled"] = float(ops.convert_to_numpy(psnr_from_mse(np.float64(pooled), self.data_range)))
-        keys = self._NAN_KEYS if self.climatology is not None else ("acc", "tcc")
+        keys = self._NAN_KEYS if self._anomaly else ("acc", "tcc")
         for key in keys:
             n = self._defined[key]
             out[key] = self._sums[key] / n if n else math.nan

@@ -136,14 +136,22 @@ def _csv_number(value):
 
 def write_monthly(report, out):
     """monthly.csv: one row per (method, month) with every metric."""
-    path = Path(out) / "monthly.csv"
+    return _write_groups(report["monthly"], "month", Path(out) / "monthly.csv")
+
+
+def write_bands(report, out):
+    """bands.csv: one row per (method, latitude band) with every metric (builds of several patches)."""
+    return _write_groups(report["bands"], "latitude_band", Path(out) / "bands.csv")
+
+
+def _write_groups(groups, column, path):
     keys = [key for key, _ in TABLE_COLUMNS if key != "mse_ratio"] + ["days"]
     with path.open("w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["method", "month"] + keys)
-        for name, per in report["monthly"].items():
-            for month, scores in per.items():
-                writer.writerow([name, month] + [_csv_number(scores.get(key)) for key in keys])
+        writer.writerow(["method", column] + keys)
+        for name, per in groups.items():
+            for group, scores in per.items():
+                writer.writerow([name, group] + [_csv_number(scores.get(key)) for key in keys])
     return path
 
 
@@ -204,6 +212,8 @@ def write_outputs(report, manifest, out):
     out.mkdir(parents=True, exist_ok=True)
     files = list(write_tables(report, out))
     files.append(write_monthly(report, out))
+    if report.get("bands"):
+        files.append(write_bands(report, out))
     files.append(write_spectra(report, out))
     files.append(
         evaluation_plots.plot_monthly(
@@ -269,6 +279,7 @@ def write_results(out, report, methods, manifest_file, command, settings, files,
         "methods": {m.name: m.info for m in methods},
         "scores": report["methods"],
         "monthly": report["monthly"],
+        "bands": report.get("bands", {}),
         "spectra": report["spectra"],
         "maps": [{"date": m["date"], "time": m["time"]} for m in report["maps"]],
         "files": sorted(str(Path(p).relative_to(out)) for p in list(files) + [out / RESULTS_FILE]),

@@ -119,7 +119,7 @@ def test_streaming_batch_size_does_not_change_numbers(tiny):
     """Batches of 1 day and of 8 days give the same table, monthly values and spectra."""
     stream = evaluation.stream_split(tiny["manifest"], "test", 1)
     first = next(stream)
-    assert [a.shape for a in first] == [(1, 8, 8, 8), (1, 8, 32, 32), (1, 8)]  # one day at a time
+    assert [a.shape for a in first] == [(1, 8, 8, 8), (1, 8, 32, 32), (1, 8), (1,)]  # one day at a time, its patch
     methods = {"bicubic": "bicubic", "lanczos": "lanczos"}
     one = evaluation.evaluate_methods(tiny["data"], "test", methods, batch_size=1, map_days=2)
     eight = evaluation.evaluate_methods(tiny["data"], "test", methods, batch_size=8, map_days=2)
@@ -141,3 +141,59 @@ def test_spectrum_accumulator_is_the_mean_over_frames():
 
     np.testing.assert_allclose(acc.result(), radial_power_spectrum(fields)[1], rtol=1e-12)
     assert acc.frames == 15
+
+
+# ----------------------------------------------------------------------------- patch builds
+
+
+@pytest.fixture(scope="module")
+def patch_build(tmp_path_factory):
+    """Six days of 32 x 32 patches over 20-35.75 N, 100-115.75 E: patch centres on both sides of 30 N."""
+    from tfrecords_builder import build, synthetic
+    from tfrecords_builder.manifest import read_manifest
+
+    folder = tmp_path_factory.mktemp("patches")
+    synthetic.write_synthetic(
+        folder / "era5", "2019-01-01", "2019-01-06", lat_bounds=(20.0, 35.75), lon_bounds=(100.0, 115.75), seed=3
+    )
+    argv = [str(folder / "era5"), "--out", str(folder / "tf"), "--lat", "20", "35.75", "--lon", "100", "115.75"]
+    argv += ["--patch-size", "32", "--train", "2019-01-01:2019-01-04", "--val", "none"]
+    assert build.main([*argv, "--test", "2019-01-05:2019-01-06", "--quiet"]) == 0
+    return read_manifest(folder / "tf")
+
+
+def test_a_patch_build_is_scored_per_latitude_band_with_each_patch_climatology(patch_build):
+    from hsr_keras.metrics import MetricAccumulator
+    from tfrecords_builder.patches import patch_coords
+
+    manifest = patch_build
+    assert manifest["patches"]["count"] == 4
+    report = evaluation.evaluate_methods(manifest, "test", {"bicubic": "bicubic"}, batch_size=3, map_days=1)
+    lr, hr, _ = load_split(manifest, "test")
+    records = list(evaluation.stream_split(manifest, "test", 100))
+    patch = np.concatenate([batch[3] for batch in records])
+    climatology = evaluation.training_climatology(manifest, None)
+    assert climatology.shape == (4, 8, 32, 32)
+    centres = np.array([np.mean(patch_coords(manifest, int(k))["lat"]) for k in patch])
+    method = evaluation.interpolation_method("bicubic", manifest)
+    expected = {}
+    for band, rows in (("0-30N", centres < 30), ("30N-60N", centres >= 30)):
+        acc = MetricAccumulator()
+        acc.update(method(lr[rows]), hr[rows].astype("float64"), climatology[patch[rows]])
+        expected[band] = acc.result()
+    bands = report["bands"]["bicubic"]
+    assert set(bands) == {"0-30N", "30N-60N"}
+    for band, scores in expected.items():
+        assert bands[band]["days"] == scores["days"] > 0
+        for key in ("mse", "ssim", "acc_anomaly"):
+            assert bands[band][key] == pytest.approx(scores[key], rel=1e-9)
+    # the anomaly ACC of the whole split also uses each record's own patch climatology
+    overall = MetricAccumulator()
+    overall.update(method(lr), hr.astype("float64"), climatology[patch])
+    assert report["methods"]["bicubic"]["acc_anomaly"] == pytest.approx(overall.result()["acc_anomaly"], rel=1e-9)
+    assert report["maps"][0]["patch"] == int(patch[0])
+
+
+def test_a_single_region_has_no_band_breakdown(tiny):
+    report = evaluation.evaluate_methods(tiny["data"], "test", {"bicubic": "bicubic"}, map_days=0)
+    assert report["bands"] == {}

@@ -87,7 +87,7 @@ def test_skipped_days_and_every_manifest_fact_match_the_build(tmp_path, capsys):
         for key in set(manifest) - {"_dir", "command", "sources", "splits"}:
             assert data.manifest[key] == manifest[key], key
         for name in ("train", "val"):
-            files = {"shards", "bytes"}
+            files = {"shards", "bytes", "shard_files"}
             assert data.manifest["splits"][name] == {
                 k: v for k, v in manifest["splits"][name].items() if k not in files
             }

@@ -46,3 +46,21 @@ def test_no_patch_size_is_the_whole_domain_which_the_scale_must_divide():
 def test_patch_sizes_that_do_not_fit_are_errors(size, stride, message):
     with pytest.raises(BuildError, match=message):
         patch_grid(100, 200, 8, size, stride)
+
+
+def test_patch_coords_cut_the_domain_grid_and_bands_name_the_centre_latitude():
+    from tfrecords_builder.patches import latitude_band, patch_coords
+
+    lat = [20 + 0.25 * i for i in range(64)]
+    lon = [350 + 0.25 * i for i in range(96)]  # across 0/360: longitudes keep ascending past 360
+    manifest = {
+        "scale": 8,
+        "patches": {"size": [32, 32], "stride": [32, 32], "cols": 3},
+        "grid": {"lat": lat, "lon": lon, "lr_lat": lat[::8], "lr_lon": lon[::8]},
+    }
+    coords = patch_coords(manifest, 4)  # patch row 1, column 1
+    assert coords["lat"] == lat[32:64] and coords["lon"] == lon[32:64]
+    assert coords["lr_lat"] == lat[32:64:8] and coords["lr_lon"] == lon[32:64:8]
+    assert [latitude_band(x) for x in (-89.9, -45, -0.1, 0, 29.9, 30, 75, 90)] == [
+        "90S-60S", "60S-30S", "30S-0", "0-30N", "0-30N", "30N-60N", "60N-90N", "60N-90N",
+    ]  # fmt: skip

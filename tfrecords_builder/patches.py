@@ -91,3 +91,32 @@ def patch_grid(height, width, scale, size=None, stride=None):
     rows, dropped_rows = _starts(height, size, stride)
     cols, dropped_cols = _starts(width, size, stride)
     return PatchGrid(size, size, (stride, stride), rows, cols, dropped_rows, dropped_cols)
+
+
+LATITUDE_BANDS = (-90, -60, -30, 0, 30, 60, 90)
+"""Edges of the latitude bands an evaluation of a patch build is broken down by."""
+
+
+def patch_coords(manifest, index):
+    """{"lat", "lon", "lr_lat", "lr_lon"} of patch `index` of a build, cut from its manifest's grid."""
+    patches, grid, scale = manifest["patches"], manifest["grid"], int(manifest["scale"])
+    height, width = patches["size"]
+    row = patches["stride"][0] * (index // patches["cols"])
+    col = patches["stride"][1] * (index % patches["cols"])
+    return {
+        "lat": grid["lat"][row : row + height],
+        "lon": grid["lon"][col : col + width],
+        "lr_lat": grid["lr_lat"][row // scale : (row + height) // scale],
+        "lr_lon": grid["lr_lon"][col // scale : (col + width) // scale],
+    }
+
+
+def latitude_band(lat):
+    """The `LATITUDE_BANDS` band holding latitude `lat`, e.g. '30N-60N', '30S-0', '0-30N'."""
+
+    def name(edge):
+        return "0" if edge == 0 else f"{abs(edge)}{'N' if edge > 0 else 'S'}"
+
+    for low, high in zip(LATITUDE_BANDS, LATITUDE_BANDS[1:]):
+        if lat < high or high == LATITUDE_BANDS[-1]:
+            return f"{name(low)}-{name(high)}"
