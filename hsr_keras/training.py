@@ -14,6 +14,7 @@ import contextlib
 import csv
 import json
 import math
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -290,7 +291,12 @@ def _check_writable(out):
     if out.exists() and not out.is_dir():
         raise TrainingError(f"--out {out} is a file, not a folder")
     if not out.is_dir():
-        return
+        parent = next(p for p in out.absolute().parents if p.exists())
+        if not parent.is_dir():
+            raise TrainingError(f"cannot create --out {out}: {parent} is a file")
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise TrainingError(f"cannot create --out {out}: {parent} is not writable")
+        return  # made when training starts, after every check
     try:
         with tempfile.TemporaryFile(dir=out):
             pass
