@@ -210,11 +210,13 @@ def train(config, data, out, strategy="default", verbose=1, extra_callbacks=(), 
         config.save(out / CONFIG_FILE)
         write_text_atomic(out / RUN_FILE, json.dumps({"data": source}, indent=1) + "\n")
         generator_path = out / GENERATOR_FILE
+        # The best generator: by val_mse, or by the training content loss without validation data.
+        monitor = "val_mse" if inputs["validation_data"] is not None else "content_loss"
         cbs = [
             StopOnNonFinite(),  # first: a diverged epoch reaches none of the others
             HistoryLog(out / HISTORY_FILE),
             *_tensorboard(out / "logs"),
-            BestGeneratorCheckpoint(generator_path, monitor=monitor_of(manifest)),
+            BestGeneratorCheckpoint(generator_path, monitor=monitor),
         ]
         if samples is not None:
             cbs.append(SamplePlots(*samples, manifest, out / "samples", every=config.plot_every))
@@ -236,11 +238,6 @@ def train(config, data, out, strategy="default", verbose=1, extra_callbacks=(), 
         "best": read_best(out),
         "manifest": manifest,
     }
-
-
-def monitor_of(manifest):
-    """The log the best generator is chosen by: val_mse, or the training content loss without a val split."""
-    return "val_mse" if "val" in manifest["splits"] else "content_loss"
 
 
 def check_run(config, manifest, out, strategy="default", source=None, overwrite=False):
