@@ -49,21 +49,14 @@ import sys
 import time
 from pathlib import Path
 
-from hsr_keras import reports
 from hsr_keras.config import PRESETS, Config
-from hsr_keras.evaluation import (
-    BASELINES,
-    REFERENCE,
-    EvaluationError,
-    add_reference_ratio,
-    baseline_methods,
-    check_batching,
-    evaluate_methods,
-    load_model_method,
-    parse_baselines,
-)
-from hsr_keras.model_files import CONFIG_FILE, GENERATOR_FILE, ModelFileError
+from hsr_keras.model_files import CONFIG_FILE, GENERATOR_FILE
 from hsr_keras.provenance import code_version, sha256_of
+from tfrecords_builder.console import run_command
+from tfrecords_builder.errors import InputError
+
+# The evaluation engine (hsr_keras.evaluation, hsr_keras.reports) loads Keras: it is imported
+# where it is used, so that --help answers at once.
 
 # key -> (table label, config overrides)
 RUNS = {
@@ -74,8 +67,6 @@ RUNS = {
     "no-cbam": ("WGAN-GP without CBAM", {"use_cbam": False}),
     "no-resnet": ("WGAN-GP without ResNet", {"use_residual": False}),
 }
-
-LANCZOS = BASELINES["lanczos"][0]
 
 # Table 2 rows in the paper's order: (run key, CBAM, ResNet, WGAN-GP).
 ABLATIONS = (
@@ -103,7 +94,7 @@ PAPER_TABLE2 = {  # (CBAM, ResNet, WGAN-GP) -> PSNR, SSIM, ACC, TCC
 }
 
 
-class CompareError(ValueError):
+class CompareError(InputError):
     """Bad input to the comparison; the command line prints it on one line and exits with 2."""
 
 
@@ -227,10 +218,14 @@ def _ratio(mse, reference):
 
 def format_table3(report, labels):
     """Every method and metric (Table 3 layout) as plain text, with the paper's rows below."""
+    from hsr_keras import reports
+    from hsr_keras.evaluation import BASELINES, REFERENCE
+
+    lanczos_label = BASELINES["lanczos"][0]
     lines = [reports.format_table(report, markdown=False)]
     scores = report["methods"]
     ref = scores.get(REFERENCE)
-    lanczos = scores.get(LANCZOS)
+    lanczos = scores.get(lanczos_label)
     if ref is not None:
         lines.append("")
         lines.append(
@@ -243,7 +238,7 @@ def format_table3(report, labels):
             mse = scores[label]["mse"]
             line = f"  {label:<24} / {REFERENCE}: {_ratio(mse, ref['mse'])}"
             if lanczos is not None:
-                line += f"   / {LANCZOS}: {_ratio(mse, lanczos['mse'])}"
+                line += f"   / {lanczos_label}: {_ratio(mse, lanczos['mse'])}"
             lines.append(line)
     lines.append("")
     lines.append("Paper's Table 3 (its test set, 2022; for reference, not comparable in absolute terms):")
@@ -255,6 +250,8 @@ def format_table3(report, labels):
 
 def format_table2(report, labels):
     """The ablation table (paper Table 2 layout), ours beside the paper's."""
+    from hsr_keras import reports
+
     mark = {True: "yes", False: "-"}
     fmt = reports.format_number
     header = (
@@ -293,6 +290,8 @@ def seed_spread(report, groups):
     `groups` maps a method's label to the labels of its seed runs. With aligned bicubic among
     the baselines, also counts the runs ahead of it on all of MSE, PSNR and SSIM.
     """
+    from hsr_keras.evaluation import REFERENCE
+
     scores = report["methods"]
     ref = scores.get(REFERENCE)
     spread = {}
@@ -376,19 +375,35 @@ def parse_args(argv):
 
 
 def main(argv=None):
+    return run_command(_run, sys.argv[1:] if argv is None else list(argv))
+
+
+def _run(argv):
     args = parse_args(argv)
+    from hsr_keras.evaluation import EvaluationError
+    from hsr_keras.model_files import ModelFileError
     from tfrecords_builder.manifest import ManifestError
 
     try:
-        run(args, argv=sys.argv[1:] if argv is None else list(argv))
-    except (CompareError, EvaluationError, ModelFileError, ManifestError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        run(args, argv=argv)
+    except (EvaluationError, ModelFileError, ManifestError) as err:
+        if isinstance(err, InputError):
+            raise
+        raise InputError(str(err)) from None  # bad input: exit status 2 with one line
     return 0
 
 
 def run(args, argv=None):
     """Trains what is missing, evaluates, prints and writes both tables; returns the evaluation report."""
+    from hsr_keras import reports
+    from hsr_keras.evaluation import (
+        add_reference_ratio,
+        baseline_methods,
+        check_batching,
+        evaluate_methods,
+        load_model_method,
+        parse_baselines,
+    )
     from hsr_keras.training import make_demo_data
     from tfrecords_builder.manifest import manifest_path, read_manifest
 

@@ -7,16 +7,88 @@ the benchmarks all build models from it, so a tuned config is accepted by `fit` 
 
 import dataclasses
 import json
+import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hsr_keras.layers.stride_upsampling import INTERPOLATIONS
-from hsr_keras.losses import LOSSES
-from hsr_keras.networks import CRITIC_NORMS
+from hsr_keras.choices import ARCHITECTURES, CRITIC_NORMS, INTERPOLATIONS, LOSSES, PRECISIONS
+from tfrecords_builder.errors import InputError
 from tfrecords_builder.schema import SCALES
 
-PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
-ARCHITECTURES = ("paper", "srcnn", "srgan")
+
+class ConfigError(InputError):
+    """A config that cannot be used; the message names the field (and the file) at fault.
+
+    `field` is the name of the offending field, or None when the fault is not one field's.
+    """
+
+    def __init__(self, message, field=None):
+        super().__init__(message)
+        self.field = field
+
+
+# What each declared field type accepts, in words for the messages.
+EXPECTED = {int: "an integer", float: "a number", bool: "true or false", str: "a string", dict: "a mapping"}
+# Ranges of the numeric fields: (test, words).
+POSITIVE = (lambda v: v > 0, "> 0")
+AT_LEAST_1 = (lambda v: v >= 1, ">= 1")
+NOT_NEGATIVE = (lambda v: v >= 0, ">= 0")
+BELOW_1 = (lambda v: 0 <= v < 1, "in [0, 1)")
+RANGES = {
+    "filters": AT_LEAST_1,
+    "num_res_blocks": NOT_NEGATIVE,
+    "upsample_filters": AT_LEAST_1,
+    "num_post_blocks": NOT_NEGATIVE,
+    "noise_stddev": NOT_NEGATIVE,
+    "se_ratio": AT_LEAST_1,
+    "critic_filters": AT_LEAST_1,
+    "critic_res_blocks": NOT_NEGATIVE,
+    "critic_post_blocks": NOT_NEGATIVE,
+    "g_learning_rate": POSITIVE,
+    "d_learning_rate": POSITIVE,
+    "beta_1": BELOW_1,
+    "beta_2": BELOW_1,
+    "warmup_epochs": NOT_NEGATIVE,
+    "min_learning_rate": NOT_NEGATIVE,
+    "critic_steps": AT_LEAST_1,
+    "gp_weight": NOT_NEGATIVE,
+    "content_weight": NOT_NEGATIVE,
+    "adversarial_weight": NOT_NEGATIVE,
+    "batch_size": AT_LEAST_1,
+    "epochs": AT_LEAST_1,
+    "seed": (lambda v: 0 <= v < 2**32, "in 0 .. 2**32 - 1"),
+    "plot_every": AT_LEAST_1,
+    "plot_samples": NOT_NEGATIVE,
+}
+CHOICES = {
+    "architecture": (ARCHITECTURES, ""),
+    "scale": (SCALES, ""),
+    "skip_interpolation": (INTERPOLATIONS, ""),
+    "critic_norm": (CRITIC_NORMS, " (batch norm breaks the per-sample gradient penalty)"),
+    "loss": (LOSSES, ""),
+    "precision": (PRECISIONS, ""),
+}
+
+
+def _typed(name, kind, value):
+    """`value` as field `name` of declared type `kind` holds it; `ConfigError` if it is not one."""
+    if kind is float and isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            pass
+    if isinstance(value, bool):
+        ok = kind is bool
+    elif kind is float:
+        ok = isinstance(value, (int, float)) and math.isfinite(value)
+        value = float(value) if ok else value
+    else:
+        ok = isinstance(value, kind)
+    if not ok:
+        expected = EXPECTED[kind] + (" (finite)" if kind is float and isinstance(value, float) else "")
+        raise ConfigError(f"{name} must be {expected}. Received: {name}={value!r}", name)
+    return value
 
 
 @dataclass
@@ -64,33 +136,23 @@ class Config:
     notes: dict = field(default_factory=dict)
 
     def __post_init__(self):
-        checks = [
-            (self.scale in SCALES, f"scale must be one of {SCALES}"),
-            (self.architecture in ARCHITECTURES, f"architecture must be one of {ARCHITECTURES}"),
-            (self.loss in LOSSES, f"loss must be one of {LOSSES}"),
-            (self.precision in PRECISIONS, f"precision must be one of {PRECISIONS}"),
-            (self.skip_interpolation in INTERPOLATIONS, f"skip_interpolation must be one of {INTERPOLATIONS}"),
-            (
-                self.critic_norm in CRITIC_NORMS,
-                f"critic_norm must be one of {CRITIC_NORMS} (batch norm breaks the per-sample gradient penalty)",
-            ),
-            (
-                self.filters > 0 and self.upsample_filters > 0 and self.critic_filters > 0,
-                "filter counts must be positive",
-            ),
-            (self.num_res_blocks >= 0 and self.num_post_blocks >= 0, "block counts must be >= 0"),
-            (self.g_learning_rate > 0 and self.d_learning_rate > 0, "learning rates must be positive"),
-            (self.critic_steps >= 1, "critic_steps must be >= 1"),
-            (self.batch_size >= 1 and self.epochs >= 1, "batch_size and epochs must be >= 1"),
-            (min(self.gp_weight, self.content_weight, self.adversarial_weight) >= 0, "loss weights must be >= 0"),
-            (self.noise_stddev >= 0, "noise_stddev must be >= 0"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise ValueError(f"{message}. Received: {self.short()}")
+        """Checks every field: its declared type first, then its range or choices.
 
-    def short(self):
-        return ", ".join(f"{k}={v}" for k, v in self.to_dict().items() if k != "notes")
+        A float field also takes a string that reads as a number (PyYAML reads `1e-4`, without
+        a dot, as a string) and an integer; it holds a float afterwards. Int fields take ints
+        only (not bools, 1.5 or "4"); bool fields take bools only.
+        """
+        for spec in dataclasses.fields(self):
+            setattr(self, spec.name, _typed(spec.name, spec.type, getattr(self, spec.name)))
+        for name, (values, why) in CHOICES.items():
+            if getattr(self, name) not in values:
+                raise ConfigError(f"{name} must be one of {values}{why}. Received: {self._show(name)}", name)
+        for name, (ok, words) in RANGES.items():
+            if not ok(getattr(self, name)):
+                raise ConfigError(f"{name} must be {words}. Received: {self._show(name)}", name)
+
+    def _show(self, name):
+        return f"{name}={getattr(self, name)!r}"
 
     def to_dict(self):
         return dataclasses.asdict(self)
@@ -99,7 +161,14 @@ class Config:
         return dataclasses.replace(self, **changes)
 
     def save(self, path):
-        Path(path).write_text(json.dumps(self.to_dict(), indent=1, sort_keys=True) + "\n")
+        """Writes the config as JSON, atomically: `path` is the old file or the new one, never half of one."""
+        path = Path(path)
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            temporary.write_text(json.dumps(self.to_dict(), indent=1, sort_keys=True) + "\n")
+            temporary.replace(path)
+        finally:
+            temporary.unlink(missing_ok=True)
 
     def generator_kwargs(self, mean=0.0, std=1.0):
         return dict(
@@ -157,30 +226,54 @@ PRESETS = {
 
 
 def load_config(path=None, preset="paper", **overrides):
-    """A preset, updated by a YAML/JSON file and then by explicit overrides (None values ignored)."""
+    """A preset, updated by a YAML/JSON file and then by explicit overrides (None values ignored).
+
+    Raises `ConfigError` naming the file, and the field or the line, at fault.
+    """
     if preset not in PRESETS:
-        raise ValueError(f"preset must be one of {sorted(PRESETS)}. Received: preset={preset}")
+        raise ConfigError(f"preset must be one of {sorted(PRESETS)}. Received: preset={preset!r}")
     values = PRESETS[preset].to_dict()
-    if path is not None:
-        values.update(_read_file(path))
+    from_file = _read_file(path) if path is not None else {}
+    values.update(from_file)
     values.update({k: v for k, v in overrides.items() if v is not None})
     unknown = sorted(set(values) - {f.name for f in dataclasses.fields(Config)})
     if unknown:
-        raise ValueError(f"unknown config field(s) {unknown} in {path or 'overrides'}")
-    return Config(**values)
+        source = f"config file {path}" if set(unknown) & set(from_file) else "the overrides"
+        raise ConfigError(f"unknown config field(s) {unknown} in {source}")
+    try:
+        return Config(**values)
+    except ConfigError as err:
+        if err.field is not None and err.field in from_file and overrides.get(err.field) is None:
+            raise ConfigError(f"config file {path}: {err}", err.field) from None
+        raise
 
 
 def _read_file(path):
+    """The mapping in a YAML (.yaml, .yml) or JSON file; `ConfigError` naming the file and the line."""
     path = Path(path)
     if not path.exists():
-        raise ValueError(f"config file {path} does not exist")
-    text = path.read_text()
+        raise ConfigError(f"config file {path} does not exist")
+    if not path.is_file():
+        raise ConfigError(f"config file {path} is not a file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"config file {path} is not UTF-8 text: {err.reason} at byte {err.start}") from None
     if path.suffix in (".yaml", ".yml"):
         import yaml
 
-        data = yaml.safe_load(text)
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as err:
+            mark = getattr(err, "problem_mark", None)
+            where = f", line {mark.line + 1}" if mark is not None else ""
+            problem = getattr(err, "problem", None) or str(err)
+            raise ConfigError(f"config file {path}{where}: {problem} (YAML)") from None
     else:
-        data = json.loads(text)
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise ConfigError(f"config file {path}, line {err.lineno}: {err.msg} (JSON)") from None
     if not isinstance(data, dict):
-        raise ValueError(f"config file {path} must hold a mapping of field names to values")
+        raise ConfigError(f"config file {path} must hold a mapping of field names to values")
     return data

@@ -5,11 +5,21 @@ TFRecord shards, a small model trained for a few epochs on the CPU, and a compar
 with aligned bicubic interpolation on the validation split. With `--data` it trains on a
 `tfrecords_builder` build with the paper's preset (a GPU job).
 
-Everything lands in `--out`: config.json (the resolved config), run.json (the data
-build it trained on), generator.keras (the best
-generator by validation MSE), history.csv, training_curves.png, samples/ (maps every
-`plot_every` epochs), logs/ (TensorBoard) and backup/ (resume state; a killed run started
-again with the same command continues where it stopped).
+Everything lands in `--out`, nothing elsewhere: config.json (the resolved config), run.json
+(the data build it trained on), generator.keras (the best generator by validation MSE;
+by the training content loss when the build has no val split) and best.json (its score
+and epoch), history.csv, training_curves.png, evaluation.json (the best generator beside
+bicubic), samples/ (maps every `plot_every` epochs), logs/ (TensorBoard) and backup/.
+
+A run killed (or interrupted) and started again with the same command continues after its
+last finished epoch, and keeps its best generator unless a later epoch beats it. Bad input
+(config, data, a --out holding another run) is refused before anything is written. A loss
+that turns NaN or infinite stops the run with exit status 1, keeping the best generator of
+the earlier epochs. A finished run is not trained again: add --overwrite, or choose another
+--out.
+
+Exit status: 0 done, 1 training diverged (or a bug: with its traceback), 2 bad input (one
+line), 130 interrupted.
 """
 
 import argparse
@@ -17,8 +27,14 @@ import json
 import sys
 from pathlib import Path
 
-from hsr_keras.config import PRECISIONS, PRESETS, load_config
-from hsr_keras.training import STRATEGIES, make_demo_data, train
+from hsr_keras.choices import PRECISIONS, STRATEGIES
+from hsr_keras.config import PRESETS, load_config
+from hsr_keras.model_files import GENERATOR_FILE
+from tfrecords_builder.console import EXIT_INTERNAL, EXIT_INTERRUPTED, one_line, run_command
+from tfrecords_builder.errors import InputError
+
+# The splits of the demo data (hsr_keras.training.DEMO_DATES), known before it is made.
+DEMO_SPLITS = ("train", "val", "test")
 
 
 def parse_args(argv):
@@ -35,6 +51,11 @@ def parse_args(argv):
         help="starting point for the config: 'paper' (default with --data) or 'demo' (default without)",
     )
     parser.add_argument("--out", help="output folder (default: runs/demo without --data, runs/fit with)")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="train afresh in an --out that holds a run: its outputs are removed first (the demo data is kept)",
+    )
     parser.add_argument("--epochs", type=int, help="override the config's epochs")
     parser.add_argument("--batch-size", type=int, help="override the config's batch size (global, over all devices)")
     parser.add_argument("--precision", choices=PRECISIONS, help="override the config's precision policy")
@@ -51,24 +72,43 @@ def parse_args(argv):
 
 
 def main(argv=None):
+    return run_command(_run, argv)
+
+
+def _run(argv):
     args = parse_args(argv)
+    # Keras and TensorFlow load here, after the arguments: --help answers at once.
+    from hsr_keras.callbacks import TrainingDiverged
+    from hsr_keras.evaluation import EvaluationError
+    from hsr_keras.model_files import ModelFileError
     from tfrecords_builder.manifest import ManifestError
 
     try:
         return run(args)
-    except (ManifestError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    except TrainingDiverged as err:
+        print(f"error: {one_line(err)}", file=sys.stderr)
+        return EXIT_INTERNAL
+    except KeyboardInterrupt:
+        print(
+            "interrupted: the same command resumes after the last finished epoch; generator.keras is the best so far",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
+    except (ManifestError, ModelFileError, EvaluationError) as err:
+        if isinstance(err, InputError):
+            raise
+        raise InputError(str(err)) from None  # bad input: exit status 2 with one line
 
 
 def run(args):
+    from hsr_keras import training
+    from hsr_keras.callbacks import write_text_atomic
     from hsr_keras.evaluation import compare_with_bicubic
     from hsr_keras.reports import format_comparison
+    from tfrecords_builder.manifest import read_manifest
 
     demo = args.data is None
     out = Path(args.out or ("runs/demo" if demo else "runs/fit"))
-    out.mkdir(parents=True, exist_ok=True)
-    data = make_demo_data(out / "data", verbose=not args.quiet) if demo else Path(args.data)
     config = load_config(
         args.config,
         preset=args.preset or ("demo" if demo else "paper"),
@@ -77,12 +117,48 @@ def run(args):
         precision=args.precision,
         seed=args.seed,
     )
-    result = train(config, data, out, strategy=args.strategy, verbose=0 if args.quiet else 1)
+    # Every check before the first write: a failed start leaves --out as it was.
+    if demo:
+        _check_split(args.eval_split, DEMO_SPLITS)
+        source = str((out / "data" / "tfrecords").resolve())
+        training.check_output(config, out, source=source, overwrite=args.overwrite)
+        try:
+            data = training.make_demo_data(out / "data", verbose=not args.quiet)
+        except OSError as err:
+            raise InputError(f"cannot write the demo data under {out / 'data'}: {err.strerror or err}") from None
+        manifest = read_manifest(data)
+    else:
+        data = Path(args.data)
+        manifest = read_manifest(data)
+        _check_split(args.eval_split, manifest["splits"])
+        source = str(Path(manifest["_dir"]).resolve())
+        training.check_run(config, manifest, out, strategy=args.strategy, source=source, overwrite=args.overwrite)
+    if "val" not in manifest["splits"] and not args.quiet:
+        print(f"note: the data has no val split: {GENERATOR_FILE} is the epoch with the lowest content_loss")
+
+    result = training.train(
+        config, data, out, strategy=args.strategy, verbose=0 if args.quiet else 1, overwrite=args.overwrite
+    )
     report = compare_with_bicubic(result["generator_path"], data, args.eval_split, config.batch_size)
-    (out / "evaluation.json").write_text(json.dumps(report, indent=1, default=float) + "\n")
+    report["best"] = result["best"]  # the epoch generator.keras comes from, and its score
+    write_text_atomic(out / training.EVALUATION_FILE, _json(report))
     print(format_comparison(report))
-    print(f"\nOutputs in {out}/: generator.keras, config.json, history.csv, training_curves.png, samples/, logs/")
+    best = result["best"]
+    if best:
+        print(f"\n{GENERATOR_FILE}: epoch {best['epoch']} of {config.epochs}, {best['monitor']} = {best['value']:.6g}")
+    print(f"Outputs in {out}/: generator.keras, config.json, history.csv, training_curves.png, samples/, logs/")
     return 0
+
+
+def _check_split(split, splits):
+    if split not in splits:
+        raise InputError(
+            f"--eval-split {split!r} is not in the data (it has {', '.join(sorted(splits))}): choose one of those"
+        )
+
+
+def _json(report):
+    return json.dumps(report, indent=1, default=float) + "\n"
 
 
 if __name__ == "__main__":

@@ -7,9 +7,7 @@ Each function returns per-sample values of shape [batch]; the train step reduces
 import keras
 from keras import ops
 
-ADVERSARIAL_LOSSES = ("wgan-gp", "gan")
-# "content": the generator alone on the content loss (SRCNN, and a pre-training baseline).
-LOSSES = ADVERSARIAL_LOSSES + ("content",)
+from hsr_keras.choices import ADVERSARIAL_LOSSES, LOSSES  # noqa: F401 (wgan.py reads losses.LOSSES)
 
 
 def _per_sample_mean(x):

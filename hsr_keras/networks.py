@@ -12,6 +12,7 @@ import math
 import keras
 
 from hsr_keras import srgan
+from hsr_keras.choices import CRITIC_NORMS
 from hsr_keras.layers import (
     ConvGRU,
     MultiKernelStem,
@@ -23,10 +24,6 @@ from hsr_keras.layers import (
 )
 from hsr_keras.layers.cbam import CBAM
 from hsr_keras.layers.checks import check_bool, check_int, check_scale
-
-# The critic's normalisations: no batch norm, whose statistics would couple the samples of
-# the per-sample gradient penalty.
-CRITIC_NORMS = ("layer", "none")
 
 
 def build_generator(

@@ -2,24 +2,68 @@
 
 `python -m hsr_keras.fit` is `train` with arguments; `tune`, `compare`, the benchmarks and
 the notebook call the same functions, so every model is trained by one recipe.
+
+What a run promises (see `train`): bad input is refused before anything is written; a run
+killed at any moment resumes with the same command and never replaces its best generator
+with a worse one; a loss that turns NaN or infinite stops the run (`TrainingDiverged`)
+without saving the diverged model; a finished run is not trained again unless asked to
+(`overwrite=True`); nothing is written outside the output folder.
 """
 
 import contextlib
+import csv
 import json
 import math
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import keras
+import numpy as np
 
-from hsr_keras.callbacks import BestGeneratorCheckpoint, SamplePlots
+from hsr_keras.callbacks import (
+    BEST_RECORD,
+    BestGeneratorCheckpoint,
+    HistoryLog,
+    SamplePlots,
+    StopOnNonFinite,
+    TrainingDiverged,
+    read_best,
+    remove_stale_temporaries,
+    save_generator_atomic,
+    write_text_atomic,
+)
+from hsr_keras.choices import STRATEGIES
 from hsr_keras.data import load_split, make_dataset
 from hsr_keras.in_memory import InMemoryData
+from hsr_keras.model_files import CONFIG_FILE, GENERATOR_FILE, RUN_FILE
 from hsr_keras.networks import build_networks
 from hsr_keras.plots import plot_history
 from hsr_keras.schedules import WarmupCosine
 from hsr_keras.wgan import SuperResolutionGAN
+from tfrecords_builder.errors import InputError
 from tfrecords_builder.manifest import read_manifest
 from tfrecords_builder.schema import MANIFEST_NAME
+
+HISTORY_FILE = "history.csv"
+CURVES_FILE = "training_curves.png"
+EVALUATION_FILE = "evaluation.json"  # written by `python -m hsr_keras.fit` after training
+BACKUP_DIR = "backup"
+# What a run writes in its output folder, all of which `overwrite=True` removes first (the
+# demo data that `fit` makes under <out>/data is not among them: it is kept and reused).
+RUN_OUTPUTS = (
+    CONFIG_FILE,
+    RUN_FILE,
+    GENERATOR_FILE,
+    BEST_RECORD,
+    HISTORY_FILE,
+    CURVES_FILE,
+    EVALUATION_FILE,
+    "samples",
+    "logs",
+    BACKUP_DIR,
+)
 
 # The demo data: six months of synthetic files, four months to train on, one to validate, one to test.
 DEMO_DATES = {
@@ -28,8 +72,10 @@ DEMO_DATES = {
     "val": "2019-05-01:2019-05-31",
     "test": "2019-06-01:2019-06-30",
 }
-# tf.distribute strategies of `train`: "mirrored" uses every visible GPU (or logical CPU device).
-STRATEGIES = ("default", "mirrored")
+
+
+class TrainingError(InputError):
+    """Bad input to a training run (its output folder, data or options): one line, exit status 2."""
 
 
 def make_demo_data(folder, verbose=True):
@@ -71,7 +117,7 @@ def build_gan(config, manifest, steps_per_epoch):
     `steps_per_epoch` (generator updates per epoch) sizes the learning-rate schedules.
     """
     if config.scale != manifest["scale"]:
-        raise ValueError(
+        raise TrainingError(
             f"config scale {config.scale} does not match the data's scale {manifest['scale']}: "
             f"set scale: {manifest['scale']} in the config"
         )
@@ -117,21 +163,28 @@ def dataset_inputs(config, manifest):
     )
 
 
-def train(config, data, out, strategy="default", verbose=1, extra_callbacks=()):
-    """Train; returns the history, the path of the best generator and the data's manifest.
+def train(config, data, out, strategy="default", verbose=1, extra_callbacks=(), overwrite=False):
+    """Train; returns the history, the path of the best generator, its record and the data's manifest.
 
     `data` is a build folder (TFRecords through `tf.data`: TensorFlow) or an
     `hsr_keras.in_memory.InMemoryData` (numpy arrays: any Keras backend, no TensorFlow needed).
-    Writes config.json, run.json, generator.keras, history.csv, training_curves.png,
-    samples/, logs/ and backup/ in `out`; a run killed and started again with the same
-    arguments resumes from backup/.
+    Writes config.json, run.json, generator.keras (the best generator by val_mse, or by the
+    training content loss when the data has no val split), best.json (its score and epoch),
+    history.csv, training_curves.png, samples/, logs/ and backup/ in `out`, and nothing
+    outside it.
+
+    Before writing anything it checks the input (`check_run` and building the model): a
+    failed start leaves `out` as it was (and creates no folder). A run killed and started
+    again with the same arguments resumes from backup/ (the same config and data only); a
+    finished run (generator.keras and no backup/) is refused unless `overwrite=True`, which
+    removes the old outputs (`RUN_OUTPUTS`) first. Raises `TrainingError` (bad input) or
+    `TrainingDiverged` (a NaN or infinite loss: the run stops at once, the best generator of
+    the earlier epochs stays and no generator is saved from the diverged model).
 
     The run seeds Keras' global random generators with `config.seed` and sets the global
     precision policy to `config.precision`; the caller's policy is restored afterwards, also
     when training fails.
     """
-    if strategy not in STRATEGIES:
-        raise ValueError(f"strategy must be one of {STRATEGIES}. Received: strategy={strategy!r}")
     in_memory = isinstance(data, InMemoryData)
     if in_memory:
         manifest, source = data.manifest, "in memory"
@@ -139,13 +192,11 @@ def train(config, data, out, strategy="default", verbose=1, extra_callbacks=()):
         manifest = read_manifest(data)
         source = str(Path(manifest["_dir"]).resolve())
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    check_run(config, manifest, out, strategy=strategy, source=source, overwrite=overwrite)
     caller_policy = keras.mixed_precision.global_policy()
     keras.utils.set_random_seed(config.seed)
     keras.mixed_precision.set_global_policy(config.precision)
     try:
-        config.save(out / "config.json")
-        (out / "run.json").write_text(json.dumps({"data": source}, indent=1) + "\n")
         if in_memory:
             inputs, steps, samples = _array_inputs(config, data)
         else:
@@ -155,24 +206,167 @@ def train(config, data, out, strategy="default", verbose=1, extra_callbacks=()):
         with _strategy_scope(strategy):
             gan = build_gan(config, manifest, steps)
 
-        generator_path = out / "generator.keras"
+        _prepare_folder(out, overwrite)
+        config.save(out / CONFIG_FILE)
+        write_text_atomic(out / RUN_FILE, json.dumps({"data": source}, indent=1) + "\n")
+        generator_path = out / GENERATOR_FILE
+        # The best generator: by val_mse, or by the training content loss without validation data.
         monitor = "val_mse" if inputs["validation_data"] is not None else "content_loss"
         cbs = [
-            keras.callbacks.BackupAndRestore(str(out / "backup")),
-            keras.callbacks.TerminateOnNaN(),
-            keras.callbacks.CSVLogger(str(out / "history.csv"), append=True),
+            StopOnNonFinite(),  # first: a diverged epoch reaches none of the others
+            HistoryLog(out / HISTORY_FILE),
             *_tensorboard(out / "logs"),
             BestGeneratorCheckpoint(generator_path, monitor=monitor),
         ]
         if samples is not None:
             cbs.append(SamplePlots(*samples, manifest, out / "samples", every=config.plot_every))
-        history = gan.fit(**inputs, epochs=config.epochs, callbacks=cbs + list(extra_callbacks), verbose=verbose)
-        if not generator_path.exists():  # no epoch completed with a finite monitor value
-            gan.generator.save(generator_path)
-        plot_history(out / "history.csv", out / "training_curves.png")
+        # Last: an epoch counts as done (for a resume) once its row, checkpoint and maps are written.
+        cbs.append(keras.callbacks.BackupAndRestore(str(out / BACKUP_DIR), double_checkpoint=True))
+        try:
+            history = gan.fit(**inputs, epochs=config.epochs, callbacks=cbs + list(extra_callbacks), verbose=verbose)
+        except TrainingDiverged as err:
+            err.args = (f"{err}; {_kept(out)}",)
+            raise
+        if not generator_path.exists() and _finite_weights(gan.generator):  # no finite monitor value
+            save_generator_atomic(gan.generator, generator_path)
+        plot_history(out / HISTORY_FILE, out / CURVES_FILE)
     finally:
         keras.mixed_precision.set_global_policy(caller_policy)
-    return {"history": history.history, "generator_path": generator_path, "manifest": manifest}
+    return {
+        "history": history.history,
+        "generator_path": generator_path,
+        "best": read_best(out),
+        "manifest": manifest,
+    }
+
+
+def check_run(config, manifest, out, strategy="default", source=None, overwrite=False):
+    """Everything `train` checks before it writes: the options, the data and the output folder.
+
+    Returns what `check_output` returns. Raises `TrainingError` with one line saying what to
+    do. Reads only.
+    """
+    if strategy not in STRATEGIES:
+        raise TrainingError(f"strategy must be one of {STRATEGIES}. Received: strategy={strategy!r}")
+    if config.scale != manifest["scale"]:
+        raise TrainingError(
+            f"config scale {config.scale} does not match the data's scale {manifest['scale']}: "
+            f"set scale: {manifest['scale']} in the config"
+        )
+    if "train" not in manifest["splits"]:
+        raise TrainingError(f"the data has no train split (it has {', '.join(sorted(manifest['splits']))})")
+    return check_output(config, out, source=source, overwrite=overwrite)
+
+
+def check_output(config, out, source=None, overwrite=False):
+    """Whether `train` may write a run of `config` on the data `source` (a resolved path) in `out`.
+
+    Returns "new", "resume" (an unfinished run of the same config and data is there: its
+    backup/ is used) or "overwrite". Raises `TrainingError` for a file, a folder it cannot
+    write in, an unfinished run of another config or data, or a finished run (unless
+    `overwrite`). Reads only (a probe file in an existing `out` tests that it is writable).
+    """
+    out = Path(out)
+    _check_writable(out)
+    if overwrite:
+        return "overwrite"
+    if (out / BACKUP_DIR).is_dir():
+        _check_same_run(config, out, source)
+        return "resume"
+    if (out / GENERATOR_FILE).is_file():
+        epochs = len(_history_epochs(out))
+        done = f"{epochs} epoch{'s' if epochs != 1 else ''}, " if epochs else ""
+        raise TrainingError(
+            f"{out} holds a finished run ({done}{GENERATOR_FILE}): add --overwrite to train it again "
+            "(its outputs are removed first), or choose another --out"
+        )
+    return "new"
+
+
+def _check_writable(out):
+    """`out` must be a folder we may write in, or not exist yet (then it is made when training starts)."""
+    if out.exists() and not out.is_dir():
+        raise TrainingError(f"--out {out} is a file, not a folder")
+    if not out.is_dir():
+        parent = next(p for p in out.absolute().parents if p.exists())
+        if not parent.is_dir():
+            raise TrainingError(f"cannot create --out {out}: {parent} is a file")
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise TrainingError(f"cannot create --out {out}: {parent} is not writable")
+        return  # made when training starts, after every check
+    try:
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as err:
+        raise TrainingError(f"cannot write in --out {out}: {err.strerror or err}") from None
+
+
+def _check_same_run(config, out, source):
+    """An unfinished run in `out` resumes only with its own config and data."""
+    again = "add --overwrite to start again, or choose another --out"
+    saved = out / CONFIG_FILE
+    try:
+        before = json.loads(saved.read_text())
+    except FileNotFoundError:
+        raise TrainingError(f"{out} holds {BACKUP_DIR}/ of a run without {CONFIG_FILE}: {again}") from None
+    except (OSError, ValueError) as err:
+        raise TrainingError(
+            f"{out} holds an unfinished run whose {CONFIG_FILE} cannot be read ({err}): {again}"
+        ) from None
+    wanted = json.loads(json.dumps(config.to_dict()))
+    changed = [name for name in sorted(set(before) | set(wanted)) if before.get(name) != wanted.get(name)]
+    if changed:
+        shown = ", ".join(f"{name} {before.get(name)!r} -> {wanted.get(name)!r}" for name in changed[:3])
+        more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
+        raise TrainingError(
+            f"{out} holds an unfinished run of another config ({shown}{more}): resume it with --config {saved}, {again}"
+        )
+    try:
+        trained_on = json.loads((out / RUN_FILE).read_text()).get("data")
+    except (OSError, ValueError, AttributeError):
+        trained_on = None
+    if source is not None and trained_on is not None and trained_on != source:
+        raise TrainingError(f"{out} holds an unfinished run on other data ({trained_on}): {again}")
+
+
+def _prepare_folder(out, overwrite):
+    """Make `out` (removing the old outputs first with `overwrite`) and its stale temporaries."""
+    if overwrite and out.is_dir():
+        for name in RUN_OUTPUTS:
+            path = out / name
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            elif path.exists() or path.is_symlink():
+                path.unlink()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise TrainingError(f"cannot create --out {out}: {err.strerror or err}") from None
+    remove_stale_temporaries(out, [CONFIG_FILE, RUN_FILE, GENERATOR_FILE, BEST_RECORD, HISTORY_FILE])
+
+
+def _history_epochs(out):
+    """The epochs (from 0) that history.csv has rows for."""
+    path = out / HISTORY_FILE
+    if not path.is_file():
+        return []
+    with path.open(newline="") as f:
+        return [row.get("epoch") for row in csv.DictReader(f)]
+
+
+def _kept(out):
+    """What a diverged run leaves, for its message."""
+    record = read_best(out)
+    if record is None or not (out / GENERATOR_FILE).is_file():
+        return "no generator was saved; lower the learning rates or look for NaN in the data"
+    return (
+        f"the best generator (epoch {record.get('epoch')}, {record.get('monitor')} = {record['value']:.6g}) "
+        f"is kept in {out / GENERATOR_FILE}"
+    )
+
+
+def _finite_weights(model):
+    return all(np.isfinite(keras.ops.convert_to_numpy(w)).all() for w in model.weights)
 
 
 def _array_inputs(config, data):

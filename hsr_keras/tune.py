@@ -21,22 +21,11 @@ import json
 import sys
 from pathlib import Path
 
-import keras
-import yaml
-
+from hsr_keras.choices import OBJECTIVES, TUNERS
 from hsr_keras.config import PRESETS, load_config
-from hsr_keras.search import (
-    OBJECTIVES,
-    PROJECT,
-    SMALL_SPACE,
-    TUNERS,
-    GANHyperModel,
-    make_tuner,
-    search_space,
-    write_reports,
-)
-from hsr_keras.training import make_demo_data
-from tfrecords_builder.manifest import ManifestError, read_manifest
+from hsr_keras.search_space import SMALL_SPACE, SearchError, search_space
+from tfrecords_builder.console import EXIT_INTERNAL, EXIT_INTERRUPTED, one_line, run_command
+from tfrecords_builder.errors import InputError
 
 # Defaults that depend on the data: small for the demo, a real search with --data.
 DEFAULTS = {
@@ -118,36 +107,49 @@ def _space_help():
 
 
 def main(argv=None):
-    args = parse_args(argv)
-    try:
-        return run(args)
-    except (ManifestError, ValueError, yaml.YAMLError) as err:
-        print(f"error: {_one_line(err)}", file=sys.stderr)
-        return 2
-    except SearchFailed as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+    return run_command(_run, argv)
 
 
 class SearchFailed(Exception):
-    """No trial completed, or KerasTuner stopped after consecutive failures."""
+    """No trial completed, or KerasTuner stopped after consecutive failures: exit status 1, one line."""
 
 
-def _one_line(err):
-    return " ".join(str(err).split())
+def _run(argv):
+    args = parse_args(argv)
+    # Keras, KerasTuner and TensorFlow load here, after the arguments: --help answers at once.
+    from tfrecords_builder.manifest import ManifestError
+
+    try:
+        return run(args)
+    except SearchFailed as err:
+        print(f"error: {one_line(err)}", file=sys.stderr)
+        return EXIT_INTERNAL
+    except KeyboardInterrupt:
+        print("interrupted: the same command resumes the search", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except ManifestError as err:
+        if isinstance(err, InputError):
+            raise
+        raise InputError(str(err)) from None  # bad input: exit status 2 with one line
 
 
 def run(args):
+    import keras
+
+    from hsr_keras.search import PROJECT, GANHyperModel, make_tuner, write_reports
+    from hsr_keras.training import make_demo_data
+    from tfrecords_builder.manifest import read_manifest
+
     mode = "demo" if args.data is None else "data"
     defaults = DEFAULTS[mode]
     if args.tuner not in TUNERS:
-        raise ValueError(f"unknown tuner {args.tuner!r}: choose one of {', '.join(TUNERS)}")
+        raise SearchError(f"unknown tuner {args.tuner!r}: choose one of {', '.join(TUNERS)}")
     if args.objective not in OBJECTIVES:
-        raise ValueError(f"unknown objective {args.objective!r}: choose one of {', '.join(OBJECTIVES)}")
+        raise SearchError(f"unknown objective {args.objective!r}: choose one of {', '.join(OBJECTIVES)}")
     for option in ("max_trials", "epochs", "executions_per_trial", "batch_size"):
         value = getattr(args, option)
         if value is not None and value < 1:
-            raise ValueError(f"--{option.replace('_', '-')} must be >= 1. Received: {value}")
+            raise SearchError(f"--{option.replace('_', '-')} must be >= 1. Received: {value}")
     epochs = args.epochs or defaults["epochs"]
     max_trials = args.max_trials or (None if args.tuner == "hyperband" else defaults["max_trials"])
     out = Path(args.out or defaults["out"])
@@ -176,7 +178,7 @@ def run(args):
         "data": str(Path(manifest["_dir"]).resolve()),
         "base_config": base.to_dict(),
     }
-    _check_same_search(out, settings, args.overwrite)
+    _check_same_search(out, settings, args.overwrite, PROJECT)
 
     out.mkdir(parents=True, exist_ok=True)
     tuner, stopped = None, None
@@ -209,16 +211,19 @@ def run(args):
     return 0
 
 
-def _check_same_search(out, settings, overwrite):
+def _check_same_search(out, settings, overwrite, project):
     """Refuse to resume a project that was started with other settings (its trials would not compare)."""
     path = out / "search.json"
-    if overwrite or not path.exists() or not (out / PROJECT).exists():
+    if overwrite or not path.exists() or not (out / project).exists():
         return
-    before = json.loads(path.read_text())
+    try:
+        before = json.loads(path.read_text())
+    except ValueError as err:
+        raise SearchError(f"{path} cannot be read ({err}): add --overwrite to start again") from None
     changed = sorted(key for key in settings if before.get(key) != settings[key])
     if changed:
-        raise ValueError(
-            f"{out / PROJECT} holds a search started with other {', '.join(changed)}: run the same command "
+        raise SearchError(
+            f"{out / project} holds a search started with other {', '.join(changed)}: run the same command "
             "to resume it, add --overwrite to start again, or choose another --out"
         )
 

@@ -1,10 +1,10 @@
-"""hsr_keras.config: the values it accepts come from the modules that own them."""
+"""hsr_keras.config: the values it accepts come from hsr_keras.choices; every field is type-checked."""
 
 import pytest
 
-from hsr_keras.config import Config
-from hsr_keras.layers.stride_upsampling import INTERPOLATIONS
-from hsr_keras.networks import CRITIC_NORMS
+from hsr_keras.choices import CRITIC_NORMS, INTERPOLATIONS
+from hsr_keras.config import Config, ConfigError, load_config
+from tfrecords_builder.errors import InputError
 from tfrecords_builder.schema import SCALES
 
 
@@ -18,3 +18,74 @@ def test_config_accepts_exactly_the_owners_values():
     for field, value in (("scale", 3), ("skip_interpolation", "lanczos"), ("critic_norm", "batch")):
         with pytest.raises(ValueError, match=f"^{field} must be one of"):
             Config(**{field: value})
+
+
+@pytest.mark.parametrize(
+    "field, value, expected",
+    [
+        ("filters", "eight", "an integer"),
+        ("batch_size", "4", "an integer"),
+        ("epochs", 1.5, "an integer"),
+        ("critic_steps", True, "an integer"),
+        ("seed", None, "an integer"),
+        ("g_learning_rate", "fast", "a number"),
+        ("gp_weight", True, "a number"),
+        ("gp_weight", float("nan"), "a number (finite)"),
+        ("use_cbam", "no", "true or false"),
+        ("use_cbam", 1, "true or false"),
+        ("loss", 3, "a string"),
+        ("notes", ["a"], "a mapping"),
+    ],
+)
+def test_every_field_is_checked_against_its_type(field, value, expected):
+    with pytest.raises(ConfigError) as info:
+        Config(**{field: value})
+    assert str(info.value) == f"{field} must be {expected}. Received: {field}={value!r}"
+    assert info.value.field == field and isinstance(info.value, InputError)
+
+
+def test_numbers_convert_where_the_type_allows():
+    config = Config(g_learning_rate="1e-4", warmup_epochs=2, notes={"a": 1})
+    assert config.g_learning_rate == 1e-4 and isinstance(config.warmup_epochs, float)
+    assert config.notes == {"a": 1}
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"critic_steps": 0}, "critic_steps must be >= 1. Received: critic_steps=0"),
+        ({"d_learning_rate": 0.0}, "d_learning_rate must be > 0. Received: d_learning_rate=0.0"),
+        ({"beta_2": 1.0}, "beta_2 must be in [0, 1). Received: beta_2=1.0"),
+        ({"seed": -1}, "seed must be in 0 .. 2**32 - 1. Received: seed=-1"),
+        ({"plot_every": 0}, "plot_every must be >= 1. Received: plot_every=0"),
+    ],
+)
+def test_range_errors_name_the_field_only(changes, message):
+    with pytest.raises(ConfigError) as info:
+        Config(**changes)
+    assert str(info.value) == message  # not every field of the config
+
+
+def test_a_file_error_names_the_file(tmp_path):
+    path = tmp_path / "c.json"
+    path.write_text('{"filters": "eight"}')
+    with pytest.raises(ConfigError, match=f"^config file {path}: filters must be an integer"):
+        load_config(path)
+    # An override that is wrong is not the file's fault.
+    with pytest.raises(ConfigError, match="^epochs must be >= 1"):
+        load_config(None, epochs=0)
+    path.write_text('{"filterz": 3}')
+    with pytest.raises(ConfigError, match=r"unknown config field\(s\) \['filterz'\] in config file"):
+        load_config(path)
+    path.write_text("[1, 2]")
+    with pytest.raises(ConfigError, match="must hold a mapping"):
+        load_config(path)
+    with pytest.raises(ConfigError, match="preset must be one of"):
+        load_config(preset="huge")
+
+
+def test_save_is_atomic_and_round_trips(tmp_path):
+    config = Config(filters=8, notes={"why": "test"})
+    config.save(tmp_path / "config.json")
+    assert [p.name for p in tmp_path.iterdir()] == ["config.json"]
+    assert load_config(tmp_path / "config.json") == config

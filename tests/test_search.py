@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from tiny_runs import TINY_SEARCH, write_build
 
-from hsr_keras import search
+from hsr_keras import search, search_space
 from hsr_keras.config import PRESETS, load_config
 from tfrecords_builder.manifest import read_manifest
 
@@ -29,7 +29,7 @@ def base_file(tmp_path_factory):
 def test_search_space_suits_both_presets():
     for preset in ("demo", "paper"):
         base = PRESETS[preset]
-        space = search.search_space(base)
+        space = search_space.search_space(base)
         assert list(space) == [
             "g_learning_rate", "d_learning_rate", "content_weight", "adversarial_weight",
             "critic_steps", "gp_weight", "filters", "num_res_blocks", "noise_stddev",
@@ -40,18 +40,18 @@ def test_search_space_suits_both_presets():
         assert (space["critic_steps"].low, space["critic_steps"].high) == (1, 5)
         assert base.filters in space["filters"].values
         assert all(f % 2 == 0 for f in space["filters"].values)  # the stem splits filters in two
-    assert PRESETS["paper"].filters * 2 in search.search_space(PRESETS["paper"])["filters"].values
-    small = search.search_space(PRESETS["demo"], "small")
-    assert list(small) == list(search.SMALL_SPACE) and small["critic_steps"].high == 2
-    assert list(search.search_space(PRESETS["demo"], "gp_weight, filters")) == ["gp_weight", "filters"]
+    assert PRESETS["paper"].filters * 2 in search_space.search_space(PRESETS["paper"])["filters"].values
+    small = search_space.search_space(PRESETS["demo"], "small")
+    assert list(small) == list(search_space.SMALL_SPACE) and small["critic_steps"].high == 2
+    assert list(search_space.search_space(PRESETS["demo"], "gp_weight, filters")) == ["gp_weight", "filters"]
     with pytest.raises(ValueError, match="--space must be"):
-        search.search_space(PRESETS["demo"], "filters,learning_rate")
+        search_space.search_space(PRESETS["demo"], "filters,learning_rate")
     # Parameters a base does not use are not searched.
     content = PRESETS["demo"].replace(loss="content")
-    assert list(search.search_space(content)) == ["g_learning_rate", "filters", "num_res_blocks", "noise_stddev"]
-    assert "gp_weight" not in search.search_space(PRESETS["demo"].replace(loss="gan"))
+    assert list(search_space.search_space(content)) == ["g_learning_rate", "filters", "num_res_blocks", "noise_stddev"]
+    assert "gp_weight" not in search_space.search_space(PRESETS["demo"].replace(loss="gan"))
     with pytest.raises(ValueError, match="does not use"):
-        search.search_space(content, "critic_steps")
+        search_space.search_space(content, "critic_steps")
 
 
 def test_build_uses_the_hp_values_and_the_seed(build, base_file):

@@ -47,6 +47,9 @@ def test_killed_run_resumes_where_it_stopped(small_build, tmp_path):
     with pytest.raises(KeyboardInterrupt):
         training.train(config, small_build, out, verbose=0, extra_callbacks=[Kill()])
     assert [r["epoch"] for r in history_rows(out)] == ["0"]
+    # As if the kill had come after epoch 1's row but before its backup: epoch 1 is done again.
+    with (out / "history.csv").open("a") as f:
+        f.write("1" + "," * (len(history_rows(out)[0]) - 1) + "\n")
     epochs_run = []
 
     class Record(keras.callbacks.Callback):
@@ -55,8 +58,13 @@ def test_killed_run_resumes_where_it_stopped(small_build, tmp_path):
 
     result = training.train(config, small_build, out, verbose=0, extra_callbacks=[Record()])
     assert epochs_run == [1, 2]  # resumed after epoch 0, not from scratch
-    assert [r["epoch"] for r in history_rows(out)] == ["0", "1", "2"]
+    assert [r["epoch"] for r in history_rows(out)] == ["0", "1", "2"]  # each epoch once
     assert result["generator_path"].exists()
+    assert result["best"]["epoch"] in (1, 2, 3) and not (out / "backup").exists()
+
+    # The run is finished: the same call again is refused, not trained again.
+    with pytest.raises(training.TrainingError, match="holds a finished run \\(3 epochs"):
+        training.train(config, small_build, out, verbose=0)
 
 
 def test_train_restores_the_callers_precision_policy_when_training_fails(small_build, tmp_path):
@@ -73,5 +81,5 @@ def test_train_restores_the_callers_precision_policy_when_training_fails(small_b
 
 def test_train_rejects_an_unknown_strategy(small_build, tmp_path):
     config = load_config(write_config(tmp_path / "tiny.json"), preset="demo")
-    with pytest.raises(ValueError, match="strategy must be one of"):
+    with pytest.raises(training.TrainingError, match="strategy must be one of"):
         training.train(config, small_build, tmp_path / "run", strategy="tpu")

@@ -7,7 +7,7 @@ import keras_tuner
 import pytest
 from tiny_runs import TINY_SEARCH, write_build
 
-from hsr_keras import search, tune
+from hsr_keras import search, search_space, tune
 from hsr_keras.config import load_config
 
 SEARCH = ["--tuner", "random", "--max-trials", "2", "--epochs", "1", "--space", "small", "--quiet"]
@@ -46,7 +46,7 @@ def test_search_writes_best_config_and_resumes(build, base_file, tmp_path, capsy
     winner = next(row for row in rows if row["trial"] == note["trial"])
     scores = [float(row["val_content_loss"]) for row in rows]
     assert float(winner["val_content_loss"]) == min(scores) == pytest.approx(note["score"])
-    for name in search.SMALL_SPACE:  # tuned fields: the winning trial's values
+    for name in search_space.SMALL_SPACE:  # tuned fields: the winning trial's values
         assert str(getattr(best, name)) == winner[name]
     for name, value in TINY_SEARCH.items():  # the rest: the base config's
         assert getattr(best, name) == value

@@ -3,10 +3,9 @@
 import keras
 from keras import ops
 
+from hsr_keras.choices import NORMS
 from hsr_keras.layers.cbam import CBAM
 from hsr_keras.layers.checks import check_bool, check_int
-
-NORMS = ("batch", "layer", "none")
 
 
 class _FrameLayerNormalization(keras.layers.Layer):

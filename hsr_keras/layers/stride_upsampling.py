@@ -3,9 +3,8 @@
 import keras
 from keras import ops
 
+from hsr_keras.choices import INTERPOLATIONS
 from hsr_keras.layers.checks import check_int
-
-INTERPOLATIONS = ("nearest", "bilinear", "bicubic")
 
 
 @keras.saving.register_keras_serializable(package="hsr_keras")

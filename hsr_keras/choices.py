@@ -1,0 +1,34 @@
+"""The named choices of a training run, in one place that imports nothing heavy.
+
+`hsr_keras.config` checks a config against these; the losses, networks and layers that
+implement them import them from here; and the command lines offer them in `--help`
+without importing Keras or TensorFlow (so that `--help` answers at once).
+"""
+
+# Losses of `SuperResolutionGAN` (hsr_keras.losses): the two adversarial ones, and "content",
+# the generator alone on the content loss (SRCNN, and a pre-training baseline).
+ADVERSARIAL_LOSSES = ("wgan-gp", "gan")
+LOSSES = ADVERSARIAL_LOSSES + ("content",)
+
+# Interpolations of the generator's global skip (hsr_keras.layers.stride_upsampling).
+INTERPOLATIONS = ("nearest", "bilinear", "bicubic")
+
+# Normalisations of a residual block (hsr_keras.layers.residual_block), and the critic's: no
+# batch norm, whose statistics would couple the samples of the per-sample gradient penalty.
+NORMS = ("batch", "layer", "none")
+CRITIC_NORMS = ("layer", "none")
+
+# Keras precision policies a run may set.
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+
+# Generator architectures: "paper" (Fig. 3), or a baseline of Table 3: "srcnn", "srgan".
+ARCHITECTURES = ("paper", "srcnn", "srgan")
+
+# tf.distribute strategies of `hsr_keras.training.train`: "mirrored" uses every visible GPU
+# (or logical CPU device).
+STRATEGIES = ("default", "mirrored")
+
+# KerasTuner search algorithms of `python -m hsr_keras.tune`, and the validation logs of
+# `SuperResolutionGAN.test_step` a search may optimise, with the direction that improves them.
+TUNERS = ("random", "bayesian", "hyperband")
+OBJECTIVES = {"val_content_loss": "min", "val_mse": "min", "val_psnr": "max", "val_ssim": "max"}
