@@ -380,16 +380,7 @@ def main(argv=None):
 
 def _run(argv):
     args = parse_args(argv)
-    from hsr_keras.evaluation import EvaluationError
-    from hsr_keras.model_files import ModelFileError
-    from tfrecords_builder.manifest import ManifestError
-
-    try:
-        run(args, argv=argv)
-    except (EvaluationError, ModelFileError, ManifestError) as err:
-        if isinstance(err, InputError):
-            raise
-        raise InputError(str(err)) from None  # bad input: exit status 2 with one line
+    run(args, argv=argv)
     return 0
 
 

@@ -79,9 +79,6 @@ def _run(argv):
     args = parse_args(argv)
     # Keras and TensorFlow load here, after the arguments: --help answers at once.
     from hsr_keras.callbacks import TrainingDiverged
-    from hsr_keras.evaluation import EvaluationError
-    from hsr_keras.model_files import ModelFileError
-    from tfrecords_builder.manifest import ManifestError
 
     try:
         return run(args)
@@ -94,10 +91,6 @@ def _run(argv):
             file=sys.stderr,
         )
         return EXIT_INTERRUPTED
-    except (ManifestError, ModelFileError, EvaluationError) as err:
-        if isinstance(err, InputError):
-            raise
-        raise InputError(str(err)) from None  # bad input: exit status 2 with one line
 
 
 def run(args):

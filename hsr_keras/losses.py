@@ -7,7 +7,7 @@ Each function returns per-sample values of shape [batch]; the train step reduces
 import keras
 from keras import ops
 
-from hsr_keras.choices import ADVERSARIAL_LOSSES, LOSSES  # noqa: F401 (wgan.py reads losses.LOSSES)
+from hsr_keras.choices import ADVERSARIAL_LOSSES
 
 
 def _per_sample_mean(x):

@@ -14,9 +14,7 @@ import contextlib
 import csv
 import json
 import math
-import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import keras
@@ -35,7 +33,7 @@ from hsr_keras.callbacks import (
     write_text_atomic,
 )
 from hsr_keras.choices import STRATEGIES
-from hsr_keras.data import load_split, make_dataset
+from hsr_keras.data import load_split, make_dataset, read_errors
 from hsr_keras.in_memory import InMemoryData
 from hsr_keras.model_files import CONFIG_FILE, GENERATOR_FILE, RUN_FILE
 from hsr_keras.networks import build_networks
@@ -45,6 +43,7 @@ from hsr_keras.wgan import SuperResolutionGAN
 from tfrecords_builder.errors import InputError
 from tfrecords_builder.manifest import read_manifest
 from tfrecords_builder.schema import MANIFEST_NAME
+from tfrecords_builder.writer import writable
 
 HISTORY_FILE = "history.csv"
 CURVES_FILE = "training_curves.png"
@@ -222,8 +221,12 @@ def train(config, data, out, strategy="default", verbose=1, extra_callbacks=(), 
             cbs.append(SamplePlots(*samples, manifest, out / "samples", every=config.plot_every))
         # Last: an epoch counts as done (for a resume) once its row, checkpoint and maps are written.
         cbs.append(keras.callbacks.BackupAndRestore(str(out / BACKUP_DIR), double_checkpoint=True))
+        splits = [] if in_memory else ["train", "val"] if inputs["validation_data"] is not None else ["train"]
         try:
-            history = gan.fit(**inputs, epochs=config.epochs, callbacks=cbs + list(extra_callbacks), verbose=verbose)
+            with read_errors(manifest, splits):  # a shard found damaged while read: one line naming it
+                history = gan.fit(
+                    **inputs, epochs=config.epochs, callbacks=cbs + list(extra_callbacks), verbose=verbose
+                )
         except TrainingDiverged as err:
             err.args = (f"{err}; {_kept(out)}",)
             raise
@@ -291,14 +294,11 @@ def _check_writable(out):
         parent = next(p for p in out.absolute().parents if p.exists())
         if not parent.is_dir():
             raise TrainingError(f"cannot create --out {out}: {parent} is a file")
-        if not os.access(parent, os.W_OK | os.X_OK):
+        if not writable(parent):
             raise TrainingError(f"cannot create --out {out}: {parent} is not writable")
         return  # made when training starts, after every check
-    try:
-        with tempfile.TemporaryFile(dir=out):
-            pass
-    except OSError as err:
-        raise TrainingError(f"cannot write in --out {out}: {err.strerror or err}") from None
+    if not writable(out):
+        raise TrainingError(f"cannot write in --out {out}: the folder is read-only")
 
 
 def _check_same_run(config, out, source):

@@ -25,7 +25,6 @@ from hsr_keras.choices import OBJECTIVES, TUNERS
 from hsr_keras.config import PRESETS, load_config
 from hsr_keras.search_space import SMALL_SPACE, SearchError, search_space
 from tfrecords_builder.console import EXIT_INTERNAL, EXIT_INTERRUPTED, one_line, run_command
-from tfrecords_builder.errors import InputError
 
 # Defaults that depend on the data: small for the demo, a real search with --data.
 DEFAULTS = {
@@ -116,10 +115,7 @@ class SearchFailed(Exception):
 
 def _run(argv):
     args = parse_args(argv)
-    # Keras, KerasTuner and TensorFlow load here, after the arguments: --help answers at once.
-    from tfrecords_builder.manifest import ManifestError
-
-    try:
+    try:  # Keras, KerasTuner and TensorFlow load in `run`, after the arguments: --help answers at once
         return run(args)
     except SearchFailed as err:
         print(f"error: {one_line(err)}", file=sys.stderr)
@@ -127,10 +123,6 @@ def _run(argv):
     except KeyboardInterrupt:
         print("interrupted: the same command resumes the search", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except ManifestError as err:
-        if isinstance(err, InputError):
-            raise
-        raise InputError(str(err)) from None  # bad input: exit status 2 with one line
 
 
 def run(args):

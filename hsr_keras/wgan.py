@@ -18,6 +18,7 @@ import keras
 from keras import ops
 
 from hsr_keras import losses, metrics
+from hsr_keras.choices import LOSSES
 
 
 class SuperResolutionGAN(keras.Model):
@@ -89,8 +90,8 @@ class SuperResolutionGAN(keras.Model):
             raise NotImplementedError(
                 f"SuperResolutionGAN trains under the tensorflow and jax backends. Received: {keras.backend.backend()}"
             )
-        if loss not in losses.LOSSES:
-            raise ValueError(f"loss must be one of {losses.LOSSES}. Received: loss={loss}")
+        if loss not in LOSSES:
+            raise ValueError(f"loss must be one of {LOSSES}. Received: loss={loss}")
         if loss != "content" and (self.critic is None or d_optimizer is None):
             raise ValueError(f"loss={loss!r} needs a critic and d_optimizer; only loss='content' trains without")
         if critic_steps < 1:

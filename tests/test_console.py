@@ -18,6 +18,7 @@ NOISE = [
     b"I0000 00:00:1795994873.804413    5155 cudart_stub.cc:31] Could not find cuda drivers on your machine",
     b"E0000 00:00:1795994926.977822    6096 cuda_platform.cc:52] failed call to cuInit: INTERNAL: CUDA error",
     b"To enable the following instructions: AVX2 AVX512F FMA, in other operations, rebuild TensorFlow",
+    b"E0000 00:00:1795998912.123456    7001 meta_optimizer.cc:967] remapper failed: INVALID_ARGUMENT: Mutation::Apply",
 ]
 KEPT = [
     b"E0000 00:00:1795994926.977822    6096 tfrecord_writer.cc:52] disk full",

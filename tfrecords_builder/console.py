@@ -28,11 +28,13 @@ EXIT_INTERRUPTED = 130
 
 # Native log lines TensorFlow prints on every start: informational (I) and warning (W) lines of
 # its C++ logging, absl's notice that logging is not initialised yet, the CPU-feature hint, and
-# the failed CUDA initialisation of a machine without a GPU.
+# the failed CUDA initialisation of a machine without a GPU, and the graph optimiser's notice
+# that it skipped a rewrite (printed while tracing training steps on the CPU; harmless).
 NATIVE_NOISE = re.compile(
     rb"^(WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
     rb"|[IW]\d{4} \d\d:\d\d:[\d.]+\s+\d+ \S+:\d+\] "
     rb"|E\d{4} \d\d:\d\d:[\d.]+\s+\d+ cuda_\w+\.cc:\d+\] failed call to cuInit"
+    rb"|E\d{4} \d\d:\d\d:[\d.]+\s+\d+ meta_optimizer\.cc:\d+\] remapper failed"
     rb"|To enable the following instructions: )"
 )
 
