@@ -54,6 +54,7 @@ def plant_nan(build, split, records):
     """Rewrite the shard of `split` in `build` with NaN fields (hr and lr) in the records numbered `records`."""
     import tensorflow as tf
 
+    from tfrecords_builder.manifest import shard_record
     from tfrecords_builder.schema import COMPRESSION
 
     info = json.loads((build / "manifest.json").read_text())
@@ -67,8 +68,10 @@ def plant_nan(build, split, records):
     with tf.io.TFRecordWriter(str(shard), options=COMPRESSION) as writer:
         for example in examples:
             writer.write(example.SerializeToString(deterministic=True))
-    # The manifest keeps describing its shards truthfully (sizes), so only the values are bad.
-    info["splits"][split]["bytes"] = sum((build / name).stat().st_size for name in info["splits"][split]["shards"])
+    # The manifest keeps describing its shards truthfully (sizes, checksums), so only the values are bad.
+    record = info["splits"][split]
+    record["shard_files"] = [shard_record(build / name) for name in record["shards"]]
+    record["bytes"] = sum(f["bytes"] for f in record["shard_files"])
     (build / "manifest.json").write_text(json.dumps(info, indent=1))
 
 
