@@ -474,6 +474,21 @@ def test_conv_gru_sequence_matches_numpy(go_backwards):
     assert last.shape == (2, 4, 3, 4)
 
 
+def test_conv_gru_projected_inputs_equal_step_by_step_cell():
+    """ConvGRU convolves every frame's inputs before its loop: the same as the cell step by step."""
+    layer = ConvGRU(5, kernel_size=3)
+    x = np.random.default_rng(12).normal(size=(2, 4, 6, 5, 3)).astype("float32")
+    y = keras.ops.convert_to_numpy(layer(x))
+    cell = layer.cell
+    cell.inputs_projected = False  # the cell alone, as any RNN would step it
+    h = np.zeros((2, 6, 5, 5), "float32")
+    steps = []
+    for t in range(x.shape[1]):
+        h, _ = cell(x[:, t], [h])
+        steps.append(keras.ops.convert_to_numpy(h))
+    np.testing.assert_allclose(y, np.stack(steps, axis=1), rtol=1e-6, atol=1e-6)
+
+
 def test_conv_gru_bad_arguments():
     with pytest.raises(ValueError, match="Received: filters"):
         ConvGRU(0)
