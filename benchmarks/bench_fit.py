@@ -59,6 +59,14 @@ def phase_timer():
             self.tests = {}  # epoch -> (begin, end)
             self.epochs = {}  # epoch -> begin
             self.epoch = 0
+            self.train_begin = self.train_end = None
+            self.epoch_ends = {}
+
+        def on_train_begin(self, logs=None):
+            self.train_begin = time.perf_counter()
+
+        def on_train_end(self, logs=None):
+            self.train_end = time.perf_counter()
 
         def on_epoch_begin(self, epoch, logs=None):
             self.epoch = epoch
@@ -75,6 +83,9 @@ def phase_timer():
 
         def on_test_end(self, logs=None):
             self.tests[self.epoch][1] = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.epoch_ends[epoch] = time.perf_counter()  # after the other callbacks' (this one is last)
 
     return PhaseTimer()
 
@@ -112,6 +123,7 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, help="override the preset's epochs")
     parser.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE", help="other preset overrides")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--timeline", action="store_true", help="also print each epoch's timeline")
     args = parser.parse_args(argv)
 
     wall_start = time.perf_counter()
@@ -159,11 +171,23 @@ def main(argv=None):
         plot_seconds.append(time.perf_counter() - begin)
 
     training.plot_history = timed_plot_history
+    build_seconds = []
+    original_build_gan = training.build_gan
+
+    def timed_build_gan(*a, **k):
+        begin = time.perf_counter()
+        try:
+            return original_build_gan(*a, **k)
+        finally:
+            build_seconds.append(time.perf_counter() - begin)
+
+    training.build_gan = timed_build_gan
     timer = phase_timer()
     with tempfile.TemporaryDirectory() as out:
         start = time.perf_counter()
         result = training.train(config, data, out, verbose=0 if args.quiet else 1, extra_callbacks=[timer])
         phases["train (fit and its callbacks)"] = time.perf_counter() - start
+        before_fit = timer.train_begin - start
         start = time.perf_counter()
         report = compare_with_bicubic(result["generator_path"], data, "val", config.batch_size)
         phases["comparison with bicubic"] = time.perf_counter() - start
@@ -181,7 +205,8 @@ def main(argv=None):
     steps_total = sum(sum(v) for v in step_seconds.values())
     first_step = step_seconds[epochs[0]][0]
     later = [s for e in epochs for s in step_seconds[e]][1:]
-    hooks_total = sum(hooks.values())
+    # on_train_begin hooks run before PhaseTimer's (it comes last): inside before_fit already.
+    hooks_total = sum(v for (_, hook), v in hooks.items() if hook != "on_train_begin")
     train = phases["train (fit and its callbacks)"]
     days = sum(len(v) for v in step_seconds.values()) * config.batch_size
 
@@ -196,6 +221,9 @@ def main(argv=None):
     row("imports (Keras, TensorFlow)", phases["imports (Keras, TensorFlow)"])
     row("demo data (made or reused)", phases["demo data (made or reused)"])
     row("train", train)
+    row("  building and compiling the GAN", sum(build_seconds))
+    row("  other set-up before fit's first hook", before_fit - sum(build_seconds))
+    row("  fit set-up after on_train_begin", timer.steps[epochs[0]][0][0] - timer.train_begin)
     row("  first step (tracing the train step)", first_step)
     row("  other steps", steps_total - first_step)
     row("  between steps (host, progress bar)", sum(between.values()))
@@ -206,7 +234,8 @@ def main(argv=None):
             row(f"  {cls}.{hook}", seconds)
     row("  training curves plot", sum(plot_seconds))
     accounted = steps_total + sum(between.values()) + sum(test_seconds.values()) + hooks_total + sum(plot_seconds)
-    row("  rest (building, compiling, fit set-up)", train - accounted)
+    accounted += before_fit + timer.steps[epochs[0]][0][0] - timer.train_begin
+    row("  rest (epoch bookkeeping, saving at the end)", train - accounted)
     row("comparison with bicubic", phases["comparison with bicubic"])
     row("total (from the first import)", total)
     print(
@@ -214,6 +243,22 @@ def main(argv=None):
         f"{config.batch_size / statistics.median(later):.1f} days/s median after the first; "
         f"train phase: {days / train:.1f} days/s"
     )
+    if args.timeline:
+        print("\nepoch: start, to first step, steps, to validation, validation, to epoch end, to next epoch (s)")
+        for e in epochs:
+            steps = timer.steps[e]
+            test_begin, test_end = timer.tests.get(e, (steps[-1][1], steps[-1][1]))
+            following = timer.epochs.get(e + 1, timer.train_end)
+            gaps = [
+                timer.epochs[e] - timer.train_begin,
+                steps[0][0] - timer.epochs[e],
+                steps[-1][1] - steps[0][0],
+                test_begin - steps[-1][1],
+                test_end - test_begin,
+                timer.epoch_ends[e] - test_end,
+                following - timer.epoch_ends[e],
+            ]
+            print(f"{e + 1:5d}: " + " ".join(f"{g:7.2f}" for g in gaps))
     print("tf.data alone: " + ", ".join(f"{k} {v:.2f} s" for k, v in pipeline.items()))
     print("\n" + format_comparison(report))
     return 0
