@@ -16,6 +16,7 @@ Keeps the demo data in `--data` (made there once; its making is timed only when 
 
 import argparse
 import collections
+import faulthandler
 import functools
 import json
 import os
@@ -67,6 +68,8 @@ def phase_timer():
 
         def on_train_end(self, logs=None):
             self.train_end = time.perf_counter()
+            # Some runs lose about a minute after fit's last hook: show every thread's stack then.
+            faulthandler.dump_traceback_later(15, repeat=True)
 
         def on_epoch_begin(self, epoch, logs=None):
             self.epoch = epoch
@@ -187,6 +190,7 @@ def main(argv=None):
         start = time.perf_counter()
         result = training.train(config, data, out, verbose=0 if args.quiet else 1, extra_callbacks=[timer])
         phases["train (fit and its callbacks)"] = time.perf_counter() - start
+        faulthandler.cancel_dump_traceback_later()
         before_fit = timer.train_begin - start
         start = time.perf_counter()
         report = compare_with_bicubic(result["generator_path"], data, "val", config.batch_size)
