@@ -22,6 +22,7 @@ in memory by `tfrecords_builder.synthetic`):
     XLA_PYTHON_CLIENT_PREALLOCATE=false KERAS_BACKEND=jax python benchmarks/bench_gpu.py \\
         --presets paper --precisions mixed_bfloat16 --batch-sizes 32 128 --json results.json
     KERAS_BACKEND=jax python benchmarks/bench_gpu.py --smoke     # a quick check, e.g. on a CPU
+    KERAS_BACKEND=jax python benchmarks/bench_gpu.py --baseline-code /tmp/old   # old/new rows in turn
 
 XLA_PYTHON_CLIENT_PREALLOCATE=false makes JAX take GPU memory as it needs it instead of 75 %
 of it up front, so nvidia-smi shows each configuration's real footprint; the peak printed is
@@ -101,11 +102,15 @@ def measure(preset, precision, batch_size, steps, warmup):
     }
 
 
-def run_isolated(preset, precision, batch_size, steps, warmup):
-    """`measure` in a fresh process: its result, or {"error": the last line of what went wrong}."""
+def run_isolated(preset, precision, batch_size, steps, warmup, code=None):
+    """`measure` in a fresh process (with `code`, a folder holding hsr_keras, first on PYTHONPATH):
+    its result, or {"error": the last line of what went wrong}."""
     command = [sys.executable, __file__, "--one", json.dumps([preset, precision, batch_size])]
     command += ["--steps", str(steps), "--warmup", str(warmup)]
-    proc = subprocess.run(command, capture_output=True, text=True)
+    env = dict(os.environ)
+    if code:
+        env["PYTHONPATH"] = os.pathsep.join([code] + [p for p in [env.get("PYTHONPATH")] if p])
+    proc = subprocess.run(command, capture_output=True, text=True, env=env)
     for line in reversed(proc.stdout.splitlines()):
         if line.startswith("{"):
             return json.loads(line)
@@ -114,14 +119,14 @@ def run_isolated(preset, precision, batch_size, steps, warmup):
 
 
 HEADER = (
-    f"{'preset':<7} {'precision':<15} {'batch':>5} {'days/s':>9} {'step ms':>9} {'range ms':>9} "
+    f"{'preset':<11} {'precision':<15} {'batch':>5} {'days/s':>9} {'step ms':>9} {'range ms':>9} "
     f"{'compile s':>9} {'G GF/day':>9} {'D GF/day':>9} {'it GF/day':>9} {'TFLOP/s':>8} {'% peak':>7} "
     f"{'peak GiB':>8}"
 )
 
 
 def format_row(r, peak_tflops):
-    start = f"{r['preset']:<7} {r['precision']:<15} {r['batch']:>5}"
+    start = f"{r.get('code', '') + r['preset']:<11} {r['precision']:<15} {r['batch']:>5}"
     if "error" in r:
         return f"{start} failed: {r['error']}"
     return (
@@ -150,6 +155,11 @@ def parse_args(argv=None):
     )
     parser.add_argument("--json", help="also write the rows to this JSON file")
     parser.add_argument(
+        "--baseline-code",
+        help="a folder holding another version's hsr_keras (e.g. `git archive REV hsr_keras tfrecords_builder`"
+        " unpacked): each row also runs with it first on PYTHONPATH, just before the current code's",
+    )
+    parser.add_argument(
         "--smoke", action="store_true", help="a quick check: demo preset, batch 2, 1 warm-up and 2 timed steps"
     )
     parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: one configuration, as JSON
@@ -176,8 +186,10 @@ def main(argv=None):
     for preset in args.presets:
         for precision in args.precisions:
             for batch_size in args.batch_sizes:
-                rows.append(run_isolated(preset, precision, batch_size, args.steps, args.warmup))
-                print(format_row(rows[-1], args.peak_tflops), flush=True)
+                for code in ([args.baseline_code] if args.baseline_code else []) + [None]:
+                    rows.append(run_isolated(preset, precision, batch_size, args.steps, args.warmup, code))
+                    rows[-1]["code"] = "old " if code else ("new " if args.baseline_code else "")
+                    print(format_row(rows[-1], args.peak_tflops), flush=True)
     done = [r for r in rows if "error" not in r]
     if done:
         print(f"device: {done[0]['device']}; {done[0]['versions']}")

@@ -4,7 +4,7 @@ by a config's architecture, and a FLOP count.
 All networks take and return relative humidity in %RH as `[batch, time, H, W, 1]`
 with time, height and width unspecified (`keras.Input((None, None, None, 1))`);
 normalisation with the manifest's mean and std happens inside the graph.
-Per-frame convolutions are `Conv3D` with kernels `(1, k, k)`.
+Per-frame convolutions are `FrameConv2D`: a `Conv2D` with time folded into the batch.
 """
 
 import math
@@ -15,6 +15,7 @@ from hsr_keras import srgan
 from hsr_keras.choices import CRITIC_NORMS
 from hsr_keras.layers import (
     ConvGRU,
+    FrameConv2D,
     MultiKernelStem,
     PixelShuffle,
     ResidualBlock,
@@ -111,13 +112,13 @@ def build_generator(
     ]
     upsample_stages = [
         (
-            keras.layers.Conv3D(4 * upsample_filters, (1, 3, 3), padding="same", name=f"upsample_{i}_conv"),
+            FrameConv2D(4 * upsample_filters, 3, padding="same", name=f"upsample_{i}_conv"),
             PixelShuffle(2, name=f"upsample_{i}_shuffle"),
             keras.layers.ReLU(name=f"upsample_{i}_relu"),
         )
         for i in range(int(math.log2(scale)))
     ]
-    output_conv = keras.layers.Conv3D(1, 1, dtype="float32", name="output_conv")
+    output_conv = FrameConv2D(1, 1, dtype="float32", name="output_conv")
     if global_skip:
         skip_upsample = StrideUpsampling(scale, skip_interpolation, dtype="float32", name="skip_upsample")
         skip_add = keras.layers.Add(dtype="float32", name="skip_add")
@@ -162,7 +163,7 @@ def build_critic(
     LeakyReLU -> ConvGRU over time -> `num_post_blocks` ResidualBlocks ->
     global average over T, H, W -> Dense(1) in float32 with no activation (an
     unbounded Wasserstein score). The two stride-2 per-frame convolutions
-    (`Conv3D` kernel `(1, 3, 3)`, strides `(1, 2, 2)`, "same" padding, so any
+    (`FrameConv2D` kernel 3, strides 2, "same" padding, so any
     H and W work) put the blocks at H/2 and the ConvGRU and post blocks at
     H/4, e.g. 32x32 and 16x16 for a 64x64 field. All convolutions keep
     `filters` channels.
@@ -203,7 +204,7 @@ def build_critic(
     block_kwargs = dict(norm=norm, use_cbam=use_cbam, use_residual=use_residual)
 
     def conv(strides, name):
-        return keras.layers.Conv3D(filters, (1, 3, 3), strides=strides, padding="same", name=name)
+        return FrameConv2D(filters, 3, strides=strides, padding="same", name=name)
 
     def leaky_relu(name):
         return keras.layers.LeakyReLU(negative_slope=0.2, name=name)
@@ -211,9 +212,9 @@ def build_critic(
     # Layers.
     standardize = Standardize(mean, std, dtype="float32", name="standardize")
     stem_conv, stem_act = conv(1, "stem_conv"), leaky_relu("stem_act")
-    down1_conv, down1_act = conv((1, 2, 2), "down1_conv"), leaky_relu("down1_act")
+    down1_conv, down1_act = conv(2, "down1_conv"), leaky_relu("down1_act")
     res_blocks = [ResidualBlock(filters, name=f"res_block_{i}", **block_kwargs) for i in range(num_res_blocks)]
-    down2_conv, down2_act = conv((1, 2, 2), "down2_conv"), leaky_relu("down2_act")
+    down2_conv, down2_act = conv(2, "down2_conv"), leaky_relu("down2_act")
     conv_gru = ConvGRU(filters, name="conv_gru")
     post_blocks = [ResidualBlock(filters, name=f"post_block_{i}", **block_kwargs) for i in range(num_post_blocks)]
     pool = keras.layers.GlobalAveragePooling3D(name="global_pool")
@@ -281,11 +282,11 @@ def build_srcnn(
     standardize = Standardize(mean, std, dtype="float32", name="standardize")
     upsample = StrideUpsampling(scale, "bicubic", dtype="float32", name="upsample")
     convs = [
-        keras.layers.Conv3D(n, (1, k, k), padding="same", activation="relu", name=f"conv{i + 1}")
+        FrameConv2D(n, k, padding="same", activation="relu", name=f"conv{i + 1}")
         for i, (n, k) in enumerate(zip(filters, kernel_sizes[:2]))
     ]
     k = kernel_sizes[2]
-    output_conv = keras.layers.Conv3D(1, (1, k, k), padding="same", dtype="float32", name="conv3")
+    output_conv = FrameConv2D(1, k, padding="same", dtype="float32", name="conv3")
     destandardize = Standardize(mean, std, invert=True, dtype="float32", name="destandardize")
 
     # Graph.
@@ -327,8 +328,8 @@ def build_networks(config, mean, std):
 def count_flops(model, input_shape):
     """Forward FLOPs per sample (2 x multiply-adds) from the layers' shapes.
 
-    Counts `Conv3D` (`2 * output elements * kernel volume * input channels /
-    groups`), `Dense` (`2 * positions * inputs * units`) and `ConvGRU`
+    Counts convolutions, `FrameConv2D` and `Conv3D` (`2 * output elements * kernel
+    volume * input channels / groups`), `Dense` (`2 * positions * inputs * units`) and `ConvGRU`
     (per step, the cell's input and recurrent convolutions:
     `2 * H * W * k*k * 3*filters * (channels + filters)`), including those
     inside `MultiKernelStem`, `SqueezeExcitation`, `CBAM` (its shared MLP
@@ -366,7 +367,7 @@ def count_flops(model, input_shape):
 
 def _flops(layer, input_shape):
     """FLOPs of one layer call on `input_shape` (batch 1); 0 for uncounted layers."""
-    if isinstance(layer, keras.layers.Conv3D):
+    if isinstance(layer, (keras.layers.Conv2D, keras.layers.Conv3D)):
         out = layer.compute_output_shape(input_shape)
         kernel_volume = math.prod(layer.kernel_size)
         return 2 * math.prod(out[1:]) * kernel_volume * input_shape[-1] // layer.groups

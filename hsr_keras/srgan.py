@@ -3,8 +3,8 @@
 Both networks follow the conventions of `hsr_keras.networks`: they take relative humidity in
 %RH as `[batch, time, H, W, 1]` with time, height and width unspecified
 (`keras.Input((None, None, None, 1))`), standardise it inside the graph with the manifest's
-mean and std, apply every convolution per frame (`Conv3D` with `(1, k, k)` kernels, so the
-time axis is only carried along) and compute their outputs in float32 under a mixed
+mean and std, apply every convolution per frame (`FrameConv2D`: time folded into the batch,
+so the time axis is only carried along) and compute their outputs in float32 under a mixed
 precision policy.
 
 They are trained by `hsr_keras.training.train` with `Config(architecture="srgan", loss="gan")`:
@@ -26,15 +26,15 @@ import math
 
 import keras
 
-from hsr_keras.layers import PixelShuffle, Standardize, StrideUpsampling
+from hsr_keras.layers import FrameConv2D, PixelShuffle, Standardize, StrideUpsampling
 from hsr_keras.layers.checks import check_bool, check_int, check_scale
 
 
 def _conv(filters, kernel_size, name, strides=1, dtype=None):
-    return keras.layers.Conv3D(
+    return FrameConv2D(
         filters,
-        (1, kernel_size, kernel_size),
-        strides=(1, strides, strides),
+        kernel_size,
+        strides=strides,
         padding="same",
         dtype=dtype,
         name=name,

@@ -1,5 +1,6 @@
 """Shared checks for hsr_keras layers (in the spirit of keras-hub's `run_layer_test`)."""
 
+import contextlib
 import json
 import os
 import tempfile
@@ -7,6 +8,8 @@ import warnings
 
 import keras
 import numpy as np
+
+from hsr_keras.layers import FrameConv2D
 
 
 def _jsonable(value):
@@ -113,3 +116,36 @@ def run_layer_test(
             reloaded = keras.saving.load_model(path)
         y = keras.ops.convert_to_numpy(reloaded(x, training=False))
         np.testing.assert_allclose(y, expected_y, rtol=1e-6, atol=1e-6)
+
+
+@contextlib.contextmanager
+def frame_convs_as_conv3d():
+    """Within the block, every `FrameConv2D` computes as the `Conv3D` it replaced.
+
+    For eager calls. Each call goes through a real `keras.layers.Conv3D` with kernel `(1, k, k)`, strides
+    `(1, s, s)`, the same padding, activation and dtype policy, whose weights are the
+    FrameConv2D's kernel (with a leading axis of 1) and bias: the networks' per-frame
+    convolutions as they were before they became Conv2D, to compare outputs with.
+    """
+    original = FrameConv2D.call
+
+    def conv3d_call(self, inputs):
+        twin = keras.layers.Conv3D(
+            self.filters,
+            (1,) + tuple(self.kernel_size),
+            strides=(1,) + tuple(self.strides),
+            padding=self.padding,
+            activation=self.activation,
+            use_bias=self.use_bias,
+            dtype=self.dtype_policy,
+        )
+        twin.build(inputs.shape)
+        kernel, *bias = self.get_weights()
+        twin.set_weights([kernel[None], *bias])
+        return twin(inputs)
+
+    FrameConv2D.call = conv3d_call
+    try:
+        yield
+    finally:
+        FrameConv2D.call = original

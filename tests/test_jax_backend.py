@@ -61,6 +61,8 @@ TINY_NETWORKS = dict(
     critic_res_blocks=0,
     critic_post_blocks=0,
 )
+# The project's networks with every kind of layer once (no noise: the outputs are deterministic).
+NETWORK_CHECK = dict(TINY_NETWORKS, num_post_blocks=1, critic_res_blocks=1, critic_post_blocks=1, noise_stddev=0.0)
 
 
 # -- models and steps shared by both sides ---------------------------------------------------
@@ -104,6 +106,17 @@ class FixedInterpolationGAN(SuperResolutionGAN):
     def interpolate(self, real, fake):
         eps = ops.convert_to_tensor(EPS)
         return eps * ops.cast(real, "float32") + (1.0 - eps) * ops.cast(fake, "float32")
+
+
+def project_networks():
+    """The demo preset's generator and critic, shrunk to NETWORK_CHECK."""
+    from hsr_keras import networks
+    from hsr_keras.config import PRESETS
+
+    config = PRESETS["demo"].replace(scale=SCALE, **NETWORK_CHECK)
+    return networks.build_generator(**config.generator_kwargs(55.0, 25.0)), networks.build_critic(
+        **config.critic_kwargs(55.0, 25.0)
+    )
 
 
 def make_batches(n_batches=2, seed=0):
@@ -179,6 +192,14 @@ def jax_worker(folder):
             d_init = [inputs[f"d{i}"] for i in range(int(inputs["d_count"]))]
             run = parity_run(loss, g_init, d_init, inputs["lr"], inputs["hr"])
             return {"logs": run["logs"], **{f"w{i}": w for i, w in enumerate(run["weights"])}}
+
+    @check("networks")
+    def _():
+        generator, critic = project_networks()
+        generator.set_weights([inputs[f"n_g{i}"] for i in range(len(generator.weights))])
+        critic.set_weights([inputs[f"n_d{i}"] for i in range(len(critic.weights))])
+        lr, hr = inputs["lr"][0], inputs["hr"][0]
+        return {"hr": generator.predict(lr, verbose=0), "score": critic.predict(hr, verbose=0)}
 
     @check("closed_form")
     def _():
@@ -269,6 +290,7 @@ def jax_results(tmp_path_factory):
     folder = tmp_path_factory.mktemp("jax")
     keras.utils.set_random_seed(0)
     g_init, d_init = tiny_generator().get_weights(), tiny_critic().get_weights()
+    generator, critic = project_networks()
     lr, hr = make_batches()
     np.savez(
         folder / "inputs.npz",
@@ -278,6 +300,8 @@ def jax_results(tmp_path_factory):
         d_count=len(d_init),
         **{f"g{i}": w for i, w in enumerate(g_init)},
         **{f"d{i}": w for i, w in enumerate(d_init)},
+        **{f"n_g{i}": w for i, w in enumerate(generator.get_weights())},
+        **{f"n_d{i}": w for i, w in enumerate(critic.get_weights())},
     )
     code = f"""
 import sys
@@ -305,7 +329,7 @@ test_jax_backend.jax_worker({str(folder)!r})
         prefix = f"{name}/"
         return {key[len(prefix) :]: value for key, value in results.items() if key.startswith(prefix)}
 
-    get.inputs = {"g_init": g_init, "d_init": d_init, "lr": lr, "hr": hr}
+    get.inputs = {"g_init": g_init, "d_init": d_init, "lr": lr, "hr": hr, "networks": (generator, critic)}
     return get
 
 
@@ -315,6 +339,16 @@ def test_imports_and_runs_without_tensorflow(jax_results):
     assert not bool(got["tensorflow_loaded"])
     assert got["hr"].shape == (1, 8, 16, 16, 1) and np.isfinite(got["hr"]).all()
     assert got["score"].shape == (1, 1) and np.isfinite(got["score"]).all()
+
+
+def test_networks_match_between_backends(jax_results):
+    """The project's generator and critic (per-frame Conv2D, time folded into the batch) with the same
+    weights give the same outputs under JAX (jit-compiled predict) and TensorFlow."""
+    got = jax_results("networks")
+    generator, critic = jax_results.inputs["networks"]
+    lr, hr = jax_results.inputs["lr"][0], jax_results.inputs["hr"][0]
+    np.testing.assert_allclose(got["hr"], generator.predict(lr, verbose=0), rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(got["score"], critic.predict(hr, verbose=0), rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("loss", ["wgan-gp", "gan"])

@@ -4,13 +4,14 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from layer_testing import run_layer_test
+from layer_testing import frame_convs_as_conv3d, run_layer_test
 
 from hsr_keras.interpolation import upsample_strided
 from hsr_keras.layers import (
     CBAM,
     ConvGRU,
     ConvGRUCell,
+    FrameConv2D,
     MultiKernelStem,
     PixelShuffle,
     ResidualBlock,
@@ -53,6 +54,72 @@ def np_conv_same(x, kernel, bias=None):
 
 def weights(layer):
     return [keras.ops.convert_to_numpy(w).astype(np.float64) for w in layer.weights]
+
+
+# ----------------------------------------------------------------------------- FrameConv2D
+
+
+def test_frame_conv2d_layer():
+    run_layer_test(
+        FrameConv2D,
+        {"filters": 4, "kernel_size": (3, 3), "strides": (2, 2), "padding": "same"},
+        shapes(3),
+        [s[:2] + (-(-s[2] // 2), -(-s[3] // 2), 4) for s in SHAPES],
+        expected_num_trainable_weights=2,
+        expected_num_params=9 * 3 * 4 + 4,
+    )
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"kernel_size": 1},
+        {"kernel_size": 2, "padding": "same"},
+        {"kernel_size": 3, "padding": "same", "activation": "relu"},
+        {"kernel_size": 3, "strides": 2, "padding": "same"},
+        {"kernel_size": 3, "strides": 2, "padding": "valid", "use_bias": False},
+        {"kernel_size": 7, "padding": "same", "activation": "sigmoid"},
+    ],
+)
+def test_frame_conv2d_equals_the_per_frame_conv3d(kwargs):
+    """Conv2D with time folded into the batch == Conv3D with kernel (1, k, k) and kernel[0] the same."""
+    layer = FrameConv2D(5, **kwargs)
+    rng = np.random.default_rng(10)
+    for shape in [(2, 1, 7, 6, 3), (1, 8, 5, 9, 3), (3, 4, 8, 8, 3)]:
+        x = rng.normal(size=shape).astype("float32")
+        new = keras.ops.convert_to_numpy(layer(x))
+        with frame_convs_as_conv3d():
+            old = keras.ops.convert_to_numpy(layer(x))
+        assert new.shape == old.shape
+        np.testing.assert_allclose(new, old, rtol=1e-6, atol=1e-6)
+
+
+def test_frame_conv2d_bad_arguments():
+    with pytest.raises(ValueError, match="channels-last"):
+        FrameConv2D(4, 3, data_format="channels_first")
+    with pytest.raises(ValueError, match="ndim=5"):
+        FrameConv2D(4, 3)(np.zeros((1, 4, 4, 2), "float32"))
+
+
+@pytest.mark.parametrize(
+    "make, channels",
+    [
+        (lambda: MultiKernelStem(filters=6, kernel_sizes=(2, 3)), 2),
+        (lambda: CBAM(ratio=4, kernel_size=7), 8),
+        (lambda: ResidualBlock(8, norm="batch"), 4),
+        (lambda: ResidualBlock(8, norm="layer"), 8),
+        (lambda: ResidualBlock(6, norm="none", use_cbam=False), 4),
+    ],
+)
+def test_layers_with_frame_convs_equal_their_conv3d_form(make, channels):
+    """Each layer whose per-frame convolutions became FrameConv2D gives the Conv3D outputs."""
+    layer = make()
+    x = np.random.default_rng(11).normal(size=(2, 3, 6, 5, channels)).astype("float32")
+    for training in (False, True):
+        new = keras.ops.convert_to_numpy(layer(x, training=training))
+        with frame_convs_as_conv3d():
+            old = keras.ops.convert_to_numpy(layer(x, training=training))
+        np.testing.assert_allclose(new, old, rtol=1e-6, atol=1e-6)
 
 
 # ----------------------------------------------------------------------------- Standardize
@@ -169,7 +236,7 @@ def test_multi_kernel_stem_values():
     x = np.random.default_rng(2).normal(size=(2, 3, 5, 4, 2)).astype("float32")
     y = keras.ops.convert_to_numpy(layer(x))
     k2, b2, k3, b3 = weights(layer)
-    expected = np.maximum(np.concatenate([np_conv_same(x, k2[0], b2), np_conv_same(x, k3[0], b3)], axis=-1), 0)
+    expected = np.maximum(np.concatenate([np_conv_same(x, k2, b2), np_conv_same(x, k3, b3)], axis=-1), 0)
     np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5)
 
 
@@ -241,7 +308,7 @@ def test_cbam_values():
     channel = np_sigmoid(mlp(x.mean(axis=(2, 3))) + mlp(x.max(axis=(2, 3))))  # eq. (3)
     f = x * channel[:, :, None, None, :]
     pooled = np.concatenate([f.mean(-1, keepdims=True), f.max(-1, keepdims=True)], -1)
-    spatial = np_sigmoid(np_conv_same(pooled, conv_k[0], conv_b))  # eq. (4)
+    spatial = np_sigmoid(np_conv_same(pooled, conv_k, conv_b))  # eq. (4)
     np.testing.assert_allclose(y, f * spatial, rtol=1e-5, atol=1e-6)
 
 
@@ -304,10 +371,10 @@ def test_residual_block_values(use_residual):
     y = keras.ops.convert_to_numpy(layer(x))
     k1, b1 = weights(layer.conv1)
     k2, b2 = weights(layer.conv2)
-    branch = np_conv_same(np.maximum(np_conv_same(x, k1[0], b1), 0), k2[0], b2)
+    branch = np_conv_same(np.maximum(np_conv_same(x, k1, b1), 0), k2, b2)
     if use_residual:
         kp, bp = weights(layer.projection)
-        branch = branch + x @ kp[0, 0, 0] + bp
+        branch = branch + x @ kp[0, 0] + bp
     else:
         assert layer.projection is None
     np.testing.assert_allclose(y, np.maximum(branch, 0), rtol=1e-5, atol=1e-5)
@@ -407,6 +474,21 @@ def test_conv_gru_sequence_matches_numpy(go_backwards):
     assert last.shape == (2, 4, 3, 4)
 
 
+def test_conv_gru_projected_inputs_equal_step_by_step_cell():
+    """ConvGRU convolves every frame's inputs before its loop: the same as the cell step by step."""
+    layer = ConvGRU(5, kernel_size=3)
+    x = np.random.default_rng(12).normal(size=(2, 4, 6, 5, 3)).astype("float32")
+    y = keras.ops.convert_to_numpy(layer(x))
+    cell = layer.cell
+    cell.inputs_projected = False  # the cell alone, as any RNN would step it
+    h = np.zeros((2, 6, 5, 5), "float32")
+    steps = []
+    for t in range(x.shape[1]):
+        h, _ = cell(x[:, t], [h])
+        steps.append(keras.ops.convert_to_numpy(h))
+    np.testing.assert_allclose(y, np.stack(steps, axis=1), rtol=1e-6, atol=1e-6)
+
+
 def test_conv_gru_bad_arguments():
     with pytest.raises(ValueError, match="Received: filters"):
         ConvGRU(0)
@@ -420,6 +502,7 @@ def test_conv_gru_bad_arguments():
 
 
 LAYERS = {
+    "FrameConv2D": (lambda: FrameConv2D(8, 3, padding="same"), 4),
     "Standardize": (lambda: Standardize(50.0, 25.0), 1),
     "PixelShuffle": (lambda: PixelShuffle(2), 8),
     "MultiKernelStem": (lambda: MultiKernelStem(8), 1),

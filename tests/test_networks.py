@@ -5,9 +5,10 @@ import os
 import keras
 import numpy as np
 import pytest
+from layer_testing import frame_convs_as_conv3d
 
 from hsr_keras.interpolation import upsample_strided
-from hsr_keras.layers import ConvGRU, ResidualBlock
+from hsr_keras.layers import ConvGRU, FrameConv2D, ResidualBlock
 from hsr_keras.networks import build_critic, build_generator, build_networks, build_srcnn, count_flops
 
 TINY_GENERATOR = dict(filters=8, num_res_blocks=1, upsample_filters=4, num_post_blocks=1, se_ratio=4)
@@ -78,7 +79,7 @@ def test_srcnn_convolves_the_aligned_bicubic_field():
     for name in ("conv1", "conv2", "conv3"):
         kernel, bias = model.get_layer(name).get_weights()
         centre = np.zeros_like(kernel)
-        centre[0, kernel.shape[1] // 2, kernel.shape[2] // 2, 0, 0] = 1.0
+        centre[kernel.shape[0] // 2, kernel.shape[1] // 2, 0, 0] = 1.0
         model.get_layer(name).set_weights([centre, np.zeros_like(bias)])
     # A smooth positive field: bicubic overshoot stays above 0, so the ReLUs pass it.
     y, x = np.meshgrid(np.arange(6.0), np.arange(5.0), indexing="ij")
@@ -89,8 +90,8 @@ def test_srcnn_convolves_the_aligned_bicubic_field():
 
 def test_critic_downsamples_twice():
     model = build_critic(**TINY_CRITIC)
-    convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv3D)]
-    assert [conv.strides for conv in convs] == [(1, 1, 1), (1, 2, 2), (1, 2, 2)]
+    convs = [layer for layer in model.layers if isinstance(layer, FrameConv2D)]
+    assert [conv.strides for conv in convs] == [(1, 1), (2, 2), (2, 2)]
     assert isinstance(model.get_layer("conv_gru"), ConvGRU)
     assert model.get_layer("score").activation is keras.activations.linear
     assert all(layer.norm == "layer" for layer in model.layers if isinstance(layer, ResidualBlock))
@@ -163,7 +164,7 @@ def test_generator_ablation_switches_change_layers():
         "ConvGRU",
         "PixelShuffle",
         "CBAM",
-        "Conv3D",
+        "FrameConv2D",
     } <= layer_types(full)
     assert "StrideUpsampling" not in layer_types(full)
 
@@ -263,13 +264,35 @@ def test_global_skip_with_zero_last_conv_returns_aligned_upsampling(scale, inter
     np.testing.assert_allclose(y[:, :, ::scale, ::scale], x, atol=1e-4)
 
 
+@pytest.mark.parametrize("network", ["generator", "critic", "srcnn"])
+def test_networks_equal_their_conv3d_form(network):
+    """The per-frame convolutions as Conv2D (time folded into the batch) change no output."""
+    # No noise, so training mode (batch statistics) is deterministic too.
+    generator = dict(TINY_GENERATOR, noise_stddev=0.0)
+    model, shape = {
+        "generator": (
+            lambda: build_generator(scale=4, mean=50.0, std=25.0, global_skip=True, **generator),
+            (2, 3, 4, 5, 1),
+        ),
+        "critic": (lambda: build_critic(mean=50.0, std=25.0, **TINY_CRITIC), (2, 3, 16, 12, 1)),
+        "srcnn": (lambda: build_srcnn(scale=4, filters=(8, 4), mean=50.0, std=25.0), (2, 3, 4, 5, 1)),
+    }[network]
+    model = model()
+    x = rh(shape, seed=4)
+    for training in (False, True):
+        new = numpy(model(x, training=training))
+        with frame_convs_as_conv3d():
+            old = numpy(model(x, training=training))
+        np.testing.assert_allclose(new, old, rtol=1e-6, atol=1e-6 * np.abs(old).max())
+
+
 # ----------------------------------------------------------------------------- FLOPs
 
 
 def test_count_flops_hand_count_plain_layers():
     inputs = keras.Input((None, None, None, 1))
     x = keras.layers.Conv3D(4, (1, 3, 3), padding="same")(inputs)
-    x = keras.layers.Conv3D(6, (1, 2, 2), strides=(1, 2, 2))(x)
+    x = FrameConv2D(6, 2, strides=2)(x)  # per frame, as the networks' convolutions
     x = ConvGRU(3, kernel_size=3)(x)
     outputs = keras.layers.Dense(5)(x)
     model = keras.Model(inputs, outputs)

@@ -3,7 +3,9 @@
 import keras
 import numpy as np
 import pytest
+from layer_testing import frame_convs_as_conv3d
 
+from hsr_keras.layers import FrameConv2D
 from hsr_keras.srgan import build_srgan_discriminator, build_srgan_generator
 
 TINY = dict(filters=8, num_res_blocks=2, mean=50.0, std=25.0)
@@ -40,9 +42,9 @@ def test_architecture():
     assert sum(n.endswith("_shuffle") for n in names) == 3  # three x2 sub-pixel stages
     assert any(isinstance(layer, keras.layers.PReLU) for layer in gen.layers)
     disc = build_srgan_discriminator(filters=4, num_stages=4)
-    convs = [layer for layer in disc.layers if isinstance(layer, keras.layers.Conv3D)]
+    convs = [layer for layer in disc.layers if isinstance(layer, FrameConv2D)]
     assert [c.filters for c in convs] == [4, 4, 8, 8, 16, 16, 32, 32]
-    assert [c.strides[1] for c in convs] == [1, 2, 1, 2, 1, 2, 1, 2]
+    assert [c.strides[0] for c in convs] == [1, 2, 1, 2, 1, 2, 1, 2]
     assert sum(isinstance(layer, keras.layers.BatchNormalization) for layer in disc.layers) == 7
     assert disc.get_layer("dense").units == 64  # 16 * filters
 
@@ -57,6 +59,19 @@ def test_global_skip_is_aligned_interpolation_plus_the_network():
     x = rh((1, 2, 4, 5, 1))
     y = keras.ops.convert_to_numpy(model(x, training=False))[..., 0]
     np.testing.assert_allclose(y, upsample_strided(x[..., 0], 4, "bilinear"), atol=1e-3)
+
+
+def test_networks_equal_their_conv3d_form():
+    """The per-frame convolutions as Conv2D (time folded into the batch) change no output."""
+    for model, x in (
+        (build_srgan_generator(scale=4, global_skip=True, **TINY), rh((2, 3, 4, 5, 1))),
+        (build_srgan_discriminator(filters=4, num_stages=2, mean=50.0, std=25.0), rh((2, 3, 16, 12, 1))),
+    ):
+        for training in (False, True):
+            new = keras.ops.convert_to_numpy(model(x, training=training))
+            with frame_convs_as_conv3d():
+                old = keras.ops.convert_to_numpy(model(x, training=training))
+            np.testing.assert_allclose(new, old, rtol=1e-6, atol=1e-6 * np.abs(old).max())
 
 
 def test_bad_arguments():

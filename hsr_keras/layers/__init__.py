@@ -2,6 +2,7 @@
 
 from hsr_keras.layers.cbam import CBAM
 from hsr_keras.layers.conv_gru import ConvGRU, ConvGRUCell
+from hsr_keras.layers.frame_conv import FrameConv2D
 from hsr_keras.layers.multi_kernel_stem import MultiKernelStem
 from hsr_keras.layers.pixel_shuffle import PixelShuffle
 from hsr_keras.layers.residual_block import ResidualBlock
@@ -14,6 +15,7 @@ __all__ = [
     "CBAM",
     "ConvGRU",
     "ConvGRUCell",
+    "FrameConv2D",
     "MultiKernelStem",
     "PixelShuffle",
     "ResidualBlock",

@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from hsr_keras.layers.checks import check_int
+from hsr_keras.layers.frame_conv import FrameConv2D
 
 
 @keras.saving.register_keras_serializable(package="hsr_keras")
@@ -43,9 +44,9 @@ class CBAM(keras.layers.Layer):
         self.kernel_size = kernel_size
         self.input_spec = keras.layers.InputSpec(ndim=5)
 
-        self.spatial_conv = keras.layers.Conv3D(
+        self.spatial_conv = FrameConv2D(
             1,
-            (1, kernel_size, kernel_size),
+            kernel_size,
             padding="same",
             activation="sigmoid",
             dtype=self.dtype_policy,

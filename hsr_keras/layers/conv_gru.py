@@ -54,6 +54,7 @@ class ConvGRUCell(keras.layers.Layer):
         self.kernel_size = kernel_size
         self.state_size = filters
         self.output_size = filters
+        self.inputs_projected = False
 
     def build(self, input_shape):
         channels = input_shape[-1]
@@ -66,10 +67,23 @@ class ConvGRUCell(keras.layers.Layer):
         )
         self.bias = self.add_weight(shape=(3 * f,), initializer="zeros", name="bias")
 
+    def project_inputs(self, inputs):
+        """`W * x + b` of the three gates for inputs `[..., H, W, C]` (leading axes folded into one).
+
+        The part of a step that does not depend on the state: `ConvGRU` computes it for every
+        frame at once, before its loop over time.
+        """
+        shape = ops.shape(inputs)
+        frames = ops.reshape(inputs, (-1, shape[-3], shape[-2], shape[-1]))
+        x = ops.conv(frames, self.kernel, padding="same") + self.bias
+        return ops.reshape(x, tuple(shape[:-1]) + (3 * self.filters,))
+
     def call(self, inputs, states):
+        """One step; `inputs` are frames `[B, H, W, C]`, or their `project_inputs` when
+        `inputs_projected` (as `ConvGRU` sets it)."""
         h = states[0] if isinstance(states, (list, tuple)) else states
         f = self.filters
-        x = ops.conv(inputs, self.kernel, padding="same") + self.bias
+        x = inputs if self.inputs_projected else self.project_inputs(inputs)
         x_z, x_r, x_h = x[..., :f], x[..., f : 2 * f], x[..., 2 * f :]
         recurrent_kernel = ops.convert_to_tensor(self.recurrent_kernel)
         h_zr = ops.conv(h, recurrent_kernel[..., : 2 * f], padding="same")
@@ -135,6 +149,8 @@ class ConvGRU(keras.layers.RNN):
         check_bool("return_sequences", return_sequences)
         check_bool("go_backwards", go_backwards)
         cell = ConvGRUCell(filters, kernel_size, dtype=kwargs.get("dtype"), name="conv_gru_cell")
+        # The loop over time gets the input convolutions of all frames, computed at once in `call`.
+        cell.inputs_projected = True
         super().__init__(
             cell,
             return_sequences=return_sequences,
@@ -152,7 +168,8 @@ class ConvGRU(keras.layers.RNN):
                 (shape[0], shape[2], shape[3], self.filters),
                 dtype=self.cell.compute_dtype,
             )
-        return super().call(sequences, initial_state=initial_state, mask=mask, training=training)
+        projected = self.cell.project_inputs(sequences)
+        return super().call(projected, initial_state=initial_state, mask=mask, training=training)
 
     def compute_output_shape(self, sequences_shape, initial_state_shape=None):
         batch, time, height, width = sequences_shape[:4]

@@ -3,14 +3,15 @@
 import keras
 
 from hsr_keras.layers.checks import check_int
+from hsr_keras.layers.frame_conv import FrameConv2D
 
 
 @keras.saving.register_keras_serializable(package="hsr_keras")
 class MultiKernelStem(keras.layers.Layer):
     """Parallel per-frame convolutions with different kernel sizes, concatenated.
 
-    Each kernel size `k` gets a `Conv3D` with kernel `(1, k, k)` ("same"
-    padding, so time stays its own axis and H, W are kept) and
+    Each kernel size `k` gets a per-frame `FrameConv2D` with kernel `(k, k)`
+    ("same" padding, so time stays its own axis and H, W are kept) and
     `filters // len(kernel_sizes)` output channels. The outputs are
     concatenated along channels (in the order of `kernel_sizes`) to `filters`
     channels and passed through a ReLU. Even kernel sizes use the "same"
@@ -59,9 +60,9 @@ class MultiKernelStem(keras.layers.Layer):
 
         branch_filters = filters // len(self.kernel_sizes)
         self.convs = [
-            keras.layers.Conv3D(
+            FrameConv2D(
                 branch_filters,
-                (1, k, k),
+                k,
                 padding="same",
                 dtype=self.dtype_policy,
                 name=f"conv_{i}_{k}x{k}",

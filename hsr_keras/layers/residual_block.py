@@ -6,6 +6,7 @@ from keras import ops
 from hsr_keras.choices import NORMS
 from hsr_keras.layers.cbam import CBAM
 from hsr_keras.layers.checks import check_bool, check_int
+from hsr_keras.layers.frame_conv import FrameConv2D
 
 
 class _FrameLayerNormalization(keras.layers.Layer):
@@ -46,8 +47,8 @@ class ResidualBlock(keras.layers.Layer):
     """Residual block with CBAM at its end, applied to every frame.
 
     `conv -> norm -> ReLU -> conv -> norm -> CBAM`, plus the skip connection,
-    then ReLU. Convolutions are `Conv3D` with kernel `(1, k, k)` and "same"
-    padding, so time stays its own axis. When the input channel count differs
+    then ReLU. Convolutions are per-frame `FrameConv2D`s with kernel `(k, k)` and
+    "same" padding, so time stays its own axis. When the input channel count differs
     from `filters`, the skip goes through a per-frame 1x1 convolution.
 
     Normalisation: `"batch"` is batch normalisation (the paper's generator);
@@ -105,10 +106,9 @@ class ResidualBlock(keras.layers.Layer):
         self.use_residual = use_residual
         self.input_spec = keras.layers.InputSpec(ndim=5)
 
-        kernel = (1, kernel_size, kernel_size)
-        self.conv1 = keras.layers.Conv3D(
+        self.conv1 = FrameConv2D(
             filters,
-            kernel,
+            kernel_size,
             padding="same",
             use_bias=norm == "none",
             dtype=self.dtype_policy,
@@ -116,9 +116,9 @@ class ResidualBlock(keras.layers.Layer):
         )
         self.norm1 = self._make_norm("norm1")
         self.relu1 = keras.layers.ReLU(dtype=self.dtype_policy, name="relu1")
-        self.conv2 = keras.layers.Conv3D(
+        self.conv2 = FrameConv2D(
             filters,
-            kernel,
+            kernel_size,
             padding="same",
             use_bias=norm == "none",
             dtype=self.dtype_policy,
@@ -147,7 +147,7 @@ class ResidualBlock(keras.layers.Layer):
             if layer is not None:
                 layer.build(output_shape)
         if self.use_residual and input_shape[-1] != self.filters:
-            self.projection = keras.layers.Conv3D(self.filters, 1, dtype=self.dtype_policy, name="projection")
+            self.projection = FrameConv2D(self.filters, 1, dtype=self.dtype_policy, name="projection")
             self.projection.build(input_shape)
 
     def call(self, inputs, training=None):
