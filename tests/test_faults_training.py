@@ -278,21 +278,6 @@ def test_a_yaml_float_without_a_dot_is_a_float(tmp_path):
 # -- case 8b: a read-only --out ---------------------------------------------------------------
 
 
-@pytest.fixture
-def read_only_folder(tmp_path):
-    """A folder nobody may write in (chmod, or /sys where the tests run as root)."""
-    if os.geteuid() != 0:
-        folder = tmp_path / "read_only"
-        folder.mkdir()
-        folder.chmod(0o555)
-        yield folder
-        folder.chmod(0o755)
-        return
-    if not Path("/sys").is_dir() or os.access("/sys/hsr-keras-probe", os.F_OK):
-        pytest.skip("no read-only folder for root here")
-    yield Path("/sys")
-
-
 def test_fit_into_a_read_only_folder_is_one_line(small_build, tmp_path, capsys, read_only_folder):
     config = write_config(tmp_path / "tiny.json")
     before = snapshot(read_only_folder) if read_only_folder != Path("/sys") else None
