@@ -33,6 +33,7 @@ import numpy as np
 
 from tfrecords_builder.console import one_line, run_command
 from tfrecords_builder.errors import BuildError
+from tfrecords_builder.netcdf_files import open_netcdf
 from tfrecords_builder.reader import RENAMES
 
 DATASET = "reanalysis-era5-pressure-levels"
@@ -243,7 +244,7 @@ def _open(path, data_format):
 
     if data_format == "grib":
         return xr.open_dataset(path, engine="cfgrib", cache=False, backend_kwargs={"indexpath": ""})
-    return xr.open_dataset(path, cache=False)
+    return open_netcdf(path)
 
 
 def _off_by(a, b, period=None):

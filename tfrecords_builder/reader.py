@@ -27,6 +27,7 @@ import xarray as xr
 
 from tfrecords_builder.errors import BuildError
 from tfrecords_builder.grid import GRID_TOLERANCE, grid_spacing, longitude_selection, region_slice
+from tfrecords_builder.netcdf_files import open_netcdf
 
 NETCDF_SUFFIXES = (".nc", ".nc4", ".cdf", ".netcdf")
 GRIB_SUFFIXES = (".grib", ".grb", ".grib2", ".grb2")
@@ -119,17 +120,16 @@ def input_kind(spec):
     raise BuildError(f"{spec} is not a netCDF or GRIB file")
 
 
-def _check_classic_size(path):
-    """A truncated netCDF3 file opens and reads zeros past its end: compare its size with its header."""
-    import netCDF4
+def _check_classic_size(ds, path):
+    """A truncated netCDF3 file opens and reads zeros past its end: compare its size with its header.
 
-    try:
-        with netCDF4.Dataset(path) as nc:
-            data_bytes = sum(v.size * v.dtype.itemsize for v in nc.variables.values())
-    except OSError as err:
-        raise BuildError(f"cannot read {path}: corrupt netCDF ({err})") from err
+    Counted from the opened dataset (each variable's on-disk dtype is in its encoding): opening
+    the file again, outside `netcdf_files`, would not be thread-safe.
+    """
+    data_bytes = sum(v.size * np.dtype(v.encoding.get("dtype", v.dtype)).itemsize for v in ds.variables.values())
     size = Path(path).stat().st_size
     if size < data_bytes:
+        ds.close()
         raise BuildError(f"{path} is truncated: {size} bytes, its header describes {data_bytes} bytes of data")
 
 
@@ -154,15 +154,16 @@ def open_dataset(spec):
         _require("cfgrib", spec, "GRIB", "grib")
         opener = lambda: xr.open_dataset(spec, engine="cfgrib", cache=False, backend_kwargs={"indexpath": ""})  # noqa: E731
     else:
-        if kind == "netcdf3":
-            _check_classic_size(spec)
-        opener = lambda: xr.open_dataset(spec, engine="netcdf4", cache=False)  # noqa: E731
+        opener = lambda: open_netcdf(spec)  # noqa: E731  (thread-safe: see netcdf_files)
     try:
         with warnings.catch_warnings():  # a store without consolidated metadata is slower to open, not wrong
             warnings.filterwarnings("ignore", "Failed to open Zarr store with consolidated metadata")
-            return opener(), kind
+            ds = opener()
     except Exception as err:  # netCDF4/HDF5/cfgrib/zarr raise many types for a damaged input
         raise BuildError(f"cannot read {spec}: corrupt {kind} {'store' if kind == 'zarr' else 'file'} ({err})") from err
+    if kind == "netcdf3":
+        _check_classic_size(ds, spec)
+    return ds, kind
 
 
 def use_valid_time(ds):
