@@ -367,6 +367,52 @@ def tcc_counts(pred, true):
     return _tcc_parts(pred, true)[1]
 
 
+# --------------------------------------------------------------------------- lattice
+
+
+def _sample_point_mask(height, width, scale):
+    """1 at the interior points of an `H x W` field that are LR sample points (row and column
+    multiples of `scale`, as the "stride" degradation takes them), 0 elsewhere: `[H-2, W-2]`."""
+    rows = (np.arange(1, height - 1) % scale) == 0
+    cols = (np.arange(1, width - 1) % scale) == 0
+    return (rows[:, None] & cols[None, :]).astype(np.float32)
+
+
+def roughness(field):
+    """|x - mean of its 4 neighbours| at the interior points of `[..., H, W]` fields: `[..., H-2, W-2]`."""
+    neighbours = (field[..., :-2, 1:-1] + field[..., 2:, 1:-1] + field[..., 1:-1, :-2] + field[..., 1:-1, 2:]) / 4
+    return ops.abs(field[..., 1:-1, 1:-1] - neighbours)
+
+
+def lattice_parts(field, scale):
+    """Per day, the mean roughness at the LR sample points and at every other interior point.
+
+    `field` is `[days, T, H, W]` (or `[..., 1]`); returns two `[days]` vectors (%RH). A generator
+    that reproduces the LR values where they were sampled and adds texture elsewhere is
+    smoother at the sample points: the map shows a regular grid of dots, one every `scale` cells.
+    """
+    shape = _shape_tuple(field)
+    x, shape = _squeeze_channel(_as_float(field), shape, "field")
+    height, width = shape[-2:]
+    if height is None or width is None or min(height, width) <= scale + 1:
+        raise ValueError(f"lattice needs fields larger than scale + 1 = {scale + 1} points. Received: shape={shape}")
+    mask = ops.cast(_sample_point_mask(height, width, scale), x.dtype)
+    rough = roughness(x)
+    at_samples = ops.sum(rough * mask, axis=(1, 2, 3)) / (ops.sum(mask) * shape[1])
+    away = ops.sum(rough * (1 - mask), axis=(1, 2, 3)) / (ops.sum(1 - mask) * shape[1])
+    return at_samples, away
+
+
+def lattice(field, scale):
+    """Per day: mean roughness at the LR sample points over that at the other points, `[days]`.
+
+    About 1 for a field without a lattice (the truth), below 1 where the sample points are
+    smoother than their surroundings (the dotted lattice), NaN for a field without roughness.
+    """
+    at_samples, away = lattice_parts(field, scale)
+    return at_samples / away
+
+
 # ---------------------------------------------------------------- numpy-only helpers
 
 

@@ -364,3 +364,52 @@ def test_metrics_in_tf_function(static):
     }
     for key, value in eager.items():
         np.testing.assert_allclose(graph[key].numpy(), np_(value), rtol=1e-5, atol=1e-6, err_msg=key)
+
+
+def _lattice_parts_by_loops(field, scale):
+    """The roughness means at and away from the sample points, point by point."""
+    days, steps, height, width = field.shape
+    at, away = np.zeros(days), np.zeros(days)
+    for d in range(days):
+        on, off = [], []
+        for t in range(steps):
+            for i in range(1, height - 1):
+                for j in range(1, width - 1):
+                    f = field[d, t]
+                    r = abs(f[i, j] - (f[i - 1, j] + f[i + 1, j] + f[i, j - 1] + f[i, j + 1]) / 4)
+                    (on if i % scale == 0 and j % scale == 0 else off).append(r)
+        at[d], away[d] = np.mean(on), np.mean(off)
+    return at, away
+
+
+def test_lattice_parts_match_a_point_by_point_computation():
+    field = np.random.default_rng(3).normal(size=(2, 3, 19, 26))
+    at, away = M.lattice_parts(field[..., None], 4)  # a channel axis is accepted
+    expected_at, expected_away = _lattice_parts_by_loops(field, 4)
+    np.testing.assert_allclose(np.asarray(at), expected_at, rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(away), expected_away, rtol=1e-6)
+
+
+def test_lattice_is_about_one_without_a_lattice_and_small_with_a_planted_one():
+    # Smooth sinusoids plus white noise: every point equally rough, whatever its phase.
+    y, x = np.mgrid[0:128, 0:128]
+    noise = np.random.default_rng(4).normal(size=(2, 4, 128, 128))
+    field = 50 + 10 * np.sin(x / 9.0)[None, None] * np.cos(y / 13.0)[None, None] + 3 * noise
+    np.testing.assert_allclose(np.asarray(M.lattice(field, 8)), 1.0, atol=0.06)
+    dotted = field.copy()  # the sample points set to the mean of their neighbours: the dotted lattice
+    inner = np.arange(8, 127, 8)
+    for i in inner:
+        for j in inner:
+            dotted[..., i, j] = (
+                field[..., i - 1, j] + field[..., i + 1, j] + field[..., i, j - 1] + field[..., i, j + 1]
+            ) / 4
+    ratio = np.asarray(M.lattice(dotted, 8))
+    assert np.all(ratio < 0.5), ratio
+    np.testing.assert_allclose(np.asarray(M.lattice(field[:, :, 1:, 1:], 8)), 1.0, atol=0.06)  # other phase
+
+
+def test_lattice_needs_fields_larger_than_the_scale():
+    with pytest.raises(ValueError, match="larger than scale"):
+        M.lattice(np.zeros((1, 1, 9, 30)), 8)
+    with pytest.raises(ValueError, match=r"\[days, T, H, W\]"):
+        M.lattice(np.zeros((30, 30)), 8)
