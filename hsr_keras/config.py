@@ -55,6 +55,7 @@ RANGES = {
     "gp_weight": NOT_NEGATIVE,
     "content_weight": NOT_NEGATIVE,
     "adversarial_weight": NOT_NEGATIVE,
+    "lattice_weight": NOT_NEGATIVE,
     "batch_size": AT_LEAST_1,
     "epochs": AT_LEAST_1,
     "seed": (lambda v: 0 <= v < 2**32, "in 0 .. 2**32 - 1"),
@@ -126,6 +127,8 @@ class Config:
     gp_weight: float = 10.0
     content_weight: float = 1.0
     adversarial_weight: float = 1e-3
+    # weight of the loss that keeps texture where the truth has it, LR sample points included (losses.lattice_loss)
+    lattice_weight: float = 0.0
     batch_size: int = 16
     epochs: int = 100
     precision: str = "float32"

@@ -7,6 +7,7 @@ Each function returns per-sample values of shape [batch]; the train step reduces
 import keras
 from keras import ops
 
+from hsr_keras import metrics
 from hsr_keras.choices import ADVERSARIAL_LOSSES
 
 
@@ -20,6 +21,19 @@ def content_l1(pred, true, std=1.0):
     pred = ops.cast(pred, "float32")
     true = ops.cast(true, "float32")
     return _per_sample_mean(ops.abs(pred - true)) / std
+
+
+def lattice_loss(pred, true, scale, std=1.0):
+    """How far the roughness at the LR sample points, and away from them, is from the truth's.
+
+    The dotted lattice: a generator that reproduces the LR values where they were sampled adds
+    texture everywhere but there. This matches the two statistics of `metrics.lattice_parts`,
+    not the values point by point, so texture may differ from the truth's in detail but not in
+    where it is; in units of the training data's standard deviation, per sample.
+    """
+    pred_at, pred_away = metrics.lattice_parts(ops.cast(pred, "float32"), scale)
+    true_at, true_away = metrics.lattice_parts(ops.cast(true, "float32"), scale)
+    return (ops.abs(pred_at - true_at) + ops.abs(pred_away - true_away)) / std
 
 
 def critic_loss(real_score, fake_score, loss="wgan-gp"):

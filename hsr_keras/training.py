@@ -142,6 +142,7 @@ def build_gan(config, manifest, steps_per_epoch):
         gp_weight=config.gp_weight,
         content_weight=config.content_weight,
         adversarial_weight=config.adversarial_weight,
+        lattice_weight=config.lattice_weight,
         critic_steps=config.critic_steps,
     )
     return gan

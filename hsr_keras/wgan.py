@@ -3,7 +3,8 @@
 `SuperResolutionGAN` is a `keras.Model` that overrides `train_step` (paper Algorithm 1):
 `critic_steps` critic updates on D(G(z)) - D(x) + lambda * (||grad D(x_hat)||_2 - 1)^2 with
 x_hat on random lines between real and generated samples, then one generator update on
-content_weight * L1 + adversarial_weight * (-D(G(z))). `loss="gan"` swaps in the
+content_weight * L1 + adversarial_weight * (-D(G(z))) (+ lattice_weight times
+`losses.lattice_loss`, when set). `loss="gan"` swaps in the
 cross-entropy GAN of the paper's ablation (no penalty); `loss="content"` trains the
 generator alone on the content loss (SRCNN-style baselines; the critic may be None). `test_step` reports the content
 loss and the metric card's MSE, PSNR and SSIM in %RH.
@@ -53,7 +54,15 @@ class SuperResolutionGAN(keras.Model):
         self.seed_generator = keras.random.SeedGenerator(seed)
         # Both networks come built; the wrapper has no weights of its own.
         self.built = generator.built and (critic is None or critic.built)
-        names = ("d_loss", "g_loss", "content_loss", "adversarial_loss", "gradient_penalty", "critic_gap")
+        names = (
+            "d_loss",
+            "g_loss",
+            "content_loss",
+            "adversarial_loss",
+            "lattice_loss",
+            "gradient_penalty",
+            "critic_gap",
+        )
         self.train_trackers = {name: keras.metrics.Mean(name=name) for name in names}
         self.test_trackers = {
             name: keras.metrics.Mean(name=f"test_{name}") for name in ("content_loss", "mse", "psnr", "ssim")
@@ -75,6 +84,7 @@ class SuperResolutionGAN(keras.Model):
         content_weight=1.0,
         adversarial_weight=1e-3,
         critic_steps=1,
+        lattice_weight=0.0,
         **kwargs,
     ):
         """Set the two optimizers (two time-scale update rule) and the loss weights.
@@ -96,10 +106,11 @@ class SuperResolutionGAN(keras.Model):
             raise ValueError(f"loss={loss!r} needs a critic and d_optimizer; only loss='content' trains without")
         if critic_steps < 1:
             raise ValueError(f"critic_steps must be >= 1. Received: critic_steps={critic_steps}")
-        if min(gp_weight, content_weight, adversarial_weight) < 0:
+        if min(gp_weight, content_weight, adversarial_weight, lattice_weight) < 0:
             raise ValueError(
                 "Loss weights must be >= 0. Received: "
-                f"gp_weight={gp_weight}, content_weight={content_weight}, adversarial_weight={adversarial_weight}"
+                f"gp_weight={gp_weight}, content_weight={content_weight}, adversarial_weight={adversarial_weight}, "
+                f"lattice_weight={lattice_weight}"
             )
         super().compile(optimizer=None, **kwargs)
         if loss == "content":
@@ -117,6 +128,7 @@ class SuperResolutionGAN(keras.Model):
         self.gp_weight = float(gp_weight)
         self.content_weight = float(content_weight)
         self.adversarial_weight = float(adversarial_weight)
+        self.lattice_weight = float(lattice_weight)
         self.critic_steps = int(critic_steps)
 
     @property
@@ -134,13 +146,19 @@ class SuperResolutionGAN(keras.Model):
             penalty = ops.zeros_like(adversarial)
         return adversarial + self.gp_weight * penalty, penalty
 
-    def generator_objective(self, fake, hr, fake_score):
-        """Per-sample generator loss, its content and adversarial parts."""
+    def generator_objective(self, fake, lr, hr, fake_score):
+        """Per-sample generator loss and its parts {content_loss, adversarial_loss, lattice_loss}."""
         content = losses.content_l1(fake, hr, self.data_std)
-        if fake_score is None:  # loss="content"
-            return self.content_weight * content, content, ops.zeros_like(content)
-        adversarial = losses.generator_adversarial_loss(fake_score, self.loss_name)
-        return self.content_weight * content + self.adversarial_weight * adversarial, content, adversarial
+        parts = {"content_loss": content}
+        total = self.content_weight * content
+        if fake_score is not None:  # None for loss="content"
+            parts["adversarial_loss"] = losses.generator_adversarial_loss(fake_score, self.loss_name)
+            total = total + self.adversarial_weight * parts["adversarial_loss"]
+        if self.lattice_weight:
+            scale = hr.shape[2] // lr.shape[2]  # static: HR and LR heights
+            parts["lattice_loss"] = losses.lattice_loss(fake, hr, scale, self.data_std)
+            total = total + self.lattice_weight * parts["lattice_loss"]
+        return total, parts
 
     def _update_trackers(self, trackers, values):
         for name, value in values.items():
@@ -213,16 +231,16 @@ class SuperResolutionGAN(keras.Model):
         with tf.GradientTape() as tape:
             fake = self.generator(lr, training=True)
             fake_score = self.critic(fake, training=True) if adversarial_training else None
-            g_per_sample, content, adversarial = self.generator_objective(fake, hr, fake_score)
+            g_per_sample, parts = self.generator_objective(fake, lr, hr, fake_score)
             g_loss = global_mean(g_per_sample)
             scaled = self.g_optimizer.scale_loss(g_loss)
         grads = tape.gradient(scaled, self.generator.trainable_variables)
         self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_variables))
 
-        logs.update(g_loss=g_per_sample, content_loss=content)
+        logs.update(g_loss=g_per_sample, **parts)
         if adversarial_training:
             gap = ops.reshape(real_score, (-1,)) - ops.reshape(fake_score, (-1,))
-            logs.update(adversarial_loss=adversarial, critic_gap=ops.cast(gap, "float32"))
+            logs.update(critic_gap=ops.cast(gap, "float32"))
         return self._update_trackers(self.train_trackers, logs)
 
     def tf_test_step(self, data):
@@ -281,8 +299,8 @@ class SuperResolutionGAN(keras.Model):
             fake_score = None
             if adversarial_training:
                 fake_score, non_trainable = run(self.critic, "d_non_trainable", d_trainable, non_trainable, fake)
-            g_per_sample, content, adversarial = self.generator_objective(fake, hr, fake_score)
-            return ops.mean(g_per_sample) * scale, (non_trainable, g_per_sample, content, adversarial, fake_score)
+            g_per_sample, parts = self.generator_objective(fake, lr, hr, fake_score)
+            return ops.mean(g_per_sample) * scale, (non_trainable, g_per_sample, parts, fake_score)
 
         logs = {}
         for _ in range(self.critic_steps if adversarial_training else 0):
@@ -297,13 +315,13 @@ class SuperResolutionGAN(keras.Model):
 
         scale = _jax_loss_scale(self.g_optimizer, g_opt)
         grads, aux = jax.grad(generator_loss, has_aux=True)(g_trainable, non_trainable, scale)
-        non_trainable, g_per_sample, content, adversarial, fake_score = aux
+        non_trainable, g_per_sample, parts, fake_score = aux
         g_trainable, g_opt = self.g_optimizer.stateless_apply(g_opt, grads, g_trainable)
 
-        logs.update(g_loss=g_per_sample, content_loss=content)
+        logs.update(g_loss=g_per_sample, **parts)
         if adversarial_training:
             gap = ops.reshape(real_score, (-1,)) - ops.reshape(fake_score, (-1,))
-            logs.update(adversarial_loss=adversarial, critic_gap=ops.cast(gap, "float32"))
+            logs.update(critic_gap=ops.cast(gap, "float32"))
         logs, metrics_values = self._jax_update_trackers(self.train_trackers, logs, metrics_values)
         trainable = _put(_put(trainable, at["g_trainable"], g_trainable), at["d_trainable"], d_trainable)
         return logs, (trainable, non_trainable, list(g_opt) + list(d_opt), metrics_values)

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from hsr_keras import losses
 from hsr_keras.wgan import SuperResolutionGAN
 
 T, H, W, SCALE = 2, 16, 16, 4
@@ -72,6 +73,8 @@ def test_compile_rejects_bad_arguments():
         gan.compile(opt(), opt(), critic_steps=0)
     with pytest.raises(ValueError, match="Loss weights"):
         gan.compile(opt(), opt(), gp_weight=-1)
+    with pytest.raises(ValueError, match="lattice_weight=-0.5"):
+        gan.compile(opt(), opt(), lattice_weight=-0.5)
     with pytest.raises(ValueError, match="data_std"):
         SuperResolutionGAN(tiny_generator(), tiny_critic(), data_std=0)
 
@@ -93,6 +96,17 @@ def test_both_networks_learn_and_validation_reports_metrics(loss):
         assert history["gradient_penalty"][-1] == 0.0
     pred = gan.generator.predict(lr, verbose=0)
     np.testing.assert_allclose(history["val_mse"][-1], np.mean((pred - hr) ** 2), rtol=1e-4)
+
+
+def test_the_lattice_loss_is_weighed_into_the_generator_loss():
+    gan = compiled(tiny_generator(), tiny_critic(), lr=0.0, lattice_weight=2.0)
+    lr, hr = batch()
+    logs = gan.train_on_batch(lr, hr, return_dict=True)
+    fake = gan.generator.predict(lr, verbose=0)
+    np.testing.assert_allclose(logs["lattice_loss"], np.mean(losses.lattice_loss(fake, hr, SCALE, 25.0)), rtol=1e-5)
+    total = logs["content_loss"] + 1e-3 * logs["adversarial_loss"] + 2.0 * logs["lattice_loss"]
+    np.testing.assert_allclose(logs["g_loss"], total, rtol=1e-5)
+    assert "lattice_loss" not in compiled(tiny_generator(), tiny_critic()).train_on_batch(lr, hr, return_dict=True)
 
 
 def test_content_loss_trains_the_generator_alone():
