@@ -356,7 +356,7 @@ def evaluate_methods(
          "monthly": {name: {month: scores}},
          "bands": {name: {latitude band: scores}} (a build of several patches; else {}),
          "spectra": {"wavenumber", "frames", "truth", "methods": {name: power},
-                     "bands": {"power_near" | "power_far": [first, last wavenumber]}},
+                     "power_bands": {"power_near" | "power_far": [first, last wavenumber]}},
          "maps": [{"date", "time", "lr", "truth", "patch", "predictions": {name}}]}
         Months are 'YYYY-MM' of each day's first time step; a patch's band is that of its
         centre (`tfrecords_builder.patches.LATITUDE_BANDS`). Spectra are the frame means of
@@ -431,16 +431,16 @@ def evaluate_methods(
     if seen == 0:
         raise EvaluationError(f"split {split!r} has no records" + (f" at level {level}" if filter_level else ""))
 
-    bands = power_bands(min(manifest["hr_shape"][1:]), manifest["scale"])
+    wavebands = power_bands(min(manifest["hr_shape"][1:]), manifest["scale"])
     spectrum = {
         "wavenumber": truth_spectrum.wavenumbers.tolist(),
         "frames": truth_spectrum.frames,
         "truth": truth_spectrum.result().tolist(),
         "methods": {name: s.spectrum.result().tolist() for name, s in scores.items()},
-        "bands": {name: list(band) for name, band in bands.items()},
+        "power_bands": {name: list(band) for name, band in wavebands.items()},
     }
     power = {
-        name: band_power_ratios(spectrum["wavenumber"], spectrum["methods"][name], spectrum["truth"], bands)
+        name: band_power_ratios(spectrum["wavenumber"], spectrum["methods"][name], spectrum["truth"], wavebands)
         for name in scores
     }
     for name, s in scores.items():

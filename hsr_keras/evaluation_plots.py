@@ -98,7 +98,7 @@ def plot_spectra(spectra, path, title=""):
     Args:
         spectra: {"wavenumber": [k], "truth": [P], "methods": {name: [P]}} (as
             `evaluate_methods` returns; power in %RH^2 per mode, mean over frames), and
-            optionally "bands": {name: [first, last]}, shaded on the ratio panel (the
+            optionally "power_bands": {name: [first, last]}, shaded on the ratio panel (the
             wavenumbers of the table's power columns).
         path: PNG to write.
         title: figure title.
@@ -120,7 +120,7 @@ def plot_spectra(spectra, path, title=""):
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.where(truth > 0, power / truth, np.nan)
         ratio_ax.semilogx(k, np.where(ratio > 0, ratio, np.nan), **style)
-    for shade, (name, (first, last)) in zip((0.12, 0.06), spectra.get("bands", {}).items()):
+    for shade, (name, (first, last)) in zip((0.12, 0.06), spectra.get("power_bands", {}).items()):
         if first <= last:
             ratio_ax.axvspan(first - 0.5, last + 0.5, color="grey", alpha=shade, label=name)
     ratio_ax.set_yscale("log")
@@ -133,7 +133,7 @@ def plot_spectra(spectra, path, title=""):
         a.grid(alpha=0.3, which="both")
         a.tick_params(labelsize=7)
     ax.legend(fontsize=7)
-    if spectra.get("bands"):
+    if spectra.get("power_bands"):
         ratio_ax.legend(fontsize=7, loc="lower left")
     if title:
         fig.suptitle(title, fontsize=10)

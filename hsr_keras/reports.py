@@ -108,7 +108,7 @@ def caption(report):
     if report.get("level") is not None:
         where += f", {report['level']:g} hPa"
     text = f"Table 3 layout ({where}). {TABLE_CAPTION}"
-    bands = report.get("spectra", {}).get("bands")
+    bands = report.get("spectra", {}).get("power_bands")
     if bands:
         text += " Power bands here (wavenumbers in cycles per domain): " + ", ".join(
             f"{name.removeprefix('power_')} {_band_text(first, last)}" for name, (first, last) in bands.items()

@@ -85,7 +85,7 @@ def test_csv_numbers_equal_json(cli_run):
 def test_texture_scores_in_every_output(cli_run):
     """Band power and lattice for every method, the truth's lattice beside them, the bands in the caption."""
     results = json.loads((cli_run / "results.json").read_text())
-    assert results["spectra"]["bands"] == {"power_near": [4, 10], "power_far": [11, 16]}  # 32 points, scale 4
+    assert results["spectra"]["power_bands"] == {"power_near": [4, 10], "power_far": [11, 16]}  # 32 points, scale 4
     assert "near 4-10, far 11-16" in results["table_caption"]
     table = (cli_run / "table.md").read_text()
     assert "near 4-10, far 11-16" in table and "| lattice (truth) |" in table

@@ -155,7 +155,7 @@ def test_lattice_and_band_power_of_known_methods(tiny):
         "dotted": lambda lr: planted_lattice(truth(lr), SCALE),
     }
     report = evaluation.evaluate_methods(tiny["data"], "test", methods, batch_size=3, map_days=0)
-    assert report["spectra"]["bands"] == {"power_near": [4, 10], "power_far": [11, 16]}  # 32 points, scale 4
+    assert report["spectra"]["power_bands"] == {"power_near": [4, 10], "power_far": [11, 16]}  # 32 points, scale 4
     scores = report["methods"]
     assert scores["truth"]["power_near"] == pytest.approx(1) and scores["truth"]["power_far"] == pytest.approx(1)
     assert scores["twice"]["power_near"] == pytest.approx(4) and scores["twice"]["power_far"] == pytest.approx(4)

@@ -108,7 +108,7 @@ def test_texture_columns_caption_bands_and_monthly_csv(tmp_path):
     texture = {"power_near": 0.62, "power_far": 0.74, "lattice": 0.6, "lattice_truth": 0.98}
     report["methods"][REFERENCE].update(texture)
     report["monthly"][REFERENCE]["2019-01"].update(lattice=0.5, lattice_truth=0.97)
-    report["spectra"]["bands"] = {"power_near": [4, 10], "power_far": [11, 8]}
+    report["spectra"]["power_bands"] = {"power_near": [4, 10], "power_far": [11, 8]}
     columns = reports.table_columns(report)
     keys = [key for key, _ in columns]
     assert keys[-4:] == list(texture) and keys[: len(CARD)] == list(CARD)
