@@ -6,7 +6,10 @@ and writes into `--out`:
 
     table.md, table.csv   Table 3 layout: one row per method; MSE, MAE, SSIM, PSNR, ACC, TCC,
                           then PSNR (pooled), bias, ACC (anomaly), the ratio of aligned
-                          bicubic's MSE to the method's, and CRPS / spread for ensembles
+                          bicubic's MSE to the method's, its power over the truth's in two
+                          bands above the LR grid's Nyquist wavenumber, the lattice (roughness
+                          at the LR sample points over that elsewhere) beside the truth's, and
+                          CRPS / spread for ensembles
     monthly.csv, monthly.png    per-month means of each metric per method (paper Fig. 9);
                           a day belongs to the month of its first time step
     spectra.csv, spectra.png    radially averaged power spectrum of each method and of the

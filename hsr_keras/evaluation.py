@@ -4,7 +4,8 @@ A `Method` wraps a Keras generator (sampled as an ensemble with its Gaussian noi
 asked), an exported SavedModel, or an interpolation baseline. `evaluate_methods` streams a
 split of a `tfrecords_builder` build batch by batch through one `MethodScores` per method: the
 metric card of `hsr_keras.metrics` (all in %RH on the HR grid) over the split and per month,
-the radially averaged power spectrum, and for ensembles the fair CRPS and the spread. Memory
+the radially averaged power spectrum and its power over the truth's in two bands above the LR
+grid's Nyquist wavenumber, and for ensembles the fair CRPS and the spread. Memory
 does not grow with the number of days. `hsr_keras.reports` writes the results.
 """
 
@@ -14,6 +15,8 @@ import sys
 import numpy as np
 
 from hsr_keras import interpolation, model_files
+from hsr_keras.method_scores import MethodScores, SpectrumAccumulator
+from hsr_keras.spectra import band_power_ratios, power_bands
 from tfrecords_builder.errors import InputError
 
 # `hsr_keras.metrics` (Keras) is imported where it is used, so that `python -m hsr_keras.evaluate
@@ -276,117 +279,6 @@ def training_climatology(manifest, level):
     return np.asarray(clim[key], dtype="float64")
 
 
-# ----------------------------------------------------------------------------- accumulators
-
-
-class EnsembleAccumulator:
-    """Running means over days of the fair CRPS and the spread of ensembles (numpy)."""
-
-    def __init__(self):
-        self.crps = 0.0
-        self.spread = 0.0
-        self.days = 0
-
-    def update(self, members, true):
-        from hsr_keras.metrics import crps_ensemble, ensemble_spread
-
-        self.crps += float(np.sum(crps_ensemble(members, true)))
-        self.spread += float(np.sum(ensemble_spread(members, true)))
-        self.days += int(np.shape(true)[0])
-
-    def result(self):
-        return {"crps": self.crps / self.days, "spread": self.spread / self.days}
-
-
-class SpectrumAccumulator:
-    """Sum over frames of the radially averaged power spectrum; `result()` is the frame mean."""
-
-    def __init__(self):
-        self.wavenumbers = None
-        self.power = None
-        self.frames = 0
-
-    def update(self, fields):
-        from hsr_keras.metrics import radial_power_spectrum
-
-        fields = np.asarray(fields)
-        frames = int(np.prod(fields.shape[:-2]))
-        k, power = radial_power_spectrum(fields)
-        if self.power is None:
-            self.wavenumbers, self.power = k, np.zeros_like(power)
-        self.power += power * frames
-        self.frames += frames
-
-    def result(self):
-        return self.power / self.frames
-
-
-class PeriodScores:
-    """The metric card of one method over some days, plus CRPS and spread when it is an ensemble."""
-
-    def __init__(self, climatology, ensemble=False):
-        from hsr_keras.metrics import MetricAccumulator
-
-        self.card = MetricAccumulator(climatology=climatology)
-        self.ensemble = EnsembleAccumulator() if ensemble else None
-
-    def update(self, pred, true, members=None, climatology=None):
-        self.card.update(pred, true, climatology)
-        if self.ensemble is not None:
-            self.ensemble.update(members, true)
-
-    def result(self):
-        scores = self.card.result()
-        if self.ensemble is not None:
-            scores.update(self.ensemble.result())
-        return scores
-
-
-class MethodScores:
-    """Everything accumulated for one method: scores over the split, per month and per latitude band, and spectra.
-
-    An ensemble (`ensemble=True`) adds CRPS and spread to the scores, and the spectrum of its
-    first member (`member_spectrum`): one sample's texture, which the ensemble mean smooths away.
-    """
-
-    def __init__(self, climatology, ensemble=False):
-        self.climatology = climatology
-        self.ensemble = ensemble
-        self.overall = PeriodScores(climatology, ensemble)
-        self.monthly = {}
-        self.bands = {}
-        self.spectrum = SpectrumAccumulator()
-        self.member_spectrum = SpectrumAccumulator() if ensemble else None
-
-    def update(self, pred, true, months, members=None, bands=None, climatology=None):
-        """One batch; `months` (and `bands`) map 'YYYY-MM' (a latitude band) to the rows in it.
-
-        `climatology`: one per row (`[B, T, H, W]`) where it depends on the patch, else None.
-        """
-        self.overall.update(pred, true, members, climatology)
-        self.spectrum.update(pred)
-        if members is not None:
-            self.member_spectrum.update(members[0])
-        for groups, scores in ((months, self.monthly), (bands or {}, self.bands)):
-            for key, rows in groups.items():
-                period = scores.setdefault(key, PeriodScores(self.climatology, self.ensemble))
-                period.update(
-                    pred[rows],
-                    true[rows],
-                    None if members is None else members[:, rows],
-                    None if climatology is None else climatology[rows],
-                )
-
-    def result(self):
-        return self.overall.result()
-
-    def monthly_result(self):
-        return {month: self.monthly[month].result() for month in sorted(self.monthly)}
-
-    def band_result(self):
-        return {band: self.bands[band].result() for band in self.bands}
-
-
 # ----------------------------------------------------------------------------- evaluation
 
 
@@ -463,13 +355,16 @@ def evaluate_methods(
         {"split", "level", "days", "months", "methods": {name: scores},
          "monthly": {name: {month: scores}},
          "bands": {name: {latitude band: scores}} (a build of several patches; else {}),
-         "spectra": {"wavenumber", "frames", "truth", "methods": {name: power}},
+         "spectra": {"wavenumber", "frames", "truth", "methods": {name: power},
+                     "power_bands": {"power_near" | "power_far": [first, last wavenumber]}},
          "maps": [{"date", "time", "lr", "truth", "patch", "predictions": {name}}]}
         Months are 'YYYY-MM' of each day's first time step; a patch's band is that of its
         centre (`tfrecords_builder.patches.LATITUDE_BANDS`). Spectra are the frame means of
         `radial_power_spectrum`; an ensemble adds "<name> (one sample)" (one member's
         texture, which the ensemble mean smooths away).
-        Scores hold the `MetricAccumulator` results, plus "crps" and "spread" for
+        Scores hold the `MetricAccumulator` results (with the lattice where `lattice_scale`
+        gives one), "power_near" and "power_far" (`hsr_keras.spectra.band_power_ratios` of the
+        method's spectrum; in the split's scores only), plus "crps" and "spread" for
         ensembles. Memory does not grow with the number of days.
     """
     from tfrecords_builder.manifest import read_manifest
@@ -496,7 +391,8 @@ def evaluate_methods(
     wanted_index = _map_days(total_days, map_days, map_dates)
 
     fixed = None if per_patch else climatology
-    scores = {m.name: MethodScores(fixed, ensemble=m.samples > 1) for m in methods}
+    scale = lattice_scale(manifest)
+    scores = {m.name: MethodScores(fixed, ensemble=m.samples > 1, scale=scale) for m in methods}
     truth_spectrum = SpectrumAccumulator()
     maps = []
     seen = 0
@@ -535,11 +431,17 @@ def evaluate_methods(
     if seen == 0:
         raise EvaluationError(f"split {split!r} has no records" + (f" at level {level}" if filter_level else ""))
 
+    wavebands = power_bands(min(manifest["hr_shape"][1:]), manifest["scale"])
     spectrum = {
         "wavenumber": truth_spectrum.wavenumbers.tolist(),
         "frames": truth_spectrum.frames,
         "truth": truth_spectrum.result().tolist(),
         "methods": {name: s.spectrum.result().tolist() for name, s in scores.items()},
+        "power_bands": {name: list(band) for name, band in wavebands.items()},
+    }
+    power = {
+        name: band_power_ratios(spectrum["wavenumber"], spectrum["methods"][name], spectrum["truth"], wavebands)
+        for name in scores
     }
     for name, s in scores.items():
         if s.member_spectrum is not None:
@@ -550,12 +452,26 @@ def evaluate_methods(
         "level": level,
         "days": int(seen),
         "months": sorted({month for per in monthly.values() for month in per}),
-        "methods": {name: s.result() for name, s in scores.items()},
+        "methods": {name: {**s.result(), **power[name]} for name, s in scores.items()},
         "monthly": monthly,
         "bands": {name: s.band_result() for name, s in scores.items()} if band_of else {},
         "spectra": spectrum,
         "maps": maps,
     }
+
+
+def lattice_scale(manifest):
+    """The LR stride at which the lattice is measured, or None where the build has no sample points.
+
+    A "stride" build's LR values are its HR points at rows and columns multiple of the scale,
+    in every patch (patches start at multiples of it); a "block_mean" build keeps no HR point,
+    so no point can be smoother for having been kept. Fields of one LR row or column have no
+    interior sample point.
+    """
+    scale = int(manifest["scale"])
+    if manifest.get("degradation") != "stride" or min(manifest["hr_shape"][1:]) < 2 * scale:
+        return None
+    return scale
 
 
 def _patch_bands(manifest):

@@ -97,7 +97,9 @@ def plot_spectra(spectra, path, title=""):
 
     Args:
         spectra: {"wavenumber": [k], "truth": [P], "methods": {name: [P]}} (as
-            `evaluate_methods` returns; power in %RH^2 per mode, mean over frames).
+            `evaluate_methods` returns; power in %RH^2 per mode, mean over frames), and
+            optionally "power_bands": {name: [first, last]}, shaded on the ratio panel (the
+            wavenumbers of the table's power columns).
         path: PNG to write.
         title: figure title.
 
@@ -118,6 +120,9 @@ def plot_spectra(spectra, path, title=""):
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.where(truth > 0, power / truth, np.nan)
         ratio_ax.semilogx(k, np.where(ratio > 0, ratio, np.nan), **style)
+    for shade, (name, (first, last)) in zip((0.12, 0.06), spectra.get("power_bands", {}).items()):
+        if first <= last:
+            ratio_ax.axvspan(first - 0.5, last + 0.5, color="grey", alpha=shade, label=name)
     ratio_ax.set_yscale("log")
     ax.set_xlabel("wavenumber (cycles per domain)", fontsize=8)
     ax.set_ylabel("power (%RH$^2$ per mode)", fontsize=8)
@@ -128,6 +133,8 @@ def plot_spectra(spectra, path, title=""):
         a.grid(alpha=0.3, which="both")
         a.tick_params(labelsize=7)
     ax.legend(fontsize=7)
+    if spectra.get("power_bands"):
+        ratio_ax.legend(fontsize=7, loc="lower left")
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()

@@ -18,10 +18,11 @@ Conventions
   humidity exceeds 100 % over ice; the data range is a fixed constant of the card, not the
   range of a field.
 
-The functions `mse`, `mae`, `bias`, `psnr`, `psnr_from_mse`, `ssim`, `acc`, `tcc` and
-`tcc_counts` use `keras.ops` only and run on any Keras backend, eagerly or inside a graph.
-`radial_power_spectrum`, `crps_ensemble`, `ensemble_spread` and `MetricAccumulator` are
-numpy-only evaluation helpers.
+The functions `mse`, `mae`, `bias`, `psnr`, `psnr_from_mse`, `ssim`, `acc`, `tcc`,
+`tcc_counts`, `roughness`, `lattice_parts` and `lattice` use `keras.ops` only and run on any
+Keras backend, eagerly or inside a graph. `MetricAccumulator` streams them over days (numpy
+state). The card's spectral entries come from `hsr_keras.spectra`, its ensemble entries from
+`hsr_keras.ensemble_scores`.
 
 Reference:
     Li, Wang, Wang, Han (2024), section 4.3 (eqs. 8-13); Wang, Bovik, Sheikh, Simoncelli
@@ -98,6 +99,34 @@ METRIC_CARD = {
         "is constant over the day, summed over days",
         "higher_is_better": None,
         "units": "points",
+    },
+    "lattice": {
+        "description": "mean roughness |x - mean of its 4 neighbours| at the LR sample points (rows and "
+        "columns multiples of the scale, the points a 'stride' build keeps) over the mean roughness at "
+        "the other interior points, per day, averaged over days (days without roughness skipped); "
+        "about 1 without a lattice, below 1 for the dotted lattice of a generator that reproduces the "
+        "LR values and adds texture only between them; compare with lattice_truth. Left out for "
+        "'block_mean' builds, which keep no HR point",
+        "higher_is_better": None,
+        "units": "1",
+    },
+    "lattice_truth": {
+        "description": "lattice of the truth over the same days: the value a method should match (not exactly 1)",
+        "higher_is_better": None,
+        "units": "1",
+    },
+    "power_near": {
+        "description": "the method's radially averaged power summed over wavenumbers [k_n, 2.5 k_n] over the "
+        "truth's, k_n = N / (2 scale) the LR grid's Nyquist wavenumber, N = min(H, W), capped at N / 2 "
+        "(hsr_keras.spectra.power_bands), over every frame of the split; 1: the truth's variance at "
+        "scales the LR grid does not resolve, below 1: missing texture",
+        "higher_is_better": None,
+        "units": "1",
+    },
+    "power_far": {
+        "description": "as power_near, over wavenumbers (2.5 k_n, 5 k_n]",
+        "higher_is_better": None,
+        "units": "1",
     },
     "crps": {
         "description": "fair (unbiased) ensemble CRPS, mean over points, averaged over days",
@@ -413,118 +442,7 @@ def lattice(field, scale):
     return at_samples / away
 
 
-# ---------------------------------------------------------------- numpy-only helpers
-
-
-def radial_power_spectrum(field, reduce="mean"):
-    """Radially averaged power spectrum of `[..., H, W]` fields (numpy).
-
-    Each `H x W` frame has its mean removed; its power `|FFT|^2 / (H W)^2` (normalised so
-    that the power summed over all wavenumbers is the frame's variance) is averaged over the
-    leading axes and then binned by the integer-rounded radial wavenumber
-    `k = N sqrt((kx / W)^2 + (ky / H)^2)`, `N = min(H, W)`, with `kx`, `ky` in cycles per
-    domain (`k` in cycles per `N` grid lengths; for square frames, cycles per domain).
-
-    Args:
-        field: array `[..., H, W]`.
-        reduce: `"mean"` (default; the mean power over the modes of each ring, as pysteps'
-            RAPSD: a field with isotropic spectral density `k^-b` gives slope `-b`) or
-            `"sum"` (the power summed over each ring, the "energy spectrum" convention,
-            one power of `k` flatter: slope `1 - b`).
-
-    Returns:
-        `(wavenumbers, power)`: int array `1 .. N // 2` and float64 array of the same length.
-    """
-    field = np.asarray(field, dtype=np.float64)
-    if field.ndim < 2:
-        raise ValueError(f"`field` must be shaped [..., H, W]. Received: shape={field.shape}")
-    if reduce not in ("mean", "sum"):
-        raise ValueError(f"`reduce` must be 'mean' or 'sum'. Received: reduce={reduce!r}")
-    height, width = field.shape[-2:]
-    n = min(height, width)
-    if n < 2:
-        raise ValueError(f"Frames must be at least 2x2. Received: shape={field.shape}")
-    frames = field.reshape(-1, height, width)
-    frames = frames - frames.mean(axis=(1, 2), keepdims=True)
-    power = (np.abs(np.fft.fft2(frames)) ** 2).mean(axis=0) / float(height * width) ** 2
-    ky = np.fft.fftfreq(height)[:, None]  # cycles per sample
-    kx = np.fft.fftfreq(width)[None, :]
-    k = np.rint(n * np.sqrt(kx**2 + ky**2)).astype(np.int64)
-    kmax = n // 2
-    inside = (k >= 1) & (k <= kmax)
-    sums = np.bincount(k[inside], weights=power[inside], minlength=kmax + 1)[1:]
-    if reduce == "sum":
-        return np.arange(1, kmax + 1), sums
-    counts = np.bincount(k[inside], minlength=kmax + 1)[1:]
-    return np.arange(1, kmax + 1), sums / np.maximum(counts, 1)
-
-
-def _ensemble_prepare(members, true):
-    members = np.asarray(members, dtype=np.float64)
-    true = np.asarray(true, dtype=np.float64)
-    if members.ndim == 6 and members.shape[-1] == 1:
-        members = members[..., 0]
-    if true.ndim == 5 and true.shape[-1] == 1:
-        true = true[..., 0]
-    if members.ndim != 5 or true.ndim != 4 or members.shape[1:] != true.shape:
-        raise ValueError(
-            "`members` must be shaped [M, days, T, H, W] and `true` [days, T, H, W]. "
-            f"Received: members.shape={members.shape}, true.shape={true.shape}"
-        )
-    if members.shape[0] < 1:
-        raise ValueError("`members` needs at least one member. Received: M=0")
-    return members, true
-
-
-def crps_ensemble(members, true):
-    """Fair (unbiased) ensemble CRPS per day (numpy).
-
-    Per point, `mean_m |x_m - y| - sum_{m, m'} |x_m - x_m'| / (2 M (M - 1))` (Ferro 2014's
-    fair estimator; for `M = 1` the second term is 0 and CRPS is the absolute error), then the
-    mean over the `T x H x W` points of a day. The pair sum is computed from the sorted
-    members in `O(M log M)` per point.
-
-    Args:
-        members: `[M, days, T, H, W]` (or `[..., 1]`), %RH.
-        true: `[days, T, H, W]` (or `[..., 1]`), %RH.
-
-    Returns:
-        `[days]` float64 array in %RH.
-    """
-    members, true = _ensemble_prepare(members, true)
-    m = members.shape[0]
-    crps = np.abs(members - true[None]).mean(axis=0)
-    if m > 1:
-        ordered = np.sort(members, axis=0)
-        coef = (2.0 * np.arange(m) - m + 1).reshape((m,) + (1,) * true.ndim)
-        pair_sum = 2.0 * (coef * ordered).sum(axis=0)  # sum over ordered pairs |x_m - x_m'|
-        crps = crps - pair_sum / (2.0 * m * (m - 1))
-    return crps.mean(axis=(1, 2, 3))
-
-
-def ensemble_spread(members, true=None, ddof=1):
-    """Ensemble spread per day (numpy): mean over `T x H x W` points of the member std.
-
-    Args:
-        members: `[M, days, T, H, W]` (or `[..., 1]`).
-        true: optional, only used to check shapes.
-        ddof: delta degrees of freedom of the std. Defaults to 1 (the sample std); a
-            single member has spread 0.
-
-    Returns:
-        `[days]` float64 array in %RH.
-    """
-    if true is None:
-        members = np.asarray(members, dtype=np.float64)
-        if members.ndim == 6 and members.shape[-1] == 1:
-            members = members[..., 0]
-        if members.ndim != 5:
-            raise ValueError(f"`members` must be shaped [M, days, T, H, W]. Received: members.shape={members.shape}")
-    else:
-        members, _ = _ensemble_prepare(members, true)
-    if members.shape[0] <= ddof:
-        return np.zeros(members.shape[1])
-    return members.std(axis=0, ddof=ddof).mean(axis=(1, 2, 3))
+# ----------------------------------------------------------------------- accumulator
 
 
 class MetricAccumulator:
@@ -542,11 +460,17 @@ class MetricAccumulator:
     * `acc`, `acc_anomaly` (only with a climatology), `tcc`: means over the days where the
       value is defined (NaN days, see `acc`/`tcc`, are skipped); NaN if there is none.
     * `tcc_excluded_points`: total number of (day, point) series left out of `tcc`.
+    * `lattice`, `lattice_truth` (only with a `scale`): means over the days where defined of
+      `lattice(pred, scale)` and `lattice(true, scale)`, the truth's value over the same days
+      being the reference a method's is read against.
     * `days`: number of days seen.
 
     Args:
         climatology: optional `[T, H, W]` array (%RH) for `acc_anomaly`. Defaults to None.
         data_range: peak for PSNR and SSIM. Defaults to `PEAK` (100 %RH).
+        scale: the LR grid's stride in HR cells, for `lattice`: only for builds whose LR values
+            are HR points at rows and columns multiple of it ("stride" degradation). Defaults
+            to None (no lattice).
 
     Example:
 
@@ -559,11 +483,14 @@ class MetricAccumulator:
     """
 
     _MEAN_KEYS = ("mse", "mae", "bias", "psnr", "ssim")
-    _NAN_KEYS = ("acc", "acc_anomaly", "tcc")
+    _NAN_KEYS = ("acc", "acc_anomaly", "tcc", "lattice", "lattice_truth")
 
-    def __init__(self, climatology=None, data_range=PEAK):
+    def __init__(self, climatology=None, data_range=PEAK, scale=None):
+        if scale is not None and (int(scale) != scale or scale < 2):
+            raise ValueError(f"`scale` must be an integer >= 2 or None. Received: scale={scale!r}")
         self.climatology = None if climatology is None else np.asarray(climatology)
         self.data_range = float(data_range)
+        self.scale = None if scale is None else int(scale)
         self.reset()
 
     def reset(self):
@@ -602,6 +529,9 @@ class MetricAccumulator:
             values["acc_anomaly"] = _to_numpy(acc(pred, true, climatology=climatology))
         tcc_value, excluded = _tcc_parts(pred, true)
         values["tcc"] = _to_numpy(tcc_value)
+        if self.scale is not None:
+            values["lattice"] = _to_numpy(lattice(pred, self.scale))
+            values["lattice_truth"] = _to_numpy(lattice(true, self.scale))
         for key in self._MEAN_KEYS:
             self._sums[key] += float(values[key].sum())
         for key in self._NAN_KEYS:
@@ -622,7 +552,9 @@ class MetricAccumulator:
         out = {key: self._sums[key] / self._days for key in self._MEAN_KEYS}
         pooled = self._squared_error / self._points
         out["psnr_pooled"] = float(ops.convert_to_numpy(psnr_from_mse(np.float64(pooled), self.data_range)))
-        keys = self._NAN_KEYS if self._anomaly else ("acc", "tcc")
+        keys = [key for key in self._NAN_KEYS if key != "acc_anomaly" or self._anomaly]
+        if self.scale is None:
+            keys = [key for key in keys if not key.startswith("lattice")]
         for key in keys:
             n = self._defined[key]
             out[key] = self._sums[key] / n if n else math.nan

@@ -39,9 +39,16 @@ TABLE_COLUMNS = (
     ("bias", "bias"),
     ("acc_anomaly", "ACC (anomaly)"),
     ("mse_ratio", "Bicubic MSE / MSE"),
+    ("power_near", "power near / truth"),
+    ("power_far", "power far / truth"),
+    ("lattice", "lattice"),
+    ("lattice_truth", "lattice (truth)"),
     ("crps", "CRPS"),
     ("spread", "spread"),
 )
+
+SPLIT_ONLY = ("mse_ratio", "power_near", "power_far")
+"""Columns scored over the whole split only, not per month or latitude band."""
 
 TABLE_CAPTION = (
     "Metric card of `hsr_keras.metrics`, %RH on the HR grid. "
@@ -54,6 +61,13 @@ TABLE_CAPTION = (
     "ACC (anomaly): the same on anomalies from the training climatology. "
     "TCC: paper eq. 13, per-point correlation over the steps of a day, averaged over points and days. "
     "Bicubic MSE / MSE: aligned bicubic's MSE over the method's (the paper's WGAN-GP: 3.38). "
+    "Power near / far / truth: the method's radially averaged power summed over a band of wavenumbers "
+    "above the LR grid's Nyquist wavenumber k_n (near: k_n to 2.5 k_n, far: to 5 k_n; see the bands "
+    "below) over the truth's, every frame of the split; below 1: missing small-scale texture. "
+    "Lattice: mean roughness |x - mean of its 4 neighbours| at the LR sample points over that at the "
+    "other points, per day, averaged over days; lattice (truth): the truth's over the same days, "
+    "the value to match; below it: a dotted lattice, smooth where the LR values were kept "
+    "(stride builds only). "
     "CRPS, spread: ensemble scores when a model is sampled several times (the other columns then "
     "score the ensemble mean). "
     "(aligned): interpolated from the LR points' true coordinates; (naive resize): an image resize "
@@ -89,11 +103,22 @@ def format_number(value, digits=3):
 
 
 def caption(report):
-    """The caption of the table: the split, its days and level, then TABLE_CAPTION."""
+    """The caption of the table: the split, its days and level, TABLE_CAPTION, the power bands' wavenumbers."""
     where = f"split {report['split']!r}, {report['days']} days"
     if report.get("level") is not None:
         where += f", {report['level']:g} hPa"
-    return f"Table 3 layout ({where}). {TABLE_CAPTION}"
+    text = f"Table 3 layout ({where}). {TABLE_CAPTION}"
+    bands = report.get("spectra", {}).get("power_bands")
+    if bands:
+        text += " Power bands here (wavenumbers in cycles per domain): " + ", ".join(
+            f"{name.removeprefix('power_')} {_band_text(first, last)}" for name, (first, last) in bands.items()
+        )
+        text += "."
+    return text
+
+
+def _band_text(first, last):
+    return f"{first}-{last}" if first <= last else "none (above the highest wavenumber)"
 
 
 def format_table(report, markdown=True):
@@ -145,7 +170,7 @@ def write_bands(report, out):
 
 
 def _write_groups(groups, column, path):
-    keys = [key for key, _ in TABLE_COLUMNS if key != "mse_ratio"] + ["days"]
+    keys = [key for key, _ in TABLE_COLUMNS if key not in SPLIT_ONLY] + ["days"]
     with path.open("w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["method", column] + keys)

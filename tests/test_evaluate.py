@@ -19,6 +19,9 @@ def tiny(tmp_path_factory):
     return make_tiny(tmp_path_factory.mktemp("evaluate"))
 
 
+TEXTURE_COLUMNS = ["power_near", "power_far", "lattice", "lattice_truth"]
+
+
 def run_cli(argv):
     return evaluate.main([str(a) for a in argv] + ["--quiet"])
 
@@ -75,8 +78,26 @@ def test_csv_numbers_equal_json(cli_run):
                 continue
             a, b = float(text), float(json_number(scores[key]))
             assert (math.isnan(a) and math.isnan(b)) or a == b, (row["method"], key)
-    for key in PAPER_COLUMNS + ["psnr_pooled", "bias", "acc_anomaly", "mse_ratio"]:
+    for key in PAPER_COLUMNS + ["psnr_pooled", "bias", "acc_anomaly", "mse_ratio", *TEXTURE_COLUMNS]:
         assert all(row[key] != "" for row in rows)
+
+
+def test_texture_scores_in_every_output(cli_run):
+    """Band power and lattice for every method, the truth's lattice beside them, the bands in the caption."""
+    results = json.loads((cli_run / "results.json").read_text())
+    assert results["spectra"]["power_bands"] == {"power_near": [4, 10], "power_far": [11, 16]}  # 32 points, scale 4
+    assert "near 4-10, far 11-16" in results["table_caption"]
+    table = (cli_run / "table.md").read_text()
+    assert "near 4-10, far 11-16" in table and "| lattice (truth) |" in table
+    card = results["metric_card"]["metrics"]
+    truth_lattice = {float(json_number(s["lattice_truth"])) for s in results["scores"].values()}
+    assert len(truth_lattice) == 1  # the same days for every method
+    for name, scores in results["scores"].items():
+        assert set(TEXTURE_COLUMNS) <= set(scores) <= set(card) | {"mse_ratio"}, name
+        assert 0 < float(json_number(scores["power_near"])) < 10
+    monthly = read_csv(cli_run / "monthly.csv")
+    assert all(row["lattice"] != "" and row["lattice_truth"] != "" for row in monthly)
+    assert "power_near" not in monthly[0]  # scored over the split only
 
 
 def test_results_record_the_settings(cli_run, tiny):

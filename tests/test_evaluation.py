@@ -5,9 +5,9 @@ import math
 import keras
 import numpy as np
 import pytest
-from tiny_build import SCALE, TINY_GENERATOR, make_tiny, oracle
+from tiny_build import SCALE, TINY_GENERATOR, make_tiny, oracle, planted_lattice
 
-from hsr_keras import evaluation
+from hsr_keras import evaluation, method_scores
 from hsr_keras.data import load_split
 from hsr_keras.layers import SamplingGaussianNoise
 from hsr_keras.networks import build_generator, build_srcnn
@@ -107,8 +107,9 @@ def test_days_go_to_the_month_of_their_first_step(tiny):
 
     method = evaluation.interpolation_method("bicubic", tiny["manifest"])
     for month, rows in (("2019-01", january), ("2019-02", ~january)):
-        acc = MetricAccumulator(climatology=evaluation.training_climatology(tiny["manifest"], None))
-        acc.update(method(lr[rows]), hr[rows].astype("float64"))
+        acc = MetricAccumulator(climatology=evaluation.training_climatology(tiny["manifest"], None), scale=SCALE)
+        acc.update(method(lr[rows]).astype("float64"), hr[rows].astype("float64"))
+        assert "lattice" in acc.result()
         for key, value in acc.result().items():
             assert monthly[month][key] == pytest.approx(value, rel=1e-9)
     overall = report["methods"]["bicubic"]["mse"]
@@ -134,13 +135,54 @@ def test_streaming_batch_size_does_not_change_numbers(tiny):
 
 def test_spectrum_accumulator_is_the_mean_over_frames():
     fields = np.random.default_rng(0).normal(size=(5, 3, 16, 16))
-    acc = evaluation.SpectrumAccumulator()
+    acc = method_scores.SpectrumAccumulator()
     acc.update(fields[:2])
     acc.update(fields[2:])
-    from hsr_keras.metrics import radial_power_spectrum
+    from hsr_keras.spectra import radial_power_spectrum
 
     np.testing.assert_allclose(acc.result(), radial_power_spectrum(fields)[1], rtol=1e-12)
     assert acc.frames == 15
+
+
+def test_lattice_and_band_power_of_known_methods(tiny):
+    """The truth, twice the truth and the truth with a planted lattice, against independent numbers."""
+    from hsr_keras.metrics import lattice
+
+    truth = oracle(tiny["manifest"], "test")
+    methods = {
+        "truth": truth,
+        "twice": lambda lr: 2 * truth(lr),
+        "dotted": lambda lr: planted_lattice(truth(lr), SCALE),
+    }
+    report = evaluation.evaluate_methods(tiny["data"], "test", methods, batch_size=3, map_days=0)
+    assert report["spectra"]["power_bands"] == {"power_near": [4, 10], "power_far": [11, 16]}  # 32 points, scale 4
+    scores = report["methods"]
+    assert scores["truth"]["power_near"] == pytest.approx(1) and scores["truth"]["power_far"] == pytest.approx(1)
+    assert scores["twice"]["power_near"] == pytest.approx(4) and scores["twice"]["power_far"] == pytest.approx(4)
+    _, hr, _ = load_split(tiny["manifest"], "test")
+    expected = float(np.mean(np.asarray(lattice(hr.astype("float64"), SCALE))))
+    assert 0.5 < expected < 2 and expected != pytest.approx(1, abs=1e-3)  # the truth's own value: not exactly 1
+    for name in methods:
+        assert scores[name]["lattice_truth"] == pytest.approx(expected, rel=1e-9)
+    assert scores["truth"]["lattice"] == pytest.approx(expected, rel=1e-9)
+    assert scores["twice"]["lattice"] == pytest.approx(expected, rel=1e-9)  # a ratio: scale-free
+    assert scores["dotted"]["lattice"] == pytest.approx(0, abs=1e-9)
+    january = report["monthly"]["dotted"]["2019-01"]
+    assert january["lattice"] == pytest.approx(0, abs=1e-9) and "power_near" not in january
+
+
+@pytest.mark.parametrize(
+    "degradation, hr_shape, expected",
+    [
+        ("stride", [8, 64, 64], 8),
+        ("block_mean", [8, 64, 64], None),
+        ("stride", [8, 8, 64], None),
+        (None, [8, 64, 64], None),
+    ],
+)
+def test_lattice_only_where_a_build_has_sample_points(degradation, hr_shape, expected):
+    manifest = {"scale": 8, "hr_shape": hr_shape} | ({"degradation": degradation} if degradation else {})
+    assert evaluation.lattice_scale(manifest) == expected
 
 
 # ----------------------------------------------------------------------------- patch builds
@@ -178,14 +220,14 @@ def test_a_patch_build_is_scored_per_latitude_band_with_each_patch_climatology(p
     method = evaluation.interpolation_method("bicubic", manifest)
     expected = {}
     for band, rows in (("0-30N", centres < 30), ("30N-60N", centres >= 30)):
-        acc = MetricAccumulator()
-        acc.update(method(lr[rows]), hr[rows].astype("float64"), climatology[patch[rows]])
+        acc = MetricAccumulator(scale=manifest["scale"])
+        acc.update(method(lr[rows]).astype("float64"), hr[rows].astype("float64"), climatology[patch[rows]])
         expected[band] = acc.result()
     bands = report["bands"]["bicubic"]
     assert set(bands) == {"0-30N", "30N-60N"}
     for band, scores in expected.items():
         assert bands[band]["days"] == scores["days"] > 0
-        for key in ("mse", "ssim", "acc_anomaly"):
+        for key in ("mse", "ssim", "acc_anomaly", "lattice", "lattice_truth"):
             assert bands[band][key] == pytest.approx(scores[key], rel=1e-9)
     # the anomaly ACC of the whole split also uses each record's own patch climatology
     overall = MetricAccumulator()

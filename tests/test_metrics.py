@@ -8,6 +8,7 @@ import tensorflow as tf
 from keras import ops
 from scipy.ndimage import gaussian_filter
 from skimage.metrics import structural_similarity
+from tiny_build import planted_lattice
 
 from hsr_keras import metrics as M
 
@@ -200,83 +201,6 @@ def test_tcc_matches_corrcoef_and_counts_constant_series():
     assert counts.dtype == np.int32
 
 
-# ------------------------------------------------------------------------- spectrum
-
-
-def test_spectrum_sine_lands_in_its_bin():
-    n = 64
-    y, x = np.mgrid[0:n, 0:n]
-    for k in (1, 3, 8, 20, 32):
-        field = 40.0 + 10.0 * np.cos(2 * np.pi * k * x / n + 0.3)
-        wn, power = M.radial_power_spectrum(field)
-        np.testing.assert_array_equal(wn, np.arange(1, 33))
-        assert np.argmax(power) == k - 1
-        assert power[k - 1] > 1e6 * np.delete(power, k - 1).max()
-        # ring sums of a pure mode add up to its variance (10^2 / 2, or at the Nyquist
-        # wavenumber, where the wave is (-1)^x 10 cos(0.3), 10^2 cos(0.3)^2)
-        _, ring = M.radial_power_spectrum(field, reduce="sum")
-        variance = 50.0 if k < 32 else 100.0 * np.cos(0.3) ** 2
-        np.testing.assert_allclose(ring.sum(), variance, rtol=1e-10)
-    # diagonal wave and a non-square frame: k = N sqrt((kx/W)^2 + (ky/H)^2)
-    field = np.sin(2 * np.pi * (3 * x / n + 4 * y / n))
-    assert np.argmax(M.radial_power_spectrum(field)[1]) == 5 - 1
-    yy, xx = np.mgrid[0:32, 0:64]
-    field = np.sin(2 * np.pi * 10 * xx / 64)  # 10 cycles over 64 -> 5 per 32 grid lengths
-    wn, power = M.radial_power_spectrum(field[None, None])
-    assert len(wn) == 16 and np.argmax(power) == 5 - 1
-
-
-@pytest.mark.parametrize("beta", [3.5, 5.7])
-def test_spectrum_power_law_slope(beta):
-    n = 128
-    rng = np.random.default_rng(11)
-    k = np.hypot(*np.meshgrid(np.fft.fftfreq(n) * n, np.fft.fftfreq(n) * n, indexing="ij"))
-    amplitude = np.where(k > 0, k, 1.0) ** (-beta / 2)
-    amplitude[0, 0] = 0.0
-    spectrum = np.fft.fft2(rng.normal(size=(4, n, n)))
-    fields = np.fft.ifft2(spectrum / np.abs(spectrum) * amplitude).real * 1e3 + 50.0
-    wn, power = M.radial_power_spectrum(fields)
-    sel = (wn >= 2) & (wn <= 32)
-    slope = np.polyfit(np.log(wn[sel]), np.log(power[sel]), 1)[0]
-    assert abs(slope + beta) < 0.1, slope
-    _, ring = M.radial_power_spectrum(fields, reduce="sum")
-    slope_sum = np.polyfit(np.log(wn[sel]), np.log(ring[sel]), 1)[0]
-    assert abs(slope_sum - (1 - beta)) < 0.1, slope_sum
-
-
-def test_spectrum_removes_frame_mean():
-    field = np.random.default_rng(12).normal(size=(2, 16, 16))
-    _, p1 = M.radial_power_spectrum(field)
-    _, p2 = M.radial_power_spectrum(field + np.array([100.0, -7.0])[:, None, None])
-    np.testing.assert_allclose(p1, p2, rtol=1e-9)
-
-
-# ---------------------------------------------------------------------- ensembles
-
-
-def test_crps_single_member_is_mae():
-    pred, true = smooth_fields((2, 3, 12, 12), seed=13)
-    np.testing.assert_allclose(M.crps_ensemble(pred[None], true), np_(M.mae(pred, true)), rtol=1e-12)
-
-
-def test_crps_matches_brute_force():
-    rng = np.random.default_rng(14)
-    members = rng.normal(50, 10, (5, 2, 3, 4, 4))
-    true = rng.normal(50, 10, (2, 3, 4, 4))
-    m = members.shape[0]
-    skill = np.mean([np.abs(members[i] - true) for i in range(m)], axis=0)
-    pairs = sum(np.abs(members[i] - members[j]) for i in range(m) for j in range(m))
-    ref = (skill - pairs / (2 * m * (m - 1))).mean(axis=(1, 2, 3))
-    np.testing.assert_allclose(M.crps_ensemble(members, true), ref, rtol=1e-12)
-    np.testing.assert_allclose(M.crps_ensemble(members[..., None], true[..., None]), ref, rtol=1e-12)
-    np.testing.assert_allclose(
-        M.ensemble_spread(members, true), members.std(axis=0, ddof=1).mean(axis=(1, 2, 3)), rtol=1e-12
-    )
-    np.testing.assert_array_equal(M.ensemble_spread(members[:1]), [0.0, 0.0])
-    with pytest.raises(ValueError, match="members.shape"):
-        M.crps_ensemble(members, true[:, :2])
-
-
 # -------------------------------------------------------------------- accumulator
 
 
@@ -307,6 +231,7 @@ def test_accumulator_equals_metrics_on_concatenated_data():
     np.testing.assert_allclose(got["psnr_pooled"], np_(M.psnr_from_mse(got["mse"])), rtol=1e-6)
     assert got["tcc_excluded_points"] == 1 + 256 and got["days"] == 7
     assert set(got) <= set(M.METRIC_CARD)
+    assert not any(key.startswith("lattice") for key in got)  # no scale, no lattice
     for entry in M.METRIC_CARD.values():
         assert set(entry) == {"description", "higher_is_better", "units"}
 
@@ -396,14 +321,7 @@ def test_lattice_is_about_one_without_a_lattice_and_small_with_a_planted_one():
     noise = np.random.default_rng(4).normal(size=(2, 4, 128, 128))
     field = 50 + 10 * np.sin(x / 9.0)[None, None] * np.cos(y / 13.0)[None, None] + 3 * noise
     np.testing.assert_allclose(np.asarray(M.lattice(field, 8)), 1.0, atol=0.06)
-    dotted = field.copy()  # the sample points set to the mean of their neighbours: the dotted lattice
-    inner = np.arange(8, 127, 8)
-    for i in inner:
-        for j in inner:
-            dotted[..., i, j] = (
-                field[..., i - 1, j] + field[..., i + 1, j] + field[..., i, j - 1] + field[..., i, j + 1]
-            ) / 4
-    ratio = np.asarray(M.lattice(dotted, 8))
+    ratio = np.asarray(M.lattice(planted_lattice(field, 8), 8))
     assert np.all(ratio < 0.5), ratio
     np.testing.assert_allclose(np.asarray(M.lattice(field[:, :, 1:, 1:], 8)), 1.0, atol=0.06)  # other phase
 
@@ -413,3 +331,38 @@ def test_lattice_needs_fields_larger_than_the_scale():
         M.lattice(np.zeros((1, 1, 9, 30)), 8)
     with pytest.raises(ValueError, match=r"\[days, T, H, W\]"):
         M.lattice(np.zeros((30, 30)), 8)
+
+
+def _lattice_by_loops(field, scale):
+    at, away = _lattice_parts_by_loops(field, scale)
+    with np.errstate(invalid="ignore"):
+        return at / away
+
+
+def test_accumulator_lattice_is_the_mean_of_per_day_lattices_with_the_truths_beside_it():
+    y, x = np.mgrid[0:32, 0:40]
+    noise = np.random.default_rng(6).normal(size=(5, 3, 32, 40))
+    true = 50 + 10 * np.sin(x / 5.0) * np.cos(y / 7.0) + 3 * noise
+    pred = true + np.random.default_rng(7).normal(size=true.shape)
+    pred[1:3] = planted_lattice(pred[1:3], 8)  # a dotted lattice on two of five days
+    pred[4] = 40.0  # a day without roughness: no lattice, skipped
+    accumulator = M.MetricAccumulator(scale=8)
+    for start, stop in ((0, 2), (2, 5)):
+        accumulator.update(pred[start:stop], true[start:stop])
+    got = accumulator.result()
+    per_day = _lattice_by_loops(pred, 8)
+    assert np.isnan(per_day[4]) and np.all(per_day[1:3] < 0.6) and np.all(np.abs(per_day[[0, 3]] - 1) < 0.15)
+    np.testing.assert_allclose(got["lattice"], per_day[:4].mean(), rtol=1e-9)
+    np.testing.assert_allclose(got["lattice_truth"], _lattice_by_loops(true, 8).mean(), rtol=1e-9)
+    assert got["lattice"] < got["lattice_truth"] - 0.1  # the planted lattice shows against the truth's
+    # the same fields without the lattice score like the truth; the truth's own value is not exactly 1
+    clean = M.MetricAccumulator(scale=8)
+    clean.update(true + np.random.default_rng(7).normal(size=true.shape), true)
+    assert abs(clean.result()["lattice"] - clean.result()["lattice_truth"]) < 0.05
+    assert got["lattice_truth"] != 1.0
+
+
+@pytest.mark.parametrize("scale", [1, 0, 2.5, "8"])
+def test_accumulator_rejects_a_bad_scale(scale):
+    with pytest.raises(ValueError, match="integer >= 2"):
+        M.MetricAccumulator(scale=scale)

@@ -61,3 +61,16 @@ def oracle(manifest, split):
 def read_csv(path):
     with open(path, newline="") as f:
         return list(csv.DictReader(f))
+
+
+def planted_lattice(field, scale):
+    """`field` [..., H, W] with each interior LR sample point set to the mean of its 4 neighbours: the dotted lattice."""
+    dotted = np.array(field, dtype="float64")
+    rows, cols = np.ix_(np.arange(scale, field.shape[-2] - 1, scale), np.arange(scale, field.shape[-1] - 1, scale))
+    dotted[..., rows, cols] = (
+        dotted[..., rows - 1, cols]
+        + dotted[..., rows + 1, cols]
+        + dotted[..., rows, cols - 1]
+        + dotted[..., rows, cols + 1]
+    ) / 4
+    return dotted
