@@ -465,11 +465,11 @@ def lattice_scale(manifest):
 
     A "stride" build's LR values are its HR points at rows and columns multiple of the scale,
     in every patch (patches start at multiples of it); a "block_mean" build keeps no HR point,
-    so no point can be smoother for having been kept. Fields of one LR row or column have no
-    interior sample point.
+    so no point can be smoother for having been kept. Fields of two LR rows or columns or fewer
+    have no whole LR cell of interior points (`metrics.phase_roughness`).
     """
     scale = int(manifest["scale"])
-    if manifest.get("degradation") != "stride" or min(manifest["hr_shape"][1:]) < 2 * scale:
+    if manifest.get("degradation") != "stride" or min(manifest["hr_shape"][1:]) <= 2 * scale:
         return None
     return scale
 

@@ -23,17 +23,19 @@ def content_l1(pred, true, std=1.0):
     return _per_sample_mean(ops.abs(pred - true)) / std
 
 
-def lattice_loss(pred, true, scale, std=1.0):
-    """How far the roughness at the LR sample points, and away from them, is from the truth's.
+def lattice_loss(pred, true, epsilon=1e-6, *, scale):
+    """Mean squared log ratio of pred's roughness to the truth's at each position in an LR cell, per sample.
 
-    The dotted lattice: a generator that reproduces the LR values where they were sampled adds
-    texture everywhere but there. This matches the two statistics of `metrics.lattice_parts`,
-    not the values point by point, so texture may differ from the truth's in detail but not in
-    where it is; in units of the training data's standard deviation, per sample.
+    The lattice: texture whose strength depends on the position in the LR cell (smooth where the
+    LR values are kept, or a sub-pixel upsampling's own texture per position; see
+    `metrics.phase_roughness`). Matching each position's mean roughness to the truth's, not the
+    values point by point, lets the texture differ from the truth's in detail but not in where
+    it is nor in how strong it is. Log ratios are unit-free and their gradient fades as the
+    statistics meet (an absolute difference's sign-sized gradient swamped the content loss).
     """
-    pred_at, pred_away = metrics.lattice_parts(ops.cast(pred, "float32"), scale)
-    true_at, true_away = metrics.lattice_parts(ops.cast(true, "float32"), scale)
-    return (ops.abs(pred_at - true_at) + ops.abs(pred_away - true_away)) / std
+    pred_phases = metrics.phase_roughness(ops.cast(pred, "float32"), scale)
+    true_phases = metrics.phase_roughness(ops.cast(true, "float32"), scale)
+    return ops.mean(ops.square(ops.log((pred_phases + epsilon) / (true_phases + epsilon))), axis=(1, 2))
 
 
 def critic_loss(real_score, fake_score, loss="wgan-gp"):

@@ -19,8 +19,8 @@ Conventions
   range of a field.
 
 The functions `mse`, `mae`, `bias`, `psnr`, `psnr_from_mse`, `ssim`, `acc`, `tcc`,
-`tcc_counts`, `roughness`, `lattice_parts` and `lattice` use `keras.ops` only and run on any
-Keras backend, eagerly or inside a graph. `MetricAccumulator` streams them over days (numpy
+`tcc_counts`, `roughness`, `phase_roughness`, `lattice_parts`, `lattice` and `lattice_spread`
+use `keras.ops` only and run on any Keras backend, eagerly or inside a graph. `MetricAccumulator` streams them over days (numpy
 state). The card's spectral entries come from `hsr_keras.spectra`, its ensemble entries from
 `hsr_keras.ensemble_scores`.
 
@@ -112,6 +112,20 @@ METRIC_CARD = {
     },
     "lattice_truth": {
         "description": "lattice of the truth over the same days: the value a method should match (not exactly 1)",
+        "higher_is_better": None,
+        "units": "1",
+    },
+    "lattice_spread": {
+        "description": "coefficient of variation, over the scale x scale positions in an LR cell, of the mean "
+        "roughness at each position, per day, averaged over days: near 0 without a lattice, large where "
+        "the sub-pixel upsampling gives positions their own texture (a lattice anywhere in the cell, which "
+        "lattice, at the sample points only, can miss); compare with lattice_spread_truth. Left out for "
+        "'block_mean' builds as lattice is",
+        "higher_is_better": None,
+        "units": "1",
+    },
+    "lattice_spread_truth": {
+        "description": "lattice_spread of the truth over the same days (sampling noise: the floor a method can reach)",
         "higher_is_better": None,
         "units": "1",
     },
@@ -399,37 +413,49 @@ def tcc_counts(pred, true):
 # --------------------------------------------------------------------------- lattice
 
 
-def _sample_point_mask(height, width, scale):
-    """1 at the interior points of an `H x W` field that are LR sample points (row and column
-    multiples of `scale`, as the "stride" degradation takes them), 0 elsewhere: `[H-2, W-2]`."""
-    rows = (np.arange(1, height - 1) % scale) == 0
-    cols = (np.arange(1, width - 1) % scale) == 0
-    return (rows[:, None] & cols[None, :]).astype(np.float32)
-
-
 def roughness(field):
     """|x - mean of its 4 neighbours| at the interior points of `[..., H, W]` fields: `[..., H-2, W-2]`."""
     neighbours = (field[..., :-2, 1:-1] + field[..., 2:, 1:-1] + field[..., 1:-1, :-2] + field[..., 1:-1, 2:]) / 4
     return ops.abs(field[..., 1:-1, 1:-1] - neighbours)
 
 
-def lattice_parts(field, scale):
-    """Per day, the mean roughness at the LR sample points and at every other interior point.
+def phase_roughness(field, scale):
+    """Per day, the mean roughness at each of the `scale x scale` positions in an LR cell: `[days, s, s]`.
 
-    `field` is `[days, T, H, W]` (or `[..., 1]`); returns two `[days]` vectors (%RH). A generator
-    that reproduces the LR values where they were sampled and adds texture elsewhere is
-    smoother at the sample points: the map shows a regular grid of dots, one every `scale` cells.
+    Position (0, 0) holds the LR sample points of a "stride" build (rows and columns multiple of
+    `scale`). The truth's texture does not know where the LR grid is, so its positions are alike;
+    a generator that keeps the LR values, or whose sub-pixel upsampling gives each position its
+    own texture, is rougher at some positions than at others: a lattice on the map. Measured
+    over the whole LR cells whose points are all interior (rows and columns `scale` onwards).
+    `field` is `[days, T, H, W]` (or `[..., 1]`).
     """
     shape = _shape_tuple(field)
     x, shape = _squeeze_channel(_as_float(field), shape, "field")
     height, width = shape[-2:]
-    if height is None or width is None or min(height, width) <= scale + 1:
-        raise ValueError(f"lattice needs fields larger than scale + 1 = {scale + 1} points. Received: shape={shape}")
-    mask = ops.cast(_sample_point_mask(height, width, scale), x.dtype)
-    rough = roughness(x)
-    at_samples = ops.sum(rough * mask, axis=(1, 2, 3)) / (ops.sum(mask) * shape[1])
-    away = ops.sum(rough * (1 - mask), axis=(1, 2, 3)) / (ops.sum(1 - mask) * shape[1])
+    if height is None or width is None or min(height, width) <= 2 * scale:
+        raise ValueError(f"lattice needs fields larger than 2 x scale = {2 * scale} points. Received: shape={shape}")
+    rows, cols = (height - 1) // scale - 1, (width - 1) // scale - 1
+    rough = roughness(x)[..., scale - 1 : scale - 1 + rows * scale, scale - 1 : scale - 1 + cols * scale]
+    rough = ops.reshape(rough, (-1, shape[1], rows, scale, cols, scale))
+    return ops.mean(rough, axis=(1, 2, 4))
+
+
+def lattice_parts(field, scale):
+    """Per day, the mean roughness at the LR sample points and at the other positions: two `[days]` vectors."""
+    phases = phase_roughness(field, scale)
+    at_samples = phases[:, 0, 0]
+    away = (ops.sum(phases, axis=(1, 2)) - at_samples) / (scale * scale - 1)
     return at_samples, away
+
+
+def lattice_spread(field, scale):
+    """Per day: the coefficient of variation of `phase_roughness` over the positions, `[days]`.
+
+    Near 0 for the truth (sampling noise only), large where the positions differ in texture: the
+    lattice wherever it is in the LR cell, not only at the sample points `lattice` looks at.
+    """
+    phases = ops.reshape(phase_roughness(field, scale), (-1, scale * scale))
+    return ops.std(phases, axis=1) / ops.mean(phases, axis=1)
 
 
 def lattice(field, scale):
@@ -460,9 +486,9 @@ class MetricAccumulator:
     * `acc`, `acc_anomaly` (only with a climatology), `tcc`: means over the days where the
       value is defined (NaN days, see `acc`/`tcc`, are skipped); NaN if there is none.
     * `tcc_excluded_points`: total number of (day, point) series left out of `tcc`.
-    * `lattice`, `lattice_truth` (only with a `scale`): means over the days where defined of
-      `lattice(pred, scale)` and `lattice(true, scale)`, the truth's value over the same days
-      being the reference a method's is read against.
+    * `lattice`, `lattice_truth`, `lattice_spread`, `lattice_spread_truth` (only with a
+      `scale`): means over the days where defined of `lattice` and `lattice_spread` of pred and
+      of true, the truth's values over the same days being the reference a method's is read against.
     * `days`: number of days seen.
 
     Args:
@@ -483,7 +509,7 @@ class MetricAccumulator:
     """
 
     _MEAN_KEYS = ("mse", "mae", "bias", "psnr", "ssim")
-    _NAN_KEYS = ("acc", "acc_anomaly", "tcc", "lattice", "lattice_truth")
+    _NAN_KEYS = ("acc", "acc_anomaly", "tcc", "lattice", "lattice_truth", "lattice_spread", "lattice_spread_truth")
 
     def __init__(self, climatology=None, data_range=PEAK, scale=None):
         if scale is not None and (int(scale) != scale or scale < 2):
@@ -530,8 +556,9 @@ class MetricAccumulator:
         tcc_value, excluded = _tcc_parts(pred, true)
         values["tcc"] = _to_numpy(tcc_value)
         if self.scale is not None:
-            values["lattice"] = _to_numpy(lattice(pred, self.scale))
-            values["lattice_truth"] = _to_numpy(lattice(true, self.scale))
+            for name, fn in (("lattice", lattice), ("lattice_spread", lattice_spread)):
+                values[name] = _to_numpy(fn(pred, self.scale))
+                values[f"{name}_truth"] = _to_numpy(fn(true, self.scale))
         for key in self._MEAN_KEYS:
             self._sums[key] += float(values[key].sum())
         for key in self._NAN_KEYS:

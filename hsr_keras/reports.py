@@ -43,6 +43,8 @@ TABLE_COLUMNS = (
     ("power_far", "power far / truth"),
     ("lattice", "lattice"),
     ("lattice_truth", "lattice (truth)"),
+    ("lattice_spread", "lattice spread"),
+    ("lattice_spread_truth", "lattice spread (truth)"),
     ("crps", "CRPS"),
     ("spread", "spread"),
 )
@@ -66,8 +68,11 @@ TABLE_CAPTION = (
     "below) over the truth's, every frame of the split; below 1: missing small-scale texture. "
     "Lattice: mean roughness |x - mean of its 4 neighbours| at the LR sample points over that at the "
     "other points, per day, averaged over days; lattice (truth): the truth's over the same days, "
-    "the value to match; below it: a dotted lattice, smooth where the LR values were kept "
-    "(stride builds only). "
+    "the value to match; below it: a dotted lattice, smooth where the LR values were kept. "
+    "Lattice spread: the coefficient of variation of the mean roughness over the scale x scale "
+    "positions of an LR cell; (truth): its sampling-noise floor; above it: a lattice anywhere in the "
+    "cell, e.g. sub-pixel upsampling that gives each position its own texture (both lattice scores: "
+    "stride builds only). "
     "CRPS, spread: ensemble scores when a model is sampled several times (the other columns then "
     "score the ensemble mean). "
     "(aligned): interpolated from the LR points' true coordinates; (naive resize): an image resize "

@@ -156,7 +156,7 @@ class SuperResolutionGAN(keras.Model):
             total = total + self.adversarial_weight * parts["adversarial_loss"]
         if self.lattice_weight:
             scale = hr.shape[2] // lr.shape[2]  # static: HR and LR heights
-            parts["lattice_loss"] = losses.lattice_loss(fake, hr, scale, self.data_std)
+            parts["lattice_loss"] = losses.lattice_loss(fake, hr, scale=scale)
             total = total + self.lattice_weight * parts["lattice_loss"]
         return total, parts
 

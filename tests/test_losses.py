@@ -35,27 +35,24 @@ def test_penalty_gradient_is_finite_at_zero_gradient():
     np.testing.assert_allclose(penalty.numpy(), 2.0, rtol=1e-5)
 
 
-def _roughness_means(field, scale):
-    """Mean |x - mean of 4 neighbours| at the interior sample points (multiples of scale) and elsewhere, per sample."""
-    f = field[..., 0]
-    rough = np.abs(
-        f[..., 1:-1, 1:-1] - (f[..., :-2, 1:-1] + f[..., 2:, 1:-1] + f[..., 1:-1, :-2] + f[..., 1:-1, 2:]) / 4
-    )
-    rows, cols = np.meshgrid(np.arange(1, f.shape[-2] - 1), np.arange(1, f.shape[-1] - 1), indexing="ij")
-    at = (rows % scale == 0) & (cols % scale == 0)
-    return rough[..., at].mean(axis=(1, 2)), rough[..., ~at].mean(axis=(1, 2))
-
-
-def test_lattice_loss_matches_the_roughness_statistics_of_pred_and_true():
+def test_lattice_loss_matches_the_roughness_of_pred_and_true_at_each_position_in_an_lr_cell():
     rng = np.random.default_rng(5)
     true = rng.normal(50, 5, (3, 2, 20, 20, 1)).astype("float32")
     pred = true.copy()
     pred[:, :, ::4, ::4] = 50.0  # flat at the sample points: a lattice
     pred += rng.normal(0, 1, pred.shape).astype("float32")
-    (pa, pw), (ta, tw) = _roughness_means(pred, 4), _roughness_means(true, 4)
-    expected = (np.abs(pa - ta) + np.abs(pw - tw)) / 5.0
-    np.testing.assert_allclose(losses.lattice_loss(pred, true, 4, 5.0), expected, rtol=1e-5)
-    np.testing.assert_allclose(losses.lattice_loss(true, true, 4, 5.0), 0.0, atol=1e-7)
+    # roughness per position of the interior LR cells (rows and columns 4 to 15), by hand
+    rough = {}
+    for name, f in (("pred", pred[..., 0]), ("true", true[..., 0])):
+        r = np.abs(
+            f[..., 1:-1, 1:-1] - (f[..., :-2, 1:-1] + f[..., 2:, 1:-1] + f[..., 1:-1, :-2] + f[..., 1:-1, 2:]) / 4
+        )
+        cells = r[..., 3:15, 3:15].reshape(3, 2, 3, 4, 3, 4)
+        rough[name] = cells.mean(axis=(1, 2, 4))
+    expected = (np.log(rough["pred"] / rough["true"]) ** 2).mean(axis=(1, 2))
+    np.testing.assert_allclose(losses.lattice_loss(pred, true, 0.0, scale=4), expected, rtol=1e-4)
+    np.testing.assert_allclose(losses.lattice_loss(true, true, scale=4), 0.0, atol=1e-7)
+    np.testing.assert_allclose(losses.lattice_loss(2 * true, true, 0.0, scale=4), np.log(2) ** 2, rtol=1e-5)
 
 
 def test_lattice_loss_pulls_the_sample_points_towards_the_truths_roughness():
@@ -63,6 +60,6 @@ def test_lattice_loss_pulls_the_sample_points_towards_the_truths_roughness():
     true = tf.constant(rng.normal(50, 5, (2, 1, 24, 24, 1)).astype("float32"))
     smooth = tf.Variable(tf.fill(true.shape, 50.0) + tf.constant(rng.normal(0, 0.01, true.shape).astype("float32")))
     with tf.GradientTape() as tape:
-        loss = tf.reduce_mean(losses.lattice_loss(smooth, true, 8))
+        loss = tf.reduce_mean(losses.lattice_loss(smooth, true, scale=8))
     grads = tape.gradient(loss, smooth).numpy()
     assert np.all(np.isfinite(grads)) and np.abs(grads[:, :, 8, 8]).max() > 0  # the sample points get a gradient

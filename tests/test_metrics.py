@@ -291,20 +291,28 @@ def test_metrics_in_tf_function(static):
         np.testing.assert_allclose(graph[key].numpy(), np_(value), rtol=1e-5, atol=1e-6, err_msg=key)
 
 
-def _lattice_parts_by_loops(field, scale):
-    """The roughness means at and away from the sample points, point by point."""
+def _phase_roughness_by_loops(field, scale):
+    """[days, s, s]: mean roughness at each position of the whole interior LR cells, point by point."""
     days, steps, height, width = field.shape
-    at, away = np.zeros(days), np.zeros(days)
+    rows, cols = range(scale, scale * ((height - 1) // scale)), range(scale, scale * ((width - 1) // scale))
+    out = np.zeros((days, scale, scale))
     for d in range(days):
-        on, off = [], []
+        sums, counts = np.zeros((scale, scale)), np.zeros((scale, scale))
         for t in range(steps):
-            for i in range(1, height - 1):
-                for j in range(1, width - 1):
-                    f = field[d, t]
-                    r = abs(f[i, j] - (f[i - 1, j] + f[i + 1, j] + f[i, j - 1] + f[i, j + 1]) / 4)
-                    (on if i % scale == 0 and j % scale == 0 else off).append(r)
-        at[d], away[d] = np.mean(on), np.mean(off)
-    return at, away
+            f = field[d, t]
+            for i in rows:
+                for j in cols:
+                    sums[i % scale, j % scale] += abs(
+                        f[i, j] - (f[i - 1, j] + f[i + 1, j] + f[i, j - 1] + f[i, j + 1]) / 4
+                    )
+                    counts[i % scale, j % scale] += 1
+        out[d] = sums / counts
+    return out
+
+
+def _lattice_parts_by_loops(field, scale):
+    phases = _phase_roughness_by_loops(field, scale)
+    return phases[:, 0, 0], (phases.sum(axis=(1, 2)) - phases[:, 0, 0]) / (scale * scale - 1)
 
 
 def test_lattice_parts_match_a_point_by_point_computation():
@@ -313,6 +321,21 @@ def test_lattice_parts_match_a_point_by_point_computation():
     expected_at, expected_away = _lattice_parts_by_loops(field, 4)
     np.testing.assert_allclose(np.asarray(at), expected_at, rtol=1e-6)
     np.testing.assert_allclose(np.asarray(away), expected_away, rtol=1e-6)
+    phases = _phase_roughness_by_loops(field, 4)
+    np.testing.assert_allclose(np.asarray(M.phase_roughness(field, 4)), phases, rtol=1e-6)
+    spread = phases.reshape(2, -1).std(axis=1) / phases.reshape(2, -1).mean(axis=1)
+    np.testing.assert_allclose(np.asarray(M.lattice_spread(field, 4)), spread, rtol=1e-5)
+
+
+def test_lattice_spread_sees_texture_that_depends_on_the_position_in_the_lr_cell():
+    # Extra noise on one column of every LR cell (not the sample points): a lattice `lattice` misses.
+    noise = np.random.default_rng(8).normal(size=(2, 4, 128, 128))
+    field = 50 + 3 * noise
+    striped = field.copy()
+    striped[..., :, 5::8] += 3 * np.random.default_rng(9).normal(size=striped[..., :, 5::8].shape)
+    assert np.all(np.asarray(M.lattice_spread(field, 8)) < 0.04)
+    assert np.all(np.asarray(M.lattice_spread(striped, 8)) > 0.1)
+    np.testing.assert_allclose(np.asarray(M.lattice(striped, 8)), 1.0, atol=0.1)
 
 
 def test_lattice_is_about_one_without_a_lattice_and_small_with_a_planted_one():
@@ -327,8 +350,8 @@ def test_lattice_is_about_one_without_a_lattice_and_small_with_a_planted_one():
 
 
 def test_lattice_needs_fields_larger_than_the_scale():
-    with pytest.raises(ValueError, match="larger than scale"):
-        M.lattice(np.zeros((1, 1, 9, 30)), 8)
+    with pytest.raises(ValueError, match="larger than 2 x scale"):
+        M.lattice(np.zeros((1, 1, 16, 30)), 8)
     with pytest.raises(ValueError, match=r"\[days, T, H, W\]"):
         M.lattice(np.zeros((30, 30)), 8)
 
@@ -340,8 +363,8 @@ def _lattice_by_loops(field, scale):
 
 
 def test_accumulator_lattice_is_the_mean_of_per_day_lattices_with_the_truths_beside_it():
-    y, x = np.mgrid[0:32, 0:40]
-    noise = np.random.default_rng(6).normal(size=(5, 3, 32, 40))
+    y, x = np.mgrid[0:48, 0:56]
+    noise = np.random.default_rng(6).normal(size=(5, 3, 48, 56))
     true = 50 + 10 * np.sin(x / 5.0) * np.cos(y / 7.0) + 3 * noise
     pred = true + np.random.default_rng(7).normal(size=true.shape)
     pred[1:3] = planted_lattice(pred[1:3], 8)  # a dotted lattice on two of five days
@@ -354,6 +377,9 @@ def test_accumulator_lattice_is_the_mean_of_per_day_lattices_with_the_truths_bes
     assert np.isnan(per_day[4]) and np.all(per_day[1:3] < 0.6) and np.all(np.abs(per_day[[0, 3]] - 1) < 0.15)
     np.testing.assert_allclose(got["lattice"], per_day[:4].mean(), rtol=1e-9)
     np.testing.assert_allclose(got["lattice_truth"], _lattice_by_loops(true, 8).mean(), rtol=1e-9)
+    phases = _phase_roughness_by_loops(pred[:4], 8).reshape(4, -1)
+    np.testing.assert_allclose(got["lattice_spread"], np.mean(phases.std(axis=1) / phases.mean(axis=1)), rtol=1e-6)
+    assert got["lattice_spread"] > got["lattice_spread_truth"]
     assert got["lattice"] < got["lattice_truth"] - 0.1  # the planted lattice shows against the truth's
     # the same fields without the lattice score like the truth; the truth's own value is not exactly 1
     clean = M.MetricAccumulator(scale=8)

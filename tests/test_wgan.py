@@ -103,7 +103,7 @@ def test_the_lattice_loss_is_weighed_into_the_generator_loss():
     lr, hr = batch()
     logs = gan.train_on_batch(lr, hr, return_dict=True)
     fake = gan.generator.predict(lr, verbose=0)
-    np.testing.assert_allclose(logs["lattice_loss"], np.mean(losses.lattice_loss(fake, hr, SCALE, 25.0)), rtol=1e-5)
+    np.testing.assert_allclose(logs["lattice_loss"], np.mean(losses.lattice_loss(fake, hr, scale=SCALE)), rtol=1e-5)
     total = logs["content_loss"] + 1e-3 * logs["adversarial_loss"] + 2.0 * logs["lattice_loss"]
     np.testing.assert_allclose(logs["g_loss"], total, rtol=1e-5)
     assert "lattice_loss" not in compiled(tiny_generator(), tiny_critic()).train_on_batch(lr, hr, return_dict=True)

@@ -1,0 +1,120 @@
+"""Which training recipe gives texture without a lattice: recipes x seeds on the demo data, scored.
+
+Each recipe is the demo preset with some fields changed (`NAME=field:value,field:value`);
+each is trained with seeds 0 .. N-1 by `hsr_keras.training.train`, then every model and
+aligned bicubic are scored on the test split by `hsr_keras.evaluation` (the engine of
+`evaluate`). Prints, per recipe, the mean and sample standard deviation over the seeds of
+the metric card's MSE, SSIM, lattice ratio and spectral band power ratios, and how many of
+the seeds meet the issue-15 conditions against aligned bicubic and the truth:
+
+    PYTHONPATH=. python benchmarks/bench_texture.py --seeds 3 \\
+        wgan-gp= content=loss:content lattice10=lattice_weight:10
+
+A recipe trained before with the same config (in `--out`) is reused, so a sweep can grow.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+# Scores printed per recipe when the evaluation reports them (the metric card's names).
+COLUMNS = ("mse", "ssim", "lattice", "lattice_spread", "power_near", "power_far")
+
+
+def parse_recipe(text):
+    """'name=field:value,field:value' -> (name, {field: value}); values as JSON where they parse."""
+    name, _, fields = text.partition("=")
+    if not name:
+        raise SystemExit(f"error: a recipe needs a name: {text!r}")
+    overrides = {}
+    for item in filter(None, fields.split(",")):
+        key, sep, value = item.partition(":")
+        if not sep:
+            raise SystemExit(f"error: {item!r} in recipe {name!r} is not field:value")
+        try:
+            overrides[key] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[key] = value
+    return name, overrides
+
+
+def train_recipe(config, data, folder):
+    """Train `config` into `folder` unless a finished run of the same config is there; seconds spent."""
+    from hsr_keras.training import train
+
+    marker = folder / "recipe.json"
+    wanted = json.loads(json.dumps(config.to_dict()))
+    if marker.is_file() and json.loads(marker.read_text()) == wanted:
+        return 0.0
+    start = time.perf_counter()
+    train(config, data, folder, verbose=0, overwrite=True)
+    marker.write_text(json.dumps(wanted, indent=1))
+    return time.perf_counter() - start
+
+
+def summary(values):
+    values = [v for v in values if v is not None]
+    if not values:
+        return "-"
+    mean = statistics.fmean(values)
+    spread = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{mean:.4g} +- {spread:.2g}"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("recipes", nargs="+", help="NAME=field:value,... (the demo preset with those fields)")
+    parser.add_argument("--seeds", type=int, default=1, help="trainings per recipe (seeds 0 .. N-1)")
+    parser.add_argument("--epochs", type=int, default=None, help="override every recipe's epochs")
+    parser.add_argument("--out", default="runs/bench_texture", help="models, demo data and results.json")
+    parser.add_argument("--data", default=None, help="a TFRecord build (default: the demo data under --out)")
+    args = parser.parse_args(argv)
+
+    from hsr_keras.config import PRESETS
+    from hsr_keras.evaluation import baseline_methods, evaluate_methods, load_model_method
+    from hsr_keras.training import make_demo_data
+    from tfrecords_builder.manifest import read_manifest
+
+    out = Path(args.out)
+    data = Path(args.data) if args.data else make_demo_data(out / "data", verbose=False)
+    manifest = read_manifest(data)
+    recipes = dict(parse_recipe(text) for text in args.recipes)
+    runs = {}  # recipe -> [run label]
+    methods = baseline_methods(["bicubic"], manifest)
+    reference = methods[0].name
+    for name, overrides in recipes.items():
+        for seed in range(args.seeds):
+            values = {**PRESETS["demo"].to_dict(), **overrides, "seed": seed, "scale": int(manifest["scale"])}
+            if args.epochs:
+                values["epochs"] = args.epochs
+            config = type(PRESETS["demo"])(**values)
+            folder = out / "models" / f"{name}-s{seed}"
+            seconds = train_recipe(config, data, folder)
+            print(f"{name} seed {seed}: {'reused' if not seconds else f'trained in {seconds:.0f} s'}", flush=True)
+            label = f"{name} s{seed}"
+            runs.setdefault(name, []).append(label)
+            methods.append(load_model_method(label, folder))
+    report = evaluate_methods(manifest, "test", methods, batch_size=16)
+    scores = report["methods"]
+    (out / "results.json").write_text(json.dumps({"recipes": recipes, "runs": runs, "scores": scores}, indent=1))
+
+    columns = [c for c in COLUMNS if c in scores[reference]]
+    print(f"\n{report['days']} test days; mean +- sample sd over {args.seeds} seed(s)")
+    print("| recipe | " + " | ".join(columns) + " |")
+    print("|---" * (len(columns) + 1) + "|")
+    print(f"| {reference} | " + " | ".join(f"{scores[reference][c]:.4g}" for c in columns) + " |")
+    truth = [scores[reference].get(f"{c}_truth", 1.0 if c.startswith("power") else None) for c in columns]
+    print("| truth | " + " | ".join("-" if v is None else f"{v:.4g}" for v in truth) + " |")
+    for name, labels in runs.items():
+        print(f"| {name} | " + " | ".join(summary([scores[label].get(c) for label in labels]) for c in columns) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
