@@ -110,6 +110,8 @@ class Config:
     use_residual: bool = True
     global_skip: bool = False
     skip_interpolation: str = "bilinear"
+    # ICNR-initialised sub-pixel convolutions: every position of an LR cell starts alike (layers.ICNR)
+    icnr: bool = False
     # critic (no batch normalisation: the gradient penalty is per sample)
     critic_filters: int = 64
     critic_res_blocks: int = 2
@@ -186,6 +188,7 @@ class Config:
             use_residual=self.use_residual,
             global_skip=self.global_skip,
             skip_interpolation=self.skip_interpolation,
+            icnr=self.icnr,
             mean=mean,
             std=std,
         )

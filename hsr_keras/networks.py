@@ -14,6 +14,7 @@ import keras
 from hsr_keras import srgan
 from hsr_keras.choices import CRITIC_NORMS
 from hsr_keras.layers import (
+    ICNR,
     ConvGRU,
     FrameConv2D,
     MultiKernelStem,
@@ -39,6 +40,7 @@ def build_generator(
     use_residual=True,
     global_skip=False,
     skip_interpolation="bilinear",
+    icnr=False,
     mean=0.0,
     std=1.0,
     name="generator",
@@ -76,6 +78,9 @@ def build_generator(
             interpolation. Defaults to `False` (the paper).
         skip_interpolation: "bicubic", "bilinear" or "nearest", the global
             skip's upsampling. Defaults to `"bilinear"`.
+        icnr: bool. Initialise the upsampling convolutions with `ICNR`, so every
+            sub-pixel position starts alike (no initial checkerboard). Defaults
+            to `False`.
         mean: float. Data mean (%RH) from the manifest. Defaults to `0.0`.
         std: float. Data std (%RH) from the manifest. Defaults to `1.0`.
         name: str. The model name. Defaults to `"generator"`.
@@ -91,6 +96,7 @@ def build_generator(
     check_int("se_ratio", se_ratio, 1)
     check_bool("use_cbam", use_cbam)
     check_bool("use_residual", use_residual)
+    check_bool("icnr", icnr)
     check_bool("global_skip", global_skip)
     if not (isinstance(noise_stddev, (int, float)) and noise_stddev >= 0):
         raise ValueError(f"`noise_stddev` must be a number >= 0. Received: noise_stddev={noise_stddev}")
@@ -112,7 +118,13 @@ def build_generator(
     ]
     upsample_stages = [
         (
-            FrameConv2D(4 * upsample_filters, 3, padding="same", name=f"upsample_{i}_conv"),
+            FrameConv2D(
+                4 * upsample_filters,
+                3,
+                padding="same",
+                kernel_initializer=ICNR(2) if icnr else "glorot_uniform",
+                name=f"upsample_{i}_conv",
+            ),
             PixelShuffle(2, name=f"upsample_{i}_shuffle"),
             keras.layers.ReLU(name=f"upsample_{i}_relu"),
         )

@@ -3,6 +3,7 @@
 from hsr_keras.layers.cbam import CBAM
 from hsr_keras.layers.conv_gru import ConvGRU, ConvGRUCell
 from hsr_keras.layers.frame_conv import FrameConv2D
+from hsr_keras.layers.icnr import ICNR
 from hsr_keras.layers.multi_kernel_stem import MultiKernelStem
 from hsr_keras.layers.pixel_shuffle import PixelShuffle
 from hsr_keras.layers.residual_block import ResidualBlock
@@ -16,6 +17,7 @@ __all__ = [
     "ConvGRU",
     "ConvGRUCell",
     "FrameConv2D",
+    "ICNR",
     "MultiKernelStem",
     "PixelShuffle",
     "ResidualBlock",
