@@ -12,6 +12,7 @@ without saving the diverged model; a finished run is not trained again unless as
 
 import contextlib
 import csv
+import functools
 import json
 import math
 import shutil
@@ -390,9 +391,15 @@ def _strategy_scope(strategy):
         return contextlib.nullcontext()
     if keras.backend.backend() != "tensorflow":
         raise ValueError("strategy='mirrored' is a tf.distribute strategy: it needs KERAS_BACKEND=tensorflow")
+    return _mirrored_strategy().scope()
+
+
+@functools.cache
+def _mirrored_strategy():
+    """One per process: a second MirroredStrategy's collective ops reuse the first's instance keys and fail."""
     import tensorflow as tf
 
-    return tf.distribute.MirroredStrategy().scope()
+    return tf.distribute.MirroredStrategy()
 
 
 def _tensorboard(log_dir):
