@@ -166,6 +166,7 @@ class KillAt(keras.callbacks.Callback):
     def __init__(self, epoch, in_batch=False):
         super().__init__()
         self.epoch, self.in_batch = epoch, in_batch
+        self.model_epoch = None
 
     def on_train_batch_end(self, batch, logs=None):
         if self.in_batch and self.model_epoch == self.epoch:
