@@ -5,13 +5,18 @@ method of the paper's comparison, then scores them with the interpolation baseli
 `hsr_keras.evaluation` (the engine of `python -m hsr_keras.evaluate`) on one split and prints:
 
 * a Table-3-style table: every method and every metric of the card (interpolation from the
-  LR points' true coordinates and the naive image resize, SRCNN, GAN, SRGAN, WGAN-GP and the
-  ablations), the ratio of WGAN-GP's MSE to aligned bicubic's (the paper's: 1/3.38);
+  LR points' true coordinates and the naive image resize, SRCNN, GAN, SRGAN, WGAN-GP, its
+  content-only and pre-trained variants and the ablations), the ratio of WGAN-GP's MSE to aligned bicubic's (the paper's: 1/3.38);
 * a Table-2-style ablation table: CBAM / ResNet / WGAN-GP switched off one at a time.
 
 Methods (`--methods`, comma separated; default all):
 
     wgan-gp     the paper's generator and critic, WGAN-GP loss (the model of the paper)
+    content     the paper's generator alone on the L1 content loss (no critic): beside
+                wgan-gp, what the adversarial term adds
+    pretrain    the paper's WGAN-GP whose generator first trains on the content loss alone
+                for half the epochs (rounded down; config pretrain_epochs), the critic
+                joining for the rest: SRGAN's and ESRGAN's recipe; needs --epochs >= 2
     srcnn       SRCNN (architecture "srcnn"), L1 content loss only
     gan         the paper's generator and critic, plain (non-saturating) GAN loss; this is
                 also Table 2's "without WGAN-GP" row
@@ -28,8 +33,9 @@ the seeds, and in how many runs each method is ahead of aligned bicubic: at the 
 gaps between learned methods are of the order of the seed spread.
 
 Each is a config derived from the preset (`--preset`, default "demo": the networks and the
-10 epochs `python -m hsr_keras.fit` trains by default, so the six runs take tens of minutes
-on 2 CPU cores); `--epochs` overrides every run's epochs (3 gives a quick smoke comparison). Runs land in `<out>/models/<method>/` (a `fit` output folder:
+10 epochs `python -m hsr_keras.fit` trains by default, so the eight runs take tens of minutes
+on 2 CPU cores); `--epochs` overrides every run's epochs (3 gives a quick smoke comparison).
+Runs land in `<out>/models/<method>/` (a `fit` output folder:
 generator.keras, config.json, history.csv, ...); a run whose `trained.json` records the same
 config and data is reused, so running the command again only evaluates (an interrupted run
 resumes from its backup). A reused run trained by another code version is named in a note;
@@ -64,6 +70,8 @@ RUNS = {
     "gan": ("GAN", {"loss": "gan"}),
     "srgan": ("SRGAN", {"architecture": "srgan", "loss": "gan"}),
     "wgan-gp": ("WGAN-GP", {}),
+    "content": ("Content only", {"loss": "content"}),
+    "pretrain": ("Pre-trained WGAN-GP", {}),  # pretrain_epochs: half the run's, set in run_config
     "no-cbam": ("WGAN-GP without CBAM", {"use_cbam": False}),
     "no-resnet": ("WGAN-GP without ResNet", {"use_residual": False}),
 }
@@ -109,7 +117,10 @@ def parse_methods(text):
 
 
 def run_config(key, manifest, preset="demo", epochs=None):
-    """The config of one method: the preset, the comparison's sizes (demo), its overrides."""
+    """The config of one method: the preset, the comparison's sizes (demo), its overrides.
+
+    Raises `CompareError` for a method the epochs cannot hold (pretrain with one epoch).
+    """
     values = PRESETS[preset].to_dict()
     values.update(RUNS[key][1])
     if key == "srgan":
@@ -121,6 +132,13 @@ def run_config(key, manifest, preset="demo", epochs=None):
     values["scale"] = int(manifest["scale"])
     if epochs is not None:
         values["epochs"] = int(epochs)
+    if key == "pretrain":
+        if values["epochs"] < 2:
+            raise CompareError(
+                f"method pretrain pre-trains for half the epochs and fine-tunes for the rest: it needs "
+                f"--epochs >= 2. Received: {values['epochs']}"
+            )
+        values["pretrain_epochs"] = values["epochs"] // 2
     values["notes"] = {"compare_method": key, "label": RUNS[key][0]}
     return Config(**values)
 
@@ -134,7 +152,7 @@ def train_or_reuse(key, config, data, folder, manifest_sha256, verbose=True, ret
     """
     import keras
 
-    from hsr_keras.training import train
+    from hsr_keras.training import config_changes, train
 
     folder = Path(folder)
     marker = folder / "trained.json"
@@ -144,7 +162,7 @@ def train_or_reuse(key, config, data, folder, manifest_sha256, verbose=True, ret
         info = json.loads(marker.read_text())
         if (
             not retrain
-            and info.get("config") == wanted
+            and not config_changes(info.get("config") or {}, config)
             and info.get("manifest_sha256") == manifest_sha256
             and (folder / GENERATOR_FILE).is_file()
         ):
@@ -163,7 +181,7 @@ def train_or_reuse(key, config, data, folder, manifest_sha256, verbose=True, ret
         shutil.rmtree(folder)
     elif (folder / CONFIG_FILE).is_file():
         previous = json.loads((folder / CONFIG_FILE).read_text())
-        if retrain or previous != wanted:  # an unfinished run not to resume
+        if retrain or config_changes(previous, config):  # an unfinished run not to resume
             shutil.rmtree(folder)
     if verbose:
         print(f"[{key}] training {RUNS[key][0]}: {config.epochs} epochs, {_describe(config)}", flush=True)
@@ -204,6 +222,8 @@ def _describe(config):
         parts.append("no CBAM")
     if not config.use_residual:
         parts.append("no residual skips")
+    if config.pretrain_epochs:
+        parts.append(f"content loss alone for the first {config.pretrain_epochs} epochs")
     return ", ".join(parts)
 
 
@@ -414,9 +434,10 @@ def run(args, argv=None):
         raise CompareError(f"split {args.split!r} is not in the manifest; it has {sorted(manifest['splits'])}")
     sha = sha256_of(manifest_path(data))
 
+    configs = {key: run_config(key, manifest, args.preset, args.epochs) for key in keys}  # may refuse: before training
     labels, timings, groups = {}, {}, {}  # by run id; groups: method label -> its seed runs' labels
     for key in keys:
-        for run_id, label, config in seed_runs(key, run_config(key, manifest, args.preset, args.epochs), args.seeds):
+        for run_id, label, config in seed_runs(key, configs[key], args.seeds):
             seconds, reused = train_or_reuse(
                 key, config, data, out / "models" / run_id, sha, verbose=not args.quiet, retrain=args.retrain
             )

@@ -58,6 +58,7 @@ RANGES = {
     "lattice_weight": NOT_NEGATIVE,
     "batch_size": AT_LEAST_1,
     "epochs": AT_LEAST_1,
+    "pretrain_epochs": NOT_NEGATIVE,  # and < epochs: checked in Config.__post_init__
     "seed": (lambda v: 0 <= v < 2**32, "in 0 .. 2**32 - 1"),
     "plot_every": AT_LEAST_1,
     "plot_samples": NOT_NEGATIVE,
@@ -133,6 +134,9 @@ class Config:
     lattice_weight: float = 0.0
     batch_size: int = 16
     epochs: int = 100
+    # The first pretrain_epochs epochs train the generator on the content loss alone and the
+    # critic only starts after them (SRGAN's and ESRGAN's recipe); 0: adversarial from the start.
+    pretrain_epochs: int = 0
     precision: str = "float32"
     seed: int = 0
     # callbacks
@@ -155,6 +159,12 @@ class Config:
         for name, (ok, words) in RANGES.items():
             if not ok(getattr(self, name)):
                 raise ConfigError(f"{name} must be {words}. Received: {self._show(name)}", name)
+        if self.pretrain_epochs >= self.epochs:
+            raise ConfigError(
+                f"pretrain_epochs must be < epochs ({self.epochs}): the fine-tuning needs at least one epoch. "
+                f"Received: {self._show('pretrain_epochs')}",
+                "pretrain_epochs",
+            )
 
     def _show(self, name):
         return f"{name}={getattr(self, name)!r}"

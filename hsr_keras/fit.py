@@ -11,6 +11,11 @@ by the training content loss when the build has no val split) and best.json (its
 and epoch), history.csv, training_curves.png, evaluation.json (the best generator beside
 bicubic), samples/ (maps every `plot_every` epochs), logs/ (TensorBoard) and backup/.
 
+The config (--config: any fields of hsr_keras/config.py) sets the networks, the loss and the
+schedule. With `pretrain_epochs: P` (default 0) the first P epochs train the generator on the
+content loss alone, and the critic joins for the remaining epochs (pre-training, then
+adversarial fine-tuning); history.csv's critic columns are empty in the first P rows.
+
 A run killed (or interrupted) and started again with the same command continues after its
 last finished epoch, and keeps its best generator unless a later epoch beats it. Bad input
 (config, data, a --out holding another run) is refused before anything is written. A loss

@@ -12,6 +12,7 @@ without saving the diverged model; a finished run is not trained again unless as
 
 import contextlib
 import csv
+import functools
 import json
 import math
 import shutil
@@ -33,6 +34,7 @@ from hsr_keras.callbacks import (
     write_text_atomic,
 )
 from hsr_keras.choices import STRATEGIES
+from hsr_keras.config import Config
 from hsr_keras.data import load_split, make_dataset, read_errors
 from hsr_keras.in_memory import InMemoryData
 from hsr_keras.model_files import CONFIG_FILE, GENERATOR_FILE, RUN_FILE
@@ -110,9 +112,11 @@ def steps_per_epoch(manifest, batch_size):
     return max(manifest["splits"]["train"]["examples"] // batch_size, 1)
 
 
-def build_gan(config, manifest, steps_per_epoch):
-    """Generator, critic and their compiled training model for a config and a data build.
+def build_gan(config, manifest, steps_per_epoch, epoch=0):
+    """Generator, critic and their training model for a config and a data build, compiled for epoch `epoch`.
 
+    `epoch` (from 0) picks the phase the model is compiled for (`pretraining`); a run with
+    pre-training needs `FineTuning` among its callbacks to switch to the config's loss.
     `steps_per_epoch` (generator updates per epoch) sizes the learning-rate schedules.
     """
     if config.scale != manifest["scale"]:
@@ -123,29 +127,72 @@ def build_gan(config, manifest, steps_per_epoch):
     mean, std = manifest["stats"]["mean"], manifest["stats"]["std"]
     generator, critic = build_networks(config, mean, std)
     gan = SuperResolutionGAN(generator, critic, data_std=std, seed=config.seed)
+    g_optimizer = _optimizer(config, config.g_learning_rate, steps_per_epoch, config.epochs)
+    _compile(gan, config, g_optimizer, steps_per_epoch, epoch)
+    return gan
 
-    def optimizer(learning_rate, updates_per_step):
-        steps = steps_per_epoch * updates_per_step
-        warmup = int(config.warmup_epochs * steps)
-        schedule = WarmupCosine(
-            learning_rate,
-            decay_steps=max(config.epochs * steps - warmup, 1),
-            warmup_steps=warmup,
-            min_learning_rate=config.min_learning_rate,
-        )
-        return keras.optimizers.Adam(schedule, beta_1=config.beta_1, beta_2=config.beta_2)
 
+def pretraining(config, epoch):
+    """Whether epoch `epoch` (from 0) of a run of `config` trains the generator on the content loss alone."""
+    return config.loss != "content" and epoch < config.pretrain_epochs
+
+
+class FineTuning(keras.callbacks.Callback):
+    """Switches a run from its content-only pre-training to the config's loss, at epoch `pretrain_epochs`.
+
+    The model is compiled again, in the epoch's `on_epoch_begin`: the generator keeps its
+    optimizer (state and schedule run over all the epochs), the critic's optimizer is new
+    (its warm-up and decay run over the fine-tuning epochs). A no-op when the model already
+    trains with the config's loss (a run resumed after the switch).
+    """
+
+    def __init__(self, config, steps_per_epoch):
+        super().__init__()
+        self.config = config
+        self.steps_per_epoch = steps_per_epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if pretraining(self.config, epoch) or self.model.loss_name == self.config.loss:
+            return
+        g_optimizer = self.model.g_optimizer
+        if isinstance(g_optimizer, keras.optimizers.LossScaleOptimizer):
+            # compile wraps it again: a wrapper's build makes new variables, not idempotent
+            g_optimizer = g_optimizer.inner_optimizer
+        strategy = getattr(self.model, "distribute_strategy", None)  # TensorFlow's: new variables belong in it
+        with strategy.scope() if strategy is not None else contextlib.nullcontext():
+            _compile(self.model, self.config, g_optimizer, self.steps_per_epoch, epoch)
+        self.model.make_train_function()  # fit calls the model's train function of the moment
+
+
+def _compile(gan, config, g_optimizer, steps_per_epoch, epoch):
+    """Compile `gan` for epoch `epoch`'s phase; a critic optimizer is made for the adversarial one."""
+    content_only = config.loss == "content" or pretraining(config, epoch)
+    d_optimizer = None
+    if not content_only:
+        fine_tuning = config.epochs - config.pretrain_epochs
+        d_optimizer = _optimizer(config, config.d_learning_rate, steps_per_epoch * config.critic_steps, fine_tuning)
     gan.compile(
-        g_optimizer=optimizer(config.g_learning_rate, 1),
-        d_optimizer=None if critic is None else optimizer(config.d_learning_rate, config.critic_steps),
-        loss=config.loss,
+        g_optimizer=g_optimizer,
+        d_optimizer=d_optimizer,
+        loss="content" if content_only else config.loss,
         gp_weight=config.gp_weight,
         content_weight=config.content_weight,
         adversarial_weight=config.adversarial_weight,
         lattice_weight=config.lattice_weight,
         critic_steps=config.critic_steps,
     )
-    return gan
+
+
+def _optimizer(config, learning_rate, updates_per_epoch, epochs):
+    """Adam with the paper's schedule: warm-up for `warmup_epochs`, cosine decay over the rest of `epochs`."""
+    warmup = int(config.warmup_epochs * updates_per_epoch)
+    schedule = WarmupCosine(
+        learning_rate,
+        decay_steps=max(epochs * updates_per_epoch - warmup, 1),
+        warmup_steps=warmup,
+        min_learning_rate=config.min_learning_rate,
+    )
+    return keras.optimizers.Adam(schedule, beta_1=config.beta_1, beta_2=config.beta_2)
 
 
 def dataset_inputs(config, manifest):
@@ -181,6 +228,13 @@ def train(config, data, out, strategy="default", verbose=1, extra_callbacks=(), 
     `TrainingDiverged` (a NaN or infinite loss: the run stops at once, the best generator of
     the earlier epochs stays and no generator is saved from the diverged model).
 
+    With `config.pretrain_epochs` = P > 0 and an adversarial loss, epochs 1..P train the
+    generator on the content loss alone (their history rows have no critic columns and the
+    critic is not touched), then `FineTuning` switches to the config's loss for the rest: one
+    fit, one history.csv, one best generator over both phases (by the same monitor), and a
+    run killed in either phase resumes in it. The returned history is Keras' (the critic's
+    logs have values for the fine-tuning epochs only).
+
     The run seeds Keras' global random generators with `config.seed` and sets the global
     precision policy to `config.precision`; the caller's policy is restored afterwards, also
     when training fails.
@@ -192,7 +246,10 @@ def train(config, data, out, strategy="default", verbose=1, extra_callbacks=(), 
         manifest = read_manifest(data)
         source = str(Path(manifest["_dir"]).resolve())
     out = Path(out)
-    check_run(config, manifest, out, strategy=strategy, source=source, overwrite=overwrite)
+    mode = check_run(config, manifest, out, strategy=strategy, source=source, overwrite=overwrite)
+    # Compiled for the phase of the last epoch backed up, so that the backup's optimizer
+    # state fits the model; FineTuning switches at the first epoch after the pre-training.
+    resumed_at = _backed_up_epochs(out) if mode == "resume" else 0
     caller_policy = keras.mixed_precision.global_policy()
     keras.utils.set_random_seed(config.seed)
     keras.mixed_precision.set_global_policy(config.precision)
@@ -204,7 +261,7 @@ def train(config, data, out, strategy="default", verbose=1, extra_callbacks=(), 
             has_val = inputs["validation_data"] is not None
             samples = load_split(manifest, "val", limit=config.plot_samples) if has_val else None
         with _strategy_scope(strategy):
-            gan = build_gan(config, manifest, steps)
+            gan = build_gan(config, manifest, steps, epoch=max(resumed_at - 1, 0))
 
         _prepare_folder(out, overwrite)
         config.save(out / CONFIG_FILE)
@@ -214,6 +271,7 @@ def train(config, data, out, strategy="default", verbose=1, extra_callbacks=(), 
         monitor = "val_mse" if inputs["validation_data"] is not None else "content_loss"
         cbs = [
             StopOnNonFinite(),  # first: a diverged epoch reaches none of the others
+            *([FineTuning(config, steps)] if pretraining(config, 0) else []),
             HistoryLog(out / HISTORY_FILE),
             *_tensorboard(out / "logs"),
             BestGeneratorCheckpoint(generator_path, monitor=monitor),
@@ -314,10 +372,9 @@ def _check_same_run(config, out, source):
         raise TrainingError(
             f"{out} holds an unfinished run whose {CONFIG_FILE} cannot be read ({err}): {again}"
         ) from None
-    wanted = json.loads(json.dumps(config.to_dict()))
-    changed = [name for name in sorted(set(before) | set(wanted)) if before.get(name) != wanted.get(name)]
+    changed = config_changes(before, config)
     if changed:
-        shown = ", ".join(f"{name} {before.get(name)!r} -> {wanted.get(name)!r}" for name in changed[:3])
+        shown = ", ".join(f"{name} {saved!r} -> {wanted!r}" for name, saved, wanted in changed[:3])
         more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
         raise TrainingError(
             f"{out} holds an unfinished run of another config ({shown}{more}): resume it with --config {saved}, {again}"
@@ -328,6 +385,25 @@ def _check_same_run(config, out, source):
         trained_on = None
     if source is not None and trained_on is not None and trained_on != source:
         raise TrainingError(f"{out} holds an unfinished run on other data ({trained_on}): {again}")
+
+
+def config_changes(saved, config):
+    """(field, saved value, value in `config`) where `saved`, a config as config.json holds it, differs.
+
+    Sorted by field. A field `saved` lacks counts as holding its default: a run saved before
+    the field existed trained as the default does.
+    """
+    wanted = _as_json(config)
+    saved = {**_as_json(Config()), **saved}
+    return [
+        (name, saved.get(name), wanted.get(name))
+        for name in sorted(set(saved) | set(wanted))
+        if saved.get(name) != wanted.get(name)
+    ]
+
+
+def _as_json(config):
+    return json.loads(json.dumps(config.to_dict()))
 
 
 def _prepare_folder(out, overwrite):
@@ -344,6 +420,14 @@ def _prepare_folder(out, overwrite):
     except OSError as err:
         raise TrainingError(f"cannot create --out {out}: {err.strerror or err}") from None
     remove_stale_temporaries(out, [CONFIG_FILE, RUN_FILE, GENERATOR_FILE, BEST_RECORD, HISTORY_FILE])
+
+
+def _backed_up_epochs(out):
+    """The epochs done by the unfinished run in `out`: what Keras' BackupAndRestore recorded (0 if unreadable)."""
+    try:
+        return int(json.loads((out / BACKUP_DIR / "training_metadata.json").read_text())["epoch"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0
 
 
 def _history_epochs(out):
@@ -391,9 +475,15 @@ def _strategy_scope(strategy):
         return contextlib.nullcontext()
     if keras.backend.backend() != "tensorflow":
         raise ValueError("strategy='mirrored' is a tf.distribute strategy: it needs KERAS_BACKEND=tensorflow")
+    return _mirrored_strategy().scope()
+
+
+@functools.cache
+def _mirrored_strategy():
+    """One per process: a second MirroredStrategy's collective ops reuse the first's instance keys and fail."""
     import tensorflow as tf
 
-    return tf.distribute.MirroredStrategy().scope()
+    return tf.distribute.MirroredStrategy()
 
 
 def _tensorboard(log_dir):

@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 import pytest
-from tiny_build import make_tiny
+from tiny_build import make_tiny, read_csv
 
 from hsr_keras import compare
 from hsr_keras.provenance import code_version
@@ -131,3 +131,47 @@ def test_compare_configs():
     assert not configs["no-cbam"].use_cbam and not configs["no-resnet"].use_residual
     assert all(c.scale == 4 for c in configs.values())
     assert compare.run_config("gan", manifest, epochs=2).epochs == 2
+    assert configs["content"].loss == "content" and configs["content"].architecture == "paper"
+    assert (
+        configs["pretrain"].loss == "wgan-gp" and configs["pretrain"].pretrain_epochs == configs["pretrain"].epochs // 2
+    )
+    assert compare.run_config("pretrain", manifest, epochs=3).pretrain_epochs == 1
+    assert [key for key, c in configs.items() if c.pretrain_epochs] == ["pretrain"]
+
+
+def test_compare_content_and_pretrain_rows(tiny, tmp_path, capsys):
+    argv = ["--data", str(tiny["data"]), "--out", str(tmp_path), "--methods", "pretrain,content", "--epochs", "2"]
+    argv += ["--baselines", "bicubic", "--seeds", "2", "--quiet"]
+    assert compare.main(argv) == 0
+    out = capsys.readouterr().out
+    labels = ["Content only", "Content only (seed 1)", "Pre-trained WGAN-GP", "Pre-trained WGAN-GP (seed 1)"]
+    results = json.loads((tmp_path / "evaluation" / "results.json").read_text())
+    assert list(results["scores"]) == ["Bicubic (aligned)", *labels]  # the table's order, not --methods'
+    assert all(label in out for label in labels)
+    spread = results["compare"]["seed_spread"]
+    assert {label: spread[label]["runs"] for label in spread} == {"Content only": 2, "Pre-trained WGAN-GP": 2}
+
+    models = tmp_path / "models"
+    content = json.loads((models / "content" / "trained.json").read_text())["config"]
+    pretrain = json.loads((models / "pretrain-seed1" / "trained.json").read_text())["config"]
+    assert (content["architecture"], content["loss"], content["pretrain_epochs"]) == ("paper", "content", 0)
+    assert (pretrain["architecture"], pretrain["loss"], pretrain["pretrain_epochs"]) == ("paper", "wgan-gp", 1)
+    assert [row.get("d_loss", "") != "" for row in read_csv(models / "pretrain" / "history.csv")] == [False, True]
+    assert "d_loss" not in read_csv(models / "content" / "history.csv")[0]
+
+    # Run again: every run is reused, one recorded before pretrain_epochs existed too (as 0).
+    marker = models / "content" / "trained.json"
+    info = json.loads(marker.read_text())
+    del info["config"]["pretrain_epochs"]
+    marker.write_text(json.dumps(info))
+    stamps = {run: (models / run / "generator.keras").stat().st_mtime_ns for run in ("content", "pretrain")}
+    assert compare.main(argv[:-1]) == 0  # not quiet: says it reuses
+    assert capsys.readouterr().out.count("reusing") == 4
+    assert {run: (models / run / "generator.keras").stat().st_mtime_ns for run in stamps} == stamps
+
+
+def test_compare_refuses_pretrain_with_one_epoch(tiny, tmp_path, capsys):
+    argv = ["--data", str(tiny["data"]), "--out", str(tmp_path), "--methods", "srcnn,pretrain", "--epochs", "1"]
+    assert compare.main(argv + ["--quiet"]) == 2
+    assert "method pretrain pre-trains for half the epochs" in capsys.readouterr().err
+    assert not (tmp_path / "models").exists()  # refused before any training

@@ -89,3 +89,30 @@ def test_save_is_atomic_and_round_trips(tmp_path):
     config.save(tmp_path / "config.json")
     assert [p.name for p in tmp_path.iterdir()] == ["config.json"]
     assert load_config(tmp_path / "config.json") == config
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"pretrain_epochs": -1}, "pretrain_epochs must be >= 0. Received: pretrain_epochs=-1"),
+        ({"pretrain_epochs": 1.5}, "pretrain_epochs must be an integer. Received: pretrain_epochs=1.5"),
+        (
+            {"epochs": 4, "pretrain_epochs": 4},
+            "pretrain_epochs must be < epochs (4): the fine-tuning needs at least one epoch. Received: pretrain_epochs=4",
+        ),
+        ({"epochs": 1, "pretrain_epochs": 2}, "pretrain_epochs must be < epochs (1)"),
+    ],
+)
+def test_pretrain_epochs_leave_the_fine_tuning_at_least_one_epoch(changes, message):
+    with pytest.raises(ConfigError) as info:
+        Config(**changes)
+    assert str(info.value).startswith(message) and info.value.field == "pretrain_epochs"
+    assert Config(epochs=4, pretrain_epochs=3).pretrain_epochs == 3 and Config().pretrain_epochs == 0
+
+
+def test_a_pretrain_epochs_error_names_the_file_it_came_from(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("epochs: 10\npretrain_epochs: 6\n")
+    assert load_config(path).pretrain_epochs == 6
+    with pytest.raises(ConfigError, match=f"^config file {path}: pretrain_epochs must be < epochs \\(5\\)"):
+        load_config(path, epochs=5)  # the override shortens the run below the file's pre-training

@@ -53,6 +53,12 @@ def test_mirrored_strategy_run(small_build, tmp_path):
     assert np.isfinite(float(rows[0]["val_mse"]))
 
 
+def test_help_documents_pretraining(capsys):
+    with pytest.raises(SystemExit):
+        fit.main(["--help"])
+    assert "pretrain_epochs" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [
