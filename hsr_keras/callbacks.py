@@ -97,12 +97,15 @@ class BestGeneratorCheckpoint(keras.callbacks.Callback):
     What the saved generator scored is kept beside it in `best.json` (monitor, mode, value,
     epoch counted from 1), written after the generator; a run resumed after a kill reads it
     back, so the first epoch after the restart replaces the generator only if it is better.
-    A generator with non-finite weights is never saved.
+    A generator with non-finite weights is never saved. Epochs before `start_epoch` (from 0)
+    are not candidates: a run that pre-trains on the content loss alone delivers a fine-tuned
+    generator, not the content model its lower MSE would often pick.
     """
 
-    def __init__(self, path, monitor="val_mse", mode="min"):
+    def __init__(self, path, monitor="val_mse", mode="min", start_epoch=0):
         super().__init__()
         self.path = Path(path)
+        self.start_epoch = start_epoch
         self.record = self.path.with_name(BEST_RECORD)
         self.monitor = monitor
         self.mode = mode
@@ -122,7 +125,7 @@ class BestGeneratorCheckpoint(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         value = (logs or {}).get(self.monitor)
-        if value is None or not np.isfinite(value) or not self.sign * value < self.best:
+        if epoch < self.start_epoch or value is None or not np.isfinite(value) or not self.sign * value < self.best:
             return
         if not all(np.isfinite(keras.ops.convert_to_numpy(w)).all() for w in self.model.generator.weights):
             return

@@ -16,7 +16,7 @@ import keras_tuner
 from hsr_keras.callbacks import StopOnNonFinite
 from hsr_keras.choices import OBJECTIVES, TUNERS
 from hsr_keras.search_space import SearchError, search_space
-from hsr_keras.training import build_gan, dataset_inputs, steps_per_epoch
+from hsr_keras.training import FineTuning, build_gan, dataset_inputs, steps_per_epoch
 
 # KerasTuner's project folder under the search's output folder.
 PROJECT = "tuner"
@@ -97,7 +97,13 @@ class GANHyperModel(keras_tuner.HyperModel):
         kwargs.setdefault("epochs", config.epochs)
         # Any non-finite log (Keras' TerminateOnNaN reads only "loss", which this model does not
         # log) ends the trial after that epoch, whose non-finite objective counts as its worst.
-        callbacks = [StopOnNonFinite(raise_error=False), *(kwargs.pop("callbacks", None) or [])]
+        # FineTuning: a config with pretrain_epochs switches to its adversarial loss, as in `train`.
+        steps = steps_per_epoch(self.manifest, config.batch_size)
+        callbacks = [
+            StopOnNonFinite(raise_error=False),
+            FineTuning(config, steps),
+            *(kwargs.pop("callbacks", None) or []),
+        ]
         history = model.fit(**dataset_inputs(config, self.manifest), callbacks=callbacks, **kwargs)
         scrub_non_finite(history, self.objective)
         return history

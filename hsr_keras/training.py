@@ -274,7 +274,9 @@ def train(config, data, out, strategy="default", verbose=1, extra_callbacks=(), 
             *([FineTuning(config, steps)] if pretraining(config, 0) else []),
             HistoryLog(out / HISTORY_FILE),
             *_tensorboard(out / "logs"),
-            BestGeneratorCheckpoint(generator_path, monitor=monitor),
+            BestGeneratorCheckpoint(
+                generator_path, monitor=monitor, start_epoch=config.pretrain_epochs * pretraining(config, 0)
+            ),
         ]
         if samples is not None:
             cbs.append(SamplePlots(*samples, manifest, out / "samples", every=config.plot_every))

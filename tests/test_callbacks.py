@@ -84,6 +84,18 @@ def test_best_generator_is_never_saved_with_non_finite_weights(tmp_path):
     assert not any(tmp_path.iterdir())
 
 
+def test_best_generator_ignores_the_epochs_before_start_epoch(tmp_path):
+    """The content pre-training's better MSE does not make its generator the run's."""
+    checkpoint = callbacks.BestGeneratorCheckpoint(tmp_path / "generator.keras", start_epoch=2)
+    checkpoint.set_model(types.SimpleNamespace(generator=_generator(0)))
+    checkpoint.on_train_begin()
+    checkpoint.on_epoch_end(0, {"val_mse": 1.0})
+    checkpoint.on_epoch_end(1, {"val_mse": 0.5})
+    assert not any(tmp_path.iterdir())
+    checkpoint.on_epoch_end(2, {"val_mse": 3.0})
+    assert callbacks.read_best(tmp_path)["epoch"] == 3
+
+
 def _history(path):
     with path.open(newline="") as f:
         return list(csv.DictReader(f))

@@ -158,6 +158,8 @@ def test_pretraining_trains_the_generator_alone_then_both(small_build, tmp_path)
     assert spy.epochs[2]["d_lr"] == pytest.approx(
         cosine_rate(config.d_learning_rate, steps, warmup, 2 * steps - warmup)
     )
+    # The run's generator is a fine-tuned one, whatever the pre-training scored.
+    assert json.loads((tmp_path / "run" / "best.json").read_text())["epoch"] in (3, 4)
 
 
 class KillAt(keras.callbacks.Callback):
