@@ -46,11 +46,11 @@ def parse_recipe(text):
 
 def train_recipe(config, data, folder):
     """Train `config` into `folder` unless a finished run of the same config is there; seconds spent."""
-    from hsr_keras.training import train
+    from hsr_keras.training import config_changes, train
 
     marker = folder / "recipe.json"
     wanted = json.loads(json.dumps(config.to_dict()))
-    if marker.is_file() and json.loads(marker.read_text()) == wanted:
+    if marker.is_file() and not config_changes(json.loads(marker.read_text()), config):
         return 0.0
     start = time.perf_counter()
     train(config, data, folder, verbose=0, overwrite=True)
