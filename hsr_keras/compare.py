@@ -49,6 +49,7 @@ Without `--data` it uses the built-in demo data (synthetic ERA5-like fields, mad
 import argparse
 import dataclasses
 import json
+import math
 import shutil
 import statistics
 import sys
@@ -304,11 +305,16 @@ def seed_runs(key, config, seeds):
     return runs
 
 
+# Texture scores of the seed spread: small-scale power over the truth's and the lattice (`metrics`).
+TEXTURE = ("power_near", "power_far", "lattice", "lattice_spread")
+
+
 def seed_spread(report, groups):
     """Per method, mean and sample std over its seeds of MSE, PSNR, SSIM and bicubic MSE / MSE.
 
     `groups` maps a method's label to the labels of its seed runs. With aligned bicubic among
-    the baselines, also counts the runs ahead of it on all of MSE, PSNR and SSIM.
+    the baselines, also counts the runs ahead of it on all of MSE, PSNR and SSIM. The texture
+    scores (`TEXTURE`) are added where every run has them, with the truth's lattice values.
     """
     from hsr_keras.evaluation import REFERENCE
 
@@ -321,6 +327,11 @@ def seed_spread(report, groups):
         for metric in ("mse", "psnr", "ssim"):
             values = [r[metric] for r in rows]
             entry[metric] = {"mean": statistics.fmean(values), "std": statistics.stdev(values)}
+        for metric in TEXTURE:
+            values = [r.get(metric, math.nan) for r in rows]
+            if all(math.isfinite(v) for v in values):
+                entry[metric] = {"mean": statistics.fmean(values), "std": statistics.stdev(values)}
+        entry["truth"] = {key: rows[0][key] for key in ("lattice_truth", "lattice_spread_truth") if key in rows[0]}
         if ref is not None:
             ratios = [ref["mse"] / r["mse"] for r in rows]
             entry["bicubic_mse_ratio"] = {"mean": statistics.fmean(ratios), "std": statistics.stdev(ratios)}
@@ -347,6 +358,14 @@ def format_seed_spread(spread):
         if with_ref:
             line += f" {pm(e['bicubic_mse_ratio'], 3):>17}  {e['ahead_of_bicubic']} of {e['runs']} runs"
         lines.append(line)
+    texture = {label: e for label, e in spread.items() if all(m in e for m in TEXTURE)}
+    if texture:
+        truth = next(iter(texture.values()))["truth"]
+        lines += ["", f"Texture (truth: power 1, {', '.join(f'{k} {v:.3f}' for k, v in truth.items())})"]
+        header = f"{'method':<24} {'runs':>4}" + "".join(f" {m:>16}" for m in TEXTURE)
+        lines += [header, "-" * len(header)]
+        for label, e in texture.items():
+            lines.append(f"{label:<24} {e['runs']:>4}" + "".join(f" {pm(e[m], 3):>16}" for m in TEXTURE))
     return "\n".join(lines)
 
 

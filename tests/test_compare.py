@@ -114,6 +114,25 @@ def test_compare_seed_spread_counts_runs_ahead_of_bicubic():
     assert "ahead_of_bicubic" not in compare.seed_spread(report, {"M": ["M", "M (seed 1)"]})["M"]
 
 
+def test_compare_seed_spread_adds_the_texture_scores_every_run_has():
+    texture = {"power_near": 0.6, "power_far": 0.7, "lattice": 0.9, "lattice_spread": 0.3}
+    truth = {"lattice_truth": 1.0, "lattice_spread_truth": 0.05}
+    report = {
+        "methods": {
+            "M": {"mse": 8.0, "psnr": 21.0, "ssim": 0.6, **texture, **truth},
+            "M (seed 1)": {"mse": 9.0, "psnr": 20.5, "ssim": 0.4, **texture, "power_far": 0.9, **truth},
+            "N": {"mse": 8.0, "psnr": 21.0, "ssim": 0.6},
+            "N (seed 1)": {"mse": 9.0, "psnr": 20.5, "ssim": 0.4},
+        }
+    }
+    spread = compare.seed_spread(report, {"M": ["M", "M (seed 1)"], "N": ["N", "N (seed 1)"]})
+    assert spread["M"]["power_far"] == {"mean": pytest.approx(0.8), "std": pytest.approx(np.std([0.7, 0.9], ddof=1))}
+    assert spread["M"]["truth"] == truth and "lattice" not in spread["N"]
+    text = compare.format_seed_spread(spread)
+    assert "Texture (truth: power 1, lattice_truth 1.000, lattice_spread_truth 0.050)" in text
+    assert "0.800 +- 0.141" in text and text.count("\nN ") == 1  # N has no texture row
+
+
 def test_compare_rejects_unknown_method(tmp_path, capsys):
     assert compare.main(["--methods", "srcnn,esrgan", "--out", str(tmp_path)]) == 2
     assert "unknown method" in capsys.readouterr().err
