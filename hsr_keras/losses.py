@@ -23,7 +23,7 @@ def content_l1(pred, true, std=1.0):
     return _per_sample_mean(ops.abs(pred - true)) / std
 
 
-def lattice_loss(pred, true, epsilon=1e-6, *, scale):
+def lattice_loss(pred, true, epsilon=0.01, *, scale):
     """Mean squared log ratio of pred's roughness to the truth's at each position in an LR cell, per sample.
 
     The lattice: texture whose strength depends on the position in the LR cell (smooth where the
@@ -32,6 +32,8 @@ def lattice_loss(pred, true, epsilon=1e-6, *, scale):
     values point by point, lets the texture differ from the truth's in detail but not in where
     it is nor in how strong it is. Log ratios are unit-free and their gradient fades as the
     statistics meet (an absolute difference's sign-sized gradient swamped the content loss).
+    `epsilon` (%RH) bounds the gradient where a position is smooth, e.g. inside the blocks of a
+    freshly ICNR-initialised generator without a global skip.
     """
     pred_phases = metrics.phase_roughness(ops.cast(pred, "float32"), scale)
     true_phases = metrics.phase_roughness(ops.cast(true, "float32"), scale)
