@@ -11,6 +11,9 @@ the seeds meet the issue-15 conditions against aligned bicubic and the truth:
         wgan-gp= content=loss:content lattice10=lattice_weight:10
 
 A recipe trained before with the same config (in `--out`) is reused, so a sweep can grow.
+`--figure PATH` draws, for the truth, aligned bicubic and each recipe's seed-0 model, a zoom
+on one test frame and the mean roughness at each position of an LR cell over the test split
+(`metrics.phase_roughness`): a lattice shows as a pattern in the second row.
 """
 
 import argparse
@@ -58,6 +61,43 @@ def train_recipe(config, data, folder):
     return time.perf_counter() - start
 
 
+def draw_figure(path, manifest, bicubic, models, zoom=32):
+    """Zoomed maps of one test frame (top) and per-position roughness over the test split (bottom)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from hsr_keras.data import load_split
+    from hsr_keras.metrics import phase_roughness
+
+    lr, hr, _ = load_split(manifest, "test")
+    scale = int(manifest["scale"])
+    fields = {"truth": hr, bicubic.name: np.asarray(bicubic(lr))}
+    fields.update({name: np.asarray(method(lr)) for name, method in models.items()})
+    day, step = len(hr) // 2, hr.shape[1] // 2
+    fig, axes = plt.subplots(2, len(fields), figsize=(2.6 * len(fields), 5.4), squeeze=False)
+    lo, hi = np.percentile(hr[day, step, :zoom, :zoom], [2, 98])
+    phases = {name: np.asarray(phase_roughness(field, scale)).mean(axis=0) for name, field in fields.items()}
+    top = max(p.max() for p in phases.values())
+    for col, (name, field) in enumerate(fields.items()):
+        axes[0, col].imshow(field[day, step, :zoom, :zoom], cmap="YlGnBu", vmin=lo, vmax=hi, origin="lower")
+        axes[0, col].set_title(name, fontsize=9)
+        p = phases[name]
+        image = axes[1, col].imshow(p, cmap="magma", vmin=0, vmax=top, origin="lower")
+        axes[1, col].set_title(f"mean roughness by position\n(%RH; spread {p.std() / p.mean():.2f})", fontsize=8)
+        fig.colorbar(image, ax=axes[1, col], fraction=0.046, pad=0.04)
+        for ax in axes[:, col]:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    axes[0, 0].set_ylabel(f"{zoom} x {zoom} HR cells", fontsize=8)
+    axes[1, 0].set_ylabel(f"{scale} x {scale} positions of an LR cell", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def summary(values):
     values = [v for v in values if v is not None]
     if not values:
@@ -74,6 +114,7 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=None, help="override every recipe's epochs")
     parser.add_argument("--out", default="runs/bench_texture", help="models, demo data and results.json")
     parser.add_argument("--data", default=None, help="a TFRecord build (default: the demo data under --out)")
+    parser.add_argument("--figure", default=None, help="PNG: zoomed maps and per-position roughness (see above)")
     args = parser.parse_args(argv)
 
     from hsr_keras.config import PRESETS
@@ -104,6 +145,9 @@ def main(argv=None):
     scores = report["methods"]
     (out / "results.json").write_text(json.dumps({"recipes": recipes, "runs": runs, "scores": scores}, indent=1))
 
+    if args.figure:
+        seed0 = {name: methods[1 + i * args.seeds] for i, name in enumerate(recipes)}
+        draw_figure(args.figure, manifest, methods[0], seed0)
     columns = [c for c in COLUMNS if c in scores[reference]]
     print(f"\n{report['days']} test days; mean +- sample sd over {args.seeds} seed(s)")
     print("| recipe | " + " | ".join(columns) + " |")
