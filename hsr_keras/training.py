@@ -124,6 +124,12 @@ def build_gan(config, manifest, steps_per_epoch, epoch=0):
             f"config scale {config.scale} does not match the data's scale {manifest['scale']}: "
             f"set scale: {manifest['scale']} in the config"
         )
+    height, width = manifest["hr_shape"][1:]
+    if config.lattice_weight and min(height, width) <= 2 * config.scale:
+        raise TrainingError(
+            f"lattice_weight needs HR fields larger than 2 x scale = {2 * config.scale} cells to compare the "
+            f"positions of whole LR cells; this data's are {height} x {width}: set lattice_weight: 0 in the config"
+        )
     mean, std = manifest["stats"]["mean"], manifest["stats"]["std"]
     generator, critic = build_networks(config, mean, std)
     gan = SuperResolutionGAN(generator, critic, data_std=std, seed=config.seed)

@@ -265,7 +265,9 @@ def jax_worker(folder):
             test="none",
             **TINY_REGION,
         )
-        config = PRESETS["demo"].replace(architecture="srcnn", loss="content", batch_size=4, epochs=1, plot_every=1)
+        config = PRESETS["demo"].replace(
+            architecture="srcnn", loss="content", batch_size=4, epochs=1, plot_every=1, lattice_weight=0.0
+        )
         with tempfile.TemporaryDirectory() as out:
             result = training.train(config, data, out, verbose=0)
             written = sorted(p.name for p in Path(out).iterdir())
@@ -420,7 +422,9 @@ def test_fit_train_on_in_memory_data_under_tensorflow(tmp_path):
         **TINY_REGION,
     )
     # 8 days in batches of 3: the last batch is short.
-    config = PRESETS["demo"].replace(architecture="srcnn", loss="content", batch_size=3, epochs=1, plot_every=1)
+    config = PRESETS["demo"].replace(
+        architecture="srcnn", loss="content", batch_size=3, epochs=1, plot_every=1, lattice_weight=0.0
+    )
     result = training.train(config, data, tmp_path, verbose=0)
     history = result["history"]
     assert all(np.isfinite(values[-1]) for values in history.values())

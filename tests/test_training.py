@@ -88,6 +88,14 @@ def test_train_restores_the_callers_precision_policy_when_training_fails(small_b
     assert keras.mixed_precision.global_policy().name == "mixed_bfloat16"
 
 
+def test_the_lattice_loss_needs_fields_holding_whole_interior_lr_cells():
+    manifest = {"scale": 8, "hr_shape": [8, 16, 24], "stats": {"mean": 50.0, "std": 20.0}}
+    with pytest.raises(
+        training.TrainingError, match=r"larger than 2 x scale = 16 cells.*16 x 24: set lattice_weight: 0"
+    ):
+        training.build_gan(Config(scale=8, lattice_weight=0.03), manifest, steps_per_epoch=1)
+
+
 def test_train_rejects_an_unknown_strategy(small_build, tmp_path):
     config = load_config(write_config(tmp_path / "tiny.json"), preset="demo")
     with pytest.raises(training.TrainingError, match="strategy must be one of"):
@@ -243,7 +251,7 @@ def jax_pretrain_worker(out):
         test="none",
         **TINY_REGION,
     )
-    config = PRESETS["demo"].replace(**{**TINY_RUN, "epochs": 3, "pretrain_epochs": 1})
+    config = PRESETS["demo"].replace(**{**TINY_RUN, "epochs": 3, "pretrain_epochs": 1, "lattice_weight": 0.0})
     first, again = Spy(), Spy()
     try:
         training.train(config, data, out, verbose=0, extra_callbacks=[first, KillAt(1, in_batch=True)])
