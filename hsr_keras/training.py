@@ -237,7 +237,7 @@ def train(config, data, out, strategy="default", verbose=1, extra_callbacks=(), 
     With `config.pretrain_epochs` = P > 0 and an adversarial loss, epochs 1..P train the
     generator on the content loss alone (their history rows have no critic columns and the
     critic is not touched), then `FineTuning` switches to the config's loss for the rest: one
-    fit, one history.csv, one best generator over both phases (by the same monitor), and a
+    fit, one history.csv, the best generator of the fine-tuning epochs (by the same monitor), and a
     run killed in either phase resumes in it. The returned history is Keras' (the critic's
     logs have values for the fine-tuning epochs only).
 
