@@ -66,6 +66,20 @@ TINY_NETWORKS = dict(
 NETWORK_CHECK = dict(TINY_NETWORKS, num_post_blocks=1, critic_res_blocks=1, critic_post_blocks=1, noise_stddev=0.0)
 
 
+def tiny_in_memory_data():
+    """Ten synthetic days of the tiny region in memory: 8 to train, 2 to validate."""
+    from hsr_keras import in_memory
+
+    return in_memory.synthetic_arrays(
+        "2019-01-01",
+        "2019-01-10",
+        train="2019-01-01:2019-01-08",
+        val="2019-01-09:2019-01-10",
+        test="none",
+        **TINY_REGION,
+    )
+
+
 # -- models and steps shared by both sides ---------------------------------------------------
 
 
@@ -254,17 +268,10 @@ def jax_worker(folder):
     def _():
         import tempfile
 
-        from hsr_keras import in_memory, training
+        from hsr_keras import training
         from hsr_keras.config import PRESETS
 
-        data = in_memory.synthetic_arrays(
-            "2019-01-01",
-            "2019-01-10",
-            train="2019-01-01:2019-01-08",
-            val="2019-01-09:2019-01-10",
-            test="none",
-            **TINY_REGION,
-        )
+        data = tiny_in_memory_data()
         config = PRESETS["demo"].replace(
             architecture="srcnn", loss="content", batch_size=4, epochs=1, plot_every=1, lattice_weight=0.0
         )
@@ -410,17 +417,10 @@ def test_fit_train_on_in_memory_data_under_jax(jax_results):
 
 
 def test_fit_train_on_in_memory_data_under_tensorflow(tmp_path):
-    from hsr_keras import in_memory, training
+    from hsr_keras import training
     from hsr_keras.config import PRESETS
 
-    data = in_memory.synthetic_arrays(
-        "2019-01-01",
-        "2019-01-10",
-        train="2019-01-01:2019-01-08",
-        val="2019-01-09:2019-01-10",
-        test="none",
-        **TINY_REGION,
-    )
+    data = tiny_in_memory_data()
     # 8 days in batches of 3: the last batch is short.
     config = PRESETS["demo"].replace(
         architecture="srcnn", loss="content", batch_size=3, epochs=1, plot_every=1, lattice_weight=0.0

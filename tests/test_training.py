@@ -12,7 +12,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from test_jax_backend import TINY_REGION
+from test_jax_backend import tiny_in_memory_data
 from tiny_runs import TINY_RUN, history_rows, make_build, write_config
 
 from hsr_keras import training
@@ -240,17 +240,9 @@ def test_a_run_killed_in_its_first_fine_tuning_epoch_switches_again(small_build,
 
 def jax_pretrain_worker(out):
     """Under KERAS_BACKEND=jax: a pre-training run killed after its switch and resumed; writes what it saw."""
-    from hsr_keras import in_memory
     from hsr_keras.config import PRESETS
 
-    data = in_memory.synthetic_arrays(
-        "2019-01-01",
-        "2019-01-10",
-        train="2019-01-01:2019-01-08",
-        val="2019-01-09:2019-01-10",
-        test="none",
-        **TINY_REGION,
-    )
+    data = tiny_in_memory_data()
     config = PRESETS["demo"].replace(**{**TINY_RUN, "epochs": 3, "pretrain_epochs": 1, "lattice_weight": 0.0})
     first, again = Spy(), Spy()
     try:
