@@ -210,26 +210,25 @@ def _temporary(path):
     return path.with_name(f".{path.name}.{os.getpid()}.tmp")
 
 
-def write_text_atomic(path, text):
-    """Write `text` to `path` through a temporary beside it: `path` is never half written."""
-    path = Path(path)
-    temporary = _temporary(path)
+def _replace_through(temporary, path, write):
+    """`write(temporary)`, then rename it onto `path`: `path` is never half written."""
     try:
-        temporary.write_text(text)
+        write(temporary)
         temporary.replace(path)
     finally:
         temporary.unlink(missing_ok=True)
+
+
+def write_text_atomic(path, text):
+    """Write `text` to `path` through a temporary beside it: `path` is never half written."""
+    path = Path(path)
+    _replace_through(_temporary(path), path, lambda temporary: temporary.write_text(text))
 
 
 def save_generator_atomic(generator, path):
     """`generator.save(path)` through a temporary `.keras` beside it (Keras wants the suffix)."""
     path = Path(path)
-    temporary = path.with_name(f".{path.stem}.{os.getpid()}.partial.keras")
-    try:
-        generator.save(temporary)
-        temporary.replace(path)
-    finally:
-        temporary.unlink(missing_ok=True)
+    _replace_through(path.with_name(f".{path.stem}.{os.getpid()}.partial.keras"), path, generator.save)
 
 
 def remove_stale_temporaries(folder, names):
