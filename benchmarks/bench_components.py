@@ -195,10 +195,10 @@ def measure(preset, batch_size, warmup, repeats, precision):
     import numpy as np
     from keras import ops
 
-    from hsr_keras import losses
-    from hsr_keras.config import PRESETS
     from hsr_keras.layers import ConvGRU, PixelShuffle
-    from hsr_keras.training import build_gan
+    from hsr_keras.models import losses
+    from hsr_keras.training.config import PRESETS
+    from hsr_keras.training.trainer import build_gan
 
     backend = keras.backend.backend()
     keras.utils.set_random_seed(0)
@@ -316,7 +316,7 @@ def run_isolated(backend, code, args):
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--preset", default="demo", help="a preset of hsr_keras.config.PRESETS. Default: demo")
+    parser.add_argument("--preset", default="demo", help="a preset of hsr_keras.training.config.PRESETS. Default: demo")
     parser.add_argument("--batch-size", type=int, default=8, help="Default: 8")
     parser.add_argument("--precision", default="float32", help="Default: float32")
     parser.add_argument("--warmup", type=int, default=2, help="untimed calls first (compilation). Default: 2")

@@ -1,6 +1,6 @@
 """Where the CPU demo's time goes: what `python -m hsr_keras.fit` does, with timers on each phase.
 
-Runs the demo command's work (the demo data, `hsr_keras.training.train`, the comparison with
+Runs the demo command's work (the demo data, `hsr_keras.training.trainer.train`, the comparison with
 aligned bicubic) with timers on every callback hook, the training steps, the validation
 passes and the time between steps, then reads the input pipeline alone for one epoch, and
 prints seconds per phase and their share of the whole, the steps' days/s without the rest,
@@ -95,7 +95,7 @@ def phase_timer():
 
 def pipeline_seconds(config, manifest):
     """Seconds to read one epoch of training batches and one validation pass through `tf.data` alone."""
-    from hsr_keras.training import dataset_inputs
+    from hsr_keras.training.trainer import dataset_inputs
 
     inputs = dataset_inputs(config, manifest)
     result = {}
@@ -132,12 +132,12 @@ def main(argv=None):
     wall_start = time.perf_counter()
     import keras
 
-    from hsr_keras import callbacks as project_callbacks
-    from hsr_keras import training
-    from hsr_keras.config import PRESETS
-    from hsr_keras.evaluation import compare_with_bicubic
-    from hsr_keras.reports import format_comparison
-    from tfrecords_builder.manifest import read_manifest
+    from hsr_keras.evaluation.engine import compare_with_bicubic
+    from hsr_keras.evaluation.reports import format_comparison
+    from hsr_keras.training import callbacks as project_callbacks
+    from hsr_keras.training import trainer as training
+    from hsr_keras.training.config import PRESETS
+    from tfrecords_builder.contract.manifest import read_manifest
 
     phases = {"imports (Keras, TensorFlow)": time.perf_counter() - wall_start}
     overrides = dict(item.split("=", 1) for item in args.set)

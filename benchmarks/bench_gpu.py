@@ -1,10 +1,10 @@
 """Training throughput of a whole WGAN-GP iteration on a GPU under JAX, with no TensorFlow.
 
-For each preset (`hsr_keras.config.PRESETS`), precision and batch size, prints days
+For each preset (`hsr_keras.training.config.PRESETS`), precision and batch size, prints days
 (samples) per second of `fit` on in-memory synthetic ERA5-like days: the median over timed
 steps after warm-up steps (the first compiles), one step being the critic update(s) with
 the gradient penalty and the generator update. Also printed: the forward FLOPs per day of
-the generator (G) and critic (D) from `hsr_keras.networks.count_flops`, the FLOPs of one
+the generator (G) and critic (D) from `hsr_keras.models.networks.count_flops`, the FLOPs of one
 iteration per day (`bench_train.iteration_flops`, the estimate `bench_train.py` prints), the
 achieved rate and its fraction of `--peak-tflops`, the compile time (the first step) and
 the device's peak memory. Each configuration runs in a fresh subprocess, so one that runs
@@ -49,10 +49,10 @@ def measure(preset, precision, batch_size, steps, warmup):
     import numpy as np
     from bench_train import iteration_flops
 
-    from hsr_keras.config import PRESETS
-    from hsr_keras.in_memory import synthetic_arrays
-    from hsr_keras.networks import count_flops
-    from hsr_keras.training import build_gan
+    from hsr_keras.models.networks import count_flops
+    from hsr_keras.training.config import PRESETS
+    from hsr_keras.training.trainer import build_gan
+    from tfrecords_builder.in_memory import synthetic_arrays
 
     class StepTimer(keras.callbacks.Callback):
         """Wall time at the end of each step. `fit` turns the step's logs into Python floats

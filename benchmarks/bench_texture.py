@@ -1,8 +1,8 @@
 """Which training recipe gives texture without a lattice: recipes x seeds on the demo data, scored.
 
 Each recipe is the demo preset with some fields changed (`NAME=field:value,field:value`);
-each is trained with seeds 0 .. N-1 by `hsr_keras.training.train`, then every model and
-aligned bicubic are scored on the test split by `hsr_keras.evaluation` (the engine of
+each is trained with seeds 0 .. N-1 by `hsr_keras.training.trainer.train`, then every model and
+aligned bicubic are scored on the test split by `hsr_keras.evaluation.engine` (the engine of
 `evaluate`). Prints, per recipe, the mean and sample standard deviation over the seeds of
 the metric card's MSE, SSIM, lattice ratio and spectral band power ratios, and how many of
 the seeds meet the issue-15 conditions against aligned bicubic and the truth:
@@ -49,7 +49,7 @@ def parse_recipe(text):
 
 def train_recipe(config, data, folder):
     """Train `config` into `folder` unless a finished run of the same config is there; seconds spent."""
-    from hsr_keras.training import config_changes, train
+    from hsr_keras.training.trainer import config_changes, train
 
     marker = folder / "recipe.json"
     wanted = json.loads(json.dumps(config.to_dict()))
@@ -69,8 +69,8 @@ def draw_figure(path, manifest, bicubic, models, zoom=32):
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from hsr_keras.data import load_split
-    from hsr_keras.metrics import phase_roughness
+    from hsr_keras.scoring.metrics import phase_roughness
+    from hsr_keras.training.data import load_split
 
     lr, hr, _ = load_split(manifest, "test")
     scale = int(manifest["scale"])
@@ -117,10 +117,10 @@ def main(argv=None):
     parser.add_argument("--figure", default=None, help="PNG: zoomed maps and per-position roughness (see above)")
     args = parser.parse_args(argv)
 
-    from hsr_keras.config import PRESETS
-    from hsr_keras.evaluation import baseline_methods, evaluate_methods, load_model_method
-    from hsr_keras.training import make_demo_data
-    from tfrecords_builder.manifest import read_manifest
+    from hsr_keras.evaluation.engine import baseline_methods, evaluate_methods, load_model_method
+    from hsr_keras.training.config import PRESETS
+    from hsr_keras.training.trainer import make_demo_data
+    from tfrecords_builder.contract.manifest import read_manifest
 
     out = Path(args.out)
     data = Path(args.data) if args.data else make_demo_data(out / "data", verbose=False)

@@ -28,9 +28,9 @@ def measure(preset, batch_size, steps, warmup, precision):
     import keras
     import numpy as np
 
-    from hsr_keras.config import PRESETS
-    from hsr_keras.networks import count_flops
-    from hsr_keras.training import build_gan
+    from hsr_keras.models.networks import count_flops
+    from hsr_keras.training.config import PRESETS
+    from hsr_keras.training.trainer import build_gan
 
     keras.mixed_precision.set_global_policy(precision)
     config = PRESETS[preset].replace(batch_size=batch_size, precision=precision)

@@ -1,11 +1,11 @@
 """The named choices of a training run, in one place that imports nothing heavy.
 
-`hsr_keras.config` checks a config against these; the losses, networks and layers that
+`hsr_keras.training.config` checks a config against these; the losses, networks and layers that
 implement them import them from here; and the command lines offer them in `--help`
 without importing Keras or TensorFlow (so that `--help` answers at once).
 """
 
-# Losses of `SuperResolutionGAN` (hsr_keras.losses): the two adversarial ones, and "content",
+# Losses of `SuperResolutionGAN` (hsr_keras.models.losses): the two adversarial ones, and "content",
 # the generator alone on the content loss (SRCNN, and a pre-training baseline).
 ADVERSARIAL_LOSSES = ("wgan-gp", "gan")
 LOSSES = ADVERSARIAL_LOSSES + ("content",)
@@ -24,7 +24,7 @@ PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 # Generator architectures: "paper" (Fig. 3), or a baseline of Table 3: "srcnn", "srgan".
 ARCHITECTURES = ("paper", "srcnn", "srgan")
 
-# tf.distribute strategies of `hsr_keras.training.train`: "mirrored" uses every visible GPU
+# tf.distribute strategies of `hsr_keras.training.trainer.train`: "mirrored" uses every visible GPU
 # (or logical CPU device).
 STRATEGIES = ("default", "mirrored")
 

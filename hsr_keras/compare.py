@@ -1,8 +1,8 @@
 """`python -m hsr_keras.compare`: the paper's Tables 2 and 3 on one dataset, in one command.
 
-Trains, on the same data and with the same `hsr_keras.training.train` machinery, every learned
+Trains, on the same data and with the same `hsr_keras.training.trainer.train` machinery, every learned
 method of the paper's comparison, then scores them with the interpolation baselines through
-`hsr_keras.evaluation` (the engine of `python -m hsr_keras.evaluate`) on one split and prints:
+`hsr_keras.evaluation.engine` (the engine of `python -m hsr_keras.evaluate`) on one split and prints:
 
 * a Table-3-style table: every method and every metric of the card (interpolation from the
   LR points' true coordinates and the naive image resize, SRCNN, GAN, SRGAN, WGAN-GP, its
@@ -20,7 +20,7 @@ Methods (`--methods`, comma separated; default all):
     srcnn       SRCNN (architecture "srcnn"), L1 content loss only
     gan         the paper's generator and critic, plain (non-saturating) GAN loss; this is
                 also Table 2's "without WGAN-GP" row
-    srgan       SRResNet generator + SRGAN discriminator (hsr_keras.srgan), GAN loss; the
+    srgan       SRResNet generator + SRGAN discriminator (hsr_keras.models.srgan), GAN loss; the
                 content loss is the config's L1 (VGG features do not apply to one-channel
                 humidity and cannot be downloaded), plus the adversarial term; half the
                 preset's width, as SRGAN (64 channels) is to the paper's generator (128)
@@ -56,13 +56,13 @@ import sys
 import time
 from pathlib import Path
 
-from hsr_keras.config import PRESETS, Config
-from hsr_keras.model_files import CONFIG_FILE, GENERATOR_FILE
-from hsr_keras.provenance import code_version, sha256_of
-from tfrecords_builder.console import run_command
-from tfrecords_builder.errors import InputError
+from hsr_keras.models.model_files import CONFIG_FILE, GENERATOR_FILE
+from hsr_keras.models.provenance import code_version, sha256_of
+from hsr_keras.training.config import PRESETS, Config
+from tfrecords_builder.contract.console import run_command
+from tfrecords_builder.contract.errors import InputError
 
-# The evaluation engine (hsr_keras.evaluation, hsr_keras.reports) loads Keras: it is imported
+# The evaluation engine (hsr_keras.evaluation.engine, hsr_keras.evaluation.reports) loads Keras: it is imported
 # where it is used, so that --help answers at once.
 
 # key -> (table label, config overrides)
@@ -153,7 +153,7 @@ def train_or_reuse(key, config, data, folder, manifest_sha256, verbose=True, ret
     """
     import keras
 
-    from hsr_keras.training import config_changes, train
+    from hsr_keras.training.trainer import config_changes, train
 
     folder = Path(folder)
     marker = folder / "trained.json"
@@ -239,8 +239,8 @@ def _ratio(mse, reference):
 
 def format_table3(report, labels):
     """Every method and metric (Table 3 layout) as plain text, with the paper's rows below."""
-    from hsr_keras import reports
-    from hsr_keras.evaluation import BASELINES, REFERENCE
+    from hsr_keras.evaluation import reports
+    from hsr_keras.evaluation.engine import BASELINES, REFERENCE
 
     lanczos_label = BASELINES["lanczos"][0]
     lines = [reports.format_table(report, markdown=False)]
@@ -271,7 +271,7 @@ def format_table3(report, labels):
 
 def format_table2(report, labels):
     """The ablation table (paper Table 2 layout), ours beside the paper's."""
-    from hsr_keras import reports
+    from hsr_keras.evaluation import reports
 
     mark = {True: "yes", False: "-"}
     fmt = reports.format_number
@@ -316,7 +316,7 @@ def seed_spread(report, groups):
     the baselines, also counts the runs ahead of it on all of MSE, PSNR and SSIM. The texture
     scores (`TEXTURE`) are added where every run has them, with the truth's lattice values.
     """
-    from hsr_keras.evaluation import REFERENCE
+    from hsr_keras.evaluation.engine import REFERENCE
 
     scores = report["methods"]
     ref = scores.get(REFERENCE)
@@ -425,8 +425,8 @@ def _run(argv):
 
 def run(args, argv=None):
     """Trains what is missing, evaluates, prints and writes both tables; returns the evaluation report."""
-    from hsr_keras import reports
-    from hsr_keras.evaluation import (
+    from hsr_keras.evaluation import reports
+    from hsr_keras.evaluation.engine import (
         add_reference_ratio,
         baseline_methods,
         check_batching,
@@ -434,8 +434,8 @@ def run(args, argv=None):
         load_model_method,
         parse_baselines,
     )
-    from hsr_keras.training import make_demo_data
-    from tfrecords_builder.manifest import manifest_path, read_manifest
+    from hsr_keras.training.trainer import make_demo_data
+    from tfrecords_builder.contract.manifest import manifest_path, read_manifest
 
     start = time.time()
     keys = parse_methods(args.methods)

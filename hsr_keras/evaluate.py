@@ -1,7 +1,7 @@
 """`python -m hsr_keras.evaluate`: the paper's Table 3 on any split, with its figures.
 
 Scores trained generators and interpolation baselines with the metric card of
-`hsr_keras.metrics` (all in %RH on the HR grid) on one split of a `tfrecords_builder` build,
+`hsr_keras.scoring.metrics` (all in %RH on the HR grid) on one split of a `tfrecords_builder` build,
 and writes into `--out`:
 
     table.md, table.csv   Table 3 layout: one row per method; MSE, MAE, SSIM, PSNR, ACC, TCC,
@@ -42,10 +42,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from hsr_keras.data import CHEAP_CHECK_BYTES
-from hsr_keras.evaluation import MAP_DAYS, EvaluationError
-from hsr_keras.model_files import GENERATOR_FILE
-from tfrecords_builder.console import run_command
+from hsr_keras.evaluation.engine import MAP_DAYS, EvaluationError
+from hsr_keras.models.model_files import GENERATOR_FILE
+from hsr_keras.training.data import CHEAP_CHECK_BYTES
+from tfrecords_builder.contract.console import run_command
 
 
 def parse_model_arg(text):
@@ -128,11 +128,10 @@ def run(args, argv=None):
     """Evaluates per `args` (see `parse_args`), writes every output; returns the report.
 
     Every input is checked before any model is loaded: the manifest, split and level, the
-    shards of the split (`hsr_keras.data.check_shards`), the model paths, and the output folder.
+    shards of the split (`hsr_keras.training.data.check_shards`), the model paths, and the output folder.
     """
-    from hsr_keras import outputs, reports
-    from hsr_keras.data import check_shards
-    from hsr_keras.evaluation import (
+    from hsr_keras.evaluation import reports
+    from hsr_keras.evaluation.engine import (
         add_reference_ratio,
         baseline_methods,
         check_batching,
@@ -140,8 +139,10 @@ def run(args, argv=None):
         load_model_method,
         parse_baselines,
     )
-    from hsr_keras.model_files import resolve
-    from tfrecords_builder.manifest import manifest_path, read_manifest
+    from hsr_keras.models.model_files import resolve
+    from hsr_keras.serving import outputs
+    from hsr_keras.training.data import check_shards
+    from tfrecords_builder.contract.manifest import manifest_path, read_manifest
 
     check_batching(args.batch_size, args.samples)
     manifest = read_manifest(args.data)

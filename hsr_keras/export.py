@@ -27,8 +27,8 @@ import argparse
 import os
 import sys
 
-from hsr_keras.model_files import ASSET_NAME, GENERATOR_FILE, INPUT_NAME, OUTPUT_NAME, SIGNATURE
-from tfrecords_builder.console import run_command
+from hsr_keras.models.model_files import ASSET_NAME, GENERATOR_FILE, INPUT_NAME, OUTPUT_NAME, SIGNATURE
+from tfrecords_builder.contract.console import run_command
 
 
 def parse_args(argv):
@@ -68,7 +68,7 @@ def main(argv=None):
 def _run(argv):
     args = parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from hsr_keras.serving import export, use_tensorflow_backend
+    from hsr_keras.serving.saved_model import export, use_tensorflow_backend
 
     use_tensorflow_backend()
     target, info, diff = export(

@@ -11,7 +11,7 @@ by the training content loss when the build has no val split) and best.json (its
 and epoch), history.csv, training_curves.png, evaluation.json (the best generator beside
 bicubic), samples/ (maps every `plot_every` epochs), logs/ (TensorBoard) and backup/.
 
-The config (--config: any fields of hsr_keras/config.py) sets the networks, the loss and the
+The config (--config: any fields of hsr_keras/training/config.py) sets the networks, the loss and the
 schedule. With `pretrain_epochs: P` (default 0) the first P epochs train the generator on the
 content loss alone, and the critic joins for the remaining epochs (pre-training, then
 adversarial fine-tuning); history.csv's critic columns are empty in the first P rows.
@@ -33,12 +33,12 @@ import sys
 from pathlib import Path
 
 from hsr_keras.choices import PRECISIONS, STRATEGIES
-from hsr_keras.config import PRESETS, load_config
-from hsr_keras.model_files import GENERATOR_FILE
-from tfrecords_builder.console import EXIT_INTERNAL, EXIT_INTERRUPTED, one_line, run_command
-from tfrecords_builder.errors import InputError
+from hsr_keras.models.model_files import GENERATOR_FILE
+from hsr_keras.training.config import PRESETS, load_config
+from tfrecords_builder.contract.console import EXIT_INTERNAL, EXIT_INTERRUPTED, one_line, run_command
+from tfrecords_builder.contract.errors import InputError
 
-# The splits of the demo data (hsr_keras.training.DEMO_DATES), known before it is made.
+# The splits of the demo data (hsr_keras.training.trainer.DEMO_DATES), known before it is made.
 DEMO_SPLITS = ("train", "val", "test")
 
 
@@ -49,7 +49,7 @@ def parse_args(argv):
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--data", help="build folder holding manifest.json (default: make the demo data under --out)")
-    parser.add_argument("--config", help="YAML or JSON file with any Config fields (see hsr_keras/config.py)")
+    parser.add_argument("--config", help="YAML or JSON file with any Config fields (see hsr_keras/training/config.py)")
     parser.add_argument(
         "--preset",
         choices=sorted(PRESETS),
@@ -83,7 +83,7 @@ def main(argv=None):
 def _run(argv):
     args = parse_args(argv)
     # Keras and TensorFlow load here, after the arguments: --help answers at once.
-    from hsr_keras.callbacks import TrainingDiverged
+    from hsr_keras.training.callbacks import TrainingDiverged
 
     try:
         return run(args)
@@ -99,11 +99,11 @@ def _run(argv):
 
 
 def run(args):
-    from hsr_keras import training
-    from hsr_keras.callbacks import write_text_atomic
-    from hsr_keras.evaluation import compare_with_bicubic
-    from hsr_keras.reports import format_comparison
-    from tfrecords_builder.manifest import read_manifest
+    from hsr_keras.evaluation.engine import compare_with_bicubic
+    from hsr_keras.evaluation.reports import format_comparison
+    from hsr_keras.training import trainer as training
+    from hsr_keras.training.callbacks import write_text_atomic
+    from tfrecords_builder.contract.manifest import read_manifest
 
     demo = args.data is None
     out = Path(args.out or ("runs/demo" if demo else "runs/fit"))

@@ -43,8 +43,8 @@ import argparse
 import shlex
 import sys
 
-from hsr_keras.tiling import DEFAULT_BATCH, DEFAULT_OVERLAP, DEFAULT_TILE
-from tfrecords_builder.console import run_command
+from hsr_keras.serving.tiling import DEFAULT_BATCH, DEFAULT_OVERLAP, DEFAULT_TILE
+from tfrecords_builder.contract.console import run_command
 
 # ----------------------------------------------------------------------------- command line
 
@@ -113,8 +113,8 @@ def main(argv=None):
 def _run(argv):
     args = parse_args(argv)
     command = "python -m hsr_keras.predict " + shlex.join(argv)
-    from hsr_keras.prediction import predict
-    from hsr_keras.serving import use_tensorflow_backend
+    from hsr_keras.serving.prediction import predict
+    from hsr_keras.serving.saved_model import use_tensorflow_backend
 
     use_tensorflow_backend()
     predict(

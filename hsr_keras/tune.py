@@ -1,9 +1,9 @@
 """`python -m hsr_keras.tune`: KerasTuner search over the WGAN-GP's hyper-parameters.
 
 Each trial starts from a base config (a preset, updated by --config), replaces the tuned
-fields with the trial's values, builds the generator and critic with `hsr_keras.training.build_gan`,
+fields with the trial's values, builds the generator and critic with `hsr_keras.training.trainer.build_gan`,
 trains on the build's train split and scores the validation split. The search space is
-`hsr_keras.search.search_space`, sized from the base config so it suits both presets.
+`hsr_keras.training.search.search_space`, sized from the base config so it suits both presets.
 
 With no arguments it searches on built-in demo data (synthetic ERA5-like TFRecords under
 --out/data) from the demo preset, small enough for a laptop CPU. With --data it searches
@@ -22,9 +22,9 @@ import sys
 from pathlib import Path
 
 from hsr_keras.choices import OBJECTIVES, TUNERS
-from hsr_keras.config import PRESETS, load_config
-from hsr_keras.search_space import SMALL_SPACE, SearchError, search_space
-from tfrecords_builder.console import EXIT_INTERNAL, EXIT_INTERRUPTED, one_line, run_command
+from hsr_keras.training.config import PRESETS, load_config
+from hsr_keras.training.search_space import SMALL_SPACE, SearchError, search_space
+from tfrecords_builder.contract.console import EXIT_INTERNAL, EXIT_INTERRUPTED, one_line, run_command
 
 # Defaults that depend on the data: small for the demo, a real search with --data.
 DEFAULTS = {
@@ -128,9 +128,9 @@ def _run(argv):
 def run(args):
     import keras
 
-    from hsr_keras.search import PROJECT, GANHyperModel, make_tuner, write_reports
-    from hsr_keras.training import make_demo_data
-    from tfrecords_builder.manifest import read_manifest
+    from hsr_keras.training.search import PROJECT, GANHyperModel, make_tuner, write_reports
+    from hsr_keras.training.trainer import make_demo_data
+    from tfrecords_builder.contract.manifest import read_manifest
 
     mode = "demo" if args.data is None else "data"
     defaults = DEFAULTS[mode]

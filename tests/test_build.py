@@ -19,8 +19,8 @@ from tfrecords_builder import __main__ as cli
 from tfrecords_builder import cutting
 from tfrecords_builder import writer as writer_module
 from tfrecords_builder.build import main
-from tfrecords_builder.manifest import read_manifest
-from tfrecords_builder.schema import parse_example
+from tfrecords_builder.contract.manifest import read_manifest
+from tfrecords_builder.contract.schema import parse_example
 
 # Every key that manifest.py's docstring lists.
 MANIFEST_KEYS = {

@@ -1,4 +1,4 @@
-"""hsr_keras.callbacks: the non-finite guard, the best-generator checkpoint across restarts, the history log."""
+"""hsr_keras.training.callbacks: the non-finite guard, the best-generator checkpoint across restarts, the history log."""
 
 import csv
 import json
@@ -10,8 +10,8 @@ import keras
 import numpy as np
 import pytest
 
-from hsr_keras import callbacks
-from hsr_keras.networks import build_srcnn
+from hsr_keras.models.networks import build_srcnn
+from hsr_keras.training import callbacks
 
 
 def test_stop_on_non_finite_reads_every_log_not_just_loss():

@@ -7,7 +7,7 @@ import pytest
 from tiny_build import make_tiny, read_csv
 
 from hsr_keras import compare
-from hsr_keras.provenance import code_version
+from hsr_keras.models.provenance import code_version
 
 
 @pytest.fixture(scope="module")

@@ -1,11 +1,11 @@
-"""hsr_keras.config: the values it accepts come from hsr_keras.choices; every field is type-checked."""
+"""hsr_keras.training.config: the values it accepts come from hsr_keras.choices; every field is type-checked."""
 
 import pytest
 
 from hsr_keras.choices import CRITIC_NORMS, INTERPOLATIONS
-from hsr_keras.config import Config, ConfigError, load_config
-from tfrecords_builder.errors import InputError
-from tfrecords_builder.schema import SCALES
+from hsr_keras.training.config import Config, ConfigError, load_config
+from tfrecords_builder.contract.errors import InputError
+from tfrecords_builder.contract.schema import SCALES
 
 
 def test_config_accepts_exactly_the_owners_values():

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tfrecords_builder import console
-from tfrecords_builder.errors import BuildError, InputError
+from tfrecords_builder.contract import console
+from tfrecords_builder.contract.errors import BuildError, InputError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -54,7 +54,7 @@ def _stderr_of(code, env=None):
 
 STARTUP = """
     import os, sys
-    from tfrecords_builder.console import quiet_native_logs
+    from tfrecords_builder.contract.console import quiet_native_logs
     {install}
     import tensorflow as tf
     tf.constant(1.0) + 1.0
@@ -84,7 +84,7 @@ def test_without_the_filter_tensorflow_is_noisy():
 def test_tracebacks_still_reach_stderr():
     code, err = _stderr_of(
         """
-        from tfrecords_builder.console import quiet_native_logs
+        from tfrecords_builder.contract.console import quiet_native_logs
         quiet_native_logs()
         import tensorflow
         raise RuntimeError("a bug")

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from tiny_build import REGION, SCALE, SPLITS
 
-from hsr_keras import data
-from hsr_keras.data import (
+from hsr_keras.training import data
+from hsr_keras.training.data import (
     CHEAP_CHECK_BYTES,
     ShardError,
     check_shards,
@@ -23,7 +23,7 @@ from hsr_keras.data import (
     scan_shard,
 )
 from tfrecords_builder import build, synthetic
-from tfrecords_builder.manifest import read_manifest, shard_record, write_json_atomic
+from tfrecords_builder.contract.manifest import read_manifest, shard_record, write_json_atomic
 
 
 def make_sharded_build(root):

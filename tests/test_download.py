@@ -9,7 +9,7 @@ import xarray as xr
 
 from tfrecords_builder import __main__ as entry
 from tfrecords_builder import download as dl
-from tfrecords_builder.errors import BuildError
+from tfrecords_builder.contract.errors import BuildError
 from tfrecords_builder.synthetic import write_synthetic
 
 

@@ -1,9 +1,9 @@
-"""Tests for hsr_keras.ensemble_scores: the fair CRPS and the spread against brute force."""
+"""Tests for hsr_keras.scoring.ensemble_scores: the fair CRPS and the spread against brute force."""
 
 import numpy as np
 import pytest
 
-from hsr_keras import ensemble_scores as E
+from hsr_keras.scoring import ensemble_scores as E
 
 
 def test_crps_single_member_is_mae():

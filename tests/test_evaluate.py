@@ -7,11 +7,11 @@ import pytest
 from tiny_build import PAPER_COLUMNS, make_tiny, read_csv
 
 from hsr_keras import evaluate
-from hsr_keras.evaluation import BASELINES
-from hsr_keras.model_files import load_generator
-from hsr_keras.networks import build_srcnn
-from hsr_keras.provenance import sha256_of
-from hsr_keras.reports import json_number
+from hsr_keras.evaluation.engine import BASELINES
+from hsr_keras.evaluation.reports import json_number
+from hsr_keras.models.model_files import load_generator
+from hsr_keras.models.networks import build_srcnn
+from hsr_keras.models.provenance import sha256_of
 
 
 @pytest.fixture(scope="module")

@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 from tiny_build import SCALE, TINY_GENERATOR, make_tiny, oracle, planted_lattice
 
-from hsr_keras import evaluation, method_scores
-from hsr_keras.data import load_split
+from hsr_keras.evaluation import engine as evaluation
+from hsr_keras.evaluation import method_scores
 from hsr_keras.layers import SamplingGaussianNoise
-from hsr_keras.networks import build_generator, build_srcnn
+from hsr_keras.models.networks import build_generator, build_srcnn
+from hsr_keras.training.data import load_split
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +104,7 @@ def test_days_go_to_the_month_of_their_first_step(tiny):
     lr, hr, time = load_split(tiny["manifest"], "test")
     january = time[:, 0].astype("datetime64[M]") == np.datetime64("2019-01")
     assert january.tolist() == [True, True, False, False]
-    from hsr_keras.metrics import MetricAccumulator
+    from hsr_keras.scoring.metrics import MetricAccumulator
 
     method = evaluation.interpolation_method("bicubic", tiny["manifest"])
     for month, rows in (("2019-01", january), ("2019-02", ~january)):
@@ -138,7 +139,7 @@ def test_spectrum_accumulator_is_the_mean_over_frames():
     acc = method_scores.SpectrumAccumulator()
     acc.update(fields[:2])
     acc.update(fields[2:])
-    from hsr_keras.spectra import radial_power_spectrum
+    from hsr_keras.scoring.spectra import radial_power_spectrum
 
     np.testing.assert_allclose(acc.result(), radial_power_spectrum(fields)[1], rtol=1e-12)
     assert acc.frames == 15
@@ -146,7 +147,7 @@ def test_spectrum_accumulator_is_the_mean_over_frames():
 
 def test_lattice_and_band_power_of_known_methods(tiny):
     """The truth, twice the truth and the truth with a planted lattice, against independent numbers."""
-    from hsr_keras.metrics import lattice
+    from hsr_keras.scoring.metrics import lattice
 
     truth = oracle(tiny["manifest"], "test")
     methods = {
@@ -192,7 +193,7 @@ def test_lattice_only_where_a_build_has_sample_points(degradation, hr_shape, exp
 def patch_build(tmp_path_factory):
     """Six days of 32 x 32 patches over 20-35.75 N, 100-115.75 E: patch centres on both sides of 30 N."""
     from tfrecords_builder import build, synthetic
-    from tfrecords_builder.manifest import read_manifest
+    from tfrecords_builder.contract.manifest import read_manifest
 
     folder = tmp_path_factory.mktemp("patches")
     synthetic.write_synthetic(
@@ -205,8 +206,8 @@ def patch_build(tmp_path_factory):
 
 
 def test_a_patch_build_is_scored_per_latitude_band_with_each_patch_climatology(patch_build):
-    from hsr_keras.metrics import MetricAccumulator
-    from tfrecords_builder.patches import patch_coords
+    from hsr_keras.scoring.metrics import MetricAccumulator
+    from tfrecords_builder.contract.patches import patch_coords
 
     manifest = patch_build
     assert manifest["patches"]["count"] == 4

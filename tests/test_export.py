@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from hsr_keras import export
-from hsr_keras.model_files import ASSET_NAME, FORMAT, existing_versions, load_generator
-from hsr_keras.serving import publish
-from tfrecords_builder.schema import SCHEMA_VERSION
+from hsr_keras.models.model_files import ASSET_NAME, FORMAT, existing_versions, load_generator
+from hsr_keras.serving.saved_model import publish
+from tfrecords_builder.contract.schema import SCHEMA_VERSION
 
 SCALE = 8
 HR_RES = 0.25
@@ -60,7 +60,7 @@ def make_fit_folder(folder, resolution=HR_RES, mean=50.0, std=25.0, seed=0, glob
     """
     import keras
 
-    from hsr_keras.networks import build_generator
+    from hsr_keras.models.networks import build_generator
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

@@ -17,15 +17,19 @@ import pytest
 from test_data import first_test_shard, flip_bit, make_sharded_build, truncate
 from test_export import make_fit_folder
 
-from hsr_keras import data, evaluate, evaluation, export, outputs, predict, prediction, serving
-from hsr_keras.data import ShardError, check_shards
-from hsr_keras.evaluation import EvaluationError
-from hsr_keras.model_files import ModelFileError, existing_versions
-from hsr_keras.prediction import PredictError
-from hsr_keras.serving import ExportError
+from hsr_keras import evaluate, export, predict
+from hsr_keras.evaluation import engine as evaluation
+from hsr_keras.evaluation.engine import EvaluationError
+from hsr_keras.models.model_files import ModelFileError, existing_versions
+from hsr_keras.serving import outputs, prediction
+from hsr_keras.serving import saved_model as serving
+from hsr_keras.serving.prediction import PredictError
+from hsr_keras.serving.saved_model import ExportError
+from hsr_keras.training import data
+from hsr_keras.training.data import ShardError, check_shards
 from tfrecords_builder import synthetic
-from tfrecords_builder.errors import InputError
-from tfrecords_builder.manifest import ManifestError, read_manifest
+from tfrecords_builder.contract.errors import InputError
+from tfrecords_builder.contract.manifest import ManifestError, read_manifest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -140,8 +144,8 @@ def test_fit_refuses_a_truncated_shard_before_training(tmp_path):
     """Case 7 in fit: its input pipeline names the shard before the first step; no history.csv."""
     from tiny_runs import make_build, write_config
 
-    from hsr_keras import training
-    from hsr_keras.config import load_config
+    from hsr_keras.training import trainer as training
+    from hsr_keras.training.config import load_config
 
     folder = make_build(tmp_path)
     shard = folder / read_manifest(folder)["splits"]["train"]["shards"][0]

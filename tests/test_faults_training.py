@@ -18,9 +18,10 @@ import numpy as np
 import pytest
 from tiny_runs import history_rows, make_build, write_config
 
-from hsr_keras import fit, training
-from hsr_keras.callbacks import TrainingDiverged
-from hsr_keras.config import load_config
+from hsr_keras import fit
+from hsr_keras.training import trainer as training
+from hsr_keras.training.callbacks import TrainingDiverged
+from hsr_keras.training.config import load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -54,8 +55,8 @@ def plant_nan(build, split, records):
     """Rewrite the shard of `split` in `build` with NaN fields (hr and lr) in the records numbered `records`."""
     import tensorflow as tf
 
-    from tfrecords_builder.manifest import shard_record
-    from tfrecords_builder.schema import COMPRESSION
+    from tfrecords_builder.contract.manifest import shard_record
+    from tfrecords_builder.contract.schema import COMPRESSION
 
     info = json.loads((build / "manifest.json").read_text())
     shard = build / info["splits"][split]["shards"][0]
@@ -110,7 +111,7 @@ def test_divergence_keeps_the_best_generator_of_the_earlier_epochs(small_build, 
     assert "the best generator (epoch 1, val_mse = " in message and str(out / "generator.keras") in message
     assert json.loads((out / "best.json").read_text())["epoch"] == 1
     assert [row["epoch"] for row in history_rows(out)] == ["0"]  # no row of the diverged epoch
-    from hsr_keras.model_files import load_generator
+    from hsr_keras.models.model_files import load_generator
 
     generator = load_generator(out / "generator.keras")
     assert all(np.isfinite(w).all() for w in generator.get_weights())

@@ -7,7 +7,7 @@ import pytest
 from tiny_runs import history_rows, make_build, write_config
 
 from hsr_keras import fit
-from hsr_keras.config import load_config
+from hsr_keras.training.config import load_config
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +34,8 @@ def test_fit_writes_every_output(small_build, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "bicubic (aligned)" in printed and "MSE ratio" in printed
     # the reported model MSE is the saved generator's MSE on the validation split
-    from hsr_keras.data import load_split
-    from hsr_keras.model_files import load_generator
+    from hsr_keras.models.model_files import load_generator
+    from hsr_keras.training.data import load_split
 
     lr, hr, _ = load_split(small_build, "val")
     pred = load_generator(out / "generator.keras").predict(lr[..., None], verbose=0)[..., 0]

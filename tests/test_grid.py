@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from tfrecords_builder.errors import BuildError
-from tfrecords_builder.grid import grid_spacing, is_global, longitude_selection, region_slice
+from tfrecords_builder.contract.era5.grid import grid_spacing, is_global, longitude_selection, region_slice
+from tfrecords_builder.contract.errors import BuildError
 
 GLOBE = np.arange(0.0, 360.0, 0.25)  # ARCO-ERA5 and CDS global grids
 GLOBE_180 = np.arange(-180.0, 180.0, 0.25)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from tfrecords_builder.humidity import (
+from tfrecords_builder.contract.era5.humidity import (
     T0_K,
     TICE_K,
     relative_humidity,

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from hsr_keras.layers import ICNR, FrameConv2D, PixelShuffle
-from hsr_keras.networks import build_generator
+from hsr_keras.models.networks import build_generator
 
 
 def test_the_kernel_repeats_one_draw_for_every_position_in_pixel_shuffle_order():

@@ -5,11 +5,11 @@ import pytest
 import xarray as xr
 from era5_samples import LAT, LON, REGION_ARGS, hourly, known_values, write_era5
 
-from hsr_keras.data import load_split
-from hsr_keras.in_memory import load_arrays, synthetic_arrays
+from hsr_keras.training.data import load_split
 from tfrecords_builder import build, synthetic
-from tfrecords_builder.errors import BuildError
-from tfrecords_builder.manifest import read_manifest
+from tfrecords_builder.contract.errors import BuildError
+from tfrecords_builder.contract.manifest import read_manifest
+from tfrecords_builder.in_memory import load_arrays, synthetic_arrays
 
 TINY_REGION = dict(lat=(40.0, 43.75), lon=(110.0, 113.75), interval_hours=3)  # 16 x 16 points
 

@@ -1,10 +1,10 @@
-"""Tests for hsr_keras.interpolation: aligned and naive upsampling baselines."""
+"""Tests for hsr_keras.scoring.interpolation: aligned and naive upsampling baselines."""
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from hsr_keras import interpolation as I
+from hsr_keras.scoring import interpolation as I
 
 # the paper's grid: 64 x 64 points at 0.25 deg, latitude descending as in ERA5 files
 HR_LAT = 52.75 - 0.25 * np.arange(64)

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 from keras import ops
 
-from hsr_keras.wgan import SuperResolutionGAN
+from hsr_keras.models.wgan import SuperResolutionGAN
 
 T, H, W, SCALE, BATCH = 2, 16, 16, 4, 4
 # The penalty's interpolation weights, one per sample, the same under both backends.
@@ -30,23 +30,23 @@ LOG_NAMES = ("d_loss", "g_loss", "content_loss", "adversarial_loss", "gradient_p
 PARITY_LOG_NAMES = (*LOG_NAMES, "lattice_loss")  # the parity runs weigh the lattice loss in too
 NO_TENSORFLOW_MODULES = (
     "hsr_keras",
-    "hsr_keras.config",
-    "hsr_keras.evaluation",
+    "hsr_keras.training.config",
+    "hsr_keras.evaluation.engine",
     "hsr_keras.fit",
-    "hsr_keras.in_memory",
-    "hsr_keras.interpolation",
+    "tfrecords_builder.in_memory",
+    "hsr_keras.scoring.interpolation",
     "hsr_keras.layers",
-    "hsr_keras.losses",
-    "hsr_keras.metrics",
-    "hsr_keras.model_files",
-    "hsr_keras.networks",
-    "hsr_keras.schedules",
-    "hsr_keras.search",
-    "hsr_keras.training",
-    "hsr_keras.wgan",
-    "tfrecords_builder.manifest",
-    "tfrecords_builder.reader",
-    "tfrecords_builder.schema",
+    "hsr_keras.models.losses",
+    "hsr_keras.scoring.metrics",
+    "hsr_keras.models.model_files",
+    "hsr_keras.models.networks",
+    "hsr_keras.training.schedules",
+    "hsr_keras.training.search",
+    "hsr_keras.training.trainer",
+    "hsr_keras.models.wgan",
+    "tfrecords_builder.contract.manifest",
+    "tfrecords_builder.contract.era5.reader",
+    "tfrecords_builder.contract.schema",
     "tfrecords_builder.sequences",
     "tfrecords_builder.synthetic",
 )
@@ -68,7 +68,7 @@ NETWORK_CHECK = dict(TINY_NETWORKS, num_post_blocks=1, critic_res_blocks=1, crit
 
 def tiny_in_memory_data():
     """Ten synthetic days of the tiny region in memory: 8 to train, 2 to validate."""
-    from hsr_keras import in_memory
+    from tfrecords_builder import in_memory
 
     return in_memory.synthetic_arrays(
         "2019-01-01",
@@ -125,8 +125,8 @@ class FixedInterpolationGAN(SuperResolutionGAN):
 
 def project_networks():
     """The demo preset's generator and critic, shrunk to NETWORK_CHECK."""
-    from hsr_keras import networks
-    from hsr_keras.config import PRESETS
+    from hsr_keras.models import networks
+    from hsr_keras.training.config import PRESETS
 
     config = PRESETS["demo"].replace(scale=SCALE, **NETWORK_CHECK)
     return networks.build_generator(**config.generator_kwargs(55.0, 25.0)), networks.build_critic(
@@ -184,8 +184,8 @@ def jax_worker(folder):
 
         for module in NO_TENSORFLOW_MODULES:
             importlib.import_module(module)
-        from hsr_keras import networks
-        from hsr_keras.config import PRESETS
+        from hsr_keras.models import networks
+        from hsr_keras.training.config import PRESETS
 
         config = PRESETS["demo"].replace(**TINY_NETWORKS)
         generator = networks.build_generator(**config.generator_kwargs(55.0, 25.0))
@@ -268,8 +268,8 @@ def jax_worker(folder):
     def _():
         import tempfile
 
-        from hsr_keras import training
-        from hsr_keras.config import PRESETS
+        from hsr_keras.training import trainer as training
+        from hsr_keras.training.config import PRESETS
 
         data = tiny_in_memory_data()
         config = PRESETS["demo"].replace(
@@ -417,8 +417,8 @@ def test_fit_train_on_in_memory_data_under_jax(jax_results):
 
 
 def test_fit_train_on_in_memory_data_under_tensorflow(tmp_path):
-    from hsr_keras import training
-    from hsr_keras.config import PRESETS
+    from hsr_keras.training import trainer as training
+    from hsr_keras.training.config import PRESETS
 
     data = tiny_in_memory_data()
     # 8 days in batches of 3: the last batch is short.

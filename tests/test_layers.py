@@ -6,7 +6,6 @@ import pytest
 import tensorflow as tf
 from layer_testing import frame_convs_as_conv3d, run_layer_test
 
-from hsr_keras.interpolation import upsample_strided
 from hsr_keras.layers import (
     CBAM,
     ConvGRU,
@@ -19,6 +18,7 @@ from hsr_keras.layers import (
     Standardize,
     StrideUpsampling,
 )
+from hsr_keras.scoring.interpolation import upsample_strided
 
 # Two spatial sizes, T=1 and T=8.
 SHAPES = [(2, 1, 5, 6), (1, 8, 4, 3)]

@@ -1,10 +1,10 @@
-"""hsr_keras.losses: the formulas against numpy, and the penalty's gradient where the critic's is zero."""
+"""hsr_keras.models.losses: the formulas against numpy, and the penalty's gradient where the critic's is zero."""
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from hsr_keras import losses
+from hsr_keras.models import losses
 
 
 def test_loss_formulas_match_numpy():

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from tfrecords_builder.manifest import (
+from tfrecords_builder.contract.manifest import (
     ManifestError,
     read_manifest,
     readable_json,

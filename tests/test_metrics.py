@@ -1,4 +1,4 @@
-"""Tests for hsr_keras.metrics: every metric against an independent computation."""
+"""Tests for hsr_keras.scoring.metrics: every metric against an independent computation."""
 
 import math
 
@@ -10,7 +10,7 @@ from scipy.ndimage import gaussian_filter
 from skimage.metrics import structural_similarity
 from tiny_build import planted_lattice
 
-from hsr_keras import metrics as M
+from hsr_keras.scoring import metrics as M
 
 
 @pytest.fixture(autouse=True)

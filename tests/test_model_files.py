@@ -1,12 +1,12 @@
-"""Tests of `hsr_keras.model_files`: resolving model arguments, loading generators, export assets."""
+"""Tests of `hsr_keras.models.model_files`: resolving model arguments, loading generators, export assets."""
 
 import json
 
 import keras
 import pytest
 
-from hsr_keras import model_files
-from hsr_keras.model_files import KERAS, SAVED_MODEL, ModelFileError
+from hsr_keras.models import model_files
+from hsr_keras.models.model_files import KERAS, SAVED_MODEL, ModelFileError
 
 
 def test_resolve_every_model_argument(tmp_path):
@@ -37,7 +37,7 @@ def test_resolve_every_model_argument(tmp_path):
 
 
 def test_load_generator_checks_it_is_one(tmp_path):
-    from hsr_keras.networks import build_srcnn
+    from hsr_keras.models.networks import build_srcnn
 
     build_srcnn(scale=4, filters=(2, 2), kernel_sizes=(3, 3, 3)).save(tmp_path / "srcnn.keras")
     assert model_files.load_generator(tmp_path / "srcnn.keras").inputs[0].shape[-1] == 1

@@ -6,7 +6,7 @@ import sys
 import numpy as np
 from era5_samples import LAT, LON, hourly, known_values, write_era5
 
-from tfrecords_builder.netcdf_files import open_files, open_netcdf
+from tfrecords_builder.contract.era5.netcdf_files import open_files, open_netcdf
 
 # In a child process, since the faults this guards against kill the interpreter (a segfault):
 # threads that open, read and close inputs at once, as Beam's multi_threading workers do, and
@@ -16,7 +16,7 @@ import random
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
-from tfrecords_builder.reader import open_dataset
+from tfrecords_builder.contract.era5.reader import open_dataset
 
 def open_and_read(path):
     ds, kind = open_dataset(path)

@@ -1,4 +1,4 @@
-"""Tests of hsr_keras.networks: shapes, arguments, ablations, saving, precision, FLOPs."""
+"""Tests of hsr_keras.models.networks: shapes, arguments, ablations, saving, precision, FLOPs."""
 
 import os
 
@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from layer_testing import frame_convs_as_conv3d
 
-from hsr_keras.interpolation import upsample_strided
 from hsr_keras.layers import ConvGRU, FrameConv2D, ResidualBlock
-from hsr_keras.networks import build_critic, build_generator, build_networks, build_srcnn, count_flops
+from hsr_keras.models.networks import build_critic, build_generator, build_networks, build_srcnn, count_flops
+from hsr_keras.scoring.interpolation import upsample_strided
 
 TINY_GENERATOR = dict(filters=8, num_res_blocks=1, upsample_filters=4, num_post_blocks=1, se_ratio=4)
 TINY_CRITIC = dict(filters=8, num_res_blocks=1, num_post_blocks=1)
@@ -138,7 +138,7 @@ def test_srcnn_bad_arguments():
 
 
 def test_build_networks_follows_the_architecture_and_the_loss():
-    from hsr_keras.config import PRESETS
+    from hsr_keras.training.config import PRESETS
 
     tiny = PRESETS["demo"].replace(
         scale=4, filters=4, num_res_blocks=1, upsample_filters=4, num_post_blocks=0, se_ratio=2, critic_filters=4

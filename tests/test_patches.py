@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from tfrecords_builder.errors import BuildError
-from tfrecords_builder.patches import one_patch, patch_grid
+from tfrecords_builder.contract.errors import BuildError
+from tfrecords_builder.contract.patches import one_patch, patch_grid
 
 
 def test_patches_tile_the_domain_from_the_south_west_and_drop_what_does_not_fill_one():
@@ -49,7 +49,7 @@ def test_patch_sizes_that_do_not_fit_are_errors(size, stride, message):
 
 
 def test_patch_coords_cut_the_domain_grid_and_bands_name_the_centre_latitude():
-    from tfrecords_builder.patches import latitude_band, patch_coords
+    from tfrecords_builder.contract.patches import latitude_band, patch_coords
 
     lat = [20 + 0.25 * i for i in range(64)]
     lon = [350 + 0.25 * i for i in range(96)]  # across 0/360: longitudes keep ascending past 360

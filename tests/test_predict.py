@@ -7,8 +7,9 @@ import pytest
 import xarray as xr
 from test_export import SCALE, make_fit_folder, make_manifest
 
-from hsr_keras import export, predict, prediction, tiling
-from hsr_keras.model_files import load_generator
+from hsr_keras import export, predict
+from hsr_keras.models.model_files import load_generator
+from hsr_keras.serving import prediction, tiling
 from tfrecords_builder import synthetic
 
 LR_RES = 2.0

@@ -1,8 +1,8 @@
-"""Tests of `hsr_keras.prediction` that need no model: grouping time stamps into the model's sequences."""
+"""Tests of `hsr_keras.serving.prediction` that need no model: grouping time stamps into the model's sequences."""
 
 import numpy as np
 
-from hsr_keras import prediction
+from hsr_keras.serving import prediction
 
 STEP_HOURS = list(range(0, 24, 3))
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from tiny_build import read_csv
 
-from hsr_keras import reports
-from hsr_keras.evaluation import REFERENCE, Method, add_reference_ratio
+from hsr_keras.evaluation import reports
+from hsr_keras.evaluation.engine import REFERENCE, Method, add_reference_ratio
 
 CARD = ("mse", "mae", "ssim", "psnr", "acc", "tcc", "psnr_pooled", "bias", "acc_anomaly")
 

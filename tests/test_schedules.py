@@ -1,8 +1,8 @@
-"""hsr_keras.schedules: the warm-up and cosine decay of the learning rate."""
+"""hsr_keras.training.schedules: the warm-up and cosine decay of the learning rate."""
 
 import pytest
 
-from hsr_keras.schedules import WarmupCosine
+from hsr_keras.training.schedules import WarmupCosine
 
 
 def test_warmup_cosine_schedule_values():

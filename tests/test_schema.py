@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from tfrecords_builder.schema import READABLE_SCHEMA_VERSIONS, SCHEMA_VERSION, parse_example, serialize_example
+from tfrecords_builder.contract.schema import READABLE_SCHEMA_VERSIONS, SCHEMA_VERSION, parse_example, serialize_example
 
 HR = np.arange(2 * 8 * 8, dtype=np.float32).reshape(2, 8, 8)
 LR = HR[:, ::4, ::4].copy()

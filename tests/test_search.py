@@ -1,4 +1,4 @@
-"""hsr_keras.search: the search space and the hyper-model that builds and trains a trial."""
+"""hsr_keras.training.search: the search space and the hyper-model that builds and trains a trial."""
 
 import json
 import math
@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from tiny_runs import TINY_SEARCH, write_build
 
-from hsr_keras import search, search_space
-from hsr_keras.config import PRESETS, load_config
-from tfrecords_builder.manifest import read_manifest
+from hsr_keras.training import search, search_space
+from hsr_keras.training.config import PRESETS, load_config
+from tfrecords_builder.contract.manifest import read_manifest
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from tfrecords_builder.errors import BuildError
+from tfrecords_builder.contract.errors import BuildError
 from tfrecords_builder.sequences import degrade, lr_coords, nan_reason, plan_days, step_hours
 
 

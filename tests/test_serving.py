@@ -1,8 +1,8 @@
-"""Tests of `hsr_keras.serving` that need no export: the client facts of the asset file."""
+"""Tests of `hsr_keras.serving.saved_model` that need no export: the client facts of the asset file."""
 
 from test_export import SCALE, make_manifest
 
-from hsr_keras import serving
+from hsr_keras.serving import saved_model as serving
 
 
 def test_model_info_for_block_means():

@@ -1,9 +1,9 @@
-"""Tests for hsr_keras.spectra: the radial power spectrum and the band power ratios of the metric card."""
+"""Tests for hsr_keras.scoring.spectra: the radial power spectrum and the band power ratios of the metric card."""
 
 import numpy as np
 import pytest
 
-from hsr_keras import spectra as S
+from hsr_keras.scoring import spectra as S
 
 
 def test_spectrum_sine_lands_in_its_bin():

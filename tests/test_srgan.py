@@ -1,4 +1,4 @@
-"""Tests of hsr_keras.srgan: the SRGAN generator and discriminator."""
+"""Tests of hsr_keras.models.srgan: the SRGAN generator and discriminator."""
 
 import keras
 import numpy as np
@@ -6,7 +6,7 @@ import pytest
 from layer_testing import frame_convs_as_conv3d
 
 from hsr_keras.layers import FrameConv2D
-from hsr_keras.srgan import build_srgan_discriminator, build_srgan_generator
+from hsr_keras.models.srgan import build_srgan_discriminator, build_srgan_generator
 
 TINY = dict(filters=8, num_res_blocks=2, mean=50.0, std=25.0)
 
@@ -51,7 +51,7 @@ def test_architecture():
 
 def test_global_skip_is_aligned_interpolation_plus_the_network():
     """With its output convolution zeroed, the generator returns the aligned skip upsampling."""
-    from hsr_keras.interpolation import upsample_strided
+    from hsr_keras.scoring.interpolation import upsample_strided
 
     model = build_srgan_generator(scale=4, global_skip=True, **TINY)
     conv = model.get_layer("output_conv")
@@ -103,7 +103,7 @@ def test_save_and_reload(tmp_path):
 
 def test_trains_with_the_gan_loss(tmp_path):
     """One fit step of the SRGAN pair through the project's GAN model moves both networks."""
-    from hsr_keras.wgan import SuperResolutionGAN
+    from hsr_keras.models.wgan import SuperResolutionGAN
 
     gen = build_srgan_generator(scale=4, **TINY)
     disc = build_srgan_discriminator(filters=4, num_stages=2, mean=50.0, std=25.0)

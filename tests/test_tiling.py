@@ -1,10 +1,10 @@
-"""Tests of `hsr_keras.tiling`: blended tiles reproduce a pointwise model, weights sum to one, fine grids."""
+"""Tests of `hsr_keras.serving.tiling`: blended tiles reproduce a pointwise model, weights sum to one, fine grids."""
 
 import numpy as np
 from test_export import SCALE, make_manifest
 
-from hsr_keras import tiling
-from hsr_keras.serving import model_info
+from hsr_keras.serving import tiling
+from hsr_keras.serving.saved_model import model_info
 
 
 def test_tiles_blend_to_one_for_a_pointwise_model():

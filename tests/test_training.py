@@ -1,4 +1,4 @@
-"""hsr_keras.training on small synthetic builds: demo data, resuming, the global state a run leaves."""
+"""hsr_keras.training.trainer on small synthetic builds: demo data, resuming, the global state a run leaves."""
 
 import importlib.util
 import json
@@ -15,8 +15,8 @@ import pytest
 from test_jax_backend import tiny_in_memory_data
 from tiny_runs import TINY_RUN, history_rows, make_build, write_config
 
-from hsr_keras import training
-from hsr_keras.config import Config, load_config
+from hsr_keras.training import trainer as training
+from hsr_keras.training.config import Config, load_config
 
 
 @pytest.fixture(scope="module")
@@ -240,7 +240,7 @@ def test_a_run_killed_in_its_first_fine_tuning_epoch_switches_again(small_build,
 
 def jax_pretrain_worker(out):
     """Under KERAS_BACKEND=jax: a pre-training run killed after its switch and resumed; writes what it saw."""
-    from hsr_keras.config import PRESETS
+    from hsr_keras.training.config import PRESETS
 
     data = tiny_in_memory_data()
     config = PRESETS["demo"].replace(**{**TINY_RUN, "epochs": 3, "pretrain_epochs": 1, "lattice_weight": 0.0})

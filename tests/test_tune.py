@@ -7,8 +7,9 @@ import keras_tuner
 import pytest
 from tiny_runs import TINY_SEARCH, write_build
 
-from hsr_keras import search, search_space, tune
-from hsr_keras.config import load_config
+from hsr_keras import tune
+from hsr_keras.training import search, search_space
+from hsr_keras.training.config import load_config
 
 SEARCH = ["--tuner", "random", "--max-trials", "2", "--epochs", "1", "--space", "small", "--quiet"]
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from hsr_keras import losses
-from hsr_keras.wgan import SuperResolutionGAN
+from hsr_keras.models import losses
+from hsr_keras.models.wgan import SuperResolutionGAN
 
 T, H, W, SCALE = 2, 16, 16, 4
 

@@ -6,10 +6,10 @@ import json
 import keras
 import numpy as np
 
-from hsr_keras.data import load_split
-from hsr_keras.networks import build_generator, build_srcnn
+from hsr_keras.models.networks import build_generator, build_srcnn
+from hsr_keras.training.data import load_split
 from tfrecords_builder import build, synthetic
-from tfrecords_builder.manifest import read_manifest
+from tfrecords_builder.contract.manifest import read_manifest
 
 SCALE = 4
 # 32 x 32 HR points, 8 x 8 LR; the test split spans two months (2 January, 2 February days).

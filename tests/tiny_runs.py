@@ -6,8 +6,8 @@ import json
 import numpy as np
 
 from tfrecords_builder import build, synthetic
-from tfrecords_builder.manifest import write_json_atomic
-from tfrecords_builder.schema import COMPRESSION, SCHEMA_VERSION, serialize_example, shard_name
+from tfrecords_builder.contract.manifest import write_json_atomic
+from tfrecords_builder.contract.schema import COMPRESSION, SCHEMA_VERSION, serialize_example, shard_name
 
 # Networks small enough for a run of a few epochs to take seconds (test_training, test_fit).
 TINY_RUN = {

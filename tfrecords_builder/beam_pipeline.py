@@ -48,9 +48,9 @@ from tfrecords_builder.build import (
     remove_shard_temporaries,
     source_record,
 )
+from tfrecords_builder.contract.errors import BuildError, InputError
+from tfrecords_builder.contract.schema import MANIFEST_NAME
 from tfrecords_builder.cutting import base_manifest, describe_region, open_source, plan_splits
-from tfrecords_builder.errors import BuildError, InputError
-from tfrecords_builder.schema import MANIFEST_NAME
 from tfrecords_builder.stats import RunningStats
 from tfrecords_builder.writer import publish
 

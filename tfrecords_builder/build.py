@@ -2,7 +2,7 @@
 
 `python -m tfrecords_builder FILES... --out DIR` runs `main`; `build(BuildConfig(...))` is the
 same from Python. What a sample is (checks, splits, skipped days, manifest facts) is decided in
-`cutting`, shared with `hsr_keras.in_memory`; this module writes the samples. Shards are
+`cutting`, shared with `tfrecords_builder.in_memory`; this module writes the samples. Shards are
 written by a pool of threads, one shard at a time per thread: GZIP compression, the costly
 part, runs in TensorFlow without the GIL, so shards compress in parallel while netCDF reads
 (serialised by xarray's file lock) interleave with them. Deflate (`--compression`, the
@@ -27,7 +27,11 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from tfrecords_builder.console import run_command
+from tfrecords_builder.contract.console import run_command
+from tfrecords_builder.contract.era5.reader import is_store
+from tfrecords_builder.contract.errors import BuildError
+from tfrecords_builder.contract.manifest import shard_record
+from tfrecords_builder.contract.schema import MANIFEST_NAME, SCALES, serialize_example, shard_name
 from tfrecords_builder.cutting import (
     Tally,
     base_manifest,
@@ -40,10 +44,6 @@ from tfrecords_builder.cutting import (
     split_record,
     training_facts,
 )
-from tfrecords_builder.errors import BuildError
-from tfrecords_builder.manifest import shard_record
-from tfrecords_builder.reader import is_store
-from tfrecords_builder.schema import MANIFEST_NAME, SCALES, serialize_example, shard_name
 from tfrecords_builder.sequences import DEGRADATIONS, day_times
 from tfrecords_builder.writer import (
     COMPRESSIONS,
@@ -299,7 +299,7 @@ def collect(manifest, cut, plans, totals, out_dir):
             **record,
             "shards": names,
             "bytes": sum(f["bytes"] for f in files),
-            "shard_files": files,  # what `hsr_keras.data.check_shards` compares before reading
+            "shard_files": files,  # what `hsr_keras.training.data.check_shards` compares before reading
         }
         if name == "train":
             manifest.update(training_facts(totals.tallies[name], cut))
@@ -475,7 +475,7 @@ def parse_args(argv):
 
 
 def main(argv=None):
-    """Command line entry point; returns the exit status (see `tfrecords_builder.console`)."""
+    """Command line entry point; returns the exit status (see `tfrecords_builder.contract.console`)."""
     return run_command(_command, sys.argv[1:] if argv is None else list(argv))
 
 

@@ -1,6 +1,6 @@
 """Cutting ERA5 into samples: the one home of the rules that a build and the in-memory path share.
 
-`build.build` writes the samples to TFRecords, `hsr_keras.in_memory` keeps them as numpy
+`build.build` writes the samples to TFRecords, `tfrecords_builder.in_memory` keeps them as numpy
 arrays; both take these steps, so their samples and manifests cannot drift apart:
 
 1. `check_config(config)`: the step hours, split dates and levels a `build.BuildConfig` asks
@@ -25,10 +25,10 @@ from typing import NamedTuple
 import numpy as np
 import xarray as xr
 
-from tfrecords_builder.errors import BuildError
-from tfrecords_builder.patches import patch_grid
-from tfrecords_builder.reader import Era5Source, expand_inputs
-from tfrecords_builder.schema import SCALES, SCHEMA_VERSION, SPLITS
+from tfrecords_builder.contract.era5.reader import Era5Source, expand_inputs
+from tfrecords_builder.contract.errors import BuildError
+from tfrecords_builder.contract.patches import patch_grid
+from tfrecords_builder.contract.schema import SCALES, SCHEMA_VERSION, SPLITS
 from tfrecords_builder.sequences import (
     DEGRADATIONS,
     day_times,

@@ -31,10 +31,10 @@ from pathlib import Path
 
 import numpy as np
 
-from tfrecords_builder.console import one_line, run_command
-from tfrecords_builder.errors import BuildError
-from tfrecords_builder.netcdf_files import open_netcdf
-from tfrecords_builder.reader import RENAMES
+from tfrecords_builder.contract.console import one_line, run_command
+from tfrecords_builder.contract.era5.netcdf_files import open_netcdf
+from tfrecords_builder.contract.era5.reader import RENAMES
+from tfrecords_builder.contract.errors import BuildError
 
 DATASET = "reanalysis-era5-pressure-levels"
 
@@ -415,7 +415,7 @@ def _client():
 def main(argv=None):
     """`python -m tfrecords_builder download ...`: print the paths of the month files.
 
-    Exit codes as every command's (`tfrecords_builder.console`): 2 with a one-line message for
+    Exit codes as every command's (`tfrecords_builder.contract.console`): 2 with a one-line message for
     bad input (also no cdsapi, no key, or a folder that cannot be written); 1 when a month
     keeps failing; 130 on Ctrl-C, complete months kept.
     """

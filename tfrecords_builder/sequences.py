@@ -6,7 +6,7 @@ interpolated days would learn the padding, so an incomplete day is skipped and r
 
 import numpy as np
 
-from tfrecords_builder.errors import BuildError
+from tfrecords_builder.contract.errors import BuildError
 
 DEGRADATIONS = ("stride", "block_mean")
 

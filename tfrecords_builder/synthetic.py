@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tfrecords_builder.console import run_command
-from tfrecords_builder.errors import InputError
+from tfrecords_builder.contract.console import run_command
+from tfrecords_builder.contract.errors import InputError
 from tfrecords_builder.synthetic_fields import EPOCH, make_generator, provenance, time_axis
 
 PACKED_MIN, PACKED_MAX, PACKED_FILL = -32766, 32767, -32767
@@ -352,7 +352,7 @@ def _parser():
 def main(argv=None):
     """`python -m tfrecords_builder synthetic ...`: write the files and print their paths.
 
-    Exit codes as every command's (`tfrecords_builder.console`): 2 with a one-line message
+    Exit codes as every command's (`tfrecords_builder.contract.console`): 2 with a one-line message
     for bad input or a folder that cannot be written.
     """
     return run_command(_command, argv)

@@ -36,7 +36,7 @@ import datetime
 
 import numpy as np
 
-from tfrecords_builder.errors import InputError
+from tfrecords_builder.contract.errors import InputError
 
 EPOCH = np.datetime64("1900-01-01T00", "h")
 """Time origin of the generator (and of the classic CDS time axis)."""

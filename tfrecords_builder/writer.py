@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tfrecords_builder.manifest import CLIMATOLOGY_NAME, write_manifest
-from tfrecords_builder.schema import COMPRESSION, MANIFEST_NAME, SHARD_SUFFIX, SPLITS
+from tfrecords_builder.contract.manifest import CLIMATOLOGY_NAME, write_manifest
+from tfrecords_builder.contract.schema import COMPRESSION, MANIFEST_NAME, SHARD_SUFFIX, SPLITS
 
 _SHARD = rf"({'|'.join(SPLITS)})-\d{{5}}-of-\d{{5}}{re.escape(SHARD_SUFFIX)}"
 SHARD_RE = re.compile(rf"^{_SHARD}$")

@@ -1,6 +1,6 @@
 """Argument checks shared by the layers and network builders, with Keras-style messages."""
 
-from tfrecords_builder.schema import SCALES
+from tfrecords_builder.contract.schema import SCALES
 
 
 def check_int(name, value, minimum=1):

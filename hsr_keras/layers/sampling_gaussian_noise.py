@@ -10,7 +10,7 @@ class SamplingGaussianNoise(keras.layers.Layer):
     `keras.layers.GaussianNoise` adds its noise only when called with `training=True`, which
     also switches batch normalisation to batch statistics. The evaluation swaps it for this
     layer to draw an ensemble from a generator called in inference mode (see
-    `hsr_keras.evaluation.stochastic_generator`).
+    `hsr_keras.evaluation.engine.stochastic_generator`).
 
     Args:
         stddev: float. Standard deviation of the noise.

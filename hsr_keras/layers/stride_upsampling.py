@@ -15,7 +15,7 @@ class StrideUpsampling(keras.layers.Layer):
     0, s, 2s, ...; an image resize assumes pixel centres and shifts the field by
     (s - 1) / 2 cells. This layer interpolates between the true positions, separably
     along H and W, with taps beyond the edges clamped to the edge points (as
-    `hsr_keras.interpolation.upsample_aligned` does): "bicubic" is Keys' cubic
+    `hsr_keras.scoring.interpolation.upsample_aligned` does): "bicubic" is Keys' cubic
     convolution (a = -0.5), "bilinear" is linear between neighbouring LR points, and
     "nearest" repeats LR point k over cells s*k .. s*k + s - 1. It has no weights and
     runs at any T, H and W; the generator adds it as a global skip so the network

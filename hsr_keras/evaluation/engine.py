@@ -1,0 +1,507 @@
+"""The evaluation engine: ways to get HR fields from LR ones, scored on one split, streamed.
+
+A `Method` wraps a Keras generator (sampled as an ensemble with its Gaussian noise on, if
+asked), an exported SavedModel, or an interpolation baseline. `evaluate_methods` streams a
+split of a `tfrecords_builder` build batch by batch through one `MethodScores` per method: the
+metric card of `hsr_keras.scoring.metrics` (all in %RH on the HR grid) over the split and per month,
+the radially averaged power spectrum and its power over the truth's in two bands above the LR
+grid's Nyquist wavenumber, and for ensembles the fair CRPS and the spread. Memory
+does not grow with the number of days. `hsr_keras.evaluation.reports` writes the results.
+"""
+
+import math
+import sys
+
+import numpy as np
+
+from hsr_keras.evaluation.method_scores import MethodScores, SpectrumAccumulator
+from hsr_keras.models import model_files
+from hsr_keras.scoring import interpolation
+from hsr_keras.scoring.spectra import band_power_ratios, power_bands
+from tfrecords_builder.contract.errors import InputError
+
+# `hsr_keras.scoring.metrics` (Keras) is imported where it is used, so that `python -m hsr_keras.evaluate
+# --help` and the command's argument checks run without starting TensorFlow.
+
+# Baseline key -> (table label, interpolation method, aligned).
+BASELINES = {
+    "lanczos": ("Lanczos (aligned)", "lanczos", True),
+    "bilinear": ("Bilinear (aligned)", "bilinear", True),
+    "bicubic": ("Bicubic (aligned)", "bicubic", True),
+    "lanczos-naive": ("Lanczos (naive resize)", "lanczos", False),
+    "bilinear-naive": ("Bilinear (naive resize)", "bilinear", False),
+    "bicubic-naive": ("Bicubic (naive resize)", "bicubic", False),
+}
+BASELINE_GROUPS = {
+    "aligned": ("lanczos", "bilinear", "bicubic"),
+    "naive": ("lanczos-naive", "bilinear-naive", "bicubic-naive"),
+    "all": tuple(BASELINES),
+    "none": (),
+}
+REFERENCE = BASELINES["bicubic"][0]
+"""The method every model is measured against (the paper: 3.38x lower MSE than bicubic)."""
+
+COMPARISON_MODEL = "model"
+COMPARISON_REFERENCE = REFERENCE.lower()
+"""The two rows of `fit`'s end-of-training comparison (`compare_with_bicubic`)."""
+
+MAP_DAYS = 3
+"""Days, evenly spread over the split, whose fields are kept for the sample maps by default."""
+
+
+class EvaluationError(InputError):
+    """Bad input to the evaluation; the commands print it on one line and exit with 2."""
+
+
+# ----------------------------------------------------------------------------- methods
+
+
+class Method:
+    """A way to get HR fields from LR ones: numpy `[B, T, h, w]` in, `[B, T, H, W]` out (%RH).
+
+    Args:
+        name: the row label.
+        predict: callable LR -> HR.
+        info: JSON-serialisable description (kind, source, settings) for results.json.
+        sampler: optional callable `(lr, n) -> [n, B, T, H, W]` drawing `n` members.
+        samples: members to draw per prediction (1: `predict` only). Defaults to 1.
+    """
+
+    def __init__(self, name, predict, info=None, sampler=None, samples=1):
+        self.name = name
+        self.predict = predict
+        self.info = dict(info or {})
+        self.sampler = sampler
+        self.samples = int(samples) if sampler is not None else 1
+
+    def __call__(self, lr):
+        return self.predict(lr)
+
+
+def _predict_batches(model, batch_size):
+    def predict(lr):
+        x = np.asarray(lr, dtype="float32")[..., None]
+        step = max(int(batch_size), 1)
+        parts = [np.asarray(model.predict_on_batch(x[i : i + step])) for i in range(0, len(x), step)]
+        return np.concatenate(parts)[..., 0]
+
+    return predict
+
+
+def stochastic_generator(model, seed=0):
+    """A copy of `model` whose Gaussian noise is active in inference mode, or None if it has none.
+
+    Every layer but `keras.layers.GaussianNoise` is the same object (same weights); noise
+    layers are replaced by `SamplingGaussianNoise`, which always adds its noise. Calling the
+    copy in inference mode (`predict`, `training=False`) therefore samples the generator's
+    noise while batch normalisation uses its moving statistics, which `training=True` would not.
+    """
+    import keras
+
+    from hsr_keras.layers import SamplingGaussianNoise
+
+    found = []
+
+    def clone(layer):
+        if isinstance(layer, keras.layers.GaussianNoise):
+            found.append(layer.name)
+            return SamplingGaussianNoise(layer.stddev, seed=seed + len(found), name=layer.name)
+        return layer
+
+    try:
+        sampler = keras.models.clone_model(model, clone_function=clone, recursive=True)
+    except Exception as err:  # subclassed models cannot be cloned layer by layer
+        raise EvaluationError(
+            f"cannot sample {model.name!r} with its noise on (--samples): {err}".splitlines()[0]
+        ) from err
+    return sampler if found else None
+
+
+def keras_model_method(model, name, batch_size=16, samples=1, seed=0, info=None):
+    """A Keras generator as a `Method` (inference mode); with `samples > 1`, an ensemble of noise draws."""
+    info = dict(info or {}, kind="model", samples=int(samples))
+    predict = _predict_batches(model, batch_size)
+    if samples <= 1:
+        info["stochastic"] = False
+        return Method(name, predict, info)
+    noisy = stochastic_generator(model, seed)
+    info["stochastic"] = noisy is not None
+    if noisy is None:
+        info["note"] = "no GaussianNoise layer: the samples are identical (spread 0, CRPS = MAE)"
+
+        def sampler(lr, n):
+            pred = predict(lr)
+            return np.broadcast_to(pred, (n,) + pred.shape)
+    else:
+        draw = _predict_batches(noisy, batch_size)
+
+        def sampler(lr, n):
+            return np.stack([draw(lr) for _ in range(n)])
+
+    return Method(name, predict, info, sampler=sampler, samples=samples)
+
+
+def saved_model_method(path, name):
+    """An exported SavedModel (its serving signature) as a deterministic method."""
+    run = model_files.saved_model_predictor(path)
+
+    def predict(lr):
+        return run(np.asarray(lr, dtype="float32")[..., None])[..., 0]
+
+    return Method(name, predict, {"kind": "saved_model", "path": str(path), "samples": 1})
+
+
+def interpolation_method(name, manifest, aligned=True):
+    """Interpolation from the LR points' true coordinates (aligned) or a naive image resize.
+
+    Every patch of a build has the same LR points relative to its HR cells, so the first
+    patch's coordinates serve all of them (a single region is the one patch).
+    """
+    from tfrecords_builder.contract.patches import patch_coords
+
+    grid = patch_coords(manifest, 0)
+    if aligned:
+        return lambda lr: interpolation.upsample_aligned(
+            lr, grid["lr_lat"], grid["lr_lon"], grid["lat"], grid["lon"], name
+        )
+    return lambda lr: interpolation.upsample_resize(lr, manifest["scale"], name)
+
+
+def baseline_methods(keys, manifest):
+    """`Method`s of baseline keys (see `BASELINES`), in the given order."""
+    methods = []
+    for key in keys:
+        label, kernel, aligned = BASELINES[key]
+        info = {"kind": "interpolation", "kernel": kernel, "placement": "aligned" if aligned else "naive resize"}
+        methods.append(Method(label, interpolation_method(kernel, manifest, aligned), info))
+    return methods
+
+
+def parse_baselines(text):
+    """Baseline keys from a comma/space separated list of keys and group names (order kept)."""
+    keys = []
+    for item in str(text).replace(",", " ").split():
+        item = item.strip().lower()
+        if item in BASELINE_GROUPS:
+            keys.extend(BASELINE_GROUPS[item])
+        elif item in BASELINES:
+            keys.append(item)
+        else:
+            raise EvaluationError(
+                f"unknown baseline {item!r}: choose from {', '.join(BASELINES)} or the groups "
+                f"{', '.join(BASELINE_GROUPS)}"
+            )
+    return list(dict.fromkeys(keys))
+
+
+def load_model_method(name, path, batch_size=8, samples=1, seed=0):
+    """A `Method` for a model argument (see `model_files`); `ModelFileError` when it cannot be used."""
+    kind, resolved = model_files.resolve(path)
+    info = {"path": str(resolved), "config": model_files.fit_config(path)}
+    if kind == model_files.SAVED_MODEL:
+        method = saved_model_method(resolved, name)
+        method.info.update(info)
+        return method
+    model = model_files.load_generator(resolved)
+    info["params"] = int(model.count_params())
+    return keras_model_method(model, name, batch_size, samples, seed, info)
+
+
+def check_batching(batch_size, samples):
+    """Days per batch and members per model must be positive."""
+    if batch_size < 1 or samples < 1:
+        raise EvaluationError(f"--batch-size and --samples must be >= 1. Received: {batch_size}, {samples}")
+
+
+# ----------------------------------------------------------------------------- streaming
+
+
+def stream_split(manifest, split, batch_size, level=None):
+    """Batches `(lr [B,T,h,w], hr [B,T,H,W], time [B,T] int64 s, patch [B])` of a split, streamed (no cache).
+
+    Records are read in shard order with their time stamps; with `level`, only the records
+    of that pressure level. A damaged shard met while reading raises `hsr_keras.training.data.ShardError`
+    naming it.
+    """
+    import tensorflow as tf
+
+    from hsr_keras.training.data import read_errors, split_files
+    from tfrecords_builder.contract.schema import COMPRESSION, parse_example
+
+    files = split_files(manifest, split)
+    hr_shape, lr_shape = manifest["hr_shape"], manifest["lr_shape"]
+
+    def parse(serialized):
+        return parse_example(serialized, hr_shape, lr_shape)
+
+    def at_level(record):
+        return tf.abs(record["level"] - float(level)) < 1e-3
+
+    def fields(record):
+        return record["lr"], record["hr"], record["time"], record["patch"]
+
+    ds = tf.data.TFRecordDataset(files, compression_type=COMPRESSION)
+    ds = ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if level is not None:
+        ds = ds.filter(at_level)
+    ds = ds.map(fields).batch(batch_size).prefetch(2)
+
+    def batches():
+        with read_errors(manifest, split):  # a damaged shard: one line naming it, not a traceback
+            yield from ds.as_numpy_iterator()
+
+    return batches()
+
+
+def month_of(seconds):
+    """'YYYY-MM' of a time stamp in seconds since 1970 UTC."""
+    return str(np.datetime64(int(seconds), "s").astype("datetime64[M]"))
+
+
+def day_of(seconds):
+    """'YYYY-MM-DD' of a time stamp in seconds since 1970 UTC."""
+    return str(np.datetime64(int(seconds), "s").astype("datetime64[D]"))
+
+
+def training_climatology(manifest, level):
+    """The training climatology of a level (the anomaly ACC's reference), or None without one.
+
+    `[T, H, W]`, or `[patch, T, H, W]` for a build of several patches (one per patch position).
+    """
+    clim = manifest.get("climatology") or {}
+    if not clim:
+        return None
+    levels = manifest.get("levels") or []
+    candidates = [str(level)] if level is not None else []
+    if level is not None:
+        candidates += [str(int(level)) if float(level).is_integer() else str(level), str(float(level))]
+    candidates += [str(v) for v in levels[:1]] + list(clim)
+    key = next(k for k in candidates if k in clim)
+    return np.asarray(clim[key], dtype="float64")
+
+
+# ----------------------------------------------------------------------------- evaluation
+
+
+def _as_methods(methods, manifest):
+    out = []
+    for name, method in methods.items() if isinstance(methods, dict) else ((m.name, m) for m in methods):
+        if isinstance(method, str):
+            method = Method(
+                name,
+                interpolation_method(method, manifest),
+                {"kind": "interpolation", "kernel": method, "placement": "aligned"},
+            )
+        elif not isinstance(method, Method):
+            method = Method(name, method, {"kind": "callable"})
+        method.name = name
+        out.append(method)
+    return out
+
+
+def _predict(method, lr, hr):
+    """(prediction, members or None) of a method on a batch, checked against the HR shape."""
+    members = None
+    if method.samples > 1:
+        members = np.asarray(method.sampler(lr, method.samples), dtype="float64")
+        pred = members.mean(axis=0)
+    else:
+        pred = np.asarray(method(lr), dtype="float64")
+    if pred.shape != hr.shape:
+        raise EvaluationError(
+            f"method {method.name!r} returns fields shaped {tuple(pred.shape)} for HR shaped "
+            f"{tuple(hr.shape)}: was it trained for another scale?"
+        )
+    return pred, members
+
+
+def _map_days(total_days, map_days, map_dates):
+    """Indices of the days kept for the maps when no explicit dates are given."""
+    if map_dates or not map_days or map_days <= 0:
+        return set()
+    positions = np.linspace(0, max(total_days - 1, 0), int(map_days)).round()
+    return {int(i) for i in np.unique(positions)}
+
+
+def evaluate_methods(
+    data,
+    split,
+    methods,
+    batch_size=32,
+    climatology_level=None,
+    *,
+    map_days=MAP_DAYS,
+    map_dates=None,
+    map_step=None,
+    verbose=False,
+):
+    """Metric card of each method on a split, streamed; also per month, spectra and map fields.
+
+    Args:
+        data: build folder or loaded manifest.
+        split: split name.
+        methods: {name: `Method`, callable LR -> HR, or an aligned interpolation name}, or a
+            list of `Method`s. Order is kept.
+        batch_size: days per streamed batch.
+        climatology_level: pressure level (hPa) evaluated: only its records are read, and its
+            training climatology gives the anomaly ACC. Defaults to the manifest's first
+            level.
+        map_days: number of days, evenly spread over the split, whose fields are kept for
+            the sample maps. Defaults to `MAP_DAYS`.
+        map_dates: explicit 'YYYY-MM-DD' days for the maps (instead of `map_days`).
+        map_step: time step of the maps. Defaults to the middle step of a day.
+        verbose: print progress.
+
+    Returns:
+        {"split", "level", "days", "months", "methods": {name: scores},
+         "monthly": {name: {month: scores}},
+         "bands": {name: {latitude band: scores}} (a build of several patches; else {}),
+         "spectra": {"wavenumber", "frames", "truth", "methods": {name: power},
+                     "power_bands": {"power_near" | "power_far": [first, last wavenumber]}},
+         "maps": [{"date", "time", "lr", "truth", "patch", "predictions": {name}}]}
+        Months are 'YYYY-MM' of each day's first time step; a patch's band is that of its
+        centre (`tfrecords_builder.contract.patches.LATITUDE_BANDS`). Spectra are the frame means of
+        `radial_power_spectrum`; an ensemble adds "<name> (one sample)" (one member's
+        texture, which the ensemble mean smooths away).
+        Scores hold the `MetricAccumulator` results (with the lattice where `lattice_scale`
+        gives one), "power_near" and "power_far" (`hsr_keras.scoring.spectra.band_power_ratios` of the
+        method's spectrum; in the split's scores only), plus "crps" and "spread" for
+        ensembles. Memory does not grow with the number of days.
+    """
+    from tfrecords_builder.contract.manifest import read_manifest
+
+    manifest = data if isinstance(data, dict) else read_manifest(data)
+    if split not in manifest["splits"]:
+        raise EvaluationError(f"split {split!r} is not in the manifest; it has {sorted(manifest['splits'])}")
+    methods = _as_methods(methods, manifest)
+    names = [m.name for m in methods]
+    if len(set(names)) != len(names):
+        raise EvaluationError(f"method names must be unique. Received: {names}")
+    levels = manifest.get("levels") or []
+    level = climatology_level if climatology_level is not None else (levels[0] if levels else None)
+    filter_level = level if len(levels) > 1 or climatology_level is not None else None
+    climatology = training_climatology(manifest, level)
+    per_patch = climatology is not None and climatology.ndim == 4
+    band_of = _patch_bands(manifest)
+    total_days = manifest["splits"][split].get("days", manifest["splits"][split].get("examples", 0))
+    steps = manifest["hr_shape"][0]
+    step = steps // 2 if map_step is None else int(map_step)
+    if not 0 <= step < steps:
+        raise EvaluationError(f"map step {step} is outside the {steps} steps of a day")
+    wanted_dates = set(map_dates or ())
+    wanted_index = _map_days(total_days, map_days, map_dates)
+
+    fixed = None if per_patch else climatology
+    scale = lattice_scale(manifest)
+    scores = {m.name: MethodScores(fixed, ensemble=m.samples > 1, scale=scale) for m in methods}
+    truth_spectrum = SpectrumAccumulator()
+    maps = []
+    seen = 0
+    for lr, hr, time, patch in stream_split(manifest, split, batch_size, filter_level):
+        hr = hr.astype("float64")
+        months, bands = {}, {}
+        for row, stamps in enumerate(time):
+            months.setdefault(month_of(stamps[0]), []).append(row)
+            if band_of:
+                bands.setdefault(band_of[int(patch[row])], []).append(row)
+        batch_climatology = climatology[patch] if per_patch else None
+        keep = [row for row in range(len(hr)) if seen + row in wanted_index or day_of(time[row][0]) in wanted_dates]
+        batch_maps = [
+            {
+                "date": day_of(time[row][0]),
+                "time": str(np.datetime64(int(time[row][step]), "s")),
+                "lr": lr[row, step].astype("float32"),
+                "truth": hr[row, step].astype("float32"),
+                "patch": int(patch[row]),
+                "predictions": {},
+            }
+            for row in keep
+        ]
+        truth_spectrum.update(hr)
+        for method in methods:
+            pred, members = _predict(method, lr, hr)
+            scores[method.name].update(pred, hr, months, members, bands, batch_climatology)
+            for entry, row in zip(batch_maps, keep):
+                entry["predictions"][method.name] = pred[row, step].astype("float32")
+        maps.extend(batch_maps)
+        seen += len(hr)
+        if verbose:
+            print(f"\r{seen} days evaluated", end="", file=sys.stderr, flush=True)
+    if verbose:
+        print(file=sys.stderr)
+    if seen == 0:
+        raise EvaluationError(f"split {split!r} has no records" + (f" at level {level}" if filter_level else ""))
+
+    wavebands = power_bands(min(manifest["hr_shape"][1:]), manifest["scale"])
+    spectrum = {
+        "wavenumber": truth_spectrum.wavenumbers.tolist(),
+        "frames": truth_spectrum.frames,
+        "truth": truth_spectrum.result().tolist(),
+        "methods": {name: s.spectrum.result().tolist() for name, s in scores.items()},
+        "power_bands": {name: list(band) for name, band in wavebands.items()},
+    }
+    power = {
+        name: band_power_ratios(spectrum["wavenumber"], spectrum["methods"][name], spectrum["truth"], wavebands)
+        for name in scores
+    }
+    for name, s in scores.items():
+        if s.member_spectrum is not None:
+            spectrum["methods"][f"{name} (one sample)"] = s.member_spectrum.result().tolist()
+    monthly = {name: s.monthly_result() for name, s in scores.items()}
+    return {
+        "split": split,
+        "level": level,
+        "days": int(seen),
+        "months": sorted({month for per in monthly.values() for month in per}),
+        "methods": {name: {**s.result(), **power[name]} for name, s in scores.items()},
+        "monthly": monthly,
+        "bands": {name: s.band_result() for name, s in scores.items()} if band_of else {},
+        "spectra": spectrum,
+        "maps": maps,
+    }
+
+
+def lattice_scale(manifest):
+    """The LR stride at which the lattice is measured, or None where the build has no sample points.
+
+    A "stride" build's LR values are its HR points at rows and columns multiple of the scale,
+    in every patch (patches start at multiples of it); a "block_mean" build keeps no HR point,
+    so no point can be smoother for having been kept. Fields of two LR rows or columns or fewer
+    have no whole LR cell of interior points (`metrics.phase_roughness`).
+    """
+    scale = int(manifest["scale"])
+    if manifest.get("degradation") != "stride" or min(manifest["hr_shape"][1:]) <= 2 * scale:
+        return None
+    return scale
+
+
+def _patch_bands(manifest):
+    """{patch: latitude band of its centre} for a build of several patches; {} for one region."""
+    from tfrecords_builder.contract.patches import latitude_band, patch_coords
+
+    count = manifest.get("patches", {}).get("count", 1)
+    if count <= 1:
+        return {}
+    return {k: latitude_band(float(np.mean(patch_coords(manifest, k)["lat"]))) for k in range(count)}
+
+
+def add_reference_ratio(report, reference=REFERENCE):
+    """Adds "mse_ratio" (reference MSE / method MSE) to every method's scores when possible."""
+    methods = report["methods"]
+    if reference not in methods:
+        return report
+    ref = methods[reference]["mse"]
+    for scores in methods.values():
+        scores["mse_ratio"] = ref / scores["mse"] if scores["mse"] > 0 else math.inf
+    return report
+
+
+def compare_with_bicubic(generator_path, data, split, batch_size):
+    """`fit`'s end-of-training check: the saved generator's metric card on a split beside aligned bicubic."""
+    generator = model_files.load_generator(generator_path)
+    methods = {
+        COMPARISON_MODEL: keras_model_method(generator, COMPARISON_MODEL, batch_size),
+        COMPARISON_REFERENCE: "bicubic",
+    }
+    report = evaluate_methods(data, split, methods, map_days=0)
+    return {key: report[key] for key in ("split", "days", "methods")}

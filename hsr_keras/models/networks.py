@@ -1,0 +1,412 @@
+"""Generator, critic and SRCNN baseline as functional Keras models, the choice among them
+by a config's architecture, and a FLOP count.
+
+All networks take and return relative humidity in %RH as `[batch, time, H, W, 1]`
+with time, height and width unspecified (`keras.Input((None, None, None, 1))`);
+normalisation with the manifest's mean and std happens inside the graph.
+Per-frame convolutions are `FrameConv2D`: a `Conv2D` with time folded into the batch.
+"""
+
+import math
+
+import keras
+
+from hsr_keras.choices import CRITIC_NORMS
+from hsr_keras.layers import (
+    ICNR,
+    ConvGRU,
+    FrameConv2D,
+    MultiKernelStem,
+    PixelShuffle,
+    ResidualBlock,
+    SqueezeExcitation,
+    Standardize,
+    StrideUpsampling,
+)
+from hsr_keras.layers.cbam import CBAM
+from hsr_keras.layers.checks import check_bool, check_int, check_scale
+from hsr_keras.models import srgan
+
+
+def build_generator(
+    scale=8,
+    filters=128,
+    num_res_blocks=4,
+    upsample_filters=256,
+    num_post_blocks=2,
+    noise_stddev=0.1,
+    se_ratio=16,
+    use_cbam=True,
+    use_residual=True,
+    global_skip=False,
+    skip_interpolation="bilinear",
+    icnr=False,
+    mean=0.0,
+    std=1.0,
+    name="generator",
+):
+    """The paper's generator (Fig. 3): LR %RH `[B, T, h, w, 1]` to HR `[B, T, s*h, s*w, 1]`.
+
+    Standardize -> MultiKernelStem(2x2, 3x3 to `filters`) -> GaussianNoise
+    (training only) -> SqueezeExcitation -> `num_res_blocks` ResidualBlocks
+    (batch norm, CBAM) -> ConvGRU over time -> `num_post_blocks` ResidualBlocks
+    expanding to `upsample_filters` -> log2(scale) stages of [3x3 conv to
+    `4 * upsample_filters`, PixelShuffle(2), ReLU] -> 1x1 conv to one channel ->
+    inverse Standardize. The last conv, the global skip and the inverse
+    Standardize (and the input Standardize) compute in float32 under a mixed
+    precision policy, so the output is float32 %RH.
+
+    Args:
+        scale: int, one of 2, 4, 8, 16. The upsampling factor. Defaults to `8`.
+        filters: int. Channels of the stem, blocks and ConvGRU (even, split
+            between the 2x2 and 3x3 stem branches). Defaults to `128`.
+        num_res_blocks: int. Residual blocks before the ConvGRU. Defaults to `4`.
+        upsample_filters: int. Channels of the post blocks and of each
+            upsampling stage's output. Defaults to `256`.
+        num_post_blocks: int. Residual blocks after the ConvGRU. Defaults to `2`.
+        noise_stddev: float. Std of the Gaussian noise added after the stem
+            during training, in normalised units; `0` leaves the layer out.
+            Defaults to `0.1`.
+        se_ratio: int. Reduction ratio of the SE block. Defaults to `16`.
+        use_cbam: bool. CBAM at the end of each residual block (Table 2
+            ablation). Defaults to `True`.
+        use_residual: bool. Skip connections in the residual blocks (Table 2
+            "ResNet" ablation). Defaults to `True`.
+        global_skip: bool. Add the LR input upsampled by `StrideUpsampling`
+            (LR point k on HR cell `scale * k`), in normalised units before the
+            inverse Standardize, so the network learns a residual over aligned
+            interpolation. Defaults to `False` (the paper).
+        skip_interpolation: "bicubic", "bilinear" or "nearest", the global
+            skip's upsampling. Defaults to `"bilinear"`.
+        icnr: bool. Initialise the upsampling convolutions with `ICNR`, so every
+            sub-pixel position starts alike (no initial checkerboard). Defaults
+            to `False`.
+        mean: float. Data mean (%RH) from the manifest. Defaults to `0.0`.
+        std: float. Data std (%RH) from the manifest. Defaults to `1.0`.
+        name: str. The model name. Defaults to `"generator"`.
+
+    Returns:
+        A functional `keras.Model`.
+    """
+    check_scale(scale)
+    check_int("filters", filters, 2)
+    check_int("num_res_blocks", num_res_blocks, 0)
+    check_int("upsample_filters", upsample_filters, 1)
+    check_int("num_post_blocks", num_post_blocks, 0)
+    check_int("se_ratio", se_ratio, 1)
+    check_bool("use_cbam", use_cbam)
+    check_bool("use_residual", use_residual)
+    check_bool("icnr", icnr)
+    check_bool("global_skip", global_skip)
+    if not (isinstance(noise_stddev, (int, float)) and noise_stddev >= 0):
+        raise ValueError(f"`noise_stddev` must be a number >= 0. Received: noise_stddev={noise_stddev}")
+    if filters % 2:
+        raise ValueError(
+            f"`filters` must be even (it is split between the 2x2 and 3x3 stem branches). Received: filters={filters}"
+        )
+    block_kwargs = dict(norm="batch", use_cbam=use_cbam, use_residual=use_residual)
+
+    # Layers.
+    standardize = Standardize(mean, std, dtype="float32", name="standardize")
+    stem = MultiKernelStem(filters, kernel_sizes=(2, 3), name="stem")
+    noise = keras.layers.GaussianNoise(noise_stddev, name="noise") if noise_stddev > 0 else None
+    squeeze_excitation = SqueezeExcitation(se_ratio, name="squeeze_excitation")
+    res_blocks = [ResidualBlock(filters, name=f"res_block_{i}", **block_kwargs) for i in range(num_res_blocks)]
+    conv_gru = ConvGRU(filters, name="conv_gru")
+    post_blocks = [
+        ResidualBlock(upsample_filters, name=f"post_block_{i}", **block_kwargs) for i in range(num_post_blocks)
+    ]
+    upsample_stages = [
+        (
+            FrameConv2D(
+                4 * upsample_filters,
+                3,
+                padding="same",
+                kernel_initializer=ICNR(2) if icnr else "glorot_uniform",
+                name=f"upsample_{i}_conv",
+            ),
+            PixelShuffle(2, name=f"upsample_{i}_shuffle"),
+            keras.layers.ReLU(name=f"upsample_{i}_relu"),
+        )
+        for i in range(int(math.log2(scale)))
+    ]
+    output_conv = FrameConv2D(1, 1, dtype="float32", name="output_conv")
+    if global_skip:
+        skip_upsample = StrideUpsampling(scale, skip_interpolation, dtype="float32", name="skip_upsample")
+        skip_add = keras.layers.Add(dtype="float32", name="skip_add")
+    destandardize = Standardize(mean, std, invert=True, dtype="float32", name="destandardize")
+
+    # Graph.
+    inputs = keras.Input((None, None, None, 1), name="lr")
+    normalised = standardize(inputs)
+    x = stem(normalised)
+    if noise is not None:
+        x = noise(x)
+    x = squeeze_excitation(x)
+    for block in res_blocks:
+        x = block(x)
+    x = conv_gru(x)
+    for block in post_blocks:
+        x = block(x)
+    for conv, shuffle, relu in upsample_stages:
+        x = relu(shuffle(conv(x)))
+    x = output_conv(x)
+    if global_skip:
+        x = skip_add([x, skip_upsample(normalised)])
+    outputs = destandardize(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def build_critic(
+    filters=64,
+    num_res_blocks=2,
+    num_post_blocks=1,
+    norm="layer",
+    use_cbam=True,
+    use_residual=True,
+    mean=0.0,
+    std=1.0,
+    name="critic",
+):
+    """The WGAN-GP critic (paper Fig. 3): HR %RH `[B, T, H, W, 1]` to a score `[B, 1]`.
+
+    Standardize -> 3x3 conv(`filters`) + LeakyReLU(0.2) -> stride-2 3x3 conv +
+    LeakyReLU -> `num_res_blocks` ResidualBlocks -> stride-2 3x3 conv +
+    LeakyReLU -> ConvGRU over time -> `num_post_blocks` ResidualBlocks ->
+    global average over T, H, W -> Dense(1) in float32 with no activation (an
+    unbounded Wasserstein score). The two stride-2 per-frame convolutions
+    (`FrameConv2D` kernel 3, strides 2, "same" padding, so any
+    H and W work) put the blocks at H/2 and the ConvGRU and post blocks at
+    H/4, e.g. 32x32 and 16x16 for a 64x64 field. All convolutions keep
+    `filters` channels.
+
+    The critic must not use batch normalisation: the WGAN-GP gradient penalty
+    is computed per sample, and batch statistics would couple the samples.
+    `norm="layer"` normalises each frame of each sample over (H, W, C).
+
+    Args:
+        filters: int. Channels of every layer. Defaults to `64`.
+        num_res_blocks: int. Residual blocks before the ConvGRU. Defaults to `2`.
+        num_post_blocks: int. Residual blocks after the ConvGRU. Defaults to `1`.
+        norm: `"layer"` or `"none"`; `"batch"` raises. Defaults to `"layer"`.
+        use_cbam: bool. CBAM at the end of each residual block. Defaults to `True`.
+        use_residual: bool. Skip connections in the residual blocks.
+            Defaults to `True`.
+        mean: float. Data mean (%RH) from the manifest. Defaults to `0.0`.
+        std: float. Data std (%RH) from the manifest. Defaults to `1.0`.
+        name: str. The model name. Defaults to `"critic"`.
+
+    Returns:
+        A functional `keras.Model`.
+    """
+    if norm == "batch":
+        raise ValueError(
+            "The critic cannot use batch normalisation: the WGAN-GP gradient "
+            "penalty is computed per sample and batch statistics couple the "
+            "samples of a batch. Use norm='layer' or norm='none'. "
+            f"Received: norm={norm!r}"
+        )
+    if norm not in CRITIC_NORMS:
+        raise ValueError(f"`norm` must be one of {CRITIC_NORMS}. Received: norm={norm!r}")
+    check_int("filters", filters, 1)
+    check_int("num_res_blocks", num_res_blocks, 0)
+    check_int("num_post_blocks", num_post_blocks, 0)
+    check_bool("use_cbam", use_cbam)
+    check_bool("use_residual", use_residual)
+    block_kwargs = dict(norm=norm, use_cbam=use_cbam, use_residual=use_residual)
+
+    def conv(strides, name):
+        return FrameConv2D(filters, 3, strides=strides, padding="same", name=name)
+
+    def leaky_relu(name):
+        return keras.layers.LeakyReLU(negative_slope=0.2, name=name)
+
+    # Layers.
+    standardize = Standardize(mean, std, dtype="float32", name="standardize")
+    stem_conv, stem_act = conv(1, "stem_conv"), leaky_relu("stem_act")
+    down1_conv, down1_act = conv(2, "down1_conv"), leaky_relu("down1_act")
+    res_blocks = [ResidualBlock(filters, name=f"res_block_{i}", **block_kwargs) for i in range(num_res_blocks)]
+    down2_conv, down2_act = conv(2, "down2_conv"), leaky_relu("down2_act")
+    conv_gru = ConvGRU(filters, name="conv_gru")
+    post_blocks = [ResidualBlock(filters, name=f"post_block_{i}", **block_kwargs) for i in range(num_post_blocks)]
+    pool = keras.layers.GlobalAveragePooling3D(name="global_pool")
+    score = keras.layers.Dense(1, dtype="float32", name="score")
+
+    # Graph.
+    inputs = keras.Input((None, None, None, 1), name="hr")
+    x = stem_act(stem_conv(standardize(inputs)))
+    x = down1_act(down1_conv(x))
+    for block in res_blocks:
+        x = block(x)
+    x = down2_act(down2_conv(x))
+    x = conv_gru(x)
+    for block in post_blocks:
+        x = block(x)
+    outputs = score(pool(x))
+    return keras.Model(inputs, outputs, name=name)
+
+
+def build_srcnn(
+    scale=8,
+    filters=(64, 32),
+    kernel_sizes=(9, 5, 5),
+    mean=0.0,
+    std=1.0,
+    name="srcnn",
+):
+    """SRCNN baseline: LR %RH `[B, T, h, w, 1]` to HR `[B, T, s*h, s*w, 1]`.
+
+    As in Dong et al., the LR field is first upsampled by bicubic interpolation
+    (inside the model, by `StrideUpsampling`: LR point k on HR cell `scale*k`,
+    the alignment of stride sampling), then three per-frame convolutions
+    (patch extraction, non-linear mapping, reconstruction; "same" padding;
+    ReLU after the first two) map it to the HR field. There is no skip
+    connection: the network itself must carry the interpolated field through.
+    The last convolution and the inverse Standardize compute in float32.
+
+    Args:
+        scale: int, one of 2, 4, 8, 16. The upsampling factor. Defaults to `8`.
+        filters: pair of ints. Channels of the first two convolutions.
+            Defaults to `(64, 32)`.
+        kernel_sizes: three ints. Spatial kernel sizes. Defaults to `(9, 5, 5)`.
+        mean: float. Data mean (%RH) from the manifest. Defaults to `0.0`.
+        std: float. Data std (%RH) from the manifest. Defaults to `1.0`.
+        name: str. The model name. Defaults to `"srcnn"`.
+
+    Returns:
+        A functional `keras.Model`.
+
+    Reference:
+        Dong, Loy, He, Tang (2016), "Image super-resolution using deep
+        convolutional networks", IEEE TPAMI 38(2).
+    """
+    check_scale(scale)
+    if not isinstance(filters, (list, tuple)) or len(filters) != 2:
+        raise ValueError(f"`filters` must be two integers. Received: filters={filters}")
+    if not isinstance(kernel_sizes, (list, tuple)) or len(kernel_sizes) != 3:
+        raise ValueError(f"`kernel_sizes` must be three integers. Received: kernel_sizes={kernel_sizes}")
+    for value in filters:
+        check_int("filters", value, 1)
+    for value in kernel_sizes:
+        check_int("kernel_sizes", value, 1)
+
+    # Layers.
+    standardize = Standardize(mean, std, dtype="float32", name="standardize")
+    upsample = StrideUpsampling(scale, "bicubic", dtype="float32", name="upsample")
+    convs = [
+        FrameConv2D(n, k, padding="same", activation="relu", name=f"conv{i + 1}")
+        for i, (n, k) in enumerate(zip(filters, kernel_sizes[:2]))
+    ]
+    k = kernel_sizes[2]
+    output_conv = FrameConv2D(1, k, padding="same", dtype="float32", name="conv3")
+    destandardize = Standardize(mean, std, invert=True, dtype="float32", name="destandardize")
+
+    # Graph.
+    inputs = keras.Input((None, None, None, 1), name="lr")
+    x = upsample(standardize(inputs))
+    for conv in convs:
+        x = conv(x)
+    outputs = destandardize(output_conv(x))
+    return keras.Model(inputs, outputs, name=name)
+
+
+def build_networks(config, mean, std):
+    """The generator and critic of `config.architecture`; no critic for the content loss.
+
+    "paper" is this module's generator and critic, "srcnn" its SRCNN, "srgan" the networks
+    of `hsr_keras.models.srgan`. `mean` and `std` are the data's statistics from the manifest.
+    """
+    if config.architecture == "paper":
+        generator = build_generator(**config.generator_kwargs(mean, std))
+    elif config.architecture == "srcnn":
+        generator = build_srcnn(scale=config.scale, mean=mean, std=std)
+    else:
+        generator = srgan.build_srgan_generator(
+            scale=config.scale,
+            filters=config.filters,
+            num_res_blocks=config.num_res_blocks,
+            global_skip=config.global_skip,
+            skip_interpolation=config.skip_interpolation,
+            mean=mean,
+            std=std,
+        )
+    if config.loss == "content":
+        return generator, None
+    if config.architecture == "srgan":
+        return generator, srgan.build_srgan_discriminator(filters=config.critic_filters, mean=mean, std=std)
+    return generator, build_critic(**config.critic_kwargs(mean, std))
+
+
+def count_flops(model, input_shape):
+    """Forward FLOPs per sample (2 x multiply-adds) from the layers' shapes.
+
+    Counts convolutions, `FrameConv2D` and `Conv3D` (`2 * output elements * kernel
+    volume * input channels / groups`), `Dense` (`2 * positions * inputs * units`) and `ConvGRU`
+    (per step, the cell's input and recurrent convolutions:
+    `2 * H * W * k*k * 3*filters * (channels + filters)`), including those
+    inside `MultiKernelStem`, `SqueezeExcitation`, `CBAM` (its shared MLP
+    counted twice, once per pooled vector) and `ResidualBlock`. Biases,
+    activations, normalisation, pooling and reshapes are not counted.
+
+    Args:
+        model: a functional `keras.Model`, as built by this module.
+        input_shape: the shape of one sample, without the batch axis, e.g.
+            `(8, 8, 8, 1)` for T=8 frames of 8x8 LR.
+
+    Returns:
+        int. The FLOP count for one sample.
+    """
+    input_shape = tuple(input_shape)
+    rank = len(model.inputs[0].shape) - 1
+    if len(input_shape) != rank or not all(isinstance(d, int) and d > 0 for d in input_shape):
+        raise ValueError(
+            f"`input_shape` must be {rank} positive integers (one sample, no batch "
+            f"axis). Received: input_shape={input_shape}"
+        )
+    shapes = {id(model.inputs[0]): (1,) + input_shape}
+    total = 0
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.InputLayer):
+            continue
+        inputs = keras.tree.map_structure(lambda t: keras.KerasTensor(shapes[id(t)], dtype=t.dtype), layer.input)
+        if not isinstance(inputs, (list, tuple)):
+            total += _flops(layer, inputs.shape)
+        outputs = layer.compute_output_spec(inputs)
+        for tensor, out in zip(keras.tree.flatten(layer.output), keras.tree.flatten(outputs)):
+            shapes[id(tensor)] = tuple(out.shape)
+    return int(total)
+
+
+def _flops(layer, input_shape):
+    """FLOPs of one layer call on `input_shape` (batch 1); 0 for uncounted layers."""
+    if isinstance(layer, (keras.layers.Conv2D, keras.layers.Conv3D)):
+        out = layer.compute_output_shape(input_shape)
+        kernel_volume = math.prod(layer.kernel_size)
+        return 2 * math.prod(out[1:]) * kernel_volume * input_shape[-1] // layer.groups
+    if isinstance(layer, keras.layers.Dense):
+        return 2 * math.prod(input_shape[1:]) * layer.units
+    if isinstance(layer, ConvGRU):
+        _, time, height, width, channels = input_shape
+        k, f = layer.kernel_size, layer.filters
+        return 2 * time * height * width * k * k * 3 * f * (channels + f)
+    if isinstance(layer, MultiKernelStem):
+        return sum(_flops(conv, input_shape) for conv in layer.convs)
+    if isinstance(layer, SqueezeExcitation):
+        pooled = tuple(input_shape[:2]) + (1, 1, input_shape[-1])
+        hidden = pooled[:-1] + (layer.hidden_units,)
+        return _flops(layer.squeeze_dense, pooled) + _flops(layer.excite_dense, hidden)
+    if isinstance(layer, CBAM):
+        pooled = tuple(input_shape[:2]) + (1, 1, input_shape[-1])
+        hidden = pooled[:-1] + (layer.hidden_units,)
+        mlp = _flops(layer.mlp_hidden, pooled) + _flops(layer.mlp_output, hidden)
+        spatial = tuple(input_shape[:-1]) + (2,)
+        return 2 * mlp + _flops(layer.spatial_conv, spatial)
+    if isinstance(layer, ResidualBlock):
+        out = tuple(input_shape[:-1]) + (layer.filters,)
+        flops = _flops(layer.conv1, input_shape) + _flops(layer.conv2, out)
+        if layer.projection is not None:
+            flops += _flops(layer.projection, input_shape)
+        if layer.cbam is not None:
+            flops += _flops(layer.cbam, out)
+        return flops
+    return 0

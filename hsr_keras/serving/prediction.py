@@ -1,0 +1,402 @@
+"""Super-resolving ERA5 netCDF files with a trained generator into one CF netCDF file.
+
+`predict` reads coarse relative humidity (`tfrecords_builder.contract.era5.reader`), groups its times into
+the model's daily sequences (`select_sequences`), super-resolves each field in blended tiles
+(`hsr_keras.serving.tiling`) with an exported SavedModel or a `.keras` generator, and writes the fine
+grid with the input's names and attributes (CF-1.8, float32, zlib), written to a temporary
+file `.<out>.<host>.<pid>.part` and renamed when complete. The output is checked before any
+work, and temporaries of predicts that were killed are removed (`hsr_keras.serving.outputs`). The
+command line is `python -m hsr_keras.predict`.
+"""
+
+import contextlib
+import datetime
+import os
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from hsr_keras.models import model_files
+from hsr_keras.models.model_files import OUTPUT_NAME, SAVED_MODEL
+from hsr_keras.serving import outputs
+from hsr_keras.serving.saved_model import model_info, serving_function
+from hsr_keras.serving.tiling import DEFAULT_BATCH, DEFAULT_OVERLAP, DEFAULT_TILE, fine_coords, predict_field
+from tfrecords_builder.contract.errors import InputError
+
+COMPRESSION_LEVEL = 4
+# `.<out name>.<host>.<pid>.part`: the temporary of an output and the process that writes it.
+TEMP_RE = re.compile(r"^\.(?P<name>.+)\.(?P<host>[A-Za-z0-9-]+)\.(?P<pid>\d+)\.part$")
+SPACING_TOLERANCE = 1e-3  # relative, as the reader's grid checks
+REFERENCE = (
+    "Li, Wang, Wang, Han (2024), Super-resolution reconstruction of humidity fields based on "
+    "Wasserstein generative adversarial network with gradient penalty"
+)
+
+
+class PredictError(InputError):
+    """Bad input to `predict`; the command line prints it and exits with status 2."""
+
+
+# ----------------------------------------------------------------------------- the model
+
+
+def resolve_model(model, manifest=None):
+    """(kind, path, info) of `--model`: a SavedModel version folder or a generator .keras (see `model_files`).
+
+    The info (the export's asset, or the same facts computed from the data manifest) is read
+    without loading the network, so bad input is reported before TensorFlow starts.
+    """
+    kind, path = model_files.resolve(model)
+    if kind == SAVED_MODEL:
+        return kind, path, model_files.read_export_info(path)
+    return kind, path, model_info(model_files.load_manifest(manifest, path))
+
+
+def load_model_function(kind, path, clip_negative=False):
+    """numpy lr [B, T, h, w, 1] float32 -> numpy hr [B, T, s*h, s*w, 1] float32, %RH in and out."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+
+    if kind == SAVED_MODEL:
+        run = model_files.saved_model_predictor(path)
+    else:
+        serve = serving_function(model_files.load_generator(path))
+
+        def run(lr):
+            return serve(tf.constant(lr))[OUTPUT_NAME].numpy()
+
+    if not clip_negative:
+        return run
+    return lambda lr: np.maximum(run(lr), 0.0)
+
+
+# ----------------------------------------------------------------------------- time
+
+
+def select_sequences(times, steps, interval_hours, step_hours, all_times=False):
+    """Group time stamps (sorted seconds since 1970) into model sequences; returns a list of arrays.
+
+    Default: the stamps at `step_hours` (UTC), one sequence per day, split where a step is
+    missing. `all_times`: every stamp, in consecutive chunks of `steps`.
+    """
+    times = np.asarray(times, dtype=np.int64)
+    if all_times:
+        return [times[k : k + steps] for k in range(0, len(times), steps)]
+    on_step = np.isin(times % 86400, np.asarray(step_hours, dtype=np.int64) * 3600)
+    sequences, current = [], []
+    for t in times[on_step].tolist():
+        if current and (
+            t // 86400 != current[-1] // 86400 or t - current[-1] != interval_hours * 3600 or len(current) == steps
+        ):
+            sequences.append(np.array(current, dtype=np.int64))
+            current = []
+        current.append(t)
+    if current:
+        sequences.append(np.array(current, dtype=np.int64))
+    return sequences
+
+
+# ----------------------------------------------------------------------------- input files
+
+
+def describe_input(path, variable, levels=None):
+    """Names, orientation, attributes, levels and extent of the first input file (the output mirrors them)."""
+    from tfrecords_builder.contract.era5.reader import DIMS, RENAMES, open_variable
+
+    ds, da = open_variable(path, variable)
+    try:
+        raw = {}
+        for dim in DIMS:
+            names = [dim] + [old for old, new in RENAMES.items() if new == dim]
+            raw[dim] = next(name for name in names if name in ds.variables)
+        file_levels = ds[raw["level"]].values.reshape(-1)
+        if levels is None:
+            levels = [float(x) for x in file_levels]
+        time_encoding = ds[raw["time"]].encoding
+        lat = ds[raw["latitude"]].values
+        return {
+            "names": raw,
+            "descending_lat": bool(lat.size > 1 and lat[0] > lat[-1]),
+            "lat_bounds": (float(da["latitude"].min()), float(da["latitude"].max())),
+            "lon_bounds": (float(da["longitude"].min()), float(da["longitude"].max())),
+            "levels": [float(x) for x in levels],
+            "level_dtype": file_levels.dtype if np.issubdtype(file_levels.dtype, np.number) else np.dtype("f8"),
+            "level_attrs": dict(ds[raw["level"]].attrs),
+            "time_attrs": dict(ds[raw["time"]].attrs),
+            "time_units": time_encoding.get("units"),
+            "time_calendar": time_encoding.get("calendar"),
+            "var_attrs": {k: v for k, v in da.attrs.items() if k not in ("coordinates", "_FillValue", "missing_value")},
+            "global_attrs": dict(ds.attrs),
+        }
+    finally:
+        ds.close()
+
+
+def check_spacing(resolution, info, path):
+    """The LR grid spacing must be the model's HR spacing x scale."""
+    expected = float(info["grid"]["lr_resolution_deg"])
+    hr = float(info["grid"]["hr_resolution_deg"])
+    if abs(resolution - expected) > SPACING_TOLERANCE * expected:
+        hint = ""
+        if abs(resolution - hr) <= SPACING_TOLERANCE * hr:
+            hint = f"; this is the model's fine grid: give every {info['scale']}th point"
+        raise PredictError(
+            f"{path} has grid spacing {resolution:g} deg, but the model takes {expected:g} deg "
+            f"({hr:g} deg x scale {info['scale']}){hint}"
+        )
+
+
+def encode_times(seconds, units, calendar):
+    """CF numbers, units and calendar for the times, in the input's units when they fit."""
+    from xarray.coding.times import encode_cf_datetime
+
+    dates = np.asarray(seconds, dtype="datetime64[s]").astype("datetime64[ns]")
+    try:
+        num, units, calendar = encode_cf_datetime(dates, units, calendar)
+    except Exception:  # units the encoder cannot use: fall back to plain seconds
+        num, units, calendar = encode_cf_datetime(dates, "seconds since 1970-01-01", "proleptic_gregorian")
+    num = np.asarray(num)
+    if np.issubdtype(num.dtype, np.floating) and np.all(num == np.round(num)):
+        num = num.astype(np.int64)
+    return num, units, calendar
+
+
+# ----------------------------------------------------------------------------- the command
+
+
+def predict(
+    inputs,
+    model,
+    out,
+    manifest=None,
+    variable=None,
+    levels=None,
+    tile=DEFAULT_TILE,
+    overlap=DEFAULT_OVERLAP,
+    batch_size=DEFAULT_BATCH,
+    all_times=False,
+    clip_negative=False,
+    overwrite=False,
+    command=None,
+    verbose=True,
+):
+    """Super-resolve ERA5 files with a model and write the netCDF `out`; returns a summary dict."""
+    from tfrecords_builder.contract.era5.reader import Era5Source, expand_inputs
+
+    if tile < 2:
+        raise PredictError(f"--tile must be at least 2 LR points. Received: {tile}")
+    if not 0 <= overlap < tile:
+        raise PredictError(f"--overlap must be >= 0 and smaller than --tile ({tile}). Received: {overlap}")
+    if batch_size < 1:
+        raise PredictError(f"--batch-size must be at least 1. Received: {batch_size}")
+    out = outputs.check_file(out, overwrite)
+    files = expand_inputs(inputs)
+    if out.resolve() in files:
+        raise PredictError(f"--out {out} is one of the inputs")
+    kind, model_path, info = resolve_model(model, manifest)
+    variable = variable or info["variable"]
+    meta = describe_input(files[0], variable, levels)
+    scale = int(info["scale"])
+    time_info = info["time"]
+    steps = int(time_info["steps_per_day"])
+
+    with Era5Source(files, variable, meta["levels"], meta["lat_bounds"], meta["lon_bounds"]) as source:
+        check_spacing(float(source.resolution), info, files[0])
+        sequences = select_sequences(
+            source.times, steps, int(time_info["interval_hours"]), time_info["step_hours"], all_times
+        )
+        if not sequences:
+            hours = ", ".join(f"{h:02d}" for h in time_info["step_hours"])
+            raise PredictError(
+                f"no time in the input falls on the model's step hours ({hours} UTC): pass --all-times to use every time"
+            )
+        offset = float(info["grid"].get("hr_offset_cells", 0.0))
+        lat = fine_coords(source.lat, scale, offset)
+        lon = fine_coords(source.lon, scale, offset)
+        keep_rows = np.flatnonzero((lat >= -90.0 - 1e-6) & (lat <= 90.0 + 1e-6))
+        wrap = len(source.lon) > 1 and abs(len(source.lon) * source.resolution - 360.0) < SPACING_TOLERANCE * 360.0
+        model_clips = bool(info.get("clip_negative"))
+        run = load_model_function(kind, model_path, clip_negative and not model_clips)
+        info = {**info, "clip_negative": model_clips or clip_negative}
+        times = np.concatenate(sequences)
+        summary = {
+            "out": str(out),
+            "model": str(model_path),
+            "files": len(files),
+            "times": int(times.size),
+            "times_in_files": int(source.times.size),
+            "sequences": len(sequences),
+            "sequence_lengths": sorted({len(s) for s in sequences}),
+            "levels": meta["levels"],
+            "lr_shape": [len(source.lat), len(source.lon)],
+            "hr_shape": [int(keep_rows.size), int(lon.size)],
+            "dropped_rows_beyond_poles": int(lat.size - keep_rows.size),
+        }
+        if verbose:
+            _print_plan(summary, info, all_times)
+            untrained = [x for x in meta["levels"] if not any(abs(x - float(t)) < 1e-6 for t in info.get("levels", []))]
+            if untrained:
+                trained = ", ".join(f"{float(x):g}" for x in info.get("levels", []))
+                print(
+                    f"note: the model was trained on {trained} hPa; also predicting {', '.join(f'{x:g}' for x in untrained)} hPa"
+                )
+        for stale in outputs.remove_stale(out.parent, TEMP_RE):
+            if verbose:
+                print(f"note: removed {stale}, left by a predict that was killed", file=sys.stderr)
+        tmp = temp_path(out)
+        try:
+            with _open_output(tmp, meta, info, variable, times, lat[keep_rows], lon, model_path, command) as var:
+                _fill(var, run, source, sequences, meta, scale, keep_rows, tile, overlap, batch_size, wrap, verbose)
+            os.replace(tmp, out)
+        finally:
+            tmp.unlink(missing_ok=True)
+    if verbose:
+        print(f"wrote {out}")
+    return summary
+
+
+def temp_path(out, pid=None):
+    """The temporary `.<name>.<host>.<pid>.part` beside `out` that this process (or `pid`) writes."""
+    out = Path(out)
+    return out.with_name(f".{out.name}.{outputs.process_tag(pid)}.part")
+
+
+def _print_plan(summary, info, all_times):
+    hours = ",".join(f"{h:02d}" for h in info["time"]["step_hours"])
+    how = "every time (--all-times)" if all_times else f"the model's step hours {hours} UTC"
+    print(
+        f"{summary['times']} of {summary['times_in_files']} times ({how}) in {summary['sequences']} sequences of "
+        f"{'/'.join(map(str, summary['sequence_lengths']))} steps, levels {', '.join(f'{x:g}' for x in summary['levels'])} hPa; "
+        f"LR {summary['lr_shape'][0]}x{summary['lr_shape'][1]} -> HR {summary['hr_shape'][0]}x{summary['hr_shape'][1]}"
+    )
+    if summary["dropped_rows_beyond_poles"]:
+        print(f"dropped {summary['dropped_rows_beyond_poles']} fine rows beyond the poles")
+
+
+def _fill(var, run, source, sequences, meta, scale, keep_rows, tile, overlap, batch_size, wrap, verbose):
+    from tqdm import tqdm
+
+    flip = meta["descending_lat"]
+    start = 0
+    with tqdm(
+        total=len(sequences) * len(meta["levels"]), unit="field", desc="predicting", disable=not verbose, delay=1
+    ) as bar:
+        for sequence in sequences:
+            lr = source.read(sequence)  # [levels, T, h, w], latitude ascending
+            for k, level in enumerate(meta["levels"]):
+                if not np.isfinite(lr[k]).all():
+                    bad = np.datetime64(int(sequence[np.flatnonzero(~np.isfinite(lr[k]).all(axis=(1, 2)))[0]]), "s")
+                    raise PredictError(
+                        f"the input has missing or non-finite values at {bad}, {level:g} hPa: fill or drop them"
+                    )
+                hr = predict_field(run, lr[k], scale, tile, overlap, batch_size, wrap)[:, keep_rows]
+                if not np.isfinite(hr).all():
+                    raise PredictError(
+                        f"the model produced non-finite values at {np.datetime64(int(sequence[0]), 's')}, {level:g} hPa"
+                    )
+                var[start : start + len(sequence), k] = hr[:, ::-1] if flip else hr
+                bar.update()
+            start += len(sequence)
+
+
+@contextlib.contextmanager
+def _open_output(path, meta, info, variable, times, lat, lon, model_path, command):
+    """Create the CF netCDF with its coordinates and an empty variable; yields the variable."""
+    import netCDF4
+
+    names = meta["names"]
+    if meta["descending_lat"]:
+        lat = lat[::-1]
+    with netCDF4.Dataset(path, "w", format="NETCDF4") as nc:
+        for dim, size in (
+            ("time", len(times)),
+            ("level", len(meta["levels"])),
+            ("latitude", len(lat)),
+            ("longitude", len(lon)),
+        ):
+            nc.createDimension(names[dim], size)
+        num, units, calendar = encode_times(times, meta["time_units"], meta["time_calendar"])
+        tvar = nc.createVariable(names["time"], num.dtype, (names["time"],))
+        tvar.setncatts(
+            {
+                **_plain(meta["time_attrs"]),
+                "standard_name": "time",
+                "long_name": "time",
+                "units": units,
+                "calendar": calendar,
+                "axis": "T",
+            }
+        )
+        tvar[:] = num
+        lvar = nc.createVariable(names["level"], meta["level_dtype"], (names["level"],))
+        lvar.setncatts(
+            {
+                "long_name": "pressure level",
+                **_plain(meta["level_attrs"]),
+                "standard_name": "air_pressure",
+                "units": meta["level_attrs"].get("units", "hPa"),
+                "positive": "down",
+                "axis": "Z",
+            }
+        )
+        lvar[:] = np.asarray(meta["levels"]).astype(meta["level_dtype"])
+        for dim, values, units, axis in (
+            ("latitude", lat, "degrees_north", "Y"),
+            ("longitude", lon, "degrees_east", "X"),
+        ):
+            cvar = nc.createVariable(names[dim], "f8", (names[dim],))
+            cvar.setncatts({"standard_name": dim, "long_name": dim, "units": units, "axis": axis})
+            cvar[:] = values
+        dims = tuple(names[d] for d in ("time", "level", "latitude", "longitude"))
+        var = nc.createVariable(
+            variable,
+            "f4",
+            dims,
+            zlib=True,
+            complevel=COMPRESSION_LEVEL,
+            shuffle=True,
+            chunksizes=(1, 1, len(lat), len(lon)),
+        )
+        attrs = {**_plain(meta["var_attrs"]), "units": meta["var_attrs"].get("units", "%")}
+        attrs["comment"] = (
+            f"Super-resolved {info['scale']}x from a {info['grid']['lr_resolution_deg']:g} deg grid to "
+            f"{info['grid']['hr_resolution_deg']:g} deg by the hsr-keras generator {model_path}; "
+            + ("values below 0 clipped to 0" if info.get("clip_negative") else "not clipped")
+            + " (values above 100 % are real: ERA5 takes relative humidity over ice in cold air)"
+        )
+        var.setncatts(attrs)
+        nc.setncatts(_global_attrs(meta["global_attrs"], info, model_path, command))
+        yield var
+
+
+def _plain(attrs):
+    """Attributes netCDF4 can write (no None, no objects)."""
+    out = {}
+    for key, value in attrs.items():
+        if isinstance(value, (str, int, float, np.number, np.ndarray, list, tuple)) and not key.startswith("_"):
+            out[key] = value
+    return out
+
+
+def _global_attrs(source_attrs, info, model_path, command):
+    version = info.get("code_version", {}) or {}
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    line = f"{now}: {command or 'hsr_keras.predict'}"
+    history = str(source_attrs.get("history", "")).rstrip()
+    attrs = {k: v for k, v in _plain(source_attrs).items() if k not in ("Conventions", "history", "source", "title")}
+    ours = f"hsr-keras {version.get('version', '')} super-resolution ({model_path})".replace("  ", " ")
+    attrs.update(
+        {
+            "Conventions": "CF-1.8",
+            "title": f"{info['variable']} super-resolved {info['scale']}x with a WGAN-GP generator",
+            "source": f"{ours}; input: {source_attrs['source']}" if source_attrs.get("source") else ours,
+            "history": f"{history}\n{line}" if history else line,
+            "references": REFERENCE,
+            "hsr_scale": int(info["scale"]),
+            "hsr_degradation": str(info.get("degradation", "")),
+            "hsr_training_levels": ", ".join(f"{x:g}" for x in info.get("levels", [])),
+        }
+    )
+    return attrs

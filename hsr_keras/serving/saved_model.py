@@ -1,0 +1,365 @@
+"""Exporting a generator for TF Serving: the signature function, the asset file, the checked export.
+
+An export is a SavedModel with one signature, SIGNATURE: INPUT_NAME float32
+[batch, time, h, w, 1] -> OUTPUT_NAME float32 [batch, time, scale*h, scale*w, 1], both in %RH
+(normalisation happens inside the graph), and the asset file ASSET_NAME holding `model_info`.
+`export` checks the output folder and the generator (finite weights, finite values on a probe,
+the manifest's scale) before writing anything, writes to a hidden temporary folder
+`.tmp-export-<host>.<pid>-*` (TF Serving ignores it; one left by a killed export is removed by
+the next export into the same folder, see `hsr_keras.serving.outputs`), loads it back as TF Serving
+does, compares it with the Keras model and only then renames it to its version folder. `predict` runs a `.keras`
+generator through the same `serving_function`, so both model kinds give the same numbers.
+"""
+
+import datetime
+import json
+import os
+import re
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from hsr_keras.models import model_files
+from hsr_keras.models.model_files import (
+    ASSET_NAME,
+    FORMAT,
+    FORMAT_VERSION,
+    INPUT_NAME,
+    OUTPUT_NAME,
+    SIGNATURE,
+    existing_versions,
+    fit_config,
+)
+from hsr_keras.models.provenance import code_version, sha256_of
+from hsr_keras.serving import outputs
+from tfrecords_builder.contract.errors import InputError
+
+# Probe used to check the written SavedModel against the Keras model before publishing it.
+# The tolerances (%RH) catch a broken export, not rounding: graph and eager execution may pick
+# other kernels (TF32 convolutions on recent GPUs, float16 under mixed precision). On CPU in
+# float32 the two agree to about 4e-6 %RH.
+PROBE_SHAPE = (1, 2, 3, 4, 1)
+PROBE_TOLERANCE = {"float32": 0.05, "mixed": 1.0}
+TEMP_PREFIX = ".tmp-export-"
+# `TEMP_PREFIX<host>.<pid>-<random>`: a temporary export folder and the process that writes it.
+TEMP_RE = re.compile(rf"^{re.escape(TEMP_PREFIX)}(?P<host>[A-Za-z0-9-]+)\.(?P<pid>\d+)-")
+DIVERGED_HINT = "did training diverge? Export a generator saved before it did, or train again"
+
+
+class ExportError(InputError):
+    """Bad input to an export (or to running a generator as served); the commands print it and exit with 2."""
+
+
+def use_tensorflow_backend():
+    """Export and predict run Keras models inside `tf.function`: make sure Keras uses TensorFlow.
+
+    Before Keras is imported this sets `KERAS_BACKEND=tensorflow` (a JAX default on a GPU box
+    would otherwise break the export); afterwards another backend is a `ExportError`.
+    """
+    if "keras" not in sys.modules:
+        os.environ["KERAS_BACKEND"] = "tensorflow"
+        return
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        raise ExportError(
+            f"exporting needs Keras on the TensorFlow backend; this process uses {keras.backend.backend()!r}: "
+            "run with KERAS_BACKEND=tensorflow"
+        )
+
+
+def model_info(manifest, model=None, generator_path=None, clip_negative=False):
+    """What a client of an exported model needs to know, from the data manifest (the asset file).
+
+    Returns a JSON-serialisable dict: scale, variable, units, levels, `grid` (HR and LR
+    spacing and `hr_offset_cells`: HR cell `scale*k + j` of an axis lies at LR point `k`'s
+    coordinate plus `(j + hr_offset_cells)` HR spacings, with latitude ascending; 0 for stride
+    sampling, `-(scale-1)/2` for block means), degradation, training statistics, the step hours
+    of a sequence, the clipping of the output, the model's config and the code version.
+    """
+    grid = manifest["grid"]
+    scale = int(manifest["scale"])
+    hr_res = float(grid["resolution_deg"])
+    offset = 0.0
+    if grid.get("lat") and grid.get("lr_lat"):
+        offset = round((float(grid["lat"][0]) - float(grid["lr_lat"][0])) / hr_res, 6)
+    steps = manifest.get("steps_per_day", manifest["hr_shape"][0])
+    interval = manifest.get("interval_hours", 24 // steps if 24 % steps == 0 else 1)
+    info = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "signature": {
+            "name": SIGNATURE,
+            "inputs": {
+                INPUT_NAME: {
+                    "dtype": "float32",
+                    "shape": [-1, -1, -1, -1, 1],
+                    "units": "%",
+                    "layout": "[batch, time, lat (ascending, row 0 = south), lon, 1]",
+                }
+            },
+            "outputs": {
+                OUTPUT_NAME: {
+                    "dtype": "float32",
+                    "shape": [-1, -1, -1, -1, 1],
+                    "units": "%",
+                    "layout": f"[batch, time, {scale}*lat, {scale}*lon, 1]",
+                }
+            },
+        },
+        "output_clip": "below 0 %RH clipped to 0; never at 100"
+        if clip_negative
+        else "none (values above 100 % are real)",
+        "clip_negative": bool(clip_negative),
+        "variable": manifest.get("variable", "r"),
+        "units": manifest.get("units", "%"),
+        "levels": manifest.get("levels", []),
+        "scale": scale,
+        "degradation": manifest.get("degradation", "stride"),
+        "grid": {
+            "hr_resolution_deg": hr_res,
+            "lr_resolution_deg": round(hr_res * scale, 9),
+            "hr_offset_cells": offset,
+            "convention": (
+                "latitude ascending; along each axis HR cell scale*k+j lies at lr_coord[k] + "
+                "(j + hr_offset_cells) * hr_resolution_deg"
+            ),
+            "training_region": manifest.get("region"),
+            "hr_shape": manifest["hr_shape"],
+            "lr_shape": manifest["lr_shape"],
+        },
+        "time": {
+            "steps_per_day": steps,
+            "interval_hours": interval,
+            "step_hours": manifest.get("step_hours", [k * interval for k in range(steps)]),
+        },
+        "stats": manifest["stats"],
+        "data": {
+            "manifest": str(Path(manifest["_dir"]) / "manifest.json") if "_dir" in manifest else None,
+            "schema_version": manifest.get("schema_version"),
+            "created_by": manifest.get("created_by"),
+            "command": manifest.get("command"),
+        },
+        "code_version": code_version(),
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+    if model is not None:
+        info["model"] = _model_section(model, generator_path)
+    return info
+
+
+def _model_section(model, generator_path):
+    section = {"name": model.name, "parameters": int(model.count_params())}
+    if generator_path is not None:
+        path = Path(generator_path)
+        section["source"] = {"path": str(path.resolve()), "sha256": sha256_of(path)}
+        section["training_config"] = fit_config(path)
+    section["keras_config"] = json.loads(model.to_json())
+    return section
+
+
+# ----------------------------------------------------------------------------- SavedModel
+
+
+def serving_function(model, clip_negative=False):
+    """`tf.function` lr [B, T, h, w, 1] float32 -> {"hr": [B, T, s*h, s*w, 1] float32}, all dims free."""
+    import tensorflow as tf
+
+    @tf.function(
+        input_signature=[tf.TensorSpec([None, None, None, None, 1], tf.float32, name=INPUT_NAME)],
+        autograph=False,
+        reduce_retracing=True,
+    )
+    def serve(lr):
+        hr = tf.cast(model(lr, training=False), tf.float32)
+        if clip_negative:
+            hr = tf.maximum(hr, 0.0)
+        return {OUTPUT_NAME: hr}
+
+    return serve
+
+
+def save_servable(model, folder, info):
+    """Write the SavedModel of `model` with its asset file into `folder` (which must not exist)."""
+    import tensorflow as tf
+
+    serve = serving_function(model, info["clip_negative"])
+    with tempfile.TemporaryDirectory() as tmp:
+        asset = Path(tmp) / ASSET_NAME
+        asset.write_text(json.dumps(info, indent=1) + "\n")
+        root = tf.Module()
+        # Track the tf.Variables the traced graph captures, not the Keras variables wrapping
+        # them (nor the Keras object graph): the SavedModel is then a plain TensorFlow graph
+        # that loads without Keras or hsr_keras, and the graph-mode loader TF Serving and
+        # saved_model_cli use restores exactly the variables the signature reads. (Tracking
+        # `model.variables` writes each variable twice and leaves the ones the graph reads
+        # uninitialised there, although `tf.saved_model.load` works.)
+        root.generator_variables = list(serve.get_concrete_function().variables)
+        root.hsr_manifest = tf.saved_model.Asset(str(asset))
+        root.serve = serve
+        tf.saved_model.save(root, str(folder), signatures={SIGNATURE: serve})
+
+
+def verify_servable(folder, model, clip_negative=False):
+    """Load `folder` back and compare its signature with the Keras model on a probe; max |diff| in %RH."""
+    import numpy as np
+    import tensorflow as tf
+
+    probe = probe_input()
+    expected = np.asarray(model(probe, training=False), dtype="float32")
+    if clip_negative:
+        expected = np.maximum(expected, 0.0)
+    # Load as TF Serving does: the MetaGraph in a session, variables restored by its saver,
+    # the signature's tensors fed and fetched by name.
+    tf1 = tf.compat.v1
+    logger, level = tf.get_logger(), tf.get_logger().level
+    logger.setLevel("ERROR")  # the v1 loader's deprecation notice
+    try:
+        with tf.Graph().as_default() as graph, tf1.Session(graph=graph) as session:
+            meta_graph = tf1.saved_model.loader.load(session, [tf1.saved_model.tag_constants.SERVING], str(folder))
+            signature = meta_graph.signature_def[SIGNATURE]
+            got = session.run(signature.outputs[OUTPUT_NAME].name, {signature.inputs[INPUT_NAME].name: probe})
+    except tf.errors.OpError as err:
+        lines = [line.strip() for line in err.message.splitlines() if line.strip()]
+        message = next((line for line in lines if "error:" not in line.lower()[-20:]), lines[0] if lines else "")
+        raise ExportError(f"the written SavedModel does not run when loaded as TF Serving loads it: {message}") from err
+    finally:
+        logger.setLevel(level)
+    if got.shape != expected.shape:
+        raise ExportError(f"the written SavedModel returns shape {got.shape}, the Keras model {expected.shape}")
+    if not np.isfinite(expected).all():
+        raise ExportError(
+            f"the generator gives non-finite values (NaN or inf) on a probe of 0 to 120 %RH: {DIVERGED_HINT}"
+        )
+    if not np.isfinite(got).all():
+        raise ExportError("the written SavedModel gives non-finite values (NaN or inf) where the Keras model does not")
+    diff = float(np.max(np.abs(got - expected)))
+    mixed = any(getattr(layer, "compute_dtype", "float32") in ("float16", "bfloat16") for layer in model.layers)
+    tolerance = PROBE_TOLERANCE["mixed" if mixed else "float32"]
+    if not diff <= tolerance:
+        raise ExportError(
+            f"the written SavedModel differs from the Keras model by {diff:g} %RH on a probe (tolerance {tolerance:g})"
+        )
+    if not (Path(folder) / "assets" / ASSET_NAME).is_file():
+        raise ExportError(f"the asset {ASSET_NAME} is missing from the written SavedModel")
+    return diff
+
+
+def check_finite_weights(model, path):
+    """Every weight of the generator (trainable or not: batch-norm statistics too) must be finite."""
+    import numpy as np
+
+    bad = [variable.path for variable in model.weights if not np.isfinite(np.asarray(variable)).all()]
+    if bad:
+        more = f" and {len(bad) - 1} more" if len(bad) > 1 else ""
+        raise ExportError(
+            f"the generator {path} has non-finite weights (NaN or inf in {bad[0]}{more}): {DIVERGED_HINT}"
+        )
+
+
+def probe_input():
+    """The random LR field (0 to 120 %RH, PROBE_SHAPE) an export is checked on."""
+    import numpy as np
+
+    return np.random.default_rng(0).uniform(0.0, 120.0, PROBE_SHAPE).astype("float32")
+
+
+def check_scale(model, scale):
+    """The model's upsampling factor must be the manifest's, and its outputs on the probes finite."""
+    import numpy as np
+
+    h, w = PROBE_SHAPE[2:4]
+    out = model(np.full(PROBE_SHAPE, 50.0, "float32"), training=False)
+    if tuple(out.shape) != (PROBE_SHAPE[0], PROBE_SHAPE[1], scale * h, scale * w, 1):
+        raise ExportError(
+            f"the model maps LR {PROBE_SHAPE[1:4]} to {tuple(out.shape)[1:4]}, but the manifest's scale is {scale}: "
+            "is the manifest that of the model's training data?"
+        )
+    for name, values in (("a field of 50 %RH", out), ("a probe of 0 to 120 %RH", model(probe_input(), training=False))):
+        if not np.isfinite(np.asarray(values)).all():
+            raise ExportError(f"the generator gives non-finite values (NaN or inf) for {name}: {DIVERGED_HINT}")
+
+
+# ----------------------------------------------------------------------------- version folders
+
+
+def publish(tmp, base, version):
+    """Rename the finished `tmp` folder to `base/<version>`; with `version=None`, to the next free number."""
+    auto = version is None
+    for _ in range(100):
+        number = (max(existing_versions(base), default=0) + 1) if auto else version
+        target = Path(base) / str(number)
+        if target.exists():
+            if auto:
+                continue
+            raise ExportError(f"version {number} already exists at {target}: choose another --version or omit it")
+        try:
+            os.rename(tmp, target)  # atomic; fails if another export took the number meanwhile
+            return target
+        except OSError:
+            if not auto or not target.exists():
+                raise
+    raise ExportError(f"could not find a free version number under {base}")
+
+
+def export(model_path, manifest=None, out="saved_models", name="hsr", version=None, clip_negative=False, verbose=False):
+    """Exports a generator to `out/name/version/`, checked before it appears.
+
+    Args:
+        model_path: a generator .keras or a fit output folder.
+        manifest: the training data's build folder or manifest (default: found beside the model).
+        out: root of the exports.
+        name: model name, the folder under `out`.
+        version: version number (default: one more than the highest existing one).
+        clip_negative: clip outputs below 0 %RH inside the graph.
+        verbose: say which temporaries of killed exports were removed.
+
+    Returns:
+        (version folder, asset info, max |SavedModel - Keras model| on the probe in %RH).
+    """
+    if version is not None and version < 1:
+        raise ExportError(f"--version must be a positive integer (TF Serving's version folders). Received: {version}")
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", name) or name.startswith("."):
+        raise ExportError(f"--name must be letters, digits, '_', '-' or '.' (a folder name). Received: {name!r}")
+    _, generator_path = model_files.resolve(model_path, saved_model=False)
+    base = Path(out) / name
+    if version is not None and (base / str(version)).exists():
+        raise ExportError(
+            f"version {version} already exists at {base / str(version)}: choose another --version or omit it"
+        )
+    outputs.check_folder(base, "--out/--name")
+    manifest = model_files.load_manifest(manifest, generator_path)
+    use_tensorflow_backend()
+    model = model_files.load_generator(generator_path)
+    check_finite_weights(model, generator_path)
+    check_scale(model, int(manifest["scale"]))
+    _warn_stats(model, manifest)
+    info = model_info(manifest, model, generator_path, clip_negative)
+    base.mkdir(parents=True, exist_ok=True)
+    for stale in outputs.remove_stale(base, TEMP_RE):
+        if verbose:
+            print(f"note: removed {stale}, left by an export that was killed", file=sys.stderr)
+    # Not a number, so TF Serving ignores it; the host and pid say whose it is.
+    tmp = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{outputs.process_tag()}-", dir=base))
+    try:
+        shutil.rmtree(tmp)  # tf.saved_model.save creates the folder
+        save_servable(model, tmp, info)
+        diff = verify_servable(tmp, model, clip_negative)
+        target = publish(tmp, base, version)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target, info, diff
+
+
+def _warn_stats(model, manifest):
+    """A model normalised with other statistics than the manifest's was trained on other data."""
+    layers = [layer for layer in model.layers if type(layer).__name__ == "Standardize"]
+    mean = manifest["stats"].get("mean")
+    if layers and mean is not None and abs(float(layers[0].mean) - float(mean)) > 1e-3 * max(abs(float(mean)), 1.0):
+        print(
+            f"warning: the model normalises with mean {layers[0].mean:g}, the manifest's training mean is "
+            f"{float(mean):g}: is the manifest that of the model's training data?",
+            file=sys.stderr,
+        )

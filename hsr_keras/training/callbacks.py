@@ -1,0 +1,289 @@
+"""Training callbacks: stop on a non-finite loss, keep the best generator, log the history, draw samples.
+
+Every file they write is replaced atomically (a temporary beside it, then a rename), so a
+run killed at any moment leaves each file whole: the old one or the new one.
+"""
+
+import contextlib
+import csv
+import json
+import math
+import os
+import re
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from hsr_keras.scoring.plots import plot_sample_maps
+
+# Beside the best generator: what it scored, and in which epoch (counted from 1).
+BEST_RECORD = "best.json"
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss became NaN or infinite: the run stopped there. Not bad input: the command exits with 1.
+
+    `epoch` counts from 1 (as Keras' progress bar does); `step` is the batch within the epoch,
+    from 1, or None when a validation loss was the first non-finite value; `values` holds the
+    non-finite logs.
+    """
+
+    def __init__(self, epoch, step, values):
+        self.epoch, self.step, self.values = epoch, step, dict(values)
+        where = f"epoch {epoch}, step {step}" if step is not None else f"epoch {epoch} (validation)"
+        shown = ", ".join(f"{name} = {value}" for name, value in self.values.items())
+        super().__init__(f"training diverged at {where}: {shown}")
+
+
+def non_finite(logs, allow_infinite_psnr=False):
+    """The NaN or infinite numbers among `logs` (a PSNR of +inf, an exact match, is allowed on request)."""
+    found = {}
+    for name, value in (logs or {}).items():
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            continue
+        if math.isfinite(number) or (allow_infinite_psnr and name.endswith("psnr") and number == math.inf):
+            continue
+        found[name] = number
+    return found
+
+
+class StopOnNonFinite(keras.callbacks.Callback):
+    """Stop at the first NaN or infinite value among ALL the model's logs, at every batch.
+
+    Keras' `TerminateOnNaN` reads `logs["loss"]` only, which `SuperResolutionGAN` does not
+    report (it logs g_loss, d_loss, content_loss, gradient_penalty, ...). This checks every
+    value after each training batch, and the validation values at the end of each epoch.
+
+    With `raise_error=True` it raises `TrainingDiverged` at once: put it FIRST among the
+    callbacks, so that the diverged epoch reaches none of the others (no backup, history row
+    or checkpoint of a NaN model). With `raise_error=False` it sets `model.stop_training`
+    and records the values in `diverged` (the epoch still ends: what `tune` wants, whose
+    trials score non-finite epochs as their worst).
+    """
+
+    def __init__(self, raise_error=True):
+        super().__init__()
+        self.raise_error = raise_error
+        self.epoch = 0
+        self.diverged = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        bad = non_finite(logs)
+        if bad:
+            self._stop(TrainingDiverged(self.epoch + 1, batch + 1, bad))
+
+    def on_epoch_end(self, epoch, logs=None):
+        bad = non_finite({k: v for k, v in (logs or {}).items() if k.startswith("val_")}, allow_infinite_psnr=True)
+        if bad and self.diverged is None:
+            self._stop(TrainingDiverged(epoch + 1, None, bad))
+
+    def _stop(self, error):
+        if self.raise_error:
+            raise error
+        if self.diverged is None:
+            self.diverged = error
+        self.model.stop_training = True
+
+
+class BestGeneratorCheckpoint(keras.callbacks.Callback):
+    """Save the generator (the part users deploy) as `.keras` whenever `monitor` improves.
+
+    What the saved generator scored is kept beside it in `best.json` (monitor, mode, value,
+    epoch counted from 1), written after the generator; a run resumed after a kill reads it
+    back, so the first epoch after the restart replaces the generator only if it is better.
+    A generator with non-finite weights is never saved. Epochs before `start_epoch` (from 0)
+    are not candidates: a run that pre-trains on the content loss alone delivers a fine-tuned
+    generator, not the content model its lower MSE would often pick.
+    """
+
+    def __init__(self, path, monitor="val_mse", mode="min", start_epoch=0):
+        super().__init__()
+        self.path = Path(path)
+        self.start_epoch = start_epoch
+        self.record = self.path.with_name(BEST_RECORD)
+        self.monitor = monitor
+        self.mode = mode
+        self.sign = 1.0 if mode == "min" else -1.0
+        self.best = np.inf
+        self.best_epoch = None
+
+    def on_train_begin(self, logs=None):
+        record = read_best(self.path.parent)
+        if (
+            record is not None
+            and self.path.is_file()
+            and (record.get("monitor"), record.get("mode")) == (self.monitor, self.mode)
+        ):
+            self.best = self.sign * float(record["value"])
+            self.best_epoch = record.get("epoch")
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if epoch < self.start_epoch or value is None or not np.isfinite(value) or not self.sign * value < self.best:
+            return
+        if not all(np.isfinite(keras.ops.convert_to_numpy(w)).all() for w in self.model.generator.weights):
+            return
+        save_generator_atomic(self.model.generator, self.path)
+        self.best, self.best_epoch = self.sign * float(value), epoch + 1
+        record = {"monitor": self.monitor, "mode": self.mode, "value": float(value), "epoch": epoch + 1}
+        write_text_atomic(self.record, json.dumps(record, indent=1) + "\n")
+
+
+def read_best(folder):
+    """The `best.json` record of a run folder (monitor, mode, value, epoch), or None if there is none."""
+    path = Path(folder) / BEST_RECORD
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) and "value" in record else None
+
+
+class HistoryLog(keras.callbacks.Callback):
+    """history.csv: one row per finished epoch (column `epoch` from 0, then the logs sorted by name).
+
+    Like Keras' `CSVLogger` in append mode, but a resumed run drops the rows of the epochs it
+    does again (those from the first epoch it starts), so no epoch appears twice, and every
+    write replaces the file atomically.
+    """
+
+    def __init__(self, path):
+        super().__init__()
+        self.path = Path(path)
+        self.trimmed = False
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if not self.trimmed:  # the first epoch of this fit: rows from it on are stale
+            self.trimmed = True
+            rows = self._rows()
+            kept = [row for row in rows if _epoch_of(row) < epoch]
+            if len(kept) != len(rows):
+                self._write(kept)
+
+    def on_epoch_end(self, epoch, logs=None):
+        rows = [row for row in self._rows() if _epoch_of(row) < epoch]
+        rows.append({"epoch": str(epoch), **{k: _cell(v) for k, v in (logs or {}).items()}})
+        self._write(rows)
+
+    def _rows(self):
+        if not self.path.is_file():
+            return []
+        with self.path.open(newline="") as f:
+            return list(csv.DictReader(f))
+
+    def _write(self, rows):
+        names = sorted({name for row in rows for name in row} - {"epoch"})
+        temporary = _temporary(self.path)
+        try:
+            with temporary.open("w", newline="") as f:
+                writer = csv.DictWriter(f, fieldnames=["epoch", *names], restval="")
+                writer.writeheader()
+                writer.writerows(rows)
+            temporary.replace(self.path)
+        finally:
+            temporary.unlink(missing_ok=True)
+
+
+def _epoch_of(row):
+    try:
+        return int(row.get("epoch"))
+    except (TypeError, ValueError):
+        return -1
+
+
+def _cell(value):
+    if isinstance(value, (float, np.floating)):
+        return repr(float(value))
+    return str(value)
+
+
+def _temporary(path):
+    """A temporary beside `path`, named for this process: `.<name>.<pid>.tmp`."""
+    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+
+
+def _replace_through(temporary, path, write):
+    """`write(temporary)`, then rename it onto `path`: `path` is never half written."""
+    try:
+        write(temporary)
+        temporary.replace(path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def write_text_atomic(path, text):
+    """Write `text` to `path` through a temporary beside it: `path` is never half written."""
+    path = Path(path)
+    _replace_through(_temporary(path), path, lambda temporary: temporary.write_text(text))
+
+
+def save_generator_atomic(generator, path):
+    """`generator.save(path)` through a temporary `.keras` beside it (Keras wants the suffix)."""
+    path = Path(path)
+    _replace_through(path.with_name(f".{path.stem}.{os.getpid()}.partial.keras"), path, generator.save)
+
+
+def remove_stale_temporaries(folder, names):
+    """Remove the temporaries of the files `names` in `folder` (`.<name>.<pid>.tmp`, and
+    `.<stem>.<pid>.partial.keras` of a `.keras` name) left by processes that no longer run
+    (killed while writing); those of a live process are kept."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return
+    stems = "|".join(re.escape(Path(name).stem) for name in names if name.endswith(".keras"))
+    plain = "|".join(re.escape(name) for name in names)
+    pattern = re.compile(rf"\.(?:(?:{plain})\.(\d+)\.tmp|(?:{stems or '(?!)'})\.(\d+)\.partial\.keras)")
+    for candidate in folder.iterdir():
+        match = pattern.fullmatch(candidate.name)
+        if match and not _alive(int(match.group(1) or match.group(2))):
+            with contextlib.suppress(OSError):
+                candidate.unlink()
+
+
+def _alive(pid):
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. not ours to signal: it exists
+        return True
+    return True
+
+
+class SamplePlots(keras.callbacks.Callback):
+    """Every `every` epochs, a PNG of LR / truth / prediction / error for fixed validation days."""
+
+    def __init__(self, lr, hr, time, manifest, folder, every=10, step=0):
+        super().__init__()
+        self.lr = lr
+        self.hr = hr
+        self.time = time
+        self.manifest = manifest
+        self.folder = Path(folder)
+        self.every = max(int(every), 1)
+        self.step = step
+
+    def on_epoch_end(self, epoch, logs=None):
+        if (epoch + 1) % self.every:
+            return
+        pred = keras.ops.convert_to_numpy(self.model.generator(self.lr[..., None], training=False))[..., 0]
+        s = self.step
+        stamps = ", ".join(str(t[s])[:16] for t in self.time)
+        plot_sample_maps(
+            self.lr[:, s],
+            self.hr[:, s],
+            {"model": pred[:, s].astype("float32")},
+            self.manifest,
+            self.folder / f"epoch_{epoch + 1:04d}.png",
+            title=f"epoch {epoch + 1}: {stamps} UTC",
+        )

@@ -1,0 +1,309 @@
+"""The `tf.data` input pipeline: sharded TFRecords of the builder -> (lr, hr) batches in %RH.
+
+Shards are read in parallel (interleave), parsed with the feature spec of
+`tfrecords_builder.contract.schema`, cached in memory when the split is small enough, shuffled,
+batched and prefetched, so the accelerator never waits for data.
+
+Damaged data is named, never a traceback: `check_shards` checks a split's shards before they
+are read (each shard exists and has the size the manifest records; with `checksums=True`, or
+always when the shards total at most CHEAP_CHECK_BYTES, also their sha256 where the manifest
+records it, else their GZIP stream and TFRecord framing read whole), and `read_errors` turns
+a `DataLossError` met while reading (a bit-flip that keeps the size) into a `ShardError`
+naming the shard. `make_dataset` and `load_split` do both.
+"""
+
+import contextlib
+import re
+import shlex
+import struct
+import sys
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from hsr_keras.models.provenance import sha256_of
+from tfrecords_builder.contract.manifest import ManifestError, read_manifest
+from tfrecords_builder.contract.schema import COMPRESSION, parse_example
+
+CACHE_LIMIT_BYTES = 2 * 1024**3
+CHEAP_CHECK_BYTES = 64 * 1024**2
+"""Shards totalling at most this many bytes are checksummed whenever they are checked (well under a second)."""
+_FRAME_HEADER = 12  # TFRecord framing before each record: uint64 length and its masked CRC-32C
+_FRAME_FOOTER = 4  # after each record: the masked CRC-32C of its data
+_MAX_RECORD = 1 << 34  # a length beyond this is damaged framing, not a record
+
+
+# Shards found intact in this process: (path, size, mtime, sha256 or None) -> records. A search
+# or tune that builds its datasets again for every trial reads each shard once.
+_INTACT = {}
+
+
+class ShardError(ManifestError):
+    """A shard that is missing, truncated or corrupt; the message names it and how to rebuild the data."""
+
+
+def _splits_of(splits):
+    return [splits] if isinstance(splits, str) else list(splits)
+
+
+def rebuild_hint(manifest):
+    """How to rebuild a build: the command recorded in its manifest, else the builder's name."""
+    command = manifest.get("command")
+    if isinstance(command, list) and command and all(isinstance(a, str) for a in command):
+        return f"rebuild the data: {shlex.join(command)}"
+    return "rebuild the data with python -m tfrecords_builder"
+
+
+def _shard_problem(manifest, split, name, problem):
+    where = f" in {manifest['_dir']}" if "_dir" in manifest else ""
+    return ShardError(f"shard {name} of split {split!r}{where} {problem}; {rebuild_hint(manifest)}")
+
+
+def scan_shard(path):
+    """Read a GZIP TFRecord file whole: (records, problem), `problem` None when it is intact.
+
+    The GZIP stream is inflated to its end, which checks the deflate data, the CRC-32 of the
+    content and its length; the TFRecord framing is walked record by record.
+    """
+    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    records, header, skip, started = 0, b"", 0, False
+    try:
+        with open(path, "rb") as f:
+            # Small reads bound what one inflate call returns (deflate expands at most ~1000x).
+            for chunk in iter(lambda: f.read(1 << 16), b""):
+                while chunk:
+                    if inflater.eof:  # a further GZIP member
+                        inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+                    data = inflater.decompress(chunk)
+                    started = True
+                    chunk = inflater.unused_data if inflater.eof else b""
+                    pos = 0
+                    while pos < len(data):
+                        if skip:
+                            step = min(skip, len(data) - pos)
+                            skip, pos = skip - step, pos + step
+                            continue
+                        take = min(_FRAME_HEADER - len(header), len(data) - pos)
+                        header, pos = header + data[pos : pos + take], pos + take
+                        if len(header) == _FRAME_HEADER:
+                            length = struct.unpack("<Q", header[:8])[0]
+                            if length > _MAX_RECORD:
+                                return records, f"has damaged TFRecord framing after record {records}"
+                            skip, header, records = length + _FRAME_FOOTER, b"", records + 1
+    except zlib.error as err:
+        return records, f"is corrupt: its GZIP data fails to inflate ({err})"
+    if not started or not inflater.eof:
+        return records, "is truncated: its GZIP stream ends early"
+    if header or skip:
+        return records, "is truncated: its last record is cut off"
+    return records, None
+
+
+def _find_damaged(manifest, split):
+    """The first (shard name, problem) of a split that `scan_shard` finds damaged, or None."""
+    for name in manifest["splits"][split]["shards"]:
+        problem = scan_shard(Path(manifest["_dir"]) / name)[1]
+        if problem:
+            return name, problem
+    return None
+
+
+def check_shards(manifest, splits, checksums=False):
+    """Check the shards of `splits` before they are read; raise `ShardError` naming the first bad one.
+
+    Always (a stat per shard): every shard exists and has the size the manifest records, per
+    shard where it has "shard_files", else the split's total "bytes". With `checksums`, or when
+    the shards total at most CHEAP_CHECK_BYTES: each shard's sha256 where the manifest records
+    one, else its GZIP stream and TFRecord framing read whole, and the split's record count.
+
+    Args:
+        manifest: a loaded manifest (`read_manifest`) or the build folder.
+        splits: a split name or names.
+        checksums: read every shard whole, however large.
+
+    Returns:
+        {"shards", "bytes", "checksums"}: what was checked.
+    """
+    if not isinstance(manifest, dict):
+        manifest = read_manifest(manifest)
+    splits = _splits_of(splits)
+    files = {split: split_files(manifest, split) for split in splits}
+    total = 0
+    for split, paths in files.items():
+        record = manifest["splits"][split]
+        recorded = {entry.get("name"): entry for entry in record.get("shard_files") or [] if isinstance(entry, dict)}
+        sizes = [Path(path).stat().st_size for path in paths]
+        total += sum(sizes)
+        for name, size in zip(record["shards"], sizes):
+            expected = recorded.get(name, {}).get("bytes")
+            if expected is not None and size != expected:
+                problem = "is truncated" if size < expected else "does not match the build"
+                raise _shard_problem(manifest, split, name, f"{problem}: {size} bytes, the manifest records {expected}")
+        expected = record.get("bytes")
+        if not recorded and expected is not None and sum(sizes) != expected:
+            found = _find_damaged(manifest, split) if len(paths) > 1 else None
+            if found is None and len(paths) == 1:
+                problem = "is truncated" if sum(sizes) < expected else "does not match the build"
+                found = (record["shards"][0], f"{problem}: {sum(sizes)} bytes, the manifest records {expected}")
+            if found is not None:
+                raise _shard_problem(manifest, split, *found)
+            raise ShardError(
+                f"the {len(paths)} shards of split {split!r} in {manifest['_dir']} hold {sum(sizes)} bytes, the "
+                f"manifest records {expected}: a shard is truncated or was replaced; {rebuild_hint(manifest)}"
+            )
+    full = bool(checksums) or total <= CHEAP_CHECK_BYTES
+    if full:
+        for split in splits:
+            _check_contents(manifest, split)
+    return {"shards": sum(len(paths) for paths in files.values()), "bytes": total, "checksums": full}
+
+
+def _check_contents(manifest, split):
+    record = manifest["splits"][split]
+    recorded = {entry.get("name"): entry for entry in record.get("shard_files") or [] if isinstance(entry, dict)}
+    records = 0
+    for name in record["shards"]:
+        path = Path(manifest["_dir"]) / name
+        stat = path.stat()
+        digest = recorded.get(name, {}).get("sha256")
+        key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, digest)
+        if key in _INTACT:  # read whole earlier in this process, unchanged since
+            records += _INTACT[key]
+            continue
+        if digest:
+            if sha256_of(path) != digest:
+                raise _shard_problem(manifest, split, name, "is corrupt: its sha256 differs from the manifest's")
+            _INTACT[key] = 0
+            continue
+        count, problem = scan_shard(path)
+        if problem:
+            raise _shard_problem(manifest, split, name, problem)
+        _INTACT[key] = count
+        records += count
+    expected = record.get("examples")
+    if not recorded and expected is not None and records != expected:
+        raise ShardError(
+            f"split {split!r} in {manifest['_dir']} holds {records} records, the manifest records {expected}: "
+            f"the shards are not those of this build; {rebuild_hint(manifest)}"
+        )
+
+
+def _tf_message(err):
+    """The useful part of a TensorFlow error: without the function-node prefix and the op suffix."""
+    text = " ".join(str(getattr(err, "message", err)).split())
+    text = re.sub(r"\{\{[^}]*\}\}\s*", "", text)
+    return re.sub(r"\s*\[Op:[^\]]*\].*$", "", text).strip() or type(err).__name__
+
+
+@contextlib.contextmanager
+def read_errors(manifest, splits):
+    """Turn a TensorFlow `DataLossError` raised while reading `splits` into a `ShardError` naming the shard.
+
+    The damaged shard is found by reading the splits' shards whole (`scan_shard`); the error
+    says which split was being read when none of them is found damaged.
+    """
+    try:
+        yield
+    except Exception as err:
+        tf = sys.modules.get("tensorflow")
+        if tf is None or not isinstance(err, tf.errors.DataLossError):
+            raise
+        if not isinstance(manifest, dict):
+            manifest = read_manifest(manifest)
+        splits = _splits_of(splits)
+        for split in splits:
+            found = _find_damaged(manifest, split)
+            if found is not None:
+                raise _shard_problem(manifest, split, *found) from err
+        names = ", ".join(repr(s) for s in splits)
+        raise ShardError(
+            f"reading split {names} in {manifest.get('_dir', '?')} failed: {_tf_message(err)}; {rebuild_hint(manifest)}"
+        ) from err
+
+
+def split_files(manifest, split):
+    """The shard paths of a split, checked to exist."""
+    if split not in manifest["splits"]:
+        raise ManifestError(f"split {split!r} is not in the manifest; it has {sorted(manifest['splits'])}")
+    files = [str(Path(manifest["_dir"]) / name) for name in manifest["splits"][split]["shards"]]
+    missing = [f for f in files if not Path(f).is_file()]
+    if missing:
+        raise ShardError(
+            f"{len(missing)} shard(s) of split {split!r} are missing, e.g. {missing[0]}; {rebuild_hint(manifest)}"
+        )
+    return files
+
+
+def split_bytes(manifest, split):
+    """Decoded size of a split in memory (float32 hr + lr)."""
+    examples = manifest["splits"][split]["examples"]
+    return 4 * examples * (int(np.prod(manifest["hr_shape"])) + int(np.prod(manifest["lr_shape"])))
+
+
+def make_dataset(manifest, split, batch_size, *, shuffle=False, repeat=False, seed=0, drop_remainder=False):
+    """Batches of (lr [B,T,h,w,1], hr [B,T,H,W,1]) float32 in %RH from one split.
+
+    Args:
+        manifest: a loaded manifest (`read_manifest`) or the build folder.
+        split: "train", "val" or "test".
+        batch_size: samples per batch.
+        shuffle: shuffle records (with a buffer of the whole split, up to 4096).
+        repeat: repeat forever (steps per epoch set by the caller).
+        seed: shuffling seed, for reproducible runs.
+        drop_remainder: drop a last incomplete batch (needed by some distribution setups).
+
+    The split's shards are checked first (`check_shards`, sizes; checksums when they are
+    small): a damaged one is a `ShardError` naming it. Wrap the loop that reads the dataset
+    in `read_errors` to name a shard found damaged while reading.
+    """
+    import tensorflow as tf
+
+    if not isinstance(manifest, dict):
+        manifest = read_manifest(manifest)
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1. Received: batch_size={batch_size}")
+    check_shards(manifest, split)
+    files = split_files(manifest, split)
+    hr_shape, lr_shape = manifest["hr_shape"], manifest["lr_shape"]
+
+    def to_pair(serialized):
+        record = parse_example(serialized, hr_shape, lr_shape)
+        return record["lr"][..., None], record["hr"][..., None]
+
+    ds = tf.data.Dataset.from_tensor_slices(files).interleave(
+        lambda f: tf.data.TFRecordDataset(f, compression_type=COMPRESSION),
+        cycle_length=min(len(files), 8),
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=True,
+    )
+    # The manifest knows the record count: with it Keras shows totals and needs no end probe.
+    ds = ds.apply(tf.data.experimental.assert_cardinality(manifest["splits"][split]["examples"]))
+    ds = ds.map(to_pair, num_parallel_calls=tf.data.AUTOTUNE)
+    if split_bytes(manifest, split) <= CACHE_LIMIT_BYTES:
+        ds = ds.cache()
+    if shuffle:
+        buffer = max(1, min(manifest["splits"][split]["examples"], 4096))
+        ds = ds.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        ds = ds.repeat()
+    return ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
+
+
+def load_split(manifest, split, limit=None):
+    """A whole split (or its first `limit` records) as numpy arrays lr [N,T,h,w], hr [N,T,H,W], time [N,T]."""
+    import tensorflow as tf
+
+    if not isinstance(manifest, dict):
+        manifest = read_manifest(manifest)
+    ds = tf.data.TFRecordDataset(split_files(manifest, split), compression_type=COMPRESSION)
+    if limit is not None:
+        ds = ds.take(limit)
+    lr, hr, time = [], [], []
+    with read_errors(manifest, split):
+        for serialized in ds:
+            record = parse_example(serialized, manifest["hr_shape"], manifest["lr_shape"])
+            lr.append(record["lr"].numpy())
+            hr.append(record["hr"].numpy())
+            time.append(record["time"].numpy())
+    return np.stack(lr), np.stack(hr), np.stack(time).astype("datetime64[s]")

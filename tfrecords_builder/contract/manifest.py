@@ -1,0 +1,154 @@
+"""`manifest.json`: what a build contains, written by the builder and read by `hsr_keras`.
+
+Keys (schema version `schema.SCHEMA_VERSION`; `read_manifest` also reads version 1, which
+lacks `patches`, as a build of one patch):
+
+    schema_version   int
+    created_by       "tfrecords_builder <version>"
+    command          the argv of the build
+    variable, units  "r", "%"
+    levels           [hPa, ...]
+    region           {"name", "lat_min", "lat_max", "lon_min", "lon_max"}: the domain
+    steps_per_day, interval_hours, step_hours    e.g. 8, 3, [0, 3, ..., 21]
+    scale, degradation                           e.g. 8, "stride" | "block_mean"
+    hr_shape, lr_shape                           [T, H, W], [T, h, w] of one sample (patch)
+    grid             {"lat": [...], "lon": [...], "lr_lat": [...], "lr_lon": [...],
+                      "resolution_deg": 0.25}: the domain's HR and LR cell coordinates;
+                     latitude ascending (row 0 = south), longitude ascending from the west
+                     bound, past 360 across the 0/360 meridian (take it modulo 360)
+    patches          {"size": [H, W], "stride": [rows, cols], "rows", "cols", "count",
+                      "corners": [[lat, lon], ...], "dropped_rows", "dropped_cols"}: patch k
+                     covers grid rows r..r+H-1 and columns c..c+W-1 from its corner (its
+                     south-west HR cell), r = stride[0] * (k // cols), c = stride[1] * (k % cols)
+    splits           {name: {"start", "end", "examples", "days", "shards": [file names],
+                             "bytes", "shard_files", "skipped": [{"date", "level", "reason"}],
+                             "skipped_count"}}; "bytes" is the total size of the split's shards,
+                     "shard_files": [{"name", "bytes", "sha256"}] (`shard_record`) each shard's
+                     size and checksum, which `hsr_keras.training.data.check_shards` compares (builds
+                     before it have only "bytes"); with several patches a skipped entry of one
+                     patch has "patch": k too (one without stands for every patch), and
+                     skipped_count counts samples
+    stats            {"mean", "std", "min", "max", "fraction_above_100", "count"}:
+                     HR values of the training split only
+    climatology      {"<level>": [T][H][W]}: per grid point and step-of-day mean of the
+                     training split. With several patches it is {"<level>": float32 array
+                     [patch, T, H, W]}, which `write_manifest` keeps in climatology.npy
+                     (float32 [level, patch, T, H, W]; the JSON holds {"file", "levels"})
+                     and `read_manifest` maps back: a global build's climatology has
+                     millions of values
+    sources          [{"path", "bytes", "sha256"}] per file, [{"path", "format": "zarr"}] per store
+"""
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from tfrecords_builder.contract.errors import InputError
+from tfrecords_builder.contract.patches import one_patch
+from tfrecords_builder.contract.schema import MANIFEST_NAME, READABLE_SCHEMA_VERSIONS
+
+CLIMATOLOGY_NAME = "climatology.npy"
+REQUIRED_KEYS = ("schema_version", "hr_shape", "lr_shape", "scale", "grid", "splits", "stats")
+
+
+class ManifestError(InputError):
+    """A manifest is missing, unreadable or of another schema version."""
+
+
+def manifest_path(path):
+    """Accept a build folder or the manifest file itself."""
+    path = Path(path)
+    return path / MANIFEST_NAME if path.is_dir() else path
+
+
+def read_manifest(path):
+    """Load and check a manifest; raise `ManifestError` with a one-line reason."""
+    file = manifest_path(path)
+    if not file.exists():
+        raise ManifestError(f"no {MANIFEST_NAME} at {file}: build the data with `python -m tfrecords_builder`")
+    try:
+        manifest = json.loads(file.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise ManifestError(f"cannot read {file}: {err}") from err
+    missing = [key for key in REQUIRED_KEYS if key not in manifest]
+    if missing:
+        raise ManifestError(f"{file} lacks {', '.join(missing)}: not a tfrecords_builder manifest")
+    if manifest["schema_version"] not in READABLE_SCHEMA_VERSIONS:
+        raise ManifestError(
+            f"{file} has schema version {manifest['schema_version']}, this code reads "
+            f"{', '.join(map(str, READABLE_SCHEMA_VERSIONS))}: rebuild the data with this version of tfrecords_builder"
+        )
+    clim = manifest.get("climatology")
+    if isinstance(clim, dict) and "file" in clim:
+        try:
+            values = np.load(file.parent / clim["file"], mmap_mode="r")
+        except (OSError, ValueError) as err:
+            raise ManifestError(f"cannot read the climatology of {file}: {err}") from err
+        manifest["climatology"] = {level: values[i] for i, level in enumerate(clim["levels"])}
+    if "patches" not in manifest:  # schema 1: the whole region is the one patch
+        _, height, width = manifest["hr_shape"]
+        manifest["patches"] = one_patch(height, width).describe(manifest["grid"]["lat"], manifest["grid"]["lon"])
+    manifest["_dir"] = str(file.parent)
+    return manifest
+
+
+def readable_json(obj, indent=""):
+    """JSON with one key per line and each list of numbers on one line.
+
+    As readable as `json.dump(indent=1)` where it matters, and far faster: the numbers (a
+    climatology of a global build holds millions) go through json's C encoder, which an
+    indented dump never uses.
+    """
+    inner = indent + " "
+    if isinstance(obj, dict) and obj:
+        items = (f"{inner}{json.dumps(str(k))}: {readable_json(obj[k], inner)}" for k in sorted(obj))
+        return "{\n" + ",\n".join(items) + f"\n{indent}}}"
+    if isinstance(obj, list) and any(isinstance(item, dict) for item in obj):
+        return "[\n" + ",\n".join(inner + readable_json(item, inner) for item in obj) + f"\n{indent}]"
+    return json.dumps(obj, sort_keys=True)
+
+
+def _write_atomic(path, write, mode):
+    """Write a file through a temporary one (`.<name>.<random>.tmp`) and a rename, so a crash never leaves half a file."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; a manifest is for everyone to read
+        with os.fdopen(fd, mode) as f:
+            write(f)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json_atomic(obj, path):
+    """Write JSON through a temporary file and a rename, so a crash never leaves half a file."""
+    _write_atomic(path, lambda f: f.write(readable_json(obj) + "\n"), "w")
+
+
+def write_manifest(manifest, out_dir):
+    """`manifest.json` in `out_dir`, with a climatology of arrays (several patches) in climatology.npy beside it."""
+    out_dir = Path(out_dir)
+    clim = manifest.get("climatology") or {}
+    if any(isinstance(value, np.ndarray) for value in clim.values()):
+        values = np.stack([np.asarray(value, dtype=np.float32) for value in clim.values()])
+        _write_atomic(out_dir / CLIMATOLOGY_NAME, lambda f: np.save(f, values), "wb")
+        manifest = {**manifest, "climatology": {"file": CLIMATOLOGY_NAME, "levels": list(clim)}}
+    else:
+        (out_dir / CLIMATOLOGY_NAME).unlink(missing_ok=True)
+    write_json_atomic(manifest, out_dir / MANIFEST_NAME)
+
+
+def shard_record(path, name=None):
+    """{"name", "bytes", "sha256"} of a shard file, for a split's "shard_files" (`name`: its published name)."""
+    path = Path(path)
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return {"name": name or path.name, "bytes": path.stat().st_size, "sha256": digest.hexdigest()}

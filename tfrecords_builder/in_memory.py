@@ -1,0 +1,134 @@
+"""Small datasets in memory: region-day sequences as numpy arrays, with no TFRecords and no TensorFlow.
+
+For data that fit in memory (a few years of one region: 2 years of 64x64 days are 0.2 GB),
+`load_arrays` reads ERA5 files or Zarr stores, and `synthetic_arrays` draws synthetic
+ERA5-like fields in memory (no files, no netCDF library). Both cut the fields with the
+builder's own steps (`tfrecords_builder.cutting`), so they give the samples of `python -m
+tfrecords_builder`: one per complete UTC day, level and patch (a day with a missing step or
+a patch with a NaN is skipped and reported), the same LR degradation, and statistics and
+climatology from the train split only. The result trains with `hsr_keras.training.trainer.train`
+under any Keras backend.
+
+Example:
+    >>> data = synthetic_arrays("2019-01-01", "2019-03-31", train="2019-01-01:2019-02-28",
+    ...                         val="2019-03-01:2019-03-31", test="none")
+    >>> lr, hr, time = data.train           # [N, 8, 8, 8], [N, 8, 64, 64], [N, 8]
+    >>> data.manifest["stats"]["std"]       # what the model normalises with
+"""
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+
+from tfrecords_builder.build import BuildConfig
+from tfrecords_builder.cutting import (
+    Tally,
+    base_manifest,
+    check_config,
+    cut_day,
+    describe_region,
+    open_source,
+    patches_of,
+    plan_splits,
+    split_record,
+    training_facts,
+)
+
+
+class Split(NamedTuple):
+    """One split's samples in %RH, day by day (and level by level within a day)."""
+
+    lr: np.ndarray  # float32 [N, T, h, w]
+    hr: np.ndarray  # float32 [N, T, H, W]
+    time: np.ndarray  # datetime64[s] [N, T]
+
+    def model_inputs(self):
+        """(lr, hr) with the channel axis the models take: [N, T, h, w, 1], [N, T, H, W, 1]."""
+        return self.lr[..., None], self.hr[..., None]
+
+
+@dataclass(frozen=True)
+class InMemoryData:
+    """The splits of a dataset held in memory and the manifest facts training needs.
+
+    `manifest` has the keys of a build's manifest.json that describe the data (`scale`,
+    `hr_shape`, `lr_shape`, `grid` with `lat`/`lon`/`lr_lat`/`lr_lon`, `patches`, `stats` of
+    the train split, `climatology`, `levels`, `step_hours`, `splits` with counts and skipped
+    days), but no shard files and no `_dir`. `patch` holds each split's patch index of every
+    sample, int64 [N] (all 0 for a single region): what a record's `patch` feature says.
+    """
+
+    manifest: dict
+    train: Split
+    val: Split | None = None
+    test: Split | None = None
+    patch: dict | None = None
+
+
+def load_arrays(inputs, **options):
+    """ERA5 relative humidity -> `InMemoryData`, cut into days as `python -m tfrecords_builder` does.
+
+    Args:
+        inputs: ERA5 files, glob patterns or folders (netCDF in either CDS layout, or GRIB),
+            Zarr stores (a local *.zarr folder or a gs:// URL in the ARCO-ERA5 layout), as
+            for the builder; or one `xarray.Dataset` already in memory (e.g. from
+            `tfrecords_builder.synthetic.synthetic_dataset`).
+        **options: any field of `tfrecords_builder.build.BuildConfig` but `inputs`, `out`,
+            `shard_mb`, `compression`, `workers` and `quiet`: `variable`, `levels`, `lat`,
+            `lon`, `region_name`, `patch_size`, `patch_stride`, `steps`, `interval_hours`,
+            `scale`, `degradation`, and the `train`, `val`, `test` date ranges
+            ("START:END"; "none" omits val or test). Defaults to the builder's, i.e. the
+            paper's protocol.
+
+    Returns:
+        `InMemoryData` with float32 arrays in %RH.
+
+    Raises:
+        tfrecords_builder.contract.errors.BuildError: for bad input (missing variable, wrong units,
+            region outside the grid, a split without complete days...), as the builder.
+    """
+    cut = check_config(BuildConfig(inputs=(), out="", **options))
+    arrays, patch = {}, {}
+    with open_source(inputs, cut) as source:
+        region = describe_region(source, cut)
+        patches = patches_of(source, cut)
+        plans = plan_splits(source, cut)
+        manifest = base_manifest(cut, source, region)
+        manifest["splits"] = {}
+        for name, (days, skipped_days) in plans.items():
+            tally = Tally(cut, region, training=name == "train", patches=patches.count)
+            samples = []
+            for day in days:
+                times, day_samples = cut_day(source, day, cut, patches)
+                samples += [(s.lr, s.hr, times, s.patch) for s in tally.add(day, day_samples)]
+            manifest["splits"][name] = split_record(name, cut, skipped_days, tally)
+            lr, hr, times, patch[name] = (np.stack(column) for column in zip(*samples))
+            arrays[name] = Split(lr, hr, times.astype("datetime64[s]"))
+            if name == "train":
+                manifest.update(training_facts(tally, cut))
+    return InMemoryData(manifest=manifest, patch=patch, **arrays)
+
+
+def synthetic_arrays(start, end, *, seed=0, **options):
+    """Synthetic ERA5-like days drawn in memory (`synthetic.synthetic_dataset`), as `load_arrays` cuts them.
+
+    Args:
+        start, end: first and last day drawn ("YYYY-MM-DD"), both included.
+        seed: seed of the synthetic weather. Defaults to 0.
+        **options: as for `load_arrays`; `lat`, `lon`, `levels` and `interval_hours` also
+            set what is drawn, so nothing outside the region is generated.
+    """
+    from tfrecords_builder.synthetic import synthetic_dataset
+
+    config = BuildConfig(inputs=(), out="", **options)
+    dataset = synthetic_dataset(
+        start,
+        end,
+        lat_bounds=config.lat,
+        lon_bounds=config.lon,
+        levels=config.levels,
+        interval_hours=config.interval_hours,
+        seed=seed,
+    )
+    return load_arrays(dataset, **options)
