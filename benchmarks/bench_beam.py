@@ -34,7 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tfrecords_builder.build import BuildConfig, build
+from tfrecords_builder.build import build
+from tfrecords_builder.options import BuildConfig
 from tfrecords_builder.synthetic import write_synthetic
 
 START = np.datetime64("2019-01-01")

@@ -27,8 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
-from tfrecords_builder.build import BuildConfig, build, default_workers
+from tfrecords_builder.build import build
 from tfrecords_builder.cutting import check_config, open_source, plan_splits
+from tfrecords_builder.options import BuildConfig, default_workers
 from tfrecords_builder.sequences import day_times
 from tfrecords_builder.synthetic import write_synthetic
 from tfrecords_builder.writer import COMPRESSIONS

@@ -1,6 +1,8 @@
 """Shared test setup: quiet TensorFlow, two logical CPU devices, seeds and precision reset."""
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -50,3 +52,20 @@ def read_only_folder(tmp_path):
     folder.chmod(0o500)
     yield folder
     folder.chmod(0o700)
+
+
+@pytest.fixture
+def dead_pid():
+    """The id of a process that has exited (and been reaped): what a killed writer leaves in its temporaries."""
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+@pytest.fixture
+def live_pid():
+    """The id of a process that runs while the test does."""
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    yield process.pid
+    process.kill()
+    process.wait()

@@ -11,8 +11,9 @@ from era5_samples import LAT, LON, known_values, write_era5
 
 from tfrecords_builder import beam_pipeline
 from tfrecords_builder import writer as writer_module
-from tfrecords_builder.build import main, parse_args
+from tfrecords_builder.build import main
 from tfrecords_builder.contract.manifest import read_manifest
+from tfrecords_builder.options import parse_args
 
 REGION = ["--lat", "40", "45", "--lon", "110", "115"]  # 21 x 21: four 8 x 8 patches at scale 4
 PATCHES = ["--patch-size", "8", "--patch-stride", "8", "--scale", "4"]

@@ -19,6 +19,7 @@ from tfrecords_builder import __main__ as cli
 from tfrecords_builder import cutting
 from tfrecords_builder import writer as writer_module
 from tfrecords_builder.build import main
+from tfrecords_builder.contract import files
 from tfrecords_builder.contract.manifest import read_manifest
 from tfrecords_builder.contract.schema import parse_example
 
@@ -238,11 +239,11 @@ def test_a_write_error_is_named_in_one_line_not_hidden_by_the_cleanup(era5, tmp_
     assert list(out.iterdir()) == []
 
 
-def test_a_failed_rebuild_keeps_the_earlier_build_and_a_new_one_replaces_it(era5, tmp_path, monkeypatch):
+def test_a_failed_rebuild_keeps_the_earlier_build_and_a_new_one_replaces_it(era5, tmp_path, monkeypatch, dead_pid):
     out = tmp_path / "out"
     run(era5, out, "--shard-mb", "0.01")
     earlier = digests(out)
-    (out / ".test-00000-of-00001.tfrecord.gz.tmp").write_bytes(b"left by a killed build")
+    files.temporary_path(out / "test-00000-of-00001.tfrecord.gz", pid=dead_pid).write_bytes(b"left by a killed build")
     monkeypatch.setattr(cutting, "degrade", lambda *a: 1 / 0)
     with pytest.raises(ZeroDivisionError):
         main([str(era5), "--out", str(out), *REGION_ARGS, *SPLIT_ARGS, "--quiet"])

@@ -5,7 +5,6 @@ import pytest
 import xarray as xr
 from era5_samples import LAT, LON, hourly, known_values, write_era5
 
-from tfrecords_builder.build import BuildConfig
 from tfrecords_builder.contract.errors import BuildError
 from tfrecords_builder.cutting import (
     Region,
@@ -20,6 +19,7 @@ from tfrecords_builder.cutting import (
     split_record,
     training_facts,
 )
+from tfrecords_builder.options import BuildConfig
 
 REGION = dict(lat=(41.0, 44.75), lon=(111.0, 114.75))
 SPLITS = dict(train="2020-01-01:2020-01-02", val="2020-01-03:2020-01-03", test="none")

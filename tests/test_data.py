@@ -23,7 +23,7 @@ from hsr_keras.training.data import (
     scan_shard,
 )
 from tfrecords_builder import build, synthetic
-from tfrecords_builder.contract.manifest import read_manifest, shard_record, write_json_atomic
+from tfrecords_builder.contract.manifest import read_manifest, shard_record, write_readable_json
 
 
 def make_sharded_build(root):
@@ -69,7 +69,7 @@ def record_checksums(folder):
     manifest = json.loads((folder / "manifest.json").read_text())
     for split in manifest["splits"].values():
         split["shard_files"] = [shard_record(folder / name) for name in split["shards"]]
-    write_json_atomic(manifest, folder / "manifest.json")
+    write_readable_json(manifest, folder / "manifest.json")
 
 
 def test_small_builds_are_checksummed_by_default(build_copy):
@@ -163,7 +163,7 @@ def test_record_count_must_match(build_copy):
     manifest = json.loads((build_copy / "manifest.json").read_text())
     del manifest["splits"]["test"]["shard_files"]
     manifest["splits"]["test"]["examples"] = 5
-    write_json_atomic(manifest, build_copy / "manifest.json")
+    write_readable_json(manifest, build_copy / "manifest.json")
     with pytest.raises(ShardError, match="holds 4 records, the manifest records 5"):
         check_shards(build_copy, "test")
 

@@ -2,6 +2,7 @@
 
 import json
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,6 +10,7 @@ import xarray as xr
 
 from tfrecords_builder import __main__ as entry
 from tfrecords_builder import download as dl
+from tfrecords_builder.contract import files
 from tfrecords_builder.contract.errors import BuildError
 from tfrecords_builder.synthetic import write_synthetic
 
@@ -194,7 +196,9 @@ def test_downloads_checks_and_skips_complete_months(tmp_path):
     kwargs = {"start": "2019-01-30", "end": "2019-02-02", "variables": ["t", "q"], "levels": [250, 300], **SMALL}
     paths = dl.download(tmp_path, client=client, **kwargs)
     assert [p.name for p in paths] == ["era5_pl_q-t_250-300hPa_2019-01.nc", "era5_pl_q-t_250-300hPa_2019-02.nc"]
-    assert all(dataset == dl.DATASET and target.endswith(".part") for dataset, _, target in client.calls)
+    assert all(
+        dataset == dl.DATASET and files.TEMPORARY_RE.match(Path(target).name) for dataset, _, target in client.calls
+    )
     assert sorted(p.name for p in tmp_path.iterdir()) == [p.name for p in paths]  # no temporary left
     months = dl.plan(tmp_path, **kwargs)
     assert [dl.problem(p, m) for p, m in zip(paths, months)] == [None, None]

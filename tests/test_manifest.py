@@ -9,8 +9,8 @@ from tfrecords_builder.contract.manifest import (
     ManifestError,
     read_manifest,
     readable_json,
-    write_json_atomic,
     write_manifest,
+    write_readable_json,
 )
 
 V1 = {
@@ -25,7 +25,7 @@ V1 = {
 
 
 def test_a_schema_1_manifest_reads_as_one_patch(tmp_path):
-    write_json_atomic(V1, tmp_path / "manifest.json")
+    write_readable_json(V1, tmp_path / "manifest.json")
     manifest = read_manifest(tmp_path)
     assert manifest["patches"] == {
         "size": [16, 16],
@@ -41,7 +41,7 @@ def test_a_schema_1_manifest_reads_as_one_patch(tmp_path):
 
 
 def test_an_unknown_schema_version_is_refused_in_one_line(tmp_path):
-    write_json_atomic({**V1, "schema_version": 3}, tmp_path / "manifest.json")
+    write_readable_json({**V1, "schema_version": 3}, tmp_path / "manifest.json")
     with pytest.raises(ManifestError, match="has schema version 3, this code reads 1, 2: rebuild the data"):
         read_manifest(tmp_path)
 

@@ -11,12 +11,13 @@ import xarray as xr
 from era5_samples import LAT, LON, hourly, known_values, write_era5
 from era5_stores import open_sample, write_arco_zarr, write_grib
 
-from tfrecords_builder.build import BuildConfig, main
+from tfrecords_builder.build import main
 from tfrecords_builder.contract.era5 import humidity
 from tfrecords_builder.contract.era5.reader import Era5Source, expand_inputs, open_dataset, open_field, use_valid_time
 from tfrecords_builder.contract.errors import BuildError
 from tfrecords_builder.contract.manifest import read_manifest
 from tfrecords_builder.contract.schema import parse_example
+from tfrecords_builder.options import BuildConfig
 
 # The sample covers 49-60N, 44-77E at 0.25 degrees, 2022-11-11 00, 01 and 02 UTC, 9 levels.
 SAMPLE_HOURS = np.array(["2022-11-11T00", "2022-11-11T01", "2022-11-11T02"], "datetime64[s]").astype(np.int64)

@@ -6,7 +6,7 @@ import json
 import numpy as np
 
 from tfrecords_builder import build, synthetic
-from tfrecords_builder.contract.manifest import write_json_atomic
+from tfrecords_builder.contract.manifest import write_readable_json
 from tfrecords_builder.contract.schema import COMPRESSION, SCHEMA_VERSION, serialize_example, shard_name
 
 # Networks small enough for a run of a few epochs to take seconds (test_training, test_fit).
@@ -50,7 +50,6 @@ def history_rows(out):
 T, H, W, SCALE = 2, 16, 16, 4  # 16x16: the smallest frames SSIM's 11-point window takes
 # A base config small enough for a trial to take seconds on 2 CPU cores.
 TINY_SEARCH = dict(
-    scale=SCALE,
     filters=4,
     num_res_blocks=1,
     upsample_filters=4,
@@ -96,5 +95,5 @@ def write_build(folder, examples=None):
         "splits": splits,
         "stats": {"mean": 55.0, "std": 31.7, "min": 0.0, "max": 110.0},
     }
-    write_json_atomic(manifest, folder / "manifest.json")
+    write_readable_json(manifest, folder / "manifest.json")
     return folder

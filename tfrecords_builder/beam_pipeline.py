@@ -6,12 +6,12 @@ builds that one machine cannot finish in time, e.g. global ERA5 over decades and
 It writes the same shards, byte for byte, and the same manifest:
 
 1. On the launching machine, as the local build does (`build`): check the request, open the
-   inputs, plan the splits and the shards (`build.plan_shards`: runs of consecutive days, so
+   inputs, plan the splits and the shards (`shards.plan_shards`: runs of consecutive days, so
    the plan alone decides which record goes to which shard and in what order), and prepare
    the output folder. Bad input stops here, with the local build's one-line errors, before
    any worker starts.
 2. `WriteShard`: one element per shard, reshuffled over the workers. A worker opens the
-   inputs once and runs `build.ShardJob` on each shard: it reads the shard's days (a time
+   inputs once and runs `shards.ShardJob` on each shard: it reads the shard's days (a time
    chunk of the netCDF files or the Zarr store), cuts days and patches, degrades, and writes
    the records with `writer.ShardWriter` under the shard's temporary name. A retried shard
    rewrites that file from its start, so a retry neither drops nor duplicates records.
@@ -39,18 +39,18 @@ from pathlib import Path
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from tfrecords_builder.build import (
+from tfrecords_builder.contract.errors import BuildError, InputError
+from tfrecords_builder.contract.schema import MANIFEST_NAME
+from tfrecords_builder.cutting import base_manifest, describe_region, open_source, plan_splits
+from tfrecords_builder.shards import (
     ShardJob,
     Totals,
     collect,
     plan_shards,
     prepare_output,
-    remove_shard_temporaries,
+    remove_temporaries,
     source_record,
 )
-from tfrecords_builder.contract.errors import BuildError, InputError
-from tfrecords_builder.contract.schema import MANIFEST_NAME
-from tfrecords_builder.cutting import base_manifest, describe_region, open_source, plan_splits
 from tfrecords_builder.stats import RunningStats
 from tfrecords_builder.writer import publish
 
@@ -64,13 +64,14 @@ STEP_SUFFIX = re.compile(r"(?: \[while running '[^']*'\])+$")
 class WriteShard(beam.DoFn):
     """The DoFn of step 2: (task index, `ShardTask`) -> (task index, split, `Tally`), the shard written."""
 
-    def __init__(self, cut, inputs, out_dir):
-        self.cut, self.inputs, self.out_dir = cut, inputs, out_dir
+    def __init__(self, cut, inputs, out_dir, owner):
+        self.cut, self.inputs, self.out_dir, self.owner = cut, inputs, out_dir, owner
         self.source = self.job = None
 
     def setup(self):
         self.source = open_source(self.inputs, self.cut)
-        self.job = ShardJob(self.cut, self.source, describe_region(self.source, self.cut), self.out_dir)
+        region = describe_region(self.source, self.cut)
+        self.job = ShardJob(self.cut, self.source, region, self.out_dir, owner=self.owner)
 
     def process(self, element):
         index, task = element
@@ -82,7 +83,7 @@ class WriteShard(beam.DoFn):
 
 
 class TotalsFn(beam.CombineFn):
-    """The CombineFn of step 3: shard tallies -> a `build.Totals`, as the local build's.
+    """The CombineFn of step 3: shard tallies -> a `shards.Totals`, as the local build's.
 
     The accumulator is {split: Tally} merged in any order, and {task index: RunningStats} of
     the train shards, folded in task order at the end so the statistics do not depend on the
@@ -133,9 +134,9 @@ class TotalsFn(beam.CombineFn):
         return totals
 
 
-def publish_build(totals, sources, manifest, cut, plans, out_dir):
+def publish_build(totals, sources, manifest, cut, plans, out_dir, owner):
     """Step 4: the manifest's splits, statistics and sources; then the shards renamed and the manifest last."""
-    renames = collect(manifest, cut, plans, totals, out_dir)
+    renames = collect(manifest, cut, plans, totals, out_dir, owner)
     manifest["sources"] = [record for _, record in sorted(sources, key=lambda item: item[0])]
     publish(out_dir, renames, manifest)
 
@@ -159,14 +160,14 @@ def build_with_beam(cut, command=()):
         inputs = list(source.paths)
     prepare_output(out_dir)
     try:
-        _run_pipeline(options, cut, region, plans, tasks, job.patches.count, inputs, manifest, out_dir)
+        _run_pipeline(options, cut, region, plans, tasks, job, inputs, manifest)
     except Exception as err:
         one_line = _as_input_error(err)
         if one_line is err:
             raise
         raise one_line from err
     finally:
-        remove_shard_temporaries(out_dir, tasks)
+        remove_temporaries(out_dir, tasks, job.owner)
     with contextlib.suppress(OSError, ValueError):
         return json.loads((out_dir / MANIFEST_NAME).read_text())
     raise BuildError(f"the Beam pipeline finished without writing {out_dir / MANIFEST_NAME}")
@@ -183,7 +184,7 @@ def _as_input_error(err):
     return OSError(message) if kind == "OSError" else BuildError(message)
 
 
-def _run_pipeline(options, cut, region, plans, tasks, patches, inputs, manifest, out_dir):
+def _run_pipeline(options, cut, region, plans, tasks, job, inputs, manifest):
     """Steps 2 to 4, on the runner of `options`; returns when the pipeline is done, raises if it failed."""
     with beam.Pipeline(options=options) as pipeline:
         sources = pipeline | "Inputs" >> beam.Create(list(enumerate(inputs))) | "Checksums" >> beam.Map(_checksum)
@@ -191,10 +192,16 @@ def _run_pipeline(options, cut, region, plans, tasks, patches, inputs, manifest,
             pipeline
             | "Shards" >> beam.Create(list(enumerate(tasks)))
             | "Spread" >> beam.Reshuffle()
-            | "Write shards" >> beam.ParDo(WriteShard(cut, inputs, out_dir))
-            | "Totals" >> beam.CombineGlobally(TotalsFn(cut, region, tasks, patches))
+            | "Write shards" >> beam.ParDo(WriteShard(cut, inputs, job.out_dir, job.owner))
+            | "Totals" >> beam.CombineGlobally(TotalsFn(cut, region, tasks, job.patches.count))
             | "Publish"
             >> beam.Map(
-                publish_build, beam.pvalue.AsList(sources), manifest=manifest, cut=cut, plans=plans, out_dir=out_dir
+                publish_build,
+                beam.pvalue.AsList(sources),
+                manifest=manifest,
+                cut=cut,
+                plans=plans,
+                out_dir=job.out_dir,
+                owner=job.owner,
             )
         )

@@ -23,7 +23,7 @@ or from Python, with any object that has cdsapi's `retrieve(dataset, request, ta
 import argparse
 import datetime
 import json
-import os
+import logging
 import sys
 import time
 from dataclasses import dataclass
@@ -31,10 +31,13 @@ from pathlib import Path
 
 import numpy as np
 
+from tfrecords_builder.contract import files
 from tfrecords_builder.contract.console import one_line, run_command
 from tfrecords_builder.contract.era5.netcdf_files import open_netcdf
 from tfrecords_builder.contract.era5.reader import RENAMES
 from tfrecords_builder.contract.errors import BuildError
+
+log = logging.getLogger(__name__)
 
 DATASET = "reanalysis-era5-pressure-levels"
 
@@ -301,26 +304,25 @@ def check_retries(attempts, base_delay_s):
         raise BuildError(f"the retry delay must be at least 0 seconds. Received: {base_delay_s!r}")
 
 
+class _Rejected(Exception):
+    """A delivered file that fails its check: fetched again."""
+
+
 def _fetch(client, month, attempts, base_delay_s, sleep):
-    """Fetch one month to a hidden temporary file, check it, rename it; retry with back-off."""
-    tmp = month.target.with_name(f".{month.target.name}.part")
+    """Fetch one month to a hidden temporary file, check it, publish it; retry with back-off."""
     why = ""
-    try:
-        for attempt in range(1, attempts + 1):
-            tmp.unlink(missing_ok=True)
-            try:
+    for attempt in range(1, attempts + 1):
+        try:
+            with files.publishing(month.target) as tmp:
                 client.retrieve(DATASET, month.request, str(tmp))
                 why = problem(tmp, month)
-                why = why and f"the delivered file {why}"
-            except Exception as err:  # network, HTTP and CDS queue errors all come as exceptions
-                why = " ".join(str(err).split()) or type(err).__name__
-            if why is None:
-                os.replace(tmp, month.target)
-                return
-            if attempt < attempts:
-                sleep(base_delay_s * 2 ** (attempt - 1))
-    finally:
-        tmp.unlink(missing_ok=True)
+                if why is not None:
+                    raise _Rejected(f"the delivered file {why}")
+            return
+        except Exception as err:  # network, HTTP and CDS queue errors all come as exceptions
+            why = " ".join(str(err).split()) or type(err).__name__
+        if attempt < attempts:
+            sleep(base_delay_s * 2 ** (attempt - 1))
     raise DownloadFailed(f"{month.target.name}: failed after {attempts} attempt(s): {why}")
 
 
@@ -345,6 +347,7 @@ def download(out_dir, *, client, attempts=5, base_delay_s=30.0, sleep=None, **re
     check_retries(attempts, base_delay_s)
     months = plan(out_dir, **request_kwargs)
     Path(out_dir).mkdir(parents=True, exist_ok=True)
+    files.remove_stale(out_dir)  # months a killed download left half fetched
     fetched = 0
     with tqdm(months, desc="ERA5 from the CDS", unit="month", disable=None) as bar:
         for month in bar:
@@ -353,7 +356,7 @@ def download(out_dir, *, client, attempts=5, base_delay_s=30.0, sleep=None, **re
                 continue
             _fetch(client, month, attempts, base_delay_s, sleep or time.sleep)
             fetched += 1
-    print(f"{fetched} month(s) downloaded, {len(months) - fetched} already complete", file=sys.stderr)
+    log.info("%d month(s) downloaded, %d already complete", fetched, len(months) - fetched)
     return [month.target for month in months]
 
 

@@ -1,4 +1,4 @@
-"""Small datasets in memory: region-day sequences as numpy arrays, with no TFRecords and no TensorFlow.
+"""Small datasets in memory: region-day sequences as numpy arrays (`contract.arrays`), with no TFRecords and no TensorFlow.
 
 For data that fit in memory (a few years of one region: 2 years of 64x64 days are 0.2 GB),
 `load_arrays` reads ERA5 files or Zarr stores, and `synthetic_arrays` draws synthetic
@@ -16,12 +16,9 @@ Example:
     >>> data.manifest["stats"]["std"]       # what the model normalises with
 """
 
-from dataclasses import dataclass
-from typing import NamedTuple
-
 import numpy as np
 
-from tfrecords_builder.build import BuildConfig
+from tfrecords_builder.contract.arrays import InMemoryData, Split
 from tfrecords_builder.cutting import (
     Tally,
     base_manifest,
@@ -34,36 +31,7 @@ from tfrecords_builder.cutting import (
     split_record,
     training_facts,
 )
-
-
-class Split(NamedTuple):
-    """One split's samples in %RH, day by day (and level by level within a day)."""
-
-    lr: np.ndarray  # float32 [N, T, h, w]
-    hr: np.ndarray  # float32 [N, T, H, W]
-    time: np.ndarray  # datetime64[s] [N, T]
-
-    def model_inputs(self):
-        """(lr, hr) with the channel axis the models take: [N, T, h, w, 1], [N, T, H, W, 1]."""
-        return self.lr[..., None], self.hr[..., None]
-
-
-@dataclass(frozen=True)
-class InMemoryData:
-    """The splits of a dataset held in memory and the manifest facts training needs.
-
-    `manifest` has the keys of a build's manifest.json that describe the data (`scale`,
-    `hr_shape`, `lr_shape`, `grid` with `lat`/`lon`/`lr_lat`/`lr_lon`, `patches`, `stats` of
-    the train split, `climatology`, `levels`, `step_hours`, `splits` with counts and skipped
-    days), but no shard files and no `_dir`. `patch` holds each split's patch index of every
-    sample, int64 [N] (all 0 for a single region): what a record's `patch` feature says.
-    """
-
-    manifest: dict
-    train: Split
-    val: Split | None = None
-    test: Split | None = None
-    patch: dict | None = None
+from tfrecords_builder.options import BuildConfig
 
 
 def load_arrays(inputs, **options):
@@ -74,7 +42,7 @@ def load_arrays(inputs, **options):
             Zarr stores (a local *.zarr folder or a gs:// URL in the ARCO-ERA5 layout), as
             for the builder; or one `xarray.Dataset` already in memory (e.g. from
             `tfrecords_builder.synthetic.synthetic_dataset`).
-        **options: any field of `tfrecords_builder.build.BuildConfig` but `inputs`, `out`,
+        **options: any field of `tfrecords_builder.options.BuildConfig` but `inputs`, `out`,
             `shard_mb`, `compression`, `workers` and `quiet`: `variable`, `levels`, `lat`,
             `lon`, `region_name`, `patch_size`, `patch_stride`, `steps`, `interval_hours`,
             `scale`, `degradation`, and the `train`, `val`, `test` date ranges

@@ -62,14 +62,6 @@ def nan_reason(hr, hours):
     return f"NaN at {_clock(h for h, b in zip(hours, bad) if b)}"
 
 
-def check_divisible(height, width, scale):
-    if height % scale or width % scale:
-        raise BuildError(
-            f"the region is {height}x{width} grid points, not divisible by scale {scale}: "
-            "change the latitude/longitude bounds or the scale"
-        )
-
-
 def degrade(hr, scale, method):
     """LR fields [T, H/s, W/s] of HR [T, H, W]: every s-th point (the paper's) or each s x s block's mean."""
     if method == "stride":

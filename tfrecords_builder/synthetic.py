@@ -13,12 +13,12 @@ Usage:
 """
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
 import numpy as np
 
+from tfrecords_builder.contract import files
 from tfrecords_builder.contract.console import run_command
 from tfrecords_builder.contract.errors import InputError
 from tfrecords_builder.synthetic_fields import EPOCH, make_generator, provenance, time_axis
@@ -263,8 +263,7 @@ def _write_file(path, gen, chunks, style):
             values = gen.frames(chunk)
             low, high = min(low, float(values.min())), max(high, float(values.max()))
         scale, offset = _cds_packing(low, high)
-    tmp = path.with_name(path.name + ".part")
-    try:
+    with files.publishing(path) as tmp:
         with netCDF4.Dataset(tmp, "w", format="NETCDF3_64BIT_OFFSET" if style == "classic" else "NETCDF4") as nc:
             nc.setncatts(
                 {
@@ -282,9 +281,6 @@ def _write_file(path, gen, chunks, style):
                 else:
                     var[start : start + len(chunk)] = values[:, ::-1]  # pressure_level decreasing
                 start += len(chunk)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 

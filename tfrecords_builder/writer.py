@@ -1,8 +1,9 @@
 """Sharded GZIP TFRecord files, written under temporary names and published only when a build succeeded.
 
-A shard is written to `.<shard name>.tmp` in the output folder; `publish` renames all of a
-build's shards together once every one of them is complete, after removing the earlier
-build's manifest and shards, and writes the manifest (and its climatology) last. So an interrupted build never
+A shard is written to its temporary name in the output folder (`files.temporary_path`);
+`publish` syncs and renames all of a build's shards together once every one of them is
+complete, after removing the earlier build's manifest and shards, and writes the manifest
+(and its climatology) last. So an interrupted build never
 leaves a shard or manifest that looks complete, and an earlier build stays usable until the
 new one is ready.
 
@@ -14,17 +15,15 @@ data; the faster choices suit a build that must keep up with its input and has t
 import math
 import os
 import re
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from tfrecords_builder.contract.manifest import CLIMATOLOGY_NAME, write_manifest
+from tfrecords_builder.contract import files
+from tfrecords_builder.contract.manifest import write_manifest
 from tfrecords_builder.contract.schema import COMPRESSION, MANIFEST_NAME, SHARD_SUFFIX, SPLITS
 
-_SHARD = rf"({'|'.join(SPLITS)})-\d{{5}}-of-\d{{5}}{re.escape(SHARD_SUFFIX)}"
-SHARD_RE = re.compile(rf"^{_SHARD}$")
-TEMP_RE = re.compile(rf"^\.({_SHARD}|({re.escape(MANIFEST_NAME)}|{re.escape(CLIMATOLOGY_NAME)})\..*)\.tmp$")
+SHARD_RE = re.compile(rf"^({'|'.join(SPLITS)})-\d{{5}}-of-\d{{5}}{re.escape(SHARD_SUFFIX)}$")
 # TFRecord framing around each record: length, its CRC and the data's CRC.
 FRAME_BYTES = 16
 # --compression -> zlib settings of the GZIP stream. deflate: zlib's default level (the bytes
@@ -36,25 +35,6 @@ COMPRESSIONS = {
     "huffman": {"compression_strategy": 2},
     "store": {"compression_level": 0},
 }
-
-
-def writable(folder):
-    """Whether a file can be created in `folder`: tried, since file modes do not tell for root."""
-    try:
-        with tempfile.TemporaryFile(dir=folder):
-            return True
-    except OSError:
-        return False
-
-
-def check_writable(out_dir):
-    """Raise `OSError` naming `out_dir` unless a file can be created in it."""
-    if not writable(out_dir):
-        raise OSError(f"cannot write into {out_dir}: the folder is read-only")
-
-
-def temp_path(out_dir, name):
-    return Path(out_dir) / f".{name}.tmp"
 
 
 def shard_runs(items, item_bytes, shard_bytes):
@@ -94,13 +74,6 @@ class ShardWriter:
             self.path.unlink(missing_ok=True)
 
 
-def remove_temporaries(out_dir):
-    """Delete temporaries that an earlier, killed build left behind."""
-    for path in Path(out_dir).iterdir():
-        if TEMP_RE.match(path.name):
-            path.unlink(missing_ok=True)
-
-
 def publish(out_dir, renames, manifest):
     """Replace the folder's earlier build by this one: [(temporary path, shard name)] and the manifest."""
     out_dir = Path(out_dir)
@@ -109,5 +82,6 @@ def publish(out_dir, renames, manifest):
         if SHARD_RE.match(path.name):
             path.unlink()
     for tmp, name in renames:
+        files.sync(tmp)
         os.replace(tmp, out_dir / name)
     write_manifest(manifest, out_dir)

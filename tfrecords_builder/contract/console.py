@@ -7,6 +7,10 @@ Exit codes, the same for every command:
     2    bad input or usage: one line on stderr, no traceback
     130  interrupted (Ctrl-C): nothing was published
 
+Libraries log (`logging`); commands print. `run_command` shows the two packages' log records
+on stderr as bare lines (notes at INFO, warnings, errors); a command's `--quiet` keeps only
+warnings and errors (`set_quiet`).
+
 TensorFlow 2.21 writes its native start-up messages (oneDNN, CUDA stubs, CPU features) to the
 process's stderr before its logging is configured, so no environment variable silences them;
 `quiet_native_logs` filters exactly those lines out of file descriptor 2 and passes everything
@@ -14,6 +18,7 @@ else through. Set HSR_KERAS_NATIVE_LOGS=1 to see them.
 """
 
 import atexit
+import logging
 import os
 import re
 import sys
@@ -41,6 +46,37 @@ NATIVE_NOISE = re.compile(
 _filter = None
 
 
+PACKAGES = ("hsr_keras", "tfrecords_builder")
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever `sys.stderr` is at the moment (the native-log filter and pytest replace it)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value):
+        pass
+
+
+def show_logs(level=logging.INFO):
+    """Show the packages' log records of `level` and above on stderr, one bare line each (once per process)."""
+    for name in PACKAGES:
+        logger = logging.getLogger(name)
+        if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+            handler = _StderrHandler()
+            handler.setFormatter(logging.Formatter("%(message)s"))
+            logger.addHandler(handler)
+        logger.setLevel(level)
+
+
+def set_quiet(quiet):
+    """A command's --quiet: warnings and errors only."""
+    show_logs(logging.WARNING if quiet else logging.INFO)
+
+
 def one_line(err):
     """An exception's message on one line (whitespace folded), for `error: ...`."""
     return " ".join(str(err).split()) or type(err).__name__
@@ -53,6 +89,7 @@ def run_command(body, argv=None):
     full disk) are bad input; any other exception is a bug and keeps its traceback.
     """
     quiet_native_logs()
+    show_logs()
     try:
         return int(body(argv) or EXIT_OK)
     except KeyboardInterrupt:

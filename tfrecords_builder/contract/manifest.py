@@ -39,14 +39,12 @@ lacks `patches`, as a build of one patch):
     sources          [{"path", "bytes", "sha256"}] per file, [{"path", "format": "zarr"}] per store
 """
 
-import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from tfrecords_builder.contract import files
 from tfrecords_builder.contract.errors import InputError
 from tfrecords_builder.contract.patches import one_patch
 from tfrecords_builder.contract.schema import MANIFEST_NAME, READABLE_SCHEMA_VERSIONS
@@ -112,23 +110,9 @@ def readable_json(obj, indent=""):
     return json.dumps(obj, sort_keys=True)
 
 
-def _write_atomic(path, write, mode):
-    """Write a file through a temporary one (`.<name>.<random>.tmp`) and a rename, so a crash never leaves half a file."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a manifest is for everyone to read
-        with os.fdopen(fd, mode) as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_json_atomic(obj, path):
-    """Write JSON through a temporary file and a rename, so a crash never leaves half a file."""
-    _write_atomic(path, lambda f: f.write(readable_json(obj) + "\n"), "w")
+def write_readable_json(obj, path):
+    """Publish `obj` as `readable_json` (whole or not at all, `files.publishing`)."""
+    files.write_text(path, readable_json(obj) + "\n")
 
 
 def write_manifest(manifest, out_dir):
@@ -137,18 +121,15 @@ def write_manifest(manifest, out_dir):
     clim = manifest.get("climatology") or {}
     if any(isinstance(value, np.ndarray) for value in clim.values()):
         values = np.stack([np.asarray(value, dtype=np.float32) for value in clim.values()])
-        _write_atomic(out_dir / CLIMATOLOGY_NAME, lambda f: np.save(f, values), "wb")
+        with files.publishing(out_dir / CLIMATOLOGY_NAME) as temporary, open(temporary, "wb") as f:
+            np.save(f, values)
         manifest = {**manifest, "climatology": {"file": CLIMATOLOGY_NAME, "levels": list(clim)}}
     else:
         (out_dir / CLIMATOLOGY_NAME).unlink(missing_ok=True)
-    write_json_atomic(manifest, out_dir / MANIFEST_NAME)
+    write_readable_json(manifest, out_dir / MANIFEST_NAME)
 
 
 def shard_record(path, name=None):
     """{"name", "bytes", "sha256"} of a shard file, for a split's "shard_files" (`name`: its published name)."""
     path = Path(path)
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return {"name": name or path.name, "bytes": path.stat().st_size, "sha256": digest.hexdigest()}
+    return {"name": name or path.name, "bytes": path.stat().st_size, "sha256": files.sha256_of(path)}

@@ -15,7 +15,6 @@ the domain.
 from typing import NamedTuple
 
 from tfrecords_builder.contract.errors import BuildError
-from tfrecords_builder.sequences import check_divisible
 
 
 class PatchGrid(NamedTuple):
@@ -66,6 +65,14 @@ class PatchGrid(NamedTuple):
 def _starts(cells, size, stride):
     starts = list(range(0, cells - size + 1, stride))
     return starts, cells - (starts[-1] + size)
+
+
+def check_divisible(height, width, scale):
+    if height % scale or width % scale:
+        raise BuildError(
+            f"the region is {height}x{width} grid points, not divisible by scale {scale}: "
+            "change the latitude/longitude bounds or the scale"
+        )
 
 
 def one_patch(height, width):

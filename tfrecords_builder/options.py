@@ -1,0 +1,218 @@
+"""What a build is asked to do: `BuildConfig`, and the command line that fills it, one group per concern.
+
+`python -m tfrecords_builder --help` shows the options in these groups: inputs (which files and
+which variable), grid (region, patches, levels, steps, scale, degradation), splits (date
+ranges), output (folder, shard size, compression, threads) and Beam (the runner and its
+options). Each group is added by its own function, so adding an option touches one of them
+and `BuildConfig`.
+"""
+
+import argparse
+import os
+from dataclasses import dataclass, field
+
+from tfrecords_builder.contract.schema import SCALES
+from tfrecords_builder.sequences import DEGRADATIONS
+from tfrecords_builder.writer import COMPRESSIONS
+
+# --runner: where the shard jobs run. local: this machine's thread pool; beam: an Apache Beam pipeline.
+RUNNERS = ("local", "beam")
+
+
+def default_workers():
+    return min(4, os.cpu_count() or 1)
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    """Everything a build depends on; the defaults are the paper's protocol (section 3)."""
+
+    inputs: tuple
+    out: str
+    variable: str = "r"
+    levels: tuple = (300,)
+    lat: tuple = (37.0, 52.75)
+    lon: tuple = (105.0, 120.75)
+    region_name: str | None = None
+    patch_size: int | None = None
+    patch_stride: int | None = None
+    steps: int = 8
+    interval_hours: int = 3
+    scale: int = 8
+    degradation: str = "stride"
+    train: str = "2019-01-01:2020-12-31"
+    val: str = "2021-01-01:2021-12-31"
+    test: str = "2022-01-01:2022-10-31"
+    shard_mb: float = 64.0
+    compression: str = "deflate"
+    workers: int = field(default_factory=default_workers)
+    quiet: bool = False
+    runner: str = "local"
+    beam_args: tuple = ()  # Beam pipeline options, e.g. ("--runner=DirectRunner", "--direct_num_workers=2")
+
+
+DEFAULTS = BuildConfig(inputs=(), out="")
+
+
+def _input_options(parser):
+    group = parser.add_argument_group("inputs")
+    group.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="INPUT",
+        help="ERA5 files, quoted glob patterns or folders of .nc/.grib files: netCDF in the classic or 2024+ CDS "
+        "layout, or GRIB (needs pip install hsr-keras[grib]); or Zarr stores in the ARCO-ERA5 layout, a local "
+        "*.zarr folder or a gs:// URL (needs hsr-keras[zarr], and [gcs] for gs://)",
+    )
+    group.add_argument(
+        "--variable",
+        default=DEFAULTS.variable,
+        help="variable to read (short or ARCO long name); its units must be %%; r is derived from t and q "
+        "where an input has no r",
+    )
+
+
+def _grid_options(parser):
+    group = parser.add_argument_group("grid: where and when a sample lies, and its LR counterpart")
+    group.add_argument(
+        "--levels",
+        nargs="+",
+        type=float,
+        default=list(DEFAULTS.levels),
+        metavar="HPA",
+        help="pressure levels; one record per region, day and level",
+    )
+    group.add_argument(
+        "--lat",
+        nargs=2,
+        type=float,
+        default=list(DEFAULTS.lat),
+        metavar=("MIN", "MAX"),
+        help="latitude bounds in degrees north, inclusive, snapped to grid points",
+    )
+    group.add_argument(
+        "--lon",
+        nargs=2,
+        type=float,
+        default=list(DEFAULTS.lon),
+        metavar=("MIN", "MAX"),
+        help="longitude bounds in degrees east, inclusive, snapped to grid points; MIN above MAX runs across "
+        "0/360 (350 10)",
+    )
+    group.add_argument(
+        "--region-name",
+        default=DEFAULTS.region_name,
+        help="region id stored in each record; None: from the bounds, e.g. lat37-52.75_lon105-120.75",
+    )
+    group.add_argument(
+        "--patch-size",
+        type=int,
+        default=DEFAULTS.patch_size,
+        metavar="CELLS",
+        help="cut the region (up to the whole globe) into patches of CELLS x CELLS HR grid points, a record "
+        "per patch, day and level; a multiple of the scale. None: the whole region is one sample",
+    )
+    group.add_argument(
+        "--patch-stride",
+        type=int,
+        default=DEFAULTS.patch_stride,
+        metavar="CELLS",
+        help="grid points from one patch to the next, a multiple of the scale; None: the patch size. Rows and "
+        "columns that do not fill a patch are dropped and counted in the manifest",
+    )
+    group.add_argument("--steps", type=int, default=DEFAULTS.steps, help="time steps per day, from 00 UTC")
+    group.add_argument("--interval-hours", type=int, default=DEFAULTS.interval_hours, help="hours between steps")
+    group.add_argument("--scale", type=int, choices=SCALES, default=DEFAULTS.scale, help="HR/LR resolution ratio")
+    group.add_argument(
+        "--degradation",
+        choices=DEGRADATIONS,
+        default=DEFAULTS.degradation,
+        help="LR from HR: stride takes every scale-th point (the paper's), block_mean "
+        "averages each scale x scale block",
+    )
+
+
+def _split_options(parser):
+    group = parser.add_argument_group("splits: inclusive date ranges START:END")
+    group.add_argument(
+        "--train", default=DEFAULTS.train, help="training dates; statistics and climatology come from them"
+    )
+    for name in ("val", "test"):
+        group.add_argument(
+            f"--{name}", default=getattr(DEFAULTS, name), help=f"{name} dates; '' or none omits the split"
+        )
+
+
+def _output_options(parser):
+    group = parser.add_argument_group("output")
+    group.add_argument(
+        "-o",
+        "--out",
+        required=True,
+        default=argparse.SUPPRESS,
+        help="output folder for the shards and manifest.json (an earlier build there is replaced)",
+    )
+    group.add_argument(
+        "--shard-mb",
+        type=float,
+        default=DEFAULTS.shard_mb,
+        help="target shard size in MiB of uncompressed records; decides the shard count",
+    )
+    group.add_argument(
+        "--compression",
+        choices=tuple(COMPRESSIONS),
+        default=DEFAULTS.compression,
+        help="how the GZIP shards are compressed: deflate (smallest), huffman (about 5x faster, a third larger on "
+        "ERA5) or store (fastest, half as large again); all read alike",
+    )
+    group.add_argument(
+        "--workers", type=int, default=DEFAULTS.workers, help="threads writing shards in parallel (the local runner)"
+    )
+    group.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
+
+
+def _beam_options(parser):
+    group = parser.add_argument_group("Beam: the same build on a Beam runner's workers")
+    group.add_argument(
+        "--runner",
+        choices=RUNNERS,
+        default=DEFAULTS.runner,
+        help="local: a thread pool on this machine; beam: an Apache Beam pipeline (pip install hsr-keras[beam]) "
+        "with the same shards and manifest, on the workers of --beam-runner. Options this command does not know, "
+        "e.g. --direct_num_workers=2 or Dataflow's --project, go to Beam's PipelineOptions",
+    )
+    group.add_argument(
+        "--beam-runner",
+        default="DirectRunner",
+        help="the Beam runner of --runner beam: DirectRunner (this machine), DataflowRunner (Google Cloud), ...",
+    )
+
+
+def make_parser():
+    parser = argparse.ArgumentParser(
+        prog="python -m tfrecords_builder",
+        description=(
+            "Turn ERA5 relative humidity (netCDF, GRIB or Zarr such as ARCO-ERA5; derived from t and q where r is "
+            "absent) into sharded GZIP TFRecords of region-days or patch-days (HR fields and their LR counterparts) "
+            "plus manifest.json with grid, patches, training statistics and climatology."
+        ),
+        epilog="`python -m tfrecords_builder synthetic --help` writes synthetic ERA5-like files for demos and tests; "
+        "`python -m tfrecords_builder download --help` fetches ERA5 from the Climate Data Store.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    for add in (_input_options, _grid_options, _split_options, _output_options, _beam_options):
+        add(parser)
+    return parser
+
+
+def parse_args(argv):
+    """The `BuildConfig` of a command line; unknown options go to Beam with `--runner beam`."""
+    parser = make_parser()
+    args, beam_args = parser.parse_known_args(argv)
+    if beam_args and args.runner != "beam":
+        parser.error(f"unrecognized arguments: {' '.join(beam_args)}")
+    values = {name: getattr(args, name) for name in vars(args) if name not in ("beam_runner",)}
+    for name in ("inputs", "levels", "lat", "lon"):
+        values[name] = tuple(values[name])
+    beam = (f"--runner={args.beam_runner}", *beam_args) if args.runner == "beam" else ()
+    return BuildConfig(**values, beam_args=beam)
