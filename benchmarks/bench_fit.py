@@ -135,8 +135,9 @@ def main(argv=None):
     from hsr_keras.evaluation.engine import compare_with_bicubic
     from hsr_keras.evaluation.reports import format_comparison
     from hsr_keras.training import callbacks as project_callbacks
-    from hsr_keras.training import trainer as training
+    from hsr_keras.training import trainer
     from hsr_keras.training.config import PRESETS
+    from hsr_keras.training.demo_data import make_demo_data
     from tfrecords_builder.contract.manifest import read_manifest
 
     phases = {"imports (Keras, TensorFlow)": time.perf_counter() - wall_start}
@@ -147,7 +148,7 @@ def main(argv=None):
     config = PRESETS["demo"].replace(**overrides)
 
     start = time.perf_counter()
-    data = training.make_demo_data(args.data, verbose=False)
+    data = make_demo_data(args.data, verbose=False)
     phases["demo data (made or reused)"] = time.perf_counter() - start
     manifest = read_manifest(data)
 
@@ -166,16 +167,16 @@ def main(argv=None):
         hooks,
     )
     plot_seconds = []
-    original_plot_history = training.plot_history
+    original_plot_history = trainer.plot_history
 
     def timed_plot_history(*a, **k):
         begin = time.perf_counter()
         original_plot_history(*a, **k)
         plot_seconds.append(time.perf_counter() - begin)
 
-    training.plot_history = timed_plot_history
+    trainer.plot_history = timed_plot_history
     build_seconds = []
-    original_build_gan = training.build_gan
+    original_build_gan = trainer.build_gan
 
     def timed_build_gan(*a, **k):
         begin = time.perf_counter()
@@ -184,11 +185,11 @@ def main(argv=None):
         finally:
             build_seconds.append(time.perf_counter() - begin)
 
-    training.build_gan = timed_build_gan
+    trainer.build_gan = timed_build_gan
     timer = phase_timer()
     with tempfile.TemporaryDirectory() as out:
         start = time.perf_counter()
-        result = training.train(config, data, out, verbose=0 if args.quiet else 1, extra_callbacks=[timer])
+        result = trainer.train(config, data, out, verbose=0 if args.quiet else 1, extra_callbacks=[timer])
         phases["train (fit and its callbacks)"] = time.perf_counter() - start
         faulthandler.cancel_dump_traceback_later()
         before_fit = timer.train_begin - start

@@ -49,7 +49,8 @@ def parse_recipe(text):
 
 def train_recipe(config, data, folder):
     """Train `config` into `folder` unless a finished run of the same config is there; seconds spent."""
-    from hsr_keras.training.trainer import config_changes, train
+    from hsr_keras.training.run_folder import config_changes
+    from hsr_keras.training.trainer import train
 
     marker = folder / "recipe.json"
     wanted = json.loads(json.dumps(config.to_dict()))
@@ -119,7 +120,7 @@ def main(argv=None):
 
     from hsr_keras.evaluation.engine import baseline_methods, evaluate_methods, load_model_method
     from hsr_keras.training.config import PRESETS
-    from hsr_keras.training.trainer import make_demo_data
+    from hsr_keras.training.demo_data import make_demo_data
     from tfrecords_builder.contract.manifest import read_manifest
 
     out = Path(args.out)

@@ -57,10 +57,11 @@ import time
 from pathlib import Path
 
 from hsr_keras.models.model_files import CONFIG_FILE, GENERATOR_FILE
-from hsr_keras.models.provenance import code_version, sha256_of
+from hsr_keras.models.provenance import code_version
 from hsr_keras.training.config import PRESETS, Config
-from tfrecords_builder.contract.console import run_command
+from tfrecords_builder.contract.console import run_command, set_quiet
 from tfrecords_builder.contract.errors import InputError
+from tfrecords_builder.contract.files import sha256_of
 
 # The evaluation engine (hsr_keras.evaluation.engine, hsr_keras.evaluation.reports) loads Keras: it is imported
 # where it is used, so that --help answers at once.
@@ -117,7 +118,7 @@ def parse_methods(text):
     return [k for k in RUNS if k in keys]  # the table's order
 
 
-def run_config(key, manifest, preset="demo", epochs=None):
+def run_config(key, preset="demo", epochs=None):
     """The config of one method: the preset, the comparison's sizes (demo), its overrides.
 
     Raises `CompareError` for a method the epochs cannot hold (pretrain with one epoch).
@@ -130,7 +131,6 @@ def run_config(key, manifest, preset="demo", epochs=None):
         values["filters"] = max(values["filters"] // 2, 1)
         if preset == "paper":
             values["num_res_blocks"] = 16
-    values["scale"] = int(manifest["scale"])
     if epochs is not None:
         values["epochs"] = int(epochs)
     if key == "pretrain":
@@ -153,7 +153,8 @@ def train_or_reuse(key, config, data, folder, manifest_sha256, verbose=True, ret
     """
     import keras
 
-    from hsr_keras.training.trainer import config_changes, train
+    from hsr_keras.training.run_folder import config_changes
+    from hsr_keras.training.trainer import train
 
     folder = Path(folder)
     marker = folder / "trained.json"
@@ -419,6 +420,7 @@ def main(argv=None):
 
 def _run(argv):
     args = parse_args(argv)
+    set_quiet(args.quiet)
     run(args, argv=argv)
     return 0
 
@@ -434,7 +436,7 @@ def run(args, argv=None):
         load_model_method,
         parse_baselines,
     )
-    from hsr_keras.training.trainer import make_demo_data
+    from hsr_keras.training.demo_data import make_demo_data
     from tfrecords_builder.contract.manifest import manifest_path, read_manifest
 
     start = time.time()
@@ -453,7 +455,7 @@ def run(args, argv=None):
         raise CompareError(f"split {args.split!r} is not in the manifest; it has {sorted(manifest['splits'])}")
     sha = sha256_of(manifest_path(data))
 
-    configs = {key: run_config(key, manifest, args.preset, args.epochs) for key in keys}  # may refuse: before training
+    configs = {key: run_config(key, args.preset, args.epochs) for key in keys}  # may refuse: before training
     labels, timings, groups = {}, {}, {}  # by run id; groups: method label -> its seed runs' labels
     for key in keys:
         for run_id, label, config in seed_runs(key, configs[key], args.seeds):

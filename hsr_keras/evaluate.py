@@ -45,7 +45,7 @@ from pathlib import Path
 from hsr_keras.evaluation.engine import MAP_DAYS, EvaluationError
 from hsr_keras.models.model_files import GENERATOR_FILE
 from hsr_keras.training.data import CHEAP_CHECK_BYTES
-from tfrecords_builder.contract.console import run_command
+from tfrecords_builder.contract.console import run_command, set_quiet
 
 
 def parse_model_arg(text):
@@ -120,7 +120,9 @@ def main(argv=None):
 
 
 def _run(argv):
-    run(parse_args(argv), argv=argv)
+    args = parse_args(argv)
+    set_quiet(args.quiet)
+    run(args, argv=argv)
     return 0
 
 
@@ -140,8 +142,8 @@ def run(args, argv=None):
         parse_baselines,
     )
     from hsr_keras.models.model_files import resolve
-    from hsr_keras.serving import outputs
     from hsr_keras.training.data import check_shards
+    from tfrecords_builder.contract import files
     from tfrecords_builder.contract.manifest import manifest_path, read_manifest
 
     check_batching(args.batch_size, args.samples)
@@ -158,7 +160,7 @@ def run(args, argv=None):
         raise EvaluationError(f"model names must be unique. Received: {names}")
     for _, path in model_specs:  # check every path before loading any model
         resolve(path)
-    outputs.check_folder(args.out)
+    files.check_folder(args.out)
     check_shards(manifest, args.split, checksums=args.verify_shards)
     methods = baseline_methods(keys, manifest)
     for name, path in model_specs:

@@ -28,7 +28,7 @@ import os
 import sys
 
 from hsr_keras.models.model_files import ASSET_NAME, GENERATOR_FILE, INPUT_NAME, OUTPUT_NAME, SIGNATURE
-from tfrecords_builder.contract.console import run_command
+from tfrecords_builder.contract.console import run_command, set_quiet
 
 
 def parse_args(argv):
@@ -67,13 +67,12 @@ def main(argv=None):
 
 def _run(argv):
     args = parse_args(argv)
+    set_quiet(args.quiet)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from hsr_keras.serving.saved_model import export, use_tensorflow_backend
 
     use_tensorflow_backend()
-    target, info, diff = export(
-        args.model, args.manifest, args.out, args.name, args.version, args.clip_negative, verbose=not args.quiet
-    )
+    target, info, diff = export(args.model, args.manifest, args.out, args.name, args.version, args.clip_negative)
     if not args.quiet:
         print(f"SavedModel written to {target}")
         print(

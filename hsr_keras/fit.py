@@ -35,11 +35,8 @@ from pathlib import Path
 from hsr_keras.choices import PRECISIONS, STRATEGIES
 from hsr_keras.models.model_files import GENERATOR_FILE
 from hsr_keras.training.config import PRESETS, load_config
-from tfrecords_builder.contract.console import EXIT_INTERNAL, EXIT_INTERRUPTED, one_line, run_command
+from tfrecords_builder.contract.console import EXIT_INTERNAL, EXIT_INTERRUPTED, one_line, run_command, set_quiet
 from tfrecords_builder.contract.errors import InputError
-
-# The splits of the demo data (hsr_keras.training.trainer.DEMO_DATES), known before it is made.
-DEMO_SPLITS = ("train", "val", "test")
 
 
 def parse_args(argv):
@@ -82,6 +79,7 @@ def main(argv=None):
 
 def _run(argv):
     args = parse_args(argv)
+    set_quiet(args.quiet)
     # Keras and TensorFlow load here, after the arguments: --help answers at once.
     from hsr_keras.training.callbacks import TrainingDiverged
 
@@ -101,8 +99,8 @@ def _run(argv):
 def run(args):
     from hsr_keras.evaluation.engine import compare_with_bicubic
     from hsr_keras.evaluation.reports import format_comparison
-    from hsr_keras.training import trainer as training
-    from hsr_keras.training.callbacks import write_text_atomic
+    from hsr_keras.training import demo_data, run_folder, trainer
+    from tfrecords_builder.contract import files
     from tfrecords_builder.contract.manifest import read_manifest
 
     demo = args.data is None
@@ -117,11 +115,11 @@ def run(args):
     )
     # Every check before the first write: a failed start leaves --out as it was.
     if demo:
-        _check_split(args.eval_split, DEMO_SPLITS)
+        _check_split(args.eval_split, demo_data.SPLITS)
         source = str((out / "data" / "tfrecords").resolve())
-        training.check_output(config, out, source=source, overwrite=args.overwrite)
+        run_folder.check(config, out, source=source, overwrite=args.overwrite)
         try:
-            data = training.make_demo_data(out / "data", verbose=not args.quiet)
+            data = demo_data.make_demo_data(out / "data", verbose=not args.quiet)
         except OSError as err:
             raise InputError(f"cannot write the demo data under {out / 'data'}: {err.strerror or err}") from None
         manifest = read_manifest(data)
@@ -130,16 +128,16 @@ def run(args):
         manifest = read_manifest(data)
         _check_split(args.eval_split, manifest["splits"])
         source = str(Path(manifest["_dir"]).resolve())
-        training.check_run(config, manifest, out, strategy=args.strategy, source=source, overwrite=args.overwrite)
+        trainer.check_run(config, manifest, out, strategy=args.strategy, source=source, overwrite=args.overwrite)
     if "val" not in manifest["splits"] and not args.quiet:
         print(f"note: the data has no val split: {GENERATOR_FILE} is the epoch with the lowest content_loss")
 
-    result = training.train(
+    result = trainer.train(
         config, data, out, strategy=args.strategy, verbose=0 if args.quiet else 1, overwrite=args.overwrite
     )
     report = compare_with_bicubic(result["generator_path"], data, args.eval_split, config.batch_size)
     report["best"] = result["best"]  # the epoch generator.keras comes from, and its score
-    write_text_atomic(out / training.EVALUATION_FILE, _json(report))
+    files.write_text(out / run_folder.EVALUATION_FILE, _json(report))
     print(format_comparison(report))
     best = result["best"]
     if best:

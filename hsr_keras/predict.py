@@ -44,7 +44,7 @@ import shlex
 import sys
 
 from hsr_keras.serving.tiling import DEFAULT_BATCH, DEFAULT_OVERLAP, DEFAULT_TILE
-from tfrecords_builder.contract.console import run_command
+from tfrecords_builder.contract.console import run_command, set_quiet
 
 # ----------------------------------------------------------------------------- command line
 
@@ -112,6 +112,7 @@ def main(argv=None):
 
 def _run(argv):
     args = parse_args(argv)
+    set_quiet(args.quiet)
     command = "python -m hsr_keras.predict " + shlex.join(argv)
     from hsr_keras.serving.prediction import predict
     from hsr_keras.serving.saved_model import use_tensorflow_backend
@@ -133,6 +134,8 @@ def _run(argv):
         command,
         verbose=not args.quiet,
     )
+    if not args.quiet:
+        print(f"wrote {args.out}")
     return 0
 
 

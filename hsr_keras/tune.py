@@ -24,7 +24,7 @@ from pathlib import Path
 from hsr_keras.choices import OBJECTIVES, TUNERS
 from hsr_keras.training.config import PRESETS, load_config
 from hsr_keras.training.search_space import SMALL_SPACE, SearchError, search_space
-from tfrecords_builder.contract.console import EXIT_INTERNAL, EXIT_INTERRUPTED, one_line, run_command
+from tfrecords_builder.contract.console import EXIT_INTERNAL, EXIT_INTERRUPTED, one_line, run_command, set_quiet
 
 # Defaults that depend on the data: small for the demo, a real search with --data.
 DEFAULTS = {
@@ -115,6 +115,7 @@ class SearchFailed(Exception):
 
 def _run(argv):
     args = parse_args(argv)
+    set_quiet(args.quiet)
     try:  # Keras, KerasTuner and TensorFlow load in `run`, after the arguments: --help answers at once
         return run(args)
     except SearchFailed as err:
@@ -128,8 +129,8 @@ def _run(argv):
 def run(args):
     import keras
 
+    from hsr_keras.training.demo_data import make_demo_data
     from hsr_keras.training.search import PROJECT, GANHyperModel, make_tuner, write_reports
-    from hsr_keras.training.trainer import make_demo_data
     from tfrecords_builder.contract.manifest import read_manifest
 
     mode = "demo" if args.data is None else "data"

@@ -3,7 +3,6 @@
 import csv
 import json
 import math
-import os
 import types
 
 import keras
@@ -116,18 +115,3 @@ def test_history_log_drops_the_rows_of_epochs_done_again(tmp_path):
     assert [row["epoch"] for row in rows] == ["0", "1", "2"]
     assert list(rows[0]) == ["epoch", "g_loss", "val_mse"] and rows[2]["g_loss"] == "0.25"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["history.csv"]
-
-
-def test_stale_temporaries_of_dead_processes_are_removed(tmp_path):
-    dead = 2**22 + 12345  # above the usual pid_max: no such process
-    names = [
-        f".generator.{dead}.partial.keras",
-        f".best.json.{dead}.tmp",
-        f".history.csv.{os.getpid()}.tmp",  # a live process's: kept
-        f".notes.txt.{dead}.tmp",  # not ours: kept
-        "generator.keras",
-    ]
-    for name in names:
-        (tmp_path / name).write_text("x")
-    callbacks.remove_stale_temporaries(tmp_path, ["generator.keras", "best.json", "history.csv"])
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names[2:])

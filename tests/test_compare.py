@@ -141,20 +141,18 @@ def test_compare_rejects_unknown_method(tmp_path, capsys):
 
 
 def test_compare_configs():
-    manifest = {"scale": 4}
-    configs = {key: compare.run_config(key, manifest) for key in compare.RUNS}
+    configs = {key: compare.run_config(key) for key in compare.RUNS}
     assert configs["srcnn"].architecture == "srcnn" and configs["srcnn"].loss == "content"
     assert configs["gan"].loss == "gan" and configs["gan"].architecture == "paper"
     assert configs["srgan"].architecture == "srgan" and configs["srgan"].loss == "gan"
     assert configs["wgan-gp"].loss == "wgan-gp" and configs["wgan-gp"].use_cbam and configs["wgan-gp"].use_residual
     assert not configs["no-cbam"].use_cbam and not configs["no-resnet"].use_residual
-    assert all(c.scale == 4 for c in configs.values())
-    assert compare.run_config("gan", manifest, epochs=2).epochs == 2
+    assert compare.run_config("gan", epochs=2).epochs == 2
     assert configs["content"].loss == "content" and configs["content"].architecture == "paper"
     assert (
         configs["pretrain"].loss == "wgan-gp" and configs["pretrain"].pretrain_epochs == configs["pretrain"].epochs // 2
     )
-    assert compare.run_config("pretrain", manifest, epochs=3).pretrain_epochs == 1
+    assert compare.run_config("pretrain", epochs=3).pretrain_epochs == 1
     assert [key for key, c in configs.items() if c.pretrain_epochs] == ["pretrain"]
 
 

@@ -5,17 +5,14 @@ import pytest
 from hsr_keras.choices import CRITIC_NORMS, INTERPOLATIONS
 from hsr_keras.training.config import Config, ConfigError, load_config
 from tfrecords_builder.contract.errors import InputError
-from tfrecords_builder.contract.schema import SCALES
 
 
 def test_config_accepts_exactly_the_owners_values():
-    for scale in SCALES:
-        assert Config(scale=scale).scale == scale
     for interpolation in INTERPOLATIONS:
         assert Config(skip_interpolation=interpolation).skip_interpolation == interpolation
     for norm in CRITIC_NORMS:
         assert Config(critic_norm=norm).critic_norm == norm
-    for field, value in (("scale", 3), ("skip_interpolation", "lanczos"), ("critic_norm", "batch")):
+    for field, value in (("skip_interpolation", "lanczos"), ("critic_norm", "batch")):
         with pytest.raises(ValueError, match=f"^{field} must be one of"):
             Config(**{field: value})
 
@@ -116,3 +113,16 @@ def test_a_pretrain_epochs_error_names_the_file_it_came_from(tmp_path):
     assert load_config(path).pretrain_epochs == 6
     with pytest.raises(ConfigError, match=f"^config file {path}: pretrain_epochs must be < epochs \\(5\\)"):
         load_config(path, epochs=5)  # the override shortens the run below the file's pre-training
+
+
+def test_the_scale_of_an_earlier_config_file_is_dropped_with_a_note(tmp_path, caplog):
+    # The scale is the data's (its manifest's): a config cannot hold it, and config.json files
+    # saved by earlier versions, which do, still load.
+    path = tmp_path / "config.json"
+    path.write_text('{"scale": 4, "filters": 8}')
+    with caplog.at_level("INFO", logger="hsr_keras.training.config"):
+        config = load_config(path, preset="demo")
+    assert config.filters == 8 and not hasattr(config, "scale")
+    assert "scale=4 is not used" in caplog.text and str(path) in caplog.text
+    with pytest.raises(TypeError):
+        Config(scale=4)

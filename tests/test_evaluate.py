@@ -11,7 +11,7 @@ from hsr_keras.evaluation.engine import BASELINES
 from hsr_keras.evaluation.reports import json_number
 from hsr_keras.models.model_files import load_generator
 from hsr_keras.models.networks import build_srcnn
-from hsr_keras.models.provenance import sha256_of
+from tfrecords_builder.contract.files import sha256_of
 
 
 @pytest.fixture(scope="module")

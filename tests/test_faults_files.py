@@ -21,13 +21,14 @@ from hsr_keras import evaluate, export, predict
 from hsr_keras.evaluation import engine as evaluation
 from hsr_keras.evaluation.engine import EvaluationError
 from hsr_keras.models.model_files import ModelFileError, existing_versions
-from hsr_keras.serving import outputs, prediction
+from hsr_keras.serving import prediction
 from hsr_keras.serving import saved_model as serving
 from hsr_keras.serving.prediction import PredictError
 from hsr_keras.serving.saved_model import ExportError
 from hsr_keras.training import data
 from hsr_keras.training.data import ShardError, check_shards
 from tfrecords_builder import synthetic
+from tfrecords_builder.contract import files
 from tfrecords_builder.contract.errors import InputError
 from tfrecords_builder.contract.manifest import ManifestError, read_manifest
 
@@ -44,21 +45,6 @@ def one_error_line(err):
     assert len(lines) == 1 and lines[0].startswith("error: "), err
     assert "Traceback" not in err
     return lines[0]
-
-
-def dead_pid():
-    """The id of a process that has exited (and been reaped)."""
-    process = subprocess.Popen([sys.executable, "-c", "pass"])
-    process.wait()
-    return process.pid
-
-
-@pytest.fixture
-def live_pid():
-    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    yield process.pid
-    process.kill()
-    process.wait()
 
 
 @pytest.fixture
@@ -144,7 +130,7 @@ def test_fit_refuses_a_truncated_shard_before_training(tmp_path):
     """Case 7 in fit: its input pipeline names the shard before the first step; no history.csv."""
     from tiny_runs import make_build, write_config
 
-    from hsr_keras.training import trainer as training
+    from hsr_keras.training import trainer
     from hsr_keras.training.config import load_config
 
     folder = make_build(tmp_path)
@@ -152,7 +138,7 @@ def test_fit_refuses_a_truncated_shard_before_training(tmp_path):
     truncate(shard)
     config = load_config(write_config(tmp_path / "tiny.json"), preset="demo")
     with pytest.raises(ShardError, match=f"shard {shard.name} of split 'train' .* is truncated"):
-        training.train(config, folder, tmp_path / "run", verbose=0)
+        trainer.train(config, folder, tmp_path / "run", verbose=0)
     assert not (tmp_path / "run" / "history.csv").exists()
     assert not (tmp_path / "run" / "generator.keras").exists()
 
@@ -197,13 +183,13 @@ def test_export_refuses_a_non_finite_generator(tmp_path, capsys, monkeypatch, ho
     assert not (out / "hsr").exists() or list((out / "hsr").iterdir()) == []
 
 
-def test_export_removes_stale_temporaries(tmp_path, capsys, live_pid):
+def test_export_removes_stale_temporaries(tmp_path, capsys, live_pid, dead_pid):
     """Case 10: a killed export's temporary folder goes; a live one's, and another host's, stay."""
     fit = make_fit_folder(tmp_path / "fit")
     base = tmp_path / "saved_models" / "hsr"
-    stale = base / f".tmp-export-{outputs.process_tag(dead_pid())}-k1ll3d"
-    live = base / f".tmp-export-{outputs.process_tag(live_pid)}-busy"
-    other_host = base / f".tmp-export-elsewhere-{outputs.host_tag()}.{dead_pid()}-nfs"
+    stale = files.temporary_path(base / "export", pid=dead_pid)
+    live = files.temporary_path(base / "export", pid=live_pid)
+    other_host = files.temporary_path(base / "export", pid=dead_pid, host=f"elsewhere-{files.host_tag()}")
     legacy = base / ".tmp-export-abcd1234"  # no pid in the name: whose it is cannot be known
     for folder in (stale, live, other_host, legacy):
         (folder / "variables").mkdir(parents=True)
@@ -217,7 +203,7 @@ def test_export_removes_stale_temporaries(tmp_path, capsys, live_pid):
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(serving, "verify_servable", spy)
         assert export.main([str(fit), "--out", str(tmp_path / "saved_models")]) == 0
-    assert serving.TEMP_RE.match(seen["tmp"])["pid"] == str(os.getpid())
+    assert files.TEMPORARY_RE.match(seen["tmp"])["pid"] == str(os.getpid())
     assert not stale.exists()
     assert live.exists() and other_host.exists() and legacy.exists()
     assert existing_versions(base) == [1]
@@ -280,17 +266,17 @@ def test_predict_into_a_read_only_folder(predict_setup, read_only, capsys, no_wo
     assert not (read_only / "out.nc").exists()
 
 
-def test_predict_removes_stale_temporaries(predict_setup, tmp_path, capsys, live_pid):
-    """Case 10: a killed predict's `.part` goes on the next run; a live one's and another host's stay."""
+def test_predict_removes_stale_temporaries(predict_setup, tmp_path, capsys, live_pid, dead_pid):
+    """Case 10: a killed predict's temporary goes on the next run; a live one's and another host's stay."""
     out = tmp_path / "hr.nc"
-    stale = prediction.temp_path(out, dead_pid())
-    stale_other_output = prediction.temp_path(tmp_path / "other.nc", dead_pid())
-    live = prediction.temp_path(out, live_pid)
-    other_host = tmp_path / f".hr.nc.elsewhere-{outputs.host_tag()}.{dead_pid()}.part"
+    stale = files.temporary_path(out, pid=dead_pid)
+    stale_other_output = files.temporary_path(tmp_path / "other.nc", pid=dead_pid)
+    live = files.temporary_path(out, pid=live_pid)
+    other_host = files.temporary_path(out, pid=dead_pid, host=f"elsewhere-{files.host_tag()}")
     unrelated = tmp_path / ".hr.nc.part"
     for path in (stale, stale_other_output, live, other_host, unrelated):
         path.write_bytes(b"\x89HDF\r\n\x1a\n")
-    assert prediction.temp_path(out).name == f".hr.nc.{outputs.host_tag()}.{os.getpid()}.part"
+    assert files.temporary_path(out).name == f".hr.{files.host_tag()}.{os.getpid()}.part.nc"
     assert predict.main([str(predict_setup["lr"]), "--model", str(predict_setup["fit"]), "--out", str(out)]) == 0
     assert out.is_file()
     assert not stale.exists() and not stale_other_output.exists()
@@ -300,7 +286,7 @@ def test_predict_removes_stale_temporaries(predict_setup, tmp_path, capsys, live
 
 @pytest.mark.slow
 def test_killed_predict_leaves_a_temporary_the_next_run_removes(predict_setup, tmp_path):
-    """Case 10 for real: SIGKILL while predicting leaves `.hr.nc.<host>.<pid>.part`; the next run removes it."""
+    """Case 10 for real: SIGKILL while predicting leaves `.hr.<host>.<pid>.part.nc`; the next run removes it."""
     import signal
     import time
 
@@ -310,7 +296,7 @@ def test_killed_predict_leaves_a_temporary_the_next_run_removes(predict_setup, t
     argv = [sys.executable, "-m", "hsr_keras.predict", *map(str, lr), "--model", str(predict_setup["fit"])]
     argv += ["--out", str(out), "--tile", "2", "--overlap", "0", "--batch-size", "1", "--quiet"]
     process = subprocess.Popen(argv, env=command_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    part = prediction.temp_path(out, process.pid)
+    part = files.temporary_path(out, pid=process.pid)
     deadline = time.monotonic() + 90
     while not part.exists() and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -321,13 +307,6 @@ def test_killed_predict_leaves_a_temporary_the_next_run_removes(predict_setup, t
     assert predict_cli(predict_setup, out) == 0
     assert out.is_file() and not part.exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
-
-
-def test_predict_removes_nothing_of_a_live_run(tmp_path, live_pid):
-    mine = prediction.temp_path(tmp_path / "a.nc")
-    mine.write_text("")
-    assert outputs.remove_stale(tmp_path, prediction.TEMP_RE) == []
-    assert mine.exists()
 
 
 # ----------------------------------------------------------------------------- evaluate outputs
@@ -377,7 +356,7 @@ def test_help_without_tensorflow(command):
 def test_error_classes_are_input_errors():
     for error in (EvaluationError, ExportError, PredictError, ModelFileError, ManifestError, ShardError):
         assert issubclass(error, InputError), error
-    assert issubclass(outputs.OutputError, InputError)
+    assert issubclass(files.OutputError, InputError) and issubclass(files.FolderBusy, InputError)
 
 
 @pytest.mark.parametrize(

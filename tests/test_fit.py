@@ -63,7 +63,6 @@ def test_help_documents_pretraining(capsys):
     "argv, message",
     [
         (["--data", "{missing}"], "no manifest.json"),
-        (["--data", "{build}", "--config", "{scale4}"], "does not match the data's scale 8"),
         (["--data", "{build}", "--config", "{bad}"], "loss must be one of"),
         (["--data", "{build}", "--config", "{unknown}"], "unknown config field"),
         (["--data", "{build}", "--config", "{missing}"], "does not exist"),
@@ -73,7 +72,6 @@ def test_clear_errors(small_build, tmp_path, capsys, argv, message):
     paths = {
         "missing": tmp_path / "nothing",
         "build": small_build,
-        "scale4": write_config(tmp_path / "scale4.json", scale=4),
         "bad": write_config(tmp_path / "bad.json", loss="hinge"),
         "unknown": write_config(tmp_path / "unknown.json", filterz=3),
     }

@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 from keras import ops
 
+from hsr_keras.models.provenance import code_version
 from hsr_keras.models.wgan import SuperResolutionGAN
 
 T, H, W, SCALE, BATCH = 2, 16, 16, 4, 4
@@ -43,7 +44,10 @@ NO_TENSORFLOW_MODULES = (
     "hsr_keras.training.schedules",
     "hsr_keras.training.search",
     "hsr_keras.training.trainer",
+    "hsr_keras.training.run_folder",
     "hsr_keras.models.wgan",
+    "tfrecords_builder.contract",
+    "tfrecords_builder.contract.files",
     "tfrecords_builder.contract.manifest",
     "tfrecords_builder.contract.era5.reader",
     "tfrecords_builder.contract.schema",
@@ -128,8 +132,8 @@ def project_networks():
     from hsr_keras.models import networks
     from hsr_keras.training.config import PRESETS
 
-    config = PRESETS["demo"].replace(scale=SCALE, **NETWORK_CHECK)
-    return networks.build_generator(**config.generator_kwargs(55.0, 25.0)), networks.build_critic(
+    config = PRESETS["demo"].replace(**NETWORK_CHECK)
+    return networks.build_generator(**config.generator_kwargs(SCALE, 55.0, 25.0)), networks.build_critic(
         **config.critic_kwargs(55.0, 25.0)
     )
 
@@ -188,7 +192,7 @@ def jax_worker(folder):
         from hsr_keras.training.config import PRESETS
 
         config = PRESETS["demo"].replace(**TINY_NETWORKS)
-        generator = networks.build_generator(**config.generator_kwargs(55.0, 25.0))
+        generator = networks.build_generator(**config.generator_kwargs(8, 55.0, 25.0))
         critic = networks.build_critic(**config.critic_kwargs(55.0, 25.0))
         lr = np.random.default_rng(0).uniform(0, 100, (1, 8, 2, 2, 1)).astype("float32")
         hr = generator.predict(lr, verbose=0)
@@ -268,7 +272,7 @@ def jax_worker(folder):
     def _():
         import tempfile
 
-        from hsr_keras.training import trainer as training
+        from hsr_keras.training import trainer
         from hsr_keras.training.config import PRESETS
 
         data = tiny_in_memory_data()
@@ -276,7 +280,7 @@ def jax_worker(folder):
             architecture="srcnn", loss="content", batch_size=4, epochs=1, plot_every=1, lattice_weight=0.0
         )
         with tempfile.TemporaryDirectory() as out:
-            result = training.train(config, data, out, verbose=0)
+            result = trainer.train(config, data, out, verbose=0)
             written = sorted(p.name for p in Path(out).iterdir())
         history = result["history"]
         return {
@@ -417,7 +421,7 @@ def test_fit_train_on_in_memory_data_under_jax(jax_results):
 
 
 def test_fit_train_on_in_memory_data_under_tensorflow(tmp_path):
-    from hsr_keras.training import trainer as training
+    from hsr_keras.training import trainer
     from hsr_keras.training.config import PRESETS
 
     data = tiny_in_memory_data()
@@ -425,8 +429,9 @@ def test_fit_train_on_in_memory_data_under_tensorflow(tmp_path):
     config = PRESETS["demo"].replace(
         architecture="srcnn", loss="content", batch_size=3, epochs=1, plot_every=1, lattice_weight=0.0
     )
-    result = training.train(config, data, tmp_path, verbose=0)
+    result = trainer.train(config, data, tmp_path, verbose=0)
     history = result["history"]
     assert all(np.isfinite(values[-1]) for values in history.values())
     assert {"generator.keras", "history.csv", "logs", "samples"} <= {p.name for p in tmp_path.iterdir()}
-    assert json.loads((tmp_path / "run.json").read_text()) == {"data": "in memory"}
+    run = json.loads((tmp_path / "run.json").read_text())
+    assert run["data"] == "in memory" and run["code"]["git_commit"] == code_version()["git_commit"] is not None

@@ -141,13 +141,15 @@ def test_build_networks_follows_the_architecture_and_the_loss():
     from hsr_keras.training.config import PRESETS
 
     tiny = PRESETS["demo"].replace(
-        scale=4, filters=4, num_res_blocks=1, upsample_filters=4, num_post_blocks=0, se_ratio=2, critic_filters=4
+        filters=4, num_res_blocks=1, upsample_filters=4, num_post_blocks=0, se_ratio=2, critic_filters=4
     )
-    generator, critic = build_networks(tiny, 55.0, 25.0)
+    lr = np.zeros((1, 2, 3, 3, 1), "float32")
+    generator, critic = build_networks(tiny, 4, 55.0, 25.0)
     assert (generator.name, critic.name) == ("generator", "critic")
-    generator, critic = build_networks(tiny.replace(architecture="srcnn", loss="content"), 55.0, 25.0)
-    assert generator.name == "srcnn" and critic is None
-    generator, critic = build_networks(tiny.replace(architecture="srgan", loss="gan"), 55.0, 25.0)
+    assert generator(lr).shape == (1, 2, 12, 12, 1)  # the scale given, not a config's
+    generator, critic = build_networks(tiny.replace(architecture="srcnn", loss="content"), 2, 55.0, 25.0)
+    assert generator.name == "srcnn" and critic is None and generator(lr).shape == (1, 2, 6, 6, 1)
+    generator, critic = build_networks(tiny.replace(architecture="srgan", loss="gan"), 4, 55.0, 25.0)
     assert (generator.name, critic.name) == ("srgan_generator", "srgan_discriminator")
 
 

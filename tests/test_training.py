@@ -15,7 +15,7 @@ import pytest
 from test_jax_backend import tiny_in_memory_data
 from tiny_runs import TINY_RUN, history_rows, make_build, write_config
 
-from hsr_keras.training import trainer as training
+from hsr_keras.training import demo_data, run_folder, trainer
 from hsr_keras.training.config import Config, load_config
 
 
@@ -25,23 +25,23 @@ def small_build(tmp_path_factory):
 
 
 def test_demo_data_is_built_once_with_the_demo_dates(tmp_path):
-    folder = training.make_demo_data(tmp_path, verbose=False)
+    folder = demo_data.make_demo_data(tmp_path, verbose=False)
     manifest = json.loads((folder / "manifest.json").read_text())
     for split in ("train", "val", "test"):
-        start, end = training.DEMO_DATES[split].split(":")
+        start, end = demo_data.DEMO_DATES[split].split(":")
         assert (manifest["splits"][split]["start"], manifest["splits"][split]["end"]) == (start, end)
     # The manifest names the shell command that makes the same build.
     assert manifest["command"][:4] == ["python", "-m", "tfrecords_builder", str(tmp_path / "era5")]
-    assert "--train=" + training.DEMO_DATES["train"] in manifest["command"]
+    assert "--train=" + demo_data.DEMO_DATES["train"] in manifest["command"]
     written = (folder / "manifest.json").stat().st_mtime_ns
-    assert training.make_demo_data(tmp_path, verbose=False) == folder
+    assert demo_data.make_demo_data(tmp_path, verbose=False) == folder
     assert (folder / "manifest.json").stat().st_mtime_ns == written  # reused, not rebuilt
 
 
 def test_steps_per_epoch_counts_whole_batches():
     manifest = {"splits": {"train": {"examples": 9}}}
-    assert training.steps_per_epoch(manifest, 4) == 2
-    assert training.steps_per_epoch(manifest, 16) == 1  # never 0
+    assert trainer.steps_per_epoch(manifest, 4) == 2
+    assert trainer.steps_per_epoch(manifest, 16) == 1  # never 0
 
 
 def test_killed_run_resumes_where_it_stopped(small_build, tmp_path):
@@ -54,7 +54,7 @@ def test_killed_run_resumes_where_it_stopped(small_build, tmp_path):
                 raise KeyboardInterrupt("killed after the first epoch")
 
     with pytest.raises(KeyboardInterrupt):
-        training.train(config, small_build, out, verbose=0, extra_callbacks=[Kill()])
+        trainer.train(config, small_build, out, verbose=0, extra_callbacks=[Kill()])
     assert [r["epoch"] for r in history_rows(out)] == ["0"]
     # As if the kill had come after epoch 1's row but before its backup: epoch 1 is done again.
     with (out / "history.csv").open("a") as f:
@@ -65,15 +65,15 @@ def test_killed_run_resumes_where_it_stopped(small_build, tmp_path):
         def on_epoch_begin(self, epoch, logs=None):
             epochs_run.append(epoch)
 
-    result = training.train(config, small_build, out, verbose=0, extra_callbacks=[Record()])
+    result = trainer.train(config, small_build, out, verbose=0, extra_callbacks=[Record()])
     assert epochs_run == [1, 2]  # resumed after epoch 0, not from scratch
     assert [r["epoch"] for r in history_rows(out)] == ["0", "1", "2"]  # each epoch once
     assert result["generator_path"].exists()
     assert result["best"]["epoch"] in (1, 2, 3) and not (out / "backup").exists()
 
     # The run is finished: the same call again is refused, not trained again.
-    with pytest.raises(training.TrainingError, match="holds a finished run \\(3 epochs"):
-        training.train(config, small_build, out, verbose=0)
+    with pytest.raises(run_folder.TrainingError, match="holds a finished run \\(3 epochs"):
+        trainer.train(config, small_build, out, verbose=0)
 
 
 def test_train_restores_the_callers_precision_policy_when_training_fails(small_build, tmp_path):
@@ -84,22 +84,22 @@ def test_train_restores_the_callers_precision_policy_when_training_fails(small_b
     keras.mixed_precision.set_global_policy("mixed_bfloat16")
     config = load_config(write_config(tmp_path / "tiny.json"), preset="demo", precision="mixed_float16")
     with pytest.raises(RuntimeError, match="training failed"):
-        training.train(config, small_build, tmp_path / "run", verbose=0, extra_callbacks=[Fail()])
+        trainer.train(config, small_build, tmp_path / "run", verbose=0, extra_callbacks=[Fail()])
     assert keras.mixed_precision.global_policy().name == "mixed_bfloat16"
 
 
 def test_the_lattice_loss_needs_fields_holding_whole_interior_lr_cells():
     manifest = {"scale": 8, "hr_shape": [8, 16, 24], "stats": {"mean": 50.0, "std": 20.0}}
     with pytest.raises(
-        training.TrainingError, match=r"larger than 2 x scale = 16 cells.*16 x 24: set lattice_weight: 0"
+        run_folder.TrainingError, match=r"larger than 2 x scale = 16 cells.*16 x 24: set lattice_weight: 0"
     ):
-        training.build_gan(Config(scale=8, lattice_weight=0.03), manifest, steps_per_epoch=1)
+        trainer.build_gan(Config(lattice_weight=0.03), manifest, steps_per_epoch=1)
 
 
 def test_train_rejects_an_unknown_strategy(small_build, tmp_path):
     config = load_config(write_config(tmp_path / "tiny.json"), preset="demo")
-    with pytest.raises(training.TrainingError, match="strategy must be one of"):
-        training.train(config, small_build, tmp_path / "run", strategy="tpu")
+    with pytest.raises(run_folder.TrainingError, match="strategy must be one of"):
+        trainer.train(config, small_build, tmp_path / "run", strategy="tpu")
 
 
 # -- content pre-training, then adversarial fine-tuning --------------------------------------
@@ -147,9 +147,9 @@ def cosine_rate(peak, step, warmup, decay):
 
 def test_pretraining_trains_the_generator_alone_then_both(small_build, tmp_path):
     config = load_config(write_config(tmp_path / "tiny.json", epochs=4, pretrain_epochs=2), preset="demo")
-    steps = training.steps_per_epoch(json.loads((small_build / "manifest.json").read_text()), config.batch_size)
+    steps = trainer.steps_per_epoch(json.loads((small_build / "manifest.json").read_text()), config.batch_size)
     spy = Spy()
-    training.train(config, small_build, tmp_path / "run", verbose=0, extra_callbacks=[spy])
+    trainer.train(config, small_build, tmp_path / "run", verbose=0, extra_callbacks=[spy])
     assert [spy.epochs[e]["loss"] for e in range(4)] == ["content", "content", "wgan-gp", "wgan-gp"]
     assert critic_columns_filled(tmp_path / "run") == [False, False, True, True]
     # The critic is not touched while the generator pre-trains; it trains after.
@@ -196,15 +196,15 @@ def test_a_run_killed_in_either_phase_resumes_in_it(small_build, tmp_path):
     # optimizer: the fine-tuning's backup must still fit the model a resume builds.
     tiny = write_config(tmp_path / "tiny.json", epochs=4, pretrain_epochs=2, plot_every=100, precision="mixed_float16")
     config = load_config(tiny, preset="demo")
-    steps = training.steps_per_epoch(json.loads((small_build / "manifest.json").read_text()), config.batch_size)
+    steps = trainer.steps_per_epoch(json.loads((small_build / "manifest.json").read_text()), config.batch_size)
     first, second, third = Spy(), Spy(), Spy()
     with pytest.raises(KeyboardInterrupt):  # in the pre-training
-        training.train(config, small_build, out, verbose=0, extra_callbacks=[first, KillAt(0)])
+        trainer.train(config, small_build, out, verbose=0, extra_callbacks=[first, KillAt(0)])
     with pytest.raises(KeyboardInterrupt):  # in the fine-tuning
-        training.train(config, small_build, out, verbose=0, extra_callbacks=[second, KillAt(2)])
+        trainer.train(config, small_build, out, verbose=0, extra_callbacks=[second, KillAt(2)])
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        training.train(config, small_build, out, verbose=0, extra_callbacks=[third])
+        trainer.train(config, small_build, out, verbose=0, extra_callbacks=[third])
     assert not [w for w in caught if "Skipping variable loading" in str(w.message)]  # the backup fits the model
     assert (list(first.epochs), list(second.epochs), list(third.epochs)) == ([0], [1, 2], [3])
     assert [second.epochs[1]["loss"], second.epochs[2]["loss"], third.epochs[3]["loss"]] == [
@@ -225,12 +225,12 @@ def test_a_run_killed_in_its_first_fine_tuning_epoch_switches_again(small_build,
     config = load_config(
         write_config(tmp_path / "tiny.json", epochs=3, pretrain_epochs=2, plot_every=100), preset="demo"
     )
-    steps = training.steps_per_epoch(json.loads((small_build / "manifest.json").read_text()), config.batch_size)
+    steps = trainer.steps_per_epoch(json.loads((small_build / "manifest.json").read_text()), config.batch_size)
     first, again = Spy(), Spy()
     with pytest.raises(KeyboardInterrupt):  # after the switch, before the fine-tuning's first backup
-        training.train(config, small_build, out, verbose=0, extra_callbacks=[first, KillAt(2, in_batch=True)])
+        trainer.train(config, small_build, out, verbose=0, extra_callbacks=[first, KillAt(2, in_batch=True)])
     assert critic_columns_filled(out) == [False, False]
-    training.train(config, small_build, out, verbose=0, extra_callbacks=[again])
+    trainer.train(config, small_build, out, verbose=0, extra_callbacks=[again])
     assert list(again.epochs) == [2] and again.epochs[2]["loss"] == "wgan-gp"
     assert critic_columns_filled(out) == [False, False, True]
     assert again.epochs[2]["d_iterations"] == steps and again.epochs[2]["g_iterations"] == 3 * steps
@@ -246,10 +246,10 @@ def jax_pretrain_worker(out):
     config = PRESETS["demo"].replace(**{**TINY_RUN, "epochs": 3, "pretrain_epochs": 1, "lattice_weight": 0.0})
     first, again = Spy(), Spy()
     try:
-        training.train(config, data, out, verbose=0, extra_callbacks=[first, KillAt(1, in_batch=True)])
+        trainer.train(config, data, out, verbose=0, extra_callbacks=[first, KillAt(1, in_batch=True)])
     except KeyboardInterrupt:
         pass
-    training.train(config, data, out, verbose=0, extra_callbacks=[again])
+    trainer.train(config, data, out, verbose=0, extra_callbacks=[again])
     seen = {**first.epochs, **again.epochs}
     result = {
         "backend": keras.backend.backend(),
@@ -286,12 +286,13 @@ def test_a_run_saved_before_a_config_field_existed_resumes_as_its_default(tmp_pa
     saved = Config(epochs=3).to_dict()
     del saved["pretrain_epochs"]  # as code before the field wrote it
     (out / "config.json").write_text(json.dumps(saved))
-    assert training.check_output(Config(epochs=3), out) == "resume"
-    assert training.config_changes(saved, Config(epochs=3, pretrain_epochs=1)) == [("pretrain_epochs", 0, 1)]
-    with pytest.raises(training.TrainingError, match=r"another config \(pretrain_epochs 0 -> 1\)"):
-        training.check_output(Config(epochs=3, pretrain_epochs=1), out)
-    # A field the code no longer has is a change.
-    assert training.config_changes({**saved, "old_field": 1}, Config(epochs=3)) == [("old_field", 1, None)]
+    assert run_folder.check(Config(epochs=3), out) == "resume"
+    assert run_folder.config_changes(saved, Config(epochs=3, pretrain_epochs=1)) == [("pretrain_epochs", 0, 1)]
+    with pytest.raises(run_folder.TrainingError, match=r"another config \(pretrain_epochs 0 -> 1\)"):
+        run_folder.check(Config(epochs=3, pretrain_epochs=1), out)
+    # A field the code no longer has is a change, unless it is retired (the scale is the data's).
+    assert run_folder.config_changes({**saved, "old_field": 1}, Config(epochs=3)) == [("old_field", 1, None)]
+    assert run_folder.config_changes({**saved, "scale": 4}, Config(epochs=3)) == []
 
 
 def test_the_switch_makes_the_critics_optimizer_in_the_runs_strategy(small_build, tmp_path):
@@ -309,6 +310,6 @@ def test_the_switch_makes_the_critics_optimizer_in_the_runs_strategy(small_build
 
     config = load_config(write_config(tmp_path / "tiny.json", epochs=2, pretrain_epochs=1), preset="demo")
     probe = Probe()
-    training.train(config, small_build, tmp_path / "run", strategy="mirrored", verbose=0, extra_callbacks=[probe])
+    trainer.train(config, small_build, tmp_path / "run", strategy="mirrored", verbose=0, extra_callbacks=[probe])
     assert all(probe.distributed["critic"]) and all(probe.distributed["d_optimizer"])
     assert critic_columns_filled(tmp_path / "run") == [False, True]

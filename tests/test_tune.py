@@ -113,11 +113,6 @@ def test_missing_manifest_and_bad_config_exit_2(build, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "critic_steps must be >= 1" in err and err.count("\n") == 1
 
-    wrong_scale = tmp_path / "scale.json"
-    wrong_scale.write_text(json.dumps({**TINY_SEARCH, "scale": 8}))
-    assert tune.main(["--data", str(build), "--config", str(wrong_scale), "--out", str(tmp_path), "--quiet"]) == 2
-    assert "does not match the data's scale 4" in capsys.readouterr().err
-
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["bayesian", "hyperband"])

@@ -10,9 +10,9 @@ does not grow with the number of days. `hsr_keras.evaluation.reports` writes the
 """
 
 import math
-import sys
 
 import numpy as np
+from tqdm import tqdm
 
 from hsr_keras.evaluation.method_scores import MethodScores, SpectrumAccumulator
 from hsr_keras.models import model_files
@@ -397,6 +397,7 @@ def evaluate_methods(
     truth_spectrum = SpectrumAccumulator()
     maps = []
     seen = 0
+    progress = tqdm(unit="day", desc=f"evaluating {split}", disable=not verbose or None, delay=1)
     for lr, hr, time, patch in stream_split(manifest, split, batch_size, filter_level):
         hr = hr.astype("float64")
         months, bands = {}, {}
@@ -425,10 +426,8 @@ def evaluate_methods(
                 entry["predictions"][method.name] = pred[row, step].astype("float32")
         maps.extend(batch_maps)
         seen += len(hr)
-        if verbose:
-            print(f"\r{seen} days evaluated", end="", file=sys.stderr, flush=True)
-    if verbose:
-        print(file=sys.stderr)
+        progress.update(len(hr))
+    progress.close()
     if seen == 0:
         raise EvaluationError(f"split {split!r} has no records" + (f" at level {level}" if filter_level else ""))
 

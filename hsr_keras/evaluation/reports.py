@@ -22,8 +22,9 @@ from pathlib import Path
 import numpy as np
 
 from hsr_keras.evaluation.engine import COMPARISON_MODEL, COMPARISON_REFERENCE, MAP_DAYS, REFERENCE
-from hsr_keras.models.provenance import code_version, sha256_of
+from hsr_keras.models.provenance import code_version
 from hsr_keras.scoring.metrics import METRIC_CARD, PEAK, SSIM_K1, SSIM_K2, SSIM_SIGMA, SSIM_WINDOW
+from tfrecords_builder.contract.files import sha256_of
 
 RESULTS_FILE = "results.json"
 

@@ -16,6 +16,7 @@ import json
 import re
 from pathlib import Path
 
+from tfrecords_builder.contract import files
 from tfrecords_builder.contract.errors import InputError
 from tfrecords_builder.contract.schema import MANIFEST_NAME
 
@@ -177,3 +178,9 @@ def saved_model_predictor(folder):
 
     predict.saved_model = loaded  # the signature reads the SavedModel's variables: keep them alive
     return predict
+
+
+def save_generator(generator, path):
+    """`generator.save(path)`, published whole: a `.keras` temporary beside it (Keras wants the suffix), then a rename."""
+    with files.publishing(path) as temporary:
+        generator.save(temporary)

@@ -310,19 +310,19 @@ def build_srcnn(
     return keras.Model(inputs, outputs, name=name)
 
 
-def build_networks(config, mean, std):
-    """The generator and critic of `config.architecture`; no critic for the content loss.
+def build_networks(config, scale, mean, std):
+    """The generator and critic of `config.architecture` for data of `scale`; no critic for the content loss.
 
     "paper" is this module's generator and critic, "srcnn" its SRCNN, "srgan" the networks
-    of `hsr_keras.models.srgan`. `mean` and `std` are the data's statistics from the manifest.
+    of `hsr_keras.models.srgan`. `scale`, `mean` and `std` are the data's, from its manifest.
     """
     if config.architecture == "paper":
-        generator = build_generator(**config.generator_kwargs(mean, std))
+        generator = build_generator(**config.generator_kwargs(scale, mean, std))
     elif config.architecture == "srcnn":
-        generator = build_srcnn(scale=config.scale, mean=mean, std=std)
+        generator = build_srcnn(scale=scale, mean=mean, std=std)
     else:
         generator = srgan.build_srgan_generator(
-            scale=config.scale,
+            scale=scale,
             filters=config.filters,
             num_res_blocks=config.num_res_blocks,
             global_skip=config.global_skip,

@@ -1,24 +1,14 @@
-"""Where a result came from: the code version and file checksums, for JSON records."""
+"""Where a result came from: the code version (package version and git commit), for JSON records."""
 
 import configparser
-import hashlib
 import importlib.metadata
 import subprocess
 from pathlib import Path
 
 
-def sha256_of(path):
-    """Hex sha256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def code_version():
     """hsr-keras version (installed metadata, else setup.cfg) and the git commit of the source tree."""
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]  # the checkout: hsr_keras/models/provenance.py
     try:
         version = importlib.metadata.version("hsr-keras")
     except importlib.metadata.PackageNotFoundError:

@@ -3,31 +3,29 @@
 `predict` reads coarse relative humidity (`tfrecords_builder.contract.era5.reader`), groups its times into
 the model's daily sequences (`select_sequences`), super-resolves each field in blended tiles
 (`hsr_keras.serving.tiling`) with an exported SavedModel or a `.keras` generator, and writes the fine
-grid with the input's names and attributes (CF-1.8, float32, zlib), written to a temporary
-file `.<out>.<host>.<pid>.part` and renamed when complete. The output is checked before any
-work, and temporaries of predicts that were killed are removed (`hsr_keras.serving.outputs`). The
+grid with the input's names and attributes (CF-1.8, float32, zlib), published whole
+(`tfrecords_builder.contract.files`: a temporary beside it, renamed when complete). The output
+is checked before any work, and temporaries of predicts that were killed are removed. The
 command line is `python -m hsr_keras.predict`.
 """
 
 import contextlib
 import datetime
+import logging
 import os
-import re
-import sys
-from pathlib import Path
 
 import numpy as np
 
 from hsr_keras.models import model_files
 from hsr_keras.models.model_files import OUTPUT_NAME, SAVED_MODEL
-from hsr_keras.serving import outputs
 from hsr_keras.serving.saved_model import model_info, serving_function
 from hsr_keras.serving.tiling import DEFAULT_BATCH, DEFAULT_OVERLAP, DEFAULT_TILE, fine_coords, predict_field
+from tfrecords_builder.contract import files
 from tfrecords_builder.contract.errors import InputError
 
+log = logging.getLogger(__name__)
+
 COMPRESSION_LEVEL = 4
-# `.<out name>.<host>.<pid>.part`: the temporary of an output and the process that writes it.
-TEMP_RE = re.compile(r"^\.(?P<name>.+)\.(?P<host>[A-Za-z0-9-]+)\.(?P<pid>\d+)\.part$")
 SPACING_TOLERANCE = 1e-3  # relative, as the reader's grid checks
 REFERENCE = (
     "Li, Wang, Wang, Han (2024), Super-resolution reconstruction of humidity fields based on "
@@ -191,19 +189,19 @@ def predict(
         raise PredictError(f"--overlap must be >= 0 and smaller than --tile ({tile}). Received: {overlap}")
     if batch_size < 1:
         raise PredictError(f"--batch-size must be at least 1. Received: {batch_size}")
-    out = outputs.check_file(out, overwrite)
-    files = expand_inputs(inputs)
-    if out.resolve() in files:
+    out = files.check_file(out, overwrite)
+    paths = expand_inputs(inputs)
+    if out.resolve() in paths:
         raise PredictError(f"--out {out} is one of the inputs")
     kind, model_path, info = resolve_model(model, manifest)
     variable = variable or info["variable"]
-    meta = describe_input(files[0], variable, levels)
+    meta = describe_input(paths[0], variable, levels)
     scale = int(info["scale"])
     time_info = info["time"]
     steps = int(time_info["steps_per_day"])
 
-    with Era5Source(files, variable, meta["levels"], meta["lat_bounds"], meta["lon_bounds"]) as source:
-        check_spacing(float(source.resolution), info, files[0])
+    with Era5Source(paths, variable, meta["levels"], meta["lat_bounds"], meta["lon_bounds"]) as source:
+        check_spacing(float(source.resolution), info, paths[0])
         sequences = select_sequences(
             source.times, steps, int(time_info["interval_hours"]), time_info["step_hours"], all_times
         )
@@ -224,7 +222,7 @@ def predict(
         summary = {
             "out": str(out),
             "model": str(model_path),
-            "files": len(files),
+            "files": len(paths),
             "times": int(times.size),
             "times_in_files": int(source.times.size),
             "sequences": len(sequences),
@@ -234,45 +232,29 @@ def predict(
             "hr_shape": [int(keep_rows.size), int(lon.size)],
             "dropped_rows_beyond_poles": int(lat.size - keep_rows.size),
         }
-        if verbose:
-            _print_plan(summary, info, all_times)
-            untrained = [x for x in meta["levels"] if not any(abs(x - float(t)) < 1e-6 for t in info.get("levels", []))]
-            if untrained:
-                trained = ", ".join(f"{float(x):g}" for x in info.get("levels", []))
-                print(
-                    f"note: the model was trained on {trained} hPa; also predicting {', '.join(f'{x:g}' for x in untrained)} hPa"
-                )
-        for stale in outputs.remove_stale(out.parent, TEMP_RE):
-            if verbose:
-                print(f"note: removed {stale}, left by a predict that was killed", file=sys.stderr)
-        tmp = temp_path(out)
-        try:
+        _log_plan(summary, info, all_times)
+        untrained = [x for x in meta["levels"] if not any(abs(x - float(t)) < 1e-6 for t in info.get("levels", []))]
+        if untrained:
+            trained = ", ".join(f"{float(x):g}" for x in info.get("levels", []))
+            also = ", ".join(f"{x:g}" for x in untrained)
+            log.info("note: the model was trained on %s hPa; also predicting %s hPa", trained, also)
+        files.remove_stale(out.parent)
+        with files.publishing(out) as tmp:
             with _open_output(tmp, meta, info, variable, times, lat[keep_rows], lon, model_path, command) as var:
                 _fill(var, run, source, sequences, meta, scale, keep_rows, tile, overlap, batch_size, wrap, verbose)
-            os.replace(tmp, out)
-        finally:
-            tmp.unlink(missing_ok=True)
-    if verbose:
-        print(f"wrote {out}")
     return summary
 
 
-def temp_path(out, pid=None):
-    """The temporary `.<name>.<host>.<pid>.part` beside `out` that this process (or `pid`) writes."""
-    out = Path(out)
-    return out.with_name(f".{out.name}.{outputs.process_tag(pid)}.part")
-
-
-def _print_plan(summary, info, all_times):
+def _log_plan(summary, info, all_times):
     hours = ",".join(f"{h:02d}" for h in info["time"]["step_hours"])
     how = "every time (--all-times)" if all_times else f"the model's step hours {hours} UTC"
-    print(
+    log.info(
         f"{summary['times']} of {summary['times_in_files']} times ({how}) in {summary['sequences']} sequences of "
         f"{'/'.join(map(str, summary['sequence_lengths']))} steps, levels {', '.join(f'{x:g}' for x in summary['levels'])} hPa; "
         f"LR {summary['lr_shape'][0]}x{summary['lr_shape'][1]} -> HR {summary['hr_shape'][0]}x{summary['hr_shape'][1]}"
     )
     if summary["dropped_rows_beyond_poles"]:
-        print(f"dropped {summary['dropped_rows_beyond_poles']} fine rows beyond the poles")
+        log.info("dropped %d fine rows beyond the poles", summary["dropped_rows_beyond_poles"])
 
 
 def _fill(var, run, source, sequences, meta, scale, keep_rows, tile, overlap, batch_size, wrap, verbose):

@@ -4,18 +4,18 @@ An export is a SavedModel with one signature, SIGNATURE: INPUT_NAME float32
 [batch, time, h, w, 1] -> OUTPUT_NAME float32 [batch, time, scale*h, scale*w, 1], both in %RH
 (normalisation happens inside the graph), and the asset file ASSET_NAME holding `model_info`.
 `export` checks the output folder and the generator (finite weights, finite values on a probe,
-the manifest's scale) before writing anything, writes to a hidden temporary folder
-`.tmp-export-<host>.<pid>-*` (TF Serving ignores it; one left by a killed export is removed by
-the next export into the same folder, see `hsr_keras.serving.outputs`), loads it back as TF Serving
-does, compares it with the Keras model and only then renames it to its version folder. `predict` runs a `.keras`
+the manifest's scale) before writing anything, writes to a hidden temporary folder beside the
+version folders (`files.temporary_path`: TF Serving ignores it; one left by a killed export is
+removed by the next export into the same folder), loads it back as TF Serving does, compares it
+with the Keras model and only then renames it to its version folder. `predict` runs a `.keras`
 generator through the same `serving_function`, so both model kinds give the same numbers.
 """
 
 import datetime
 import json
+import logging
 import os
 import re
-import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -31,9 +31,11 @@ from hsr_keras.models.model_files import (
     existing_versions,
     fit_config,
 )
-from hsr_keras.models.provenance import code_version, sha256_of
-from hsr_keras.serving import outputs
+from hsr_keras.models.provenance import code_version
+from tfrecords_builder.contract import files
 from tfrecords_builder.contract.errors import InputError
+
+log = logging.getLogger(__name__)
 
 # Probe used to check the written SavedModel against the Keras model before publishing it.
 # The tolerances (%RH) catch a broken export, not rounding: graph and eager execution may pick
@@ -41,9 +43,6 @@ from tfrecords_builder.contract.errors import InputError
 # float32 the two agree to about 4e-6 %RH.
 PROBE_SHAPE = (1, 2, 3, 4, 1)
 PROBE_TOLERANCE = {"float32": 0.05, "mixed": 1.0}
-TEMP_PREFIX = ".tmp-export-"
-# `TEMP_PREFIX<host>.<pid>-<random>`: a temporary export folder and the process that writes it.
-TEMP_RE = re.compile(rf"^{re.escape(TEMP_PREFIX)}(?P<host>[A-Za-z0-9-]+)\.(?P<pid>\d+)-")
 DIVERGED_HINT = "did training diverge? Export a generator saved before it did, or train again"
 
 
@@ -153,7 +152,7 @@ def _model_section(model, generator_path):
     section = {"name": model.name, "parameters": int(model.count_params())}
     if generator_path is not None:
         path = Path(generator_path)
-        section["source"] = {"path": str(path.resolve()), "sha256": sha256_of(path)}
+        section["source"] = {"path": str(path.resolve()), "sha256": files.sha256_of(path)}
         section["training_config"] = fit_config(path)
     section["keras_config"] = json.loads(model.to_json())
     return section
@@ -303,7 +302,7 @@ def publish(tmp, base, version):
     raise ExportError(f"could not find a free version number under {base}")
 
 
-def export(model_path, manifest=None, out="saved_models", name="hsr", version=None, clip_negative=False, verbose=False):
+def export(model_path, manifest=None, out="saved_models", name="hsr", version=None, clip_negative=False):
     """Exports a generator to `out/name/version/`, checked before it appears.
 
     Args:
@@ -313,7 +312,6 @@ def export(model_path, manifest=None, out="saved_models", name="hsr", version=No
         name: model name, the folder under `out`.
         version: version number (default: one more than the highest existing one).
         clip_negative: clip outputs below 0 %RH inside the graph.
-        verbose: say which temporaries of killed exports were removed.
 
     Returns:
         (version folder, asset info, max |SavedModel - Keras model| on the probe in %RH).
@@ -328,7 +326,7 @@ def export(model_path, manifest=None, out="saved_models", name="hsr", version=No
         raise ExportError(
             f"version {version} already exists at {base / str(version)}: choose another --version or omit it"
         )
-    outputs.check_folder(base, "--out/--name")
+    files.check_folder(base, "--out/--name")
     manifest = model_files.load_manifest(manifest, generator_path)
     use_tensorflow_backend()
     model = model_files.load_generator(generator_path)
@@ -337,19 +335,16 @@ def export(model_path, manifest=None, out="saved_models", name="hsr", version=No
     _warn_stats(model, manifest)
     info = model_info(manifest, model, generator_path, clip_negative)
     base.mkdir(parents=True, exist_ok=True)
-    for stale in outputs.remove_stale(base, TEMP_RE):
-        if verbose:
-            print(f"note: removed {stale}, left by an export that was killed", file=sys.stderr)
+    files.remove_stale(base)
     # Not a number, so TF Serving ignores it; the host and pid say whose it is.
-    tmp = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{outputs.process_tag()}-", dir=base))
+    tmp = files.temporary_path(base / "export")
     try:
-        shutil.rmtree(tmp)  # tf.saved_model.save creates the folder
         save_servable(model, tmp, info)
         diff = verify_servable(tmp, model, clip_negative)
+        files.sync(tmp)
         target = publish(tmp, base, version)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    finally:
+        files.remove(tmp)
     return target, info, diff
 
 
@@ -358,8 +353,9 @@ def _warn_stats(model, manifest):
     layers = [layer for layer in model.layers if type(layer).__name__ == "Standardize"]
     mean = manifest["stats"].get("mean")
     if layers and mean is not None and abs(float(layers[0].mean) - float(mean)) > 1e-3 * max(abs(float(mean)), 1.0):
-        print(
-            f"warning: the model normalises with mean {layers[0].mean:g}, the manifest's training mean is "
-            f"{float(mean):g}: is the manifest that of the model's training data?",
-            file=sys.stderr,
+        log.warning(
+            "warning: the model normalises with mean %g, the manifest's training mean is %g: is the manifest that of "
+            "the model's training data?",
+            layers[0].mean,
+            float(mean),
         )

@@ -1,24 +1,21 @@
 """Training callbacks: stop on a non-finite loss, keep the best generator, log the history, draw samples.
 
-Every file they write is replaced atomically (a temporary beside it, then a rename), so a
-run killed at any moment leaves each file whole: the old one or the new one.
+Every file they write is published whole (`tfrecords_builder.contract.files`), so a run
+killed at any moment leaves each file whole: the old one or the new one.
 """
 
-import contextlib
 import csv
 import json
 import math
-import os
-import re
 from pathlib import Path
 
 import keras
 import numpy as np
 
+from hsr_keras.models.model_files import save_generator
 from hsr_keras.scoring.plots import plot_sample_maps
-
-# Beside the best generator: what it scored, and in which epoch (counted from 1).
-BEST_RECORD = "best.json"
+from hsr_keras.training.run_folder import BEST_RECORD, read_best
+from tfrecords_builder.contract import files
 
 
 class TrainingDiverged(RuntimeError):
@@ -129,22 +126,10 @@ class BestGeneratorCheckpoint(keras.callbacks.Callback):
             return
         if not all(np.isfinite(keras.ops.convert_to_numpy(w)).all() for w in self.model.generator.weights):
             return
-        save_generator_atomic(self.model.generator, self.path)
+        save_generator(self.model.generator, self.path)
         self.best, self.best_epoch = self.sign * float(value), epoch + 1
         record = {"monitor": self.monitor, "mode": self.mode, "value": float(value), "epoch": epoch + 1}
-        write_text_atomic(self.record, json.dumps(record, indent=1) + "\n")
-
-
-def read_best(folder):
-    """The `best.json` record of a run folder (monitor, mode, value, epoch), or None if there is none."""
-    path = Path(folder) / BEST_RECORD
-    if not path.is_file():
-        return None
-    try:
-        record = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return record if isinstance(record, dict) and "value" in record else None
+        files.write_text(self.record, json.dumps(record, indent=1) + "\n")
 
 
 class HistoryLog(keras.callbacks.Callback):
@@ -181,15 +166,10 @@ class HistoryLog(keras.callbacks.Callback):
 
     def _write(self, rows):
         names = sorted({name for row in rows for name in row} - {"epoch"})
-        temporary = _temporary(self.path)
-        try:
-            with temporary.open("w", newline="") as f:
-                writer = csv.DictWriter(f, fieldnames=["epoch", *names], restval="")
-                writer.writeheader()
-                writer.writerows(rows)
-            temporary.replace(self.path)
-        finally:
-            temporary.unlink(missing_ok=True)
+        with files.publishing(self.path) as temporary, open(temporary, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=["epoch", *names], restval="")
+            writer.writeheader()
+            writer.writerows(rows)
 
 
 def _epoch_of(row):
@@ -203,61 +183,6 @@ def _cell(value):
     if isinstance(value, (float, np.floating)):
         return repr(float(value))
     return str(value)
-
-
-def _temporary(path):
-    """A temporary beside `path`, named for this process: `.<name>.<pid>.tmp`."""
-    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
-
-
-def _replace_through(temporary, path, write):
-    """`write(temporary)`, then rename it onto `path`: `path` is never half written."""
-    try:
-        write(temporary)
-        temporary.replace(path)
-    finally:
-        temporary.unlink(missing_ok=True)
-
-
-def write_text_atomic(path, text):
-    """Write `text` to `path` through a temporary beside it: `path` is never half written."""
-    path = Path(path)
-    _replace_through(_temporary(path), path, lambda temporary: temporary.write_text(text))
-
-
-def save_generator_atomic(generator, path):
-    """`generator.save(path)` through a temporary `.keras` beside it (Keras wants the suffix)."""
-    path = Path(path)
-    _replace_through(path.with_name(f".{path.stem}.{os.getpid()}.partial.keras"), path, generator.save)
-
-
-def remove_stale_temporaries(folder, names):
-    """Remove the temporaries of the files `names` in `folder` (`.<name>.<pid>.tmp`, and
-    `.<stem>.<pid>.partial.keras` of a `.keras` name) left by processes that no longer run
-    (killed while writing); those of a live process are kept."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        return
-    stems = "|".join(re.escape(Path(name).stem) for name in names if name.endswith(".keras"))
-    plain = "|".join(re.escape(name) for name in names)
-    pattern = re.compile(rf"\.(?:(?:{plain})\.(\d+)\.tmp|(?:{stems or '(?!)'})\.(\d+)\.partial\.keras)")
-    for candidate in folder.iterdir():
-        match = pattern.fullmatch(candidate.name)
-        if match and not _alive(int(match.group(1) or match.group(2))):
-            with contextlib.suppress(OSError):
-                candidate.unlink()
-
-
-def _alive(pid):
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # e.g. not ours to signal: it exists
-        return True
-    return True
 
 
 class SamplePlots(keras.callbacks.Callback):

@@ -7,14 +7,16 @@ the benchmarks all build models from it, so a tuned config is accepted by `fit` 
 
 import dataclasses
 import json
+import logging
 import math
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from hsr_keras.choices import ARCHITECTURES, CRITIC_NORMS, INTERPOLATIONS, LOSSES, PRECISIONS
+from tfrecords_builder.contract import files
 from tfrecords_builder.contract.errors import InputError
-from tfrecords_builder.contract.schema import SCALES
+
+log = logging.getLogger(__name__)
 
 
 class ConfigError(InputError):
@@ -63,9 +65,10 @@ RANGES = {
     "plot_every": AT_LEAST_1,
     "plot_samples": NOT_NEGATIVE,
 }
+# Fields earlier versions had, still accepted in config files and ignored: why.
+RETIRED = {"scale": "the scale is the data's (its manifest's), so a config cannot disagree with it"}
 CHOICES = {
     "architecture": (ARCHITECTURES, ""),
-    "scale": (SCALES, ""),
     "skip_interpolation": (INTERPOLATIONS, ""),
     "critic_norm": (CRITIC_NORMS, " (batch norm breaks the per-sample gradient penalty)"),
     "loss": (LOSSES, ""),
@@ -99,8 +102,8 @@ class Config:
 
     # "paper" (Fig. 3), or a baseline of Table 3: "srcnn" (content loss only), "srgan"
     architecture: str = "paper"
-    # generator (paper Fig. 3; filters and num_res_blocks also size the SRGAN generator)
-    scale: int = 8
+    # generator (paper Fig. 3; filters and num_res_blocks also size the SRGAN generator); the
+    # scale is the data's (manifest "scale"), not a config field
     filters: int = 128
     num_res_blocks: int = 4
     upsample_filters: int = 256
@@ -176,18 +179,12 @@ class Config:
         return dataclasses.replace(self, **changes)
 
     def save(self, path):
-        """Writes the config as JSON, atomically: `path` is the old file or the new one, never half of one."""
-        path = Path(path)
-        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        try:
-            temporary.write_text(json.dumps(self.to_dict(), indent=1, sort_keys=True) + "\n")
-            temporary.replace(path)
-        finally:
-            temporary.unlink(missing_ok=True)
+        """Writes the config as JSON, published whole: `path` is the old file or the new one, never half of one."""
+        files.write_json(path, self.to_dict())
 
-    def generator_kwargs(self, mean=0.0, std=1.0):
+    def generator_kwargs(self, scale, mean=0.0, std=1.0):
         return dict(
-            scale=self.scale,
+            scale=scale,
             filters=self.filters,
             num_res_blocks=self.num_res_blocks,
             upsample_filters=self.upsample_filters,
@@ -248,12 +245,17 @@ PRESETS = {
 def load_config(path=None, preset="paper", **overrides):
     """A preset, updated by a YAML/JSON file and then by explicit overrides (None values ignored).
 
+    A field of `RETIRED` in the file (configs saved by earlier versions hold them) is dropped
+    with a note.
+
     Raises `ConfigError` naming the file, and the field or the line, at fault.
     """
     if preset not in PRESETS:
         raise ConfigError(f"preset must be one of {sorted(PRESETS)}. Received: preset={preset!r}")
     values = PRESETS[preset].to_dict()
     from_file = _read_file(path) if path is not None else {}
+    for name in sorted(set(RETIRED) & set(from_file)):
+        log.info("note: config file %s: %s=%r is not used: %s", path, name, from_file.pop(name), RETIRED[name])
     values.update(from_file)
     values.update({k: v for k, v in overrides.items() if v is not None})
     unknown = sorted(set(values) - {f.name for f in dataclasses.fields(Config)})

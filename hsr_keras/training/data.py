@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hsr_keras.models.provenance import sha256_of
+from tfrecords_builder.contract.files import sha256_of
 from tfrecords_builder.contract.manifest import ManifestError, read_manifest
 from tfrecords_builder.contract.schema import COMPRESSION, parse_example
 

@@ -53,11 +53,6 @@ class GANHyperModel(keras_tuner.HyperModel):
             raise SearchError(
                 f"the build at {manifest.get('_dir')} has no 'val' split, which the search scores trials on"
             )
-        if base.scale != manifest["scale"]:
-            raise SearchError(
-                f"config scale {base.scale} does not match the data's scale {manifest['scale']}: "
-                f"set scale: {manifest['scale']} in the config"
-            )
         self.base = base
         self.manifest = manifest
         self.space = space
@@ -201,9 +196,7 @@ def write_reports(tuner, hypermodel, out, settings):
     lines = [f"# Trials: {settings['tuner']} search, {objective} ({OBJECTIVES[objective]})", ""]
     lines += [markdown_table(marked, columns), ""]
     if config is not None:
-        temporary = out / ".best_config.json.tmp"
-        config.save(temporary)
-        temporary.replace(out / "best_config.json")  # never half a file
+        config.save(out / "best_config.json")
         lines.append(f"Best: trial {trial.trial_id}, {objective} = {trial.score:.6g}.")
     else:
         (out / "best_config.json").unlink(missing_ok=True)

@@ -1,4 +1,4 @@
-"""The training library: demo data, the compiled GAN of a config, and a training run.
+"""The training recipe: the compiled GAN of a config and a data build, and a training run.
 
 `python -m hsr_keras.fit` is `train` with arguments; `tune`, `compare`, the benchmarks and
 the notebook call the same functions, so every model is trained by one recipe.
@@ -11,100 +11,31 @@ without saving the diverged model; a finished run is not trained again unless as
 """
 
 import contextlib
-import csv
 import functools
-import json
 import math
-import shutil
 from pathlib import Path
 
 import keras
 import numpy as np
 
 from hsr_keras.choices import STRATEGIES
-from hsr_keras.models.model_files import CONFIG_FILE, GENERATOR_FILE, RUN_FILE
+from hsr_keras.models.model_files import CONFIG_FILE, GENERATOR_FILE, save_generator
 from hsr_keras.models.networks import build_networks
 from hsr_keras.models.wgan import SuperResolutionGAN
 from hsr_keras.scoring.plots import plot_history
+from hsr_keras.training import run_folder
 from hsr_keras.training.callbacks import (
-    BEST_RECORD,
     BestGeneratorCheckpoint,
     HistoryLog,
     SamplePlots,
     StopOnNonFinite,
     TrainingDiverged,
-    read_best,
-    remove_stale_temporaries,
-    save_generator_atomic,
-    write_text_atomic,
 )
-from hsr_keras.training.config import Config
 from hsr_keras.training.data import load_split, make_dataset, read_errors
+from hsr_keras.training.run_folder import BACKUP_DIR, CURVES_FILE, HISTORY_FILE, TrainingError
 from hsr_keras.training.schedules import WarmupCosine
-from tfrecords_builder.contract.errors import InputError
+from tfrecords_builder.contract.arrays import InMemoryData
 from tfrecords_builder.contract.manifest import read_manifest
-from tfrecords_builder.contract.schema import MANIFEST_NAME
-from tfrecords_builder.in_memory import InMemoryData
-from tfrecords_builder.writer import writable
-
-HISTORY_FILE = "history.csv"
-CURVES_FILE = "training_curves.png"
-EVALUATION_FILE = "evaluation.json"  # written by `python -m hsr_keras.fit` after training
-BACKUP_DIR = "backup"
-# What a run writes in its output folder, all of which `overwrite=True` removes first (the
-# demo data that `fit` makes under <out>/data is not among them: it is kept and reused).
-RUN_OUTPUTS = (
-    CONFIG_FILE,
-    RUN_FILE,
-    GENERATOR_FILE,
-    BEST_RECORD,
-    HISTORY_FILE,
-    CURVES_FILE,
-    EVALUATION_FILE,
-    "samples",
-    "logs",
-    BACKUP_DIR,
-)
-
-# The demo data: six months of synthetic files, four months to train on, one to validate, one to test.
-DEMO_DATES = {
-    "synthetic": ("2019-01-01", "2019-06-30"),
-    "train": "2019-01-01:2019-04-30",
-    "val": "2019-05-01:2019-05-31",
-    "test": "2019-06-01:2019-06-30",
-}
-
-
-class TrainingError(InputError):
-    """Bad input to a training run (its output folder, data or options): one line, exit status 2."""
-
-
-def make_demo_data(folder, verbose=True):
-    """Synthetic ERA5-like netCDF and its TFRecord build under `folder` (reused when present).
-
-    Returns the build folder, `folder/tfrecords`. `verbose` shows the builder's progress bar
-    and summary.
-    """
-    from tfrecords_builder import synthetic
-    from tfrecords_builder.build import BuildConfig, build, summary
-
-    folder = Path(folder)
-    tfrecords = folder / "tfrecords"
-    if (tfrecords / MANIFEST_NAME).exists():
-        return tfrecords
-    era5 = folder / "era5"
-    start, end = DEMO_DATES["synthetic"]
-    if not any(era5.glob("*.nc")):
-        synthetic.write_synthetic(era5, start, end, interval_hours=3, seed=0)
-    splits = {split: DEMO_DATES[split] for split in ("train", "val", "test")}
-    config = BuildConfig(inputs=(str(era5),), out=str(tfrecords), quiet=not verbose, **splits)
-    # The manifest records the command line that makes the same build from a shell.
-    command = ["python", "-m", "tfrecords_builder", str(era5), "--out", str(tfrecords)]
-    command += [f"--{split}={dates}" for split, dates in splits.items()] + ([] if verbose else ["--quiet"])
-    manifest = build(config, command=command)
-    if verbose:
-        print(summary(manifest, tfrecords))
-    return tfrecords
 
 
 def steps_per_epoch(manifest, batch_size):
@@ -115,23 +46,21 @@ def steps_per_epoch(manifest, batch_size):
 def build_gan(config, manifest, steps_per_epoch, epoch=0):
     """Generator, critic and their training model for a config and a data build, compiled for epoch `epoch`.
 
+    The scale and the normalisation come from the data's manifest.
+
     `epoch` (from 0) picks the phase the model is compiled for (`pretraining`); a run with
     pre-training needs `FineTuning` among its callbacks to switch to the config's loss.
     `steps_per_epoch` (generator updates per epoch) sizes the learning-rate schedules.
     """
-    if config.scale != manifest["scale"]:
-        raise TrainingError(
-            f"config scale {config.scale} does not match the data's scale {manifest['scale']}: "
-            f"set scale: {manifest['scale']} in the config"
-        )
+    scale = int(manifest["scale"])
     height, width = manifest["hr_shape"][1:]
-    if config.lattice_weight and min(height, width) <= 2 * config.scale:
+    if config.lattice_weight and min(height, width) <= 2 * scale:
         raise TrainingError(
-            f"lattice_weight needs HR fields larger than 2 x scale = {2 * config.scale} cells to compare the "
+            f"lattice_weight needs HR fields larger than 2 x scale = {2 * scale} cells to compare the "
             f"positions of whole LR cells; this data's are {height} x {width}: set lattice_weight: 0 in the config"
         )
     mean, std = manifest["stats"]["mean"], manifest["stats"]["std"]
-    generator, critic = build_networks(config, mean, std)
+    generator, critic = build_networks(config, scale, mean, std)
     gan = SuperResolutionGAN(generator, critic, data_std=std, seed=config.seed)
     g_optimizer = _optimizer(config, config.g_learning_rate, steps_per_epoch, config.epochs)
     _compile(gan, config, g_optimizer, steps_per_epoch, epoch)
@@ -255,7 +184,7 @@ def train(config, data, out, strategy="default", verbose=1, extra_callbacks=(), 
     mode = check_run(config, manifest, out, strategy=strategy, source=source, overwrite=overwrite)
     # Compiled for the phase of the last epoch backed up, so that the backup's optimizer
     # state fits the model; FineTuning switches at the first epoch after the pre-training.
-    resumed_at = _backed_up_epochs(out) if mode == "resume" else 0
+    resumed_at = run_folder.backed_up_epochs(out) if mode == "resume" else 0
     caller_policy = keras.mixed_precision.global_policy()
     keras.utils.set_random_seed(config.seed)
     keras.mixed_precision.set_global_policy(config.precision)
@@ -268,194 +197,78 @@ def train(config, data, out, strategy="default", verbose=1, extra_callbacks=(), 
             samples = load_split(manifest, "val", limit=config.plot_samples) if has_val else None
         with _strategy_scope(strategy):
             gan = build_gan(config, manifest, steps, epoch=max(resumed_at - 1, 0))
-
-        _prepare_folder(out, overwrite)
-        config.save(out / CONFIG_FILE)
-        write_text_atomic(out / RUN_FILE, json.dumps({"data": source}, indent=1) + "\n")
-        generator_path = out / GENERATOR_FILE
-        # The best generator: by val_mse, or by the training content loss without validation data.
-        monitor = "val_mse" if inputs["validation_data"] is not None else "content_loss"
-        cbs = [
-            StopOnNonFinite(),  # first: a diverged epoch reaches none of the others
-            *([FineTuning(config, steps)] if pretraining(config, 0) else []),
-            HistoryLog(out / HISTORY_FILE),
-            *_tensorboard(out / "logs"),
-            BestGeneratorCheckpoint(
-                generator_path, monitor=monitor, start_epoch=config.pretrain_epochs * pretraining(config, 0)
-            ),
-        ]
-        if samples is not None:
-            cbs.append(SamplePlots(*samples, manifest, out / "samples", every=config.plot_every))
-        # Last: an epoch counts as done (for a resume) once its row, checkpoint and maps are written.
-        cbs.append(keras.callbacks.BackupAndRestore(str(out / BACKUP_DIR), double_checkpoint=True))
-        splits = [] if in_memory else ["train", "val"] if inputs["validation_data"] is not None else ["train"]
-        try:
-            with read_errors(manifest, splits):  # a shard found damaged while read: one line naming it
-                history = gan.fit(
-                    **inputs, epochs=config.epochs, callbacks=cbs + list(extra_callbacks), verbose=verbose
-                )
-        except TrainingDiverged as err:
-            err.args = (f"{err}; {_kept(out)}",)
-            raise
-        if not generator_path.exists() and _finite_weights(gan.generator):  # no finite monitor value
-            save_generator_atomic(gan.generator, generator_path)
-        plot_history(out / HISTORY_FILE, out / CURVES_FILE)
+        with run_folder.lock(out, command=f"training {config.architecture} on {source}"):
+            # Checked again under the lock: another process may have written the folder meanwhile.
+            run_folder.check(config, out, source=source, overwrite=overwrite)
+            history, generator_path = _fit(
+                gan,
+                config,
+                manifest,
+                inputs,
+                steps,
+                samples,
+                source,
+                out,
+                in_memory,
+                verbose,
+                extra_callbacks,
+                overwrite,
+            )
     finally:
         keras.mixed_precision.set_global_policy(caller_policy)
     return {
         "history": history.history,
         "generator_path": generator_path,
-        "best": read_best(out),
+        "best": run_folder.read_best(out),
         "manifest": manifest,
     }
+
+
+def _fit(gan, config, manifest, inputs, steps, samples, source, out, in_memory, verbose, extra_callbacks, overwrite):
+    """The part of `train` that writes `out`, under its lock: prepare it, fit, save the best generator."""
+    run_folder.prepare(out, overwrite)
+    config.save(out / CONFIG_FILE)
+    run_folder.write_run(out, source)
+    generator_path = out / GENERATOR_FILE
+    # The best generator: by val_mse, or by the training content loss without validation data.
+    monitor = "val_mse" if inputs["validation_data"] is not None else "content_loss"
+    cbs = [
+        StopOnNonFinite(),  # first: a diverged epoch reaches none of the others
+        *([FineTuning(config, steps)] if pretraining(config, 0) else []),
+        HistoryLog(out / HISTORY_FILE),
+        *_tensorboard(out / "logs"),
+        BestGeneratorCheckpoint(
+            generator_path, monitor=monitor, start_epoch=config.pretrain_epochs * pretraining(config, 0)
+        ),
+    ]
+    if samples is not None:
+        cbs.append(SamplePlots(*samples, manifest, out / "samples", every=config.plot_every))
+    # Last: an epoch counts as done (for a resume) once its row, checkpoint and maps are written.
+    cbs.append(keras.callbacks.BackupAndRestore(str(out / BACKUP_DIR), double_checkpoint=True))
+    splits = [] if in_memory else ["train", "val"] if inputs["validation_data"] is not None else ["train"]
+    try:
+        with read_errors(manifest, splits):  # a shard found damaged while read: one line naming it
+            history = gan.fit(**inputs, epochs=config.epochs, callbacks=cbs + list(extra_callbacks), verbose=verbose)
+    except TrainingDiverged as err:
+        err.args = (f"{err}; {run_folder.kept_after_divergence(out)}",)
+        raise
+    if not generator_path.exists() and _finite_weights(gan.generator):  # no finite monitor value
+        save_generator(gan.generator, generator_path)
+    plot_history(out / HISTORY_FILE, out / CURVES_FILE)
+    return history, generator_path
 
 
 def check_run(config, manifest, out, strategy="default", source=None, overwrite=False):
     """Everything `train` checks before it writes: the options, the data and the output folder.
 
-    Returns what `check_output` returns. Raises `TrainingError` with one line saying what to
+    Returns what `run_folder.check` returns. Raises `TrainingError` with one line saying what to
     do. Reads only.
     """
     if strategy not in STRATEGIES:
         raise TrainingError(f"strategy must be one of {STRATEGIES}. Received: strategy={strategy!r}")
-    if config.scale != manifest["scale"]:
-        raise TrainingError(
-            f"config scale {config.scale} does not match the data's scale {manifest['scale']}: "
-            f"set scale: {manifest['scale']} in the config"
-        )
     if "train" not in manifest["splits"]:
         raise TrainingError(f"the data has no train split (it has {', '.join(sorted(manifest['splits']))})")
-    return check_output(config, out, source=source, overwrite=overwrite)
-
-
-def check_output(config, out, source=None, overwrite=False):
-    """Whether `train` may write a run of `config` on the data `source` (a resolved path) in `out`.
-
-    Returns "new", "resume" (an unfinished run of the same config and data is there: its
-    backup/ is used) or "overwrite". Raises `TrainingError` for a file, a folder it cannot
-    write in, an unfinished run of another config or data, or a finished run (unless
-    `overwrite`). Reads only (a probe file in an existing `out` tests that it is writable).
-    """
-    out = Path(out)
-    _check_writable(out)
-    if overwrite:
-        return "overwrite"
-    if (out / BACKUP_DIR).is_dir():
-        _check_same_run(config, out, source)
-        return "resume"
-    if (out / GENERATOR_FILE).is_file():
-        epochs = len(_history_epochs(out))
-        done = f"{epochs} epoch{'s' if epochs != 1 else ''}, " if epochs else ""
-        raise TrainingError(
-            f"{out} holds a finished run ({done}{GENERATOR_FILE}): add --overwrite to train it again "
-            "(its outputs are removed first), or choose another --out"
-        )
-    return "new"
-
-
-def _check_writable(out):
-    """`out` must be a folder we may write in, or not exist yet (then it is made when training starts)."""
-    if out.exists() and not out.is_dir():
-        raise TrainingError(f"--out {out} is a file, not a folder")
-    if not out.is_dir():
-        parent = next(p for p in out.absolute().parents if p.exists())
-        if not parent.is_dir():
-            raise TrainingError(f"cannot create --out {out}: {parent} is a file")
-        if not writable(parent):
-            raise TrainingError(f"cannot create --out {out}: {parent} is not writable")
-        return  # made when training starts, after every check
-    if not writable(out):
-        raise TrainingError(f"cannot write in --out {out}: the folder is read-only")
-
-
-def _check_same_run(config, out, source):
-    """An unfinished run in `out` resumes only with its own config and data."""
-    again = "add --overwrite to start again, or choose another --out"
-    saved = out / CONFIG_FILE
-    try:
-        before = json.loads(saved.read_text())
-    except FileNotFoundError:
-        raise TrainingError(f"{out} holds {BACKUP_DIR}/ of a run without {CONFIG_FILE}: {again}") from None
-    except (OSError, ValueError) as err:
-        raise TrainingError(
-            f"{out} holds an unfinished run whose {CONFIG_FILE} cannot be read ({err}): {again}"
-        ) from None
-    changed = config_changes(before, config)
-    if changed:
-        shown = ", ".join(f"{name} {saved!r} -> {wanted!r}" for name, saved, wanted in changed[:3])
-        more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
-        raise TrainingError(
-            f"{out} holds an unfinished run of another config ({shown}{more}): resume it with --config {saved}, {again}"
-        )
-    try:
-        trained_on = json.loads((out / RUN_FILE).read_text()).get("data")
-    except (OSError, ValueError, AttributeError):
-        trained_on = None
-    if source is not None and trained_on is not None and trained_on != source:
-        raise TrainingError(f"{out} holds an unfinished run on other data ({trained_on}): {again}")
-
-
-def config_changes(saved, config):
-    """(field, saved value, value in `config`) where `saved`, a config as config.json holds it, differs.
-
-    Sorted by field. A field `saved` lacks counts as holding its default: a run saved before
-    the field existed trained as the default does.
-    """
-    wanted = _as_json(config)
-    saved = {**_as_json(Config()), **saved}
-    return [
-        (name, saved.get(name), wanted.get(name))
-        for name in sorted(set(saved) | set(wanted))
-        if saved.get(name) != wanted.get(name)
-    ]
-
-
-def _as_json(config):
-    return json.loads(json.dumps(config.to_dict()))
-
-
-def _prepare_folder(out, overwrite):
-    """Make `out` (removing the old outputs first with `overwrite`) and its stale temporaries."""
-    if overwrite and out.is_dir():
-        for name in RUN_OUTPUTS:
-            path = out / name
-            if path.is_dir() and not path.is_symlink():
-                shutil.rmtree(path)
-            elif path.exists() or path.is_symlink():
-                path.unlink()
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise TrainingError(f"cannot create --out {out}: {err.strerror or err}") from None
-    remove_stale_temporaries(out, [CONFIG_FILE, RUN_FILE, GENERATOR_FILE, BEST_RECORD, HISTORY_FILE])
-
-
-def _backed_up_epochs(out):
-    """The epochs done by the unfinished run in `out`: what Keras' BackupAndRestore recorded (0 if unreadable)."""
-    try:
-        return int(json.loads((out / BACKUP_DIR / "training_metadata.json").read_text())["epoch"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return 0
-
-
-def _history_epochs(out):
-    """The epochs (from 0) that history.csv has rows for."""
-    path = out / HISTORY_FILE
-    if not path.is_file():
-        return []
-    with path.open(newline="") as f:
-        return [row.get("epoch") for row in csv.DictReader(f)]
-
-
-def _kept(out):
-    """What a diverged run leaves, for its message."""
-    record = read_best(out)
-    if record is None or not (out / GENERATOR_FILE).is_file():
-        return "no generator was saved; lower the learning rates or look for NaN in the data"
-    return (
-        f"the best generator (epoch {record.get('epoch')}, {record.get('monitor')} = {record['value']:.6g}) "
-        f"is kept in {out / GENERATOR_FILE}"
-    )
+    return run_folder.check(config, out, source=source, overwrite=overwrite)
 
 
 def _finite_weights(model):
