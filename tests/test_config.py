@@ -123,6 +123,18 @@ def test_the_scale_of_an_earlier_config_file_is_dropped_with_a_note(tmp_path, ca
     with caplog.at_level("INFO", logger="hsr_keras.training.config"):
         config = load_config(path, preset="demo")
     assert config.filters == 8 and not hasattr(config, "scale")
-    assert "scale=4 is not used" in caplog.text and str(path) in caplog.text
+    assert "scale is not used" in caplog.text and str(path) in caplog.text
     with pytest.raises(TypeError):
         Config(scale=4)
+
+
+def test_loss_weights_of_earlier_versions_move_into_loss_weights(tmp_path):
+    path = tmp_path / "config.json"
+    path.write_text('{"content_weight": 2.0, "lattice_weight": 0.1, "loss_weights": {"lattice": 0.2}}')
+    config = load_config(path, preset="paper")
+    assert config.loss_weights == {"content": 2.0, "lattice": 0.2}  # the explicit entry wins
+    assert config.value("content_weight") == 2.0 and config.value("adversarial_weight") is None
+    assert config.replace(adversarial_weight=0.01).loss_weights == {"content": 2.0, "lattice": 0.2, "adversarial": 0.01}
+    for bad, message in (({"lattice": -1}, "loss_weights.lattice must be finite and >= 0"), ({"x": "1"}, "maps term")):
+        with pytest.raises(ConfigError, match=message):
+            Config(loss_weights=bad)

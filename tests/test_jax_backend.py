@@ -151,7 +151,9 @@ def parity_run(loss, g_init, d_init, lr, hr):
     generator.set_weights(g_init)
     critic.set_weights(d_init)
     gan = FixedInterpolationGAN(generator, critic, data_std=25.0, seed=1)
-    gan.compile(keras.optimizers.SGD(0.05), keras.optimizers.SGD(0.05), loss=loss, critic_steps=2, lattice_weight=0.5)
+    gan.compile(
+        keras.optimizers.SGD(0.05), keras.optimizers.SGD(0.05), loss=loss, critic_steps=2, loss_weights={"lattice": 0.5}
+    )
     logs = [gan.train_on_batch(lr[i], hr[i], return_dict=True) for i in range(len(lr))]
     return {
         "logs": np.array([[float(step[name]) for name in PARITY_LOG_NAMES] for step in logs]),
@@ -277,7 +279,7 @@ def jax_worker(folder):
 
         data = tiny_in_memory_data()
         config = PRESETS["demo"].replace(
-            architecture="srcnn", loss="content", batch_size=4, epochs=1, plot_every=1, lattice_weight=0.0
+            architecture="srcnn", loss="content", batch_size=4, epochs=1, plot_every=1, loss_weights={"lattice": 0.0}
         )
         with tempfile.TemporaryDirectory() as out:
             result = trainer.train(config, data, out, verbose=0)
@@ -427,7 +429,7 @@ def test_fit_train_on_in_memory_data_under_tensorflow(tmp_path):
     data = tiny_in_memory_data()
     # 8 days in batches of 3: the last batch is short.
     config = PRESETS["demo"].replace(
-        architecture="srcnn", loss="content", batch_size=3, epochs=1, plot_every=1, lattice_weight=0.0
+        architecture="srcnn", loss="content", batch_size=3, epochs=1, plot_every=1, loss_weights={"lattice": 0.0}
     )
     result = trainer.train(config, data, tmp_path, verbose=0)
     history = result["history"]

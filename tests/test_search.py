@@ -1,5 +1,6 @@
 """hsr_keras.training.search: the search space and the hyper-model that builds and trains a trial."""
 
+import dataclasses
 import json
 import math
 
@@ -29,13 +30,14 @@ def base_file(tmp_path_factory):
 def test_search_space_suits_both_presets():
     for preset in ("demo", "paper"):
         base = PRESETS[preset]
-        space = search_space.search_space(base)
+        space = search.start_values(search_space.search_space(base), base)
         assert list(space) == [
             "g_learning_rate", "d_learning_rate", "content_weight", "adversarial_weight",
             "critic_steps", "gp_weight", "filters", "num_res_blocks", "noise_stddev",
         ]  # fmt: skip
+        weights = {"content_weight": 1.0, "adversarial_weight": 1e-3}  # the terms' defaults
         for name, param in space.items():  # the preset's own values lie in the space and start the search
-            assert param.default == getattr(base, name), name
+            assert param.default == weights.get(name, base.value(name)), name
         assert space["g_learning_rate"].log and space["adversarial_weight"].log
         assert (space["critic_steps"].low, space["critic_steps"].high) == (1, 5)
         assert base.filters in space["filters"].values
@@ -72,9 +74,16 @@ def test_build_uses_the_hp_values_and_the_seed(build, base_file):
     hp.values.update(fixed)
     gan = hypermodel.build(hp)
     config = hypermodel.config_for(hp)
-    assert {name: getattr(config, name) for name in fixed} == fixed
-    assert config.replace(**{name: getattr(base, name) for name in fixed}) == base  # nothing else changed
-    assert (gan.critic_steps, gan.content_weight, gan.adversarial_weight, gan.gp_weight) == (3, 1.5, 0.02, 7.0)
+    assert {name: config.value(name) for name in fixed} == fixed
+    assert config.loss_weights == {**base.loss_weights, "content": 1.5, "adversarial": 0.02}
+    fields = {name: getattr(base, name) for name in fixed if name not in ("content_weight", "adversarial_weight")}
+    assert dataclasses.replace(config, **fields, loss_weights=base.loss_weights) == base  # nothing else changed
+    assert (gan.critic_steps, gan.loss_weights["content"], gan.loss_weights["adversarial"], gan.gp_weight) == (
+        3,
+        1.5,
+        0.02,
+        7.0,
+    )
     assert gan.generator.get_layer("stem").filters == 8
     assert sum(layer.name.startswith("res_block_") for layer in gan.generator.layers) == 2
     assert gan.generator.get_layer("noise").stddev == 0.25

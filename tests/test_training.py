@@ -91,9 +91,14 @@ def test_train_restores_the_callers_precision_policy_when_training_fails(small_b
 def test_the_lattice_loss_needs_fields_holding_whole_interior_lr_cells():
     manifest = {"scale": 8, "hr_shape": [8, 16, 24], "stats": {"mean": 50.0, "std": 20.0}}
     with pytest.raises(
-        run_folder.TrainingError, match=r"larger than 2 x scale = 16 cells.*16 x 24: set lattice_weight: 0"
+        run_folder.TrainingError,
+        match=r"lattice loss term needs .*larger than 2 x scale = 16 cells.*16 x 24: set loss_weights: \{lattice: 0\}",
     ):
-        trainer.build_gan(Config(lattice_weight=0.03), manifest, steps_per_epoch=1)
+        trainer.build_gan(Config(loss_weights={"lattice": 0.03}), manifest, steps_per_epoch=1)
+    with pytest.raises(
+        run_folder.TrainingError, match=r"loss_weights in the config: unknown loss term\(s\) \['texture'\]"
+    ):
+        trainer.build_gan(Config(loss_weights={"texture": 1.0}), manifest, steps_per_epoch=1)
 
 
 def test_train_rejects_an_unknown_strategy(small_build, tmp_path):
@@ -243,7 +248,9 @@ def jax_pretrain_worker(out):
     from hsr_keras.training.config import PRESETS
 
     data = tiny_in_memory_data()
-    config = PRESETS["demo"].replace(**{**TINY_RUN, "epochs": 3, "pretrain_epochs": 1, "lattice_weight": 0.0})
+    config = PRESETS["demo"].replace(
+        **{**TINY_RUN, "epochs": 3, "pretrain_epochs": 1, "loss_weights": {"lattice": 0.0}}
+    )
     first, again = Spy(), Spy()
     try:
         trainer.train(config, data, out, verbose=0, extra_callbacks=[first, KillAt(1, in_batch=True)])

@@ -48,7 +48,7 @@ def test_search_writes_best_config_and_resumes(build, base_file, tmp_path, capsy
     scores = [float(row["val_content_loss"]) for row in rows]
     assert float(winner["val_content_loss"]) == min(scores) == pytest.approx(note["score"])
     for name in search_space.SMALL_SPACE:  # tuned fields: the winning trial's values
-        assert str(getattr(best, name)) == winner[name]
+        assert str(best.value(name)) == winner[name]
     for name, value in TINY_SEARCH.items():  # the rest: the base config's
         assert getattr(best, name) == value
     assert best.epochs == 1

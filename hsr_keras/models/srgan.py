@@ -9,7 +9,7 @@ precision policy.
 
 They are trained by `hsr_keras.training.trainer.train` with `Config(architecture="srgan", loss="gan")`:
 the generator's loss is the config's L1 content loss (in units of the data's std) plus
-`adversarial_weight` (1e-3, SRGAN's weight) times the non-saturating GAN loss. SRGAN's VGG
+the adversarial term's weight (1e-3, SRGAN's) times the non-saturating GAN loss. SRGAN's VGG
 perceptual loss does not apply here: VGG features are defined for RGB photographs, not for
 a one-channel humidity field, and no pretrained network can be downloaded; the pixel-wise
 L1 loss takes its place (SRGAN's own "SRGAN-MSE" variant uses a pixel loss too).

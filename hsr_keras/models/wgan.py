@@ -2,9 +2,9 @@
 
 `SuperResolutionGAN` is a `keras.Model` that overrides `train_step` (paper Algorithm 1):
 `critic_steps` critic updates on D(G(z)) - D(x) + lambda * (||grad D(x_hat)||_2 - 1)^2 with
-x_hat on random lines between real and generated samples, then one generator update on
-content_weight * L1 + adversarial_weight * (-D(G(z))) (+ lattice_weight times
-`losses.lattice_loss`, when set). `loss="gan"` swaps in the
+x_hat on random lines between real and generated samples, then one generator update on the
+weighted sum of `losses.GENERATOR_TERMS` (by default 1 x L1 + 1e-3 x (-D(G(z))), the paper's;
+the lattice term and any other added with a weight). `loss="gan"` swaps in the
 cross-entropy GAN of the paper's ablation (no penalty); `loss="content"` trains the
 generator alone on the content loss (SRCNN-style baselines; the critic may be None). `test_step` reports the content
 loss and the metric card's MSE, PSNR and SSIM in %RH.
@@ -58,9 +58,7 @@ class SuperResolutionGAN(keras.Model):
         names = (
             "d_loss",
             "g_loss",
-            "content_loss",
-            "adversarial_loss",
-            "lattice_loss",
+            *(f"{name}_loss" for name in losses.GENERATOR_TERMS),
             "gradient_penalty",
             "critic_gap",
         )
@@ -82,13 +80,13 @@ class SuperResolutionGAN(keras.Model):
         d_optimizer=None,
         loss="wgan-gp",
         gp_weight=10.0,
-        content_weight=1.0,
-        adversarial_weight=1e-3,
         critic_steps=1,
-        lattice_weight=0.0,
+        loss_weights=None,
         **kwargs,
     ):
         """Set the two optimizers (two time-scale update rule) and the loss weights.
+
+        `loss_weights` ({term: weight}) overrides the default weights of `losses.GENERATOR_TERMS`.
 
         Under the `mixed_float16` policy both optimizers are wrapped in a
         `LossScaleOptimizer`, so small float16 gradients do not underflow.
@@ -107,12 +105,9 @@ class SuperResolutionGAN(keras.Model):
             raise ValueError(f"loss={loss!r} needs a critic and d_optimizer; only loss='content' trains without")
         if critic_steps < 1:
             raise ValueError(f"critic_steps must be >= 1. Received: critic_steps={critic_steps}")
-        if min(gp_weight, content_weight, adversarial_weight, lattice_weight) < 0:
-            raise ValueError(
-                "Loss weights must be >= 0. Received: "
-                f"gp_weight={gp_weight}, content_weight={content_weight}, adversarial_weight={adversarial_weight}, "
-                f"lattice_weight={lattice_weight}"
-            )
+        if gp_weight < 0:
+            raise ValueError(f"gp_weight must be >= 0. Received: gp_weight={gp_weight}")
+        weights = losses.term_weights(loss_weights)
         super().compile(optimizer=None, **kwargs)
         if loss == "content":
             d_optimizer = None
@@ -127,9 +122,7 @@ class SuperResolutionGAN(keras.Model):
         self.optimizer = _Optimizers(g_optimizer, d_optimizer)
         self.loss_name = loss
         self.gp_weight = float(gp_weight)
-        self.content_weight = float(content_weight)
-        self.adversarial_weight = float(adversarial_weight)
-        self.lattice_weight = float(lattice_weight)
+        self.loss_weights = weights
         self.critic_steps = int(critic_steps)
 
     @property
@@ -148,18 +141,9 @@ class SuperResolutionGAN(keras.Model):
         return adversarial + self.gp_weight * penalty, penalty
 
     def generator_objective(self, fake, lr, hr, fake_score):
-        """Per-sample generator loss and its parts {content_loss, adversarial_loss, lattice_loss}."""
-        content = losses.content_l1(fake, hr, self.data_std)
-        parts = {"content_loss": content}
-        total = self.content_weight * content
-        if fake_score is not None:  # None for loss="content"
-            parts["adversarial_loss"] = losses.generator_adversarial_loss(fake_score, self.loss_name)
-            total = total + self.adversarial_weight * parts["adversarial_loss"]
-        if self.lattice_weight:
-            scale = hr.shape[2] // lr.shape[2]  # static: HR and LR heights
-            parts["lattice_loss"] = losses.lattice_loss(fake, hr, scale=scale)
-            total = total + self.lattice_weight * parts["lattice_loss"]
-        return total, parts
+        """Per-sample generator loss and its parts {`<term>_loss`} (`losses.generator_loss`)."""
+        inputs = losses.TermInputs(fake, hr, lr, fake_score, self.data_std, self.loss_name)
+        return losses.generator_loss(inputs, self.loss_weights)
 
     def _update_trackers(self, trackers, values):
         for name, value in values.items():

@@ -55,9 +55,6 @@ RANGES = {
     "min_learning_rate": NOT_NEGATIVE,
     "critic_steps": AT_LEAST_1,
     "gp_weight": NOT_NEGATIVE,
-    "content_weight": NOT_NEGATIVE,
-    "adversarial_weight": NOT_NEGATIVE,
-    "lattice_weight": NOT_NEGATIVE,
     "batch_size": AT_LEAST_1,
     "epochs": AT_LEAST_1,
     "pretrain_epochs": NOT_NEGATIVE,  # and < epochs: checked in Config.__post_init__
@@ -67,6 +64,27 @@ RANGES = {
 }
 # Fields earlier versions had, still accepted in config files and ignored: why.
 RETIRED = {"scale": "the scale is the data's (its manifest's), so a config cannot disagree with it"}
+# Fields earlier versions had that now live in loss_weights: old field -> term.
+LOSS_WEIGHT_FIELDS = {"content_weight": "content", "adversarial_weight": "adversarial", "lattice_weight": "lattice"}
+
+
+def upgrade(values):
+    """A config mapping of any version as this version holds it: retired fields dropped, old weights moved.
+
+    `content_weight: 2` becomes `loss_weights: {content: 2}` (an explicit loss_weights entry
+    wins). Returns (values, [(field, why) dropped]).
+    """
+    values = dict(values)
+    dropped = [(name, RETIRED[name]) for name in sorted(set(RETIRED) & set(values))]
+    for name, _ in dropped:
+        values.pop(name)
+    moved = {term: values.pop(name) for name, term in LOSS_WEIGHT_FIELDS.items() if name in values}
+    if moved:
+        explicit = values.get("loss_weights")
+        values["loss_weights"] = {**moved, **(explicit if isinstance(explicit, dict) else {})}
+    return values, dropped
+
+
 CHOICES = {
     "architecture": (ARCHITECTURES, ""),
     "skip_interpolation": (INTERPOLATIONS, ""),
@@ -131,10 +149,9 @@ class Config:
     min_learning_rate: float = 0.0
     critic_steps: int = 1
     gp_weight: float = 10.0
-    content_weight: float = 1.0
-    adversarial_weight: float = 1e-3
-    # weight of the loss that keeps texture where the truth has it, LR sample points included (losses.lattice_loss)
-    lattice_weight: float = 0.0
+    # Weights of the generator's loss terms that differ from their defaults (hsr_keras.models.losses.
+    # GENERATOR_TERMS: content 1, adversarial 1e-3, lattice 0, ...), e.g. {lattice: 0.03}
+    loss_weights: dict = field(default_factory=dict)
     batch_size: int = 16
     epochs: int = 100
     # The first pretrain_epochs epochs train the generator on the content loss alone and the
@@ -162,6 +179,14 @@ class Config:
         for name, (ok, words) in RANGES.items():
             if not ok(getattr(self, name)):
                 raise ConfigError(f"{name} must be {words}. Received: {self._show(name)}", name)
+        for name, weight in self.loss_weights.items():
+            if not isinstance(name, str) or isinstance(weight, bool) or not isinstance(weight, (int, float)):
+                raise ConfigError(
+                    f"loss_weights maps term names to numbers. Received: {name!r}: {weight!r}", "loss_weights"
+                )
+            if not (math.isfinite(weight) and weight >= 0):
+                raise ConfigError(f"loss_weights.{name} must be finite and >= 0. Received: {weight!r}", "loss_weights")
+        self.loss_weights = {name: float(weight) for name, weight in self.loss_weights.items()}
         if self.pretrain_epochs >= self.epochs:
             raise ConfigError(
                 f"pretrain_epochs must be < epochs ({self.epochs}): the fine-tuning needs at least one epoch. "
@@ -172,10 +197,20 @@ class Config:
     def _show(self, name):
         return f"{name}={getattr(self, name)!r}"
 
+    def value(self, name):
+        """Field `name`'s value; for an earlier version's weight field (`adversarial_weight`), its term's override or None."""
+        if name in LOSS_WEIGHT_FIELDS:
+            return self.loss_weights.get(LOSS_WEIGHT_FIELDS[name])
+        return getattr(self, name)
+
     def to_dict(self):
         return dataclasses.asdict(self)
 
     def replace(self, **changes):
+        """A copy with `changes`; loss weights (`loss_weights`, or an earlier version's `*_weight` fields) update this one's."""
+        changes = upgrade(changes)[0]
+        if "loss_weights" in changes:
+            changes["loss_weights"] = {**self.loss_weights, **changes["loss_weights"]}
         return dataclasses.replace(self, **changes)
 
     def save(self, path):
@@ -228,7 +263,7 @@ PRESETS = {
         # No dotted lattice (README "Texture and the lattice": chosen from 3 seeds x 4 recipes
         # on the demo data; the best MSE among the recipes without a lattice)
         icnr=True,
-        lattice_weight=0.03,
+        loss_weights={"lattice": 0.03},
         critic_filters=16,
         critic_res_blocks=0,
         critic_post_blocks=0,
@@ -245,19 +280,19 @@ PRESETS = {
 def load_config(path=None, preset="paper", **overrides):
     """A preset, updated by a YAML/JSON file and then by explicit overrides (None values ignored).
 
-    A field of `RETIRED` in the file (configs saved by earlier versions hold them) is dropped
-    with a note.
+    Fields of earlier versions in the file or the overrides are upgraded (`upgrade`): a retired
+    one is dropped with a note, an old loss weight moves into `loss_weights`.
 
     Raises `ConfigError` naming the file, and the field or the line, at fault.
     """
     if preset not in PRESETS:
         raise ConfigError(f"preset must be one of {sorted(PRESETS)}. Received: preset={preset!r}")
     values = PRESETS[preset].to_dict()
-    from_file = _read_file(path) if path is not None else {}
-    for name in sorted(set(RETIRED) & set(from_file)):
-        log.info("note: config file %s: %s=%r is not used: %s", path, name, from_file.pop(name), RETIRED[name])
+    from_file, dropped = upgrade(_read_file(path)) if path is not None else ({}, [])
+    for name, why in dropped:
+        log.info("note: config file %s: %s is not used: %s", path, name, why)
     values.update(from_file)
-    values.update({k: v for k, v in overrides.items() if v is not None})
+    values.update(upgrade({k: v for k, v in overrides.items() if v is not None})[0])
     unknown = sorted(set(values) - {f.name for f in dataclasses.fields(Config)})
     if unknown:
         source = f"config file {path}" if set(unknown) & set(from_file) else "the overrides"

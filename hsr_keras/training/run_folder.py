@@ -23,7 +23,7 @@ from pathlib import Path
 
 from hsr_keras.models.model_files import CONFIG_FILE, GENERATOR_FILE, RUN_FILE
 from hsr_keras.models.provenance import code_version
-from hsr_keras.training.config import RETIRED, Config
+from hsr_keras.training.config import Config, upgrade
 from tfrecords_builder.contract import files
 from tfrecords_builder.contract.errors import InputError
 
@@ -120,16 +120,27 @@ def config_changes(saved, config):
     """(field, saved value, value in `config`) where `saved`, a config as config.json holds it, differs.
 
     Sorted by field. A field `saved` lacks counts as holding its default: a run saved before
-    the field existed trained as the default does. A retired field (`config.RETIRED`: the scale,
-    which is the data's) is not compared; any other field the code no longer has is a change.
+    the field existed trained as the default does. `saved` is upgraded first (`config.upgrade`:
+    the retired scale is not compared, old loss weights are loss_weights), and loss weights
+    compare as the weights trained with, defaults included. Any other field the code no longer
+    has is a change.
     """
     wanted = _as_json(config)
-    saved = {**_as_json(Config()), **{name: value for name, value in saved.items() if name not in RETIRED}}
+    saved = {**_as_json(Config()), **upgrade(saved)[0]}
+    for values in (wanted, saved):
+        values["loss_weights"] = _effective_weights(values.get("loss_weights"))
     return [
         (name, saved.get(name), wanted.get(name))
         for name in sorted(set(saved) | set(wanted))
         if saved.get(name) != wanted.get(name)
     ]
+
+
+def _effective_weights(overrides):
+    from hsr_keras.models.losses import GENERATOR_TERMS
+
+    overrides = overrides if isinstance(overrides, dict) else {}
+    return {**{name: term.weight for name, term in GENERATOR_TERMS.items()}, **overrides}
 
 
 def _as_json(config):

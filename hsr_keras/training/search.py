@@ -14,8 +14,10 @@ import keras
 import keras_tuner
 
 from hsr_keras.choices import OBJECTIVES, TUNERS
+from hsr_keras.models import losses
 from hsr_keras.training.callbacks import StopOnNonFinite
-from hsr_keras.training.search_space import SearchError, search_space
+from hsr_keras.training.config import LOSS_WEIGHT_FIELDS
+from hsr_keras.training.search_space import SearchError, search_space, with_default
 from hsr_keras.training.trainer import FineTuning, build_gan, dataset_inputs, steps_per_epoch
 
 # KerasTuner's project folder under the search's output folder.
@@ -56,7 +58,7 @@ class GANHyperModel(keras_tuner.HyperModel):
         self.base = base
         self.manifest = manifest
         self.space = space
-        self.params = search_space(base, space)
+        self.params = start_values(search_space(base, space), base)
         self.objective = keras_tuner.Objective(objective, direction=OBJECTIVES[objective])
 
     def declare_hyperparameters(self, hp):
@@ -139,6 +141,21 @@ def make_tuner(name, hypermodel, max_trials, epochs, out, *, executions=1, seed=
     return tuner
 
 
+def start_values(params, base):
+    """`params` with the loss weights the base leaves at their defaults starting from those defaults.
+
+    `search_space` is Keras-free (`tune --help` lists it) and so cannot know a term's default
+    weight, which lives with the term in `losses.GENERATOR_TERMS`.
+    """
+    weights = losses.term_weights(base.loss_weights)
+    return {
+        name: param
+        if param.default is not None or name not in LOSS_WEIGHT_FIELDS
+        else with_default(param, weights[LOSS_WEIGHT_FIELDS[name]])
+        for name, param in params.items()
+    }
+
+
 # -- reports ---------------------------------------------------------------------------------
 
 
@@ -150,7 +167,7 @@ def trial_rows(tuner, hypermodel):
         trial = tuner.oracle.trials[trial_id]
         config = hypermodel.config_for(trial.hyperparameters)
         row = {"trial": trial_id, "status": trial.status}
-        row.update({name: getattr(config, name) for name in hypermodel.params})
+        row.update({name: config.value(name) for name in hypermodel.params})
         row["epochs"] = trial.hyperparameters.values.get("tuner/epochs", config.epochs)
         score = trial.score if trial.status == "COMPLETED" else None
         row[objective] = score

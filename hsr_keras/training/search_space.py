@@ -59,7 +59,8 @@ class Param:
 
 
 def search_space(base, space="full"):
-    """The tuned parameters, named after their Config fields: the one home of the ranges.
+    """The tuned parameters, named after their Config fields (`content_weight`, `adversarial_weight`: the
+    `loss_weights` of those terms): the one home of the ranges.
 
     Optimiser and loss settings get fixed ranges that hold the paper's values (and the demo
     preset's); the generator's width and depth are sized around the base config's, so the
@@ -112,10 +113,13 @@ def search_space(base, space="full"):
                 f"--space names {', '.join(sorted(unused.intersection(names)))}, which this base config "
                 f"(architecture={getattr(base, 'architecture', 'paper')}, loss={base.loss}) does not use"
             )
-    return {name: _with_default(params[name], getattr(base, name)) for name in names}
+    return {name: with_default(params[name], base.value(name)) for name in names}
 
 
-def _with_default(param, value):
+def with_default(param, value):
+    """`param` starting from `value`, clamped into its range (on its grid); None: no start yet."""
+    if value is None:  # a loss weight the base leaves at its term's default (`search.start_values`)
+        return param
     if param.kind == "choice":
         default = value if value in param.values else param.values[0]
     else:

@@ -19,6 +19,7 @@ import keras
 import numpy as np
 
 from hsr_keras.choices import STRATEGIES
+from hsr_keras.models import losses
 from hsr_keras.models.model_files import CONFIG_FILE, GENERATOR_FILE, save_generator
 from hsr_keras.models.networks import build_networks
 from hsr_keras.models.wgan import SuperResolutionGAN
@@ -53,18 +54,25 @@ def build_gan(config, manifest, steps_per_epoch, epoch=0):
     `steps_per_epoch` (generator updates per epoch) sizes the learning-rate schedules.
     """
     scale = int(manifest["scale"])
-    height, width = manifest["hr_shape"][1:]
-    if config.lattice_weight and min(height, width) <= 2 * scale:
-        raise TrainingError(
-            f"lattice_weight needs HR fields larger than 2 x scale = {2 * scale} cells to compare the "
-            f"positions of whole LR cells; this data's are {height} x {width}: set lattice_weight: 0 in the config"
-        )
+    check_loss_terms(config, manifest["hr_shape"], scale)
     mean, std = manifest["stats"]["mean"], manifest["stats"]["std"]
     generator, critic = build_networks(config, scale, mean, std)
     gan = SuperResolutionGAN(generator, critic, data_std=std, seed=config.seed)
     g_optimizer = _optimizer(config, config.g_learning_rate, steps_per_epoch, config.epochs)
     _compile(gan, config, g_optimizer, steps_per_epoch, epoch)
     return gan
+
+
+def check_loss_terms(config, hr_shape, scale):
+    """The config's loss weights name known terms, and the data suits every term it weighs in."""
+    try:
+        weights = losses.term_weights(config.loss_weights)
+    except ValueError as err:
+        raise TrainingError(f"loss_weights in the config: {err}") from None
+    for name, term in losses.GENERATOR_TERMS.items():
+        problem = weights[name] and term.requires and term.requires(hr_shape, scale)
+        if problem:
+            raise TrainingError(f"the {name} loss term {problem}: set loss_weights: {{{name}: 0}} in the config")
 
 
 def pretraining(config, epoch):
@@ -111,9 +119,7 @@ def _compile(gan, config, g_optimizer, steps_per_epoch, epoch):
         d_optimizer=d_optimizer,
         loss="content" if content_only else config.loss,
         gp_weight=config.gp_weight,
-        content_weight=config.content_weight,
-        adversarial_weight=config.adversarial_weight,
-        lattice_weight=config.lattice_weight,
+        loss_weights=config.loss_weights,
         critic_steps=config.critic_steps,
     )
 
