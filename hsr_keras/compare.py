@@ -59,9 +59,9 @@ from pathlib import Path
 from hsr_keras.models.model_files import CONFIG_FILE, GENERATOR_FILE
 from hsr_keras.models.provenance import code_version
 from hsr_keras.training.config import PRESETS, Config
+from tfrecords_builder.contract import files
 from tfrecords_builder.contract.console import run_command, set_quiet
 from tfrecords_builder.contract.errors import InputError
-from tfrecords_builder.contract.files import sha256_of
 
 # The evaluation engine (hsr_keras.evaluation.engine, hsr_keras.evaluation.reports) loads Keras: it is imported
 # where it is used, so that --help answers at once.
@@ -191,10 +191,8 @@ def train_or_reuse(key, config, data, folder, manifest_sha256, verbose=True, ret
     train(config, data, folder, verbose=0)
     seconds = time.time() - start
     keras.backend.clear_session()
-    marker.write_text(
-        json.dumps({"config": wanted, "manifest_sha256": manifest_sha256, "seconds": seconds, "code": code}, indent=1)
-        + "\n"
-    )
+    record = {"config": wanted, "manifest_sha256": manifest_sha256, "seconds": seconds, "code": code}
+    files.write_text(marker, json.dumps(record, indent=1) + "\n")
     if verbose:
         print(f"[{key}] done in {seconds:.0f} s", flush=True)
     return seconds, False
@@ -370,6 +368,26 @@ def format_seed_spread(spread):
     return "\n".join(lines)
 
 
+def format_compare(report, labels, spread, seeds, timings, eval_seconds, total):
+    """compare.md's text: the caption, both tables, the seed spread (several seeds) and the timings."""
+    from hsr_keras.evaluation import reports
+
+    text = (
+        f"{reports.caption(report)}\n\nTable 3 layout: every method and metric\n\n{format_table3(report, labels)}\n\n"
+        f"Table 2 layout: ablations (each row switches one part off; the GAN row is the run without "
+        f"WGAN-GP)\n\n{format_table2(report, labels)}\n\n"
+    )
+    if spread:
+        text += (
+            f"Spread over {seeds} seeds (mean +- sample standard deviation of the "
+            f"trainings of each method)\n\n{format_seed_spread(spread)}\n\n"
+        )
+    trained = ", ".join(
+        f"{labels[k]} {t['train_seconds']:.0f}{' (reused)' if t['reused'] else ''}" for k, t in timings.items()
+    )
+    return text + f"Training seconds: {trained}; evaluation {eval_seconds:.0f} s; total {total:.0f} s\n"
+
+
 def parse_args(argv):
     parser = argparse.ArgumentParser(
         prog="python -m hsr_keras.compare",
@@ -425,6 +443,7 @@ def _run(argv):
     return 0
 
 
+# Over 80 lines: the command's whole recipe (check, train or reuse, evaluate, write), read top to bottom.
 def run(args, argv=None):
     """Trains what is missing, evaluates, prints and writes both tables; returns the evaluation report."""
     from hsr_keras.evaluation import reports
@@ -453,7 +472,7 @@ def run(args, argv=None):
     manifest = read_manifest(data)
     if args.split not in manifest["splits"]:
         raise CompareError(f"split {args.split!r} is not in the manifest; it has {sorted(manifest['splits'])}")
-    sha = sha256_of(manifest_path(data))
+    sha = files.sha256_of(manifest_path(data))
 
     configs = {key: run_config(key, args.preset, args.epochs) for key in keys}  # may refuse: before training
     labels, timings, groups = {}, {}, {}  # by run id; groups: method label -> its seed runs' labels
@@ -477,31 +496,13 @@ def run(args, argv=None):
         methods.append(load_model_method(label, out / "models" / run_id, args.batch_size, args.samples))
     report = add_reference_ratio(evaluate_methods(manifest, args.split, methods, args.batch_size))
     evaluation = out / "evaluation"
-    files = reports.write_outputs(report, manifest, evaluation)
+    written = reports.write_outputs(report, manifest, evaluation)
     eval_seconds = time.time() - eval_start
 
-    table3 = format_table3(report, labels)
-    table2 = format_table2(report, labels)
     spread = seed_spread(report, groups) if args.seeds > 1 else None
     total = time.time() - start
-    text = (
-        f"{reports.caption(report)}\n\nTable 3 layout: every method and metric\n\n{table3}\n\n"
-        f"Table 2 layout: ablations (each row switches one part off; the GAN row is the run without "
-        f"WGAN-GP)\n\n{table2}\n\n"
-    )
-    if spread:
-        text += (
-            f"Spread over {args.seeds} seeds (mean +- sample standard deviation of the "
-            f"trainings of each method)\n\n{format_seed_spread(spread)}\n\n"
-        )
-    text += (
-        "Training seconds: "
-        + ", ".join(
-            f"{labels[k]} {t['train_seconds']:.0f}{' (reused)' if t['reused'] else ''}" for k, t in timings.items()
-        )
-        + f"; evaluation {eval_seconds:.0f} s; total {total:.0f} s\n"
-    )
-    (out / "compare.md").write_text("```\n" + text + "```\n")
+    text = format_compare(report, labels, spread, args.seeds, timings, eval_seconds, total)
+    files.write_text(out / "compare.md", "```\n" + text + "```\n")
     command = ["python", "-m", "hsr_keras.compare"] + list(argv or [])
     settings = reports.settings_record(args.batch_size, args.samples, baselines)
     compared = {
@@ -514,7 +515,9 @@ def run(args, argv=None):
         "seeds": args.seeds,
         "seed_spread": spread,
     }
-    reports.write_results(evaluation, report, methods, manifest_path(data), command, settings, files, compare=compared)
+    reports.write_results(
+        evaluation, report, methods, manifest_path(data), command, settings, written, compare=compared
+    )
     print(f"\n{text}")
     if not args.quiet:
         print(

@@ -163,6 +163,7 @@ def _define_classic(nc, gen, times, scale, offset):
     return var
 
 
+# Over 80 lines: every variable and attribute of a 2024+ CDS file, as the CDS writes them.
 def _define_new(nc, gen, times):
     """The 2024+ CDS layout (netCDF4, float32 with zlib); returns the `r` variable."""
     dims = ("valid_time", "pressure_level", "latitude", "longitude")

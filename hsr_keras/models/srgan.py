@@ -46,6 +46,7 @@ def _prelu(name):
     return keras.layers.PReLU(shared_axes=[1, 2, 3], name=name)
 
 
+# Over 80 lines: the builder layout of `networks.build_generator` (arguments, layers, graph).
 def build_srgan_generator(
     scale=8,
     filters=64,
