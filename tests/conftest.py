@@ -1,4 +1,8 @@
-"""Shared test setup: quiet TensorFlow, two logical CPU devices, seeds and precision reset."""
+"""Shared test setup: quiet TensorFlow, two logical CPU devices, seeds and precision reset, and the test data.
+
+The builds and runs the tests share are made once per test process (session fixtures) by the
+helpers of `tiny_build` and `tiny_runs`; tests that change one work on a copy.
+"""
 
 import os
 import subprocess
@@ -23,7 +27,7 @@ REAL_ERA5 = Path(__file__).resolve().parent / "data" / "era5" / "met-accf-pl.nc"
 
 @pytest.fixture(autouse=True)
 def _reset_keras_state():
-    """Every test starts from the same seed and the float32 policy."""
+    """Every test starts from the same seed (Python, numpy, the backend) and the float32 policy."""
     keras.utils.set_random_seed(0)
     keras.mixed_precision.set_global_policy("float32")
     yield
@@ -69,3 +73,58 @@ def live_pid():
     yield process.pid
     process.kill()
     process.wait()
+
+
+# ----------------------------------------------------------------------------- shared data
+
+
+@pytest.fixture(scope="session")
+def small_build(tmp_path_factory):
+    """Synthetic files and their scale-8 build (12 train days, 4 val days): what training tests train on."""
+    from tiny_runs import make_build
+
+    return make_build(tmp_path_factory.mktemp("small_build"))
+
+
+@pytest.fixture(scope="session")
+def search_build(tmp_path_factory):
+    """A tiny scale-4 build of random fields, one shard per split: what a search's trials train on."""
+    from tiny_runs import write_build
+
+    return write_build(tmp_path_factory.mktemp("search") / "tfrecords")
+
+
+@pytest.fixture(scope="session")
+def search_base_file(tmp_path_factory):
+    """The base config file of a tiny search (`tiny_runs.TINY_SEARCH`)."""
+    import json
+
+    from tiny_runs import TINY_SEARCH
+
+    path = tmp_path_factory.mktemp("search_base") / "base.json"
+    path.write_text(json.dumps(TINY_SEARCH))
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny(tmp_path_factory):
+    """A scale-4 build with a two-month test split, a noisy paper generator as a fit folder, an SRCNN `.keras`."""
+    from tiny_build import make_tiny
+
+    return make_tiny(tmp_path_factory.mktemp("tiny"))
+
+
+@pytest.fixture(scope="session")
+def sharded_build(tmp_path_factory):
+    """A tiny build whose test split has 4 shards of one day each (for damaged-shard tests: use the copy)."""
+    from tiny_build import make_sharded_build
+
+    return make_sharded_build(tmp_path_factory.mktemp("shards"))
+
+
+@pytest.fixture
+def sharded_build_copy(sharded_build, tmp_path):
+    """A copy of `sharded_build` a test may damage."""
+    import shutil
+
+    return Path(shutil.copytree(sharded_build, tmp_path / "data"))

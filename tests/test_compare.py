@@ -4,15 +4,10 @@ import json
 
 import numpy as np
 import pytest
-from tiny_build import make_tiny, read_csv
+from tiny_build import read_csv
 
 from hsr_keras import compare
 from hsr_keras.models.provenance import code_version
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    return make_tiny(tmp_path_factory.mktemp("compare"))
 
 
 def test_help(capsys):
@@ -156,6 +151,7 @@ def test_compare_configs():
     assert [key for key, c in configs.items() if c.pretrain_epochs] == ["pretrain"]
 
 
+@pytest.mark.slow
 def test_compare_content_and_pretrain_rows(tiny, tmp_path, capsys):
     argv = ["--data", str(tiny["data"]), "--out", str(tmp_path), "--methods", "pretrain,content", "--epochs", "2"]
     argv += ["--baselines", "bicubic", "--seeds", "2", "--quiet"]

@@ -6,11 +6,9 @@ flipped bit, a missing file) and asserts the `ShardError` names the shard and th
 
 import json
 import os
-import shutil
 
 import numpy as np
 import pytest
-from tiny_build import REGION, SCALE, SPLITS
 
 from hsr_keras.training import data
 from hsr_keras.training.data import (
@@ -22,31 +20,7 @@ from hsr_keras.training.data import (
     read_errors,
     scan_shard,
 )
-from tfrecords_builder import build, synthetic
 from tfrecords_builder.contract.manifest import read_manifest, shard_record, write_readable_json
-
-
-def make_sharded_build(root):
-    """A tiny build under `root/data` whose test split has 4 shards of one day each; returns its folder."""
-    synthetic.write_synthetic(root / "era5", "2019-01-27", "2019-02-03", per="all", interval_hours=3, seed=0, **REGION)
-    argv = [str(root / "era5"), "--out", str(root / "data"), "--lat", "40", "47.75", "--lon", "110", "117.75"]
-    argv += ["--scale", str(SCALE), "--quiet", "--shard-mb", "0.03"] + SPLITS
-    assert build.main(argv) == 0
-    manifest = read_manifest(root / "data")
-    assert len(manifest["splits"]["test"]["shards"]) == 4, manifest["splits"]["test"]["shards"]
-    return root / "data"
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    return make_sharded_build(tmp_path_factory.mktemp("shards"))
-
-
-@pytest.fixture
-def build_copy(built, tmp_path):
-    folder = tmp_path / "data"
-    shutil.copytree(built, folder)
-    return folder
 
 
 def truncate(path):
@@ -72,58 +46,58 @@ def record_checksums(folder):
     write_readable_json(manifest, folder / "manifest.json")
 
 
-def test_small_builds_are_checksummed_by_default(build_copy):
+def test_small_builds_are_checksummed_by_default(sharded_build_copy):
     """Under CHEAP_CHECK_BYTES the contents are checked too, so a bit-flip is caught before reading."""
-    assert check_shards(build_copy, ["train", "val", "test"])["checksums"] is True
-    flip_bit(first_test_shard(build_copy))
+    assert check_shards(sharded_build_copy, ["train", "val", "test"])["checksums"] is True
+    flip_bit(first_test_shard(sharded_build_copy))
     with pytest.raises(ShardError, match="is corrupt"):
-        check_shards(build_copy, "test")
+        check_shards(sharded_build_copy, "test")
 
 
-def test_total_size_mismatch_names_the_shard(build_copy):
+def test_total_size_mismatch_names_the_shard(sharded_build_copy):
     """Without per-shard sizes a split's total tells; the damaged one of its shards is found and named."""
-    manifest = read_manifest(build_copy)
-    third = build_copy / manifest["splits"]["test"]["shards"][2]
+    manifest = read_manifest(sharded_build_copy)
+    third = sharded_build_copy / manifest["splits"]["test"]["shards"][2]
     truncate(third)
     with pytest.raises(ShardError, match=f"shard {third.name} of split 'test' .* is truncated"):
         check_shards(manifest, "test")
 
 
-def test_recorded_sizes_and_checksums(build_copy, monkeypatch):
+def test_recorded_sizes_and_checksums(sharded_build_copy, monkeypatch):
     monkeypatch.setattr(data, "CHEAP_CHECK_BYTES", 0, raising=False)
-    record_checksums(build_copy)
-    assert check_shards(build_copy, ["train", "val", "test"], checksums=True)["checksums"] is True
-    shard = first_test_shard(build_copy)
+    record_checksums(sharded_build_copy)
+    assert check_shards(sharded_build_copy, ["train", "val", "test"], checksums=True)["checksums"] is True
+    shard = first_test_shard(sharded_build_copy)
     size = shard.stat().st_size
     flip_bit(shard)
-    check_shards(build_copy, "test")  # the size is right
+    check_shards(sharded_build_copy, "test")  # the size is right
     with pytest.raises(ShardError, match=f"{shard.name} .* is corrupt: its sha256 differs from the manifest's"):
-        check_shards(build_copy, "test", checksums=True)
+        check_shards(sharded_build_copy, "test", checksums=True)
     truncate(shard)
     with pytest.raises(ShardError, match=f"is truncated: {size // 2} bytes, the manifest records {size}"):
-        check_shards(build_copy, "test")
+        check_shards(sharded_build_copy, "test")
 
 
-def test_missing_shard(build_copy):
-    first_test_shard(build_copy).unlink()
+def test_missing_shard(sharded_build_copy):
+    first_test_shard(sharded_build_copy).unlink()
     with pytest.raises(ShardError, match="1 shard\\(s\\) of split 'test' are missing"):
-        check_shards(build_copy, "test")
+        check_shards(sharded_build_copy, "test")
 
 
-def test_make_dataset_checks_before_reading(build_copy):
+def test_make_dataset_checks_before_reading(sharded_build_copy):
     """`fit`'s input pipeline: a truncated training shard is named before the first step."""
-    shard = build_copy / read_manifest(build_copy)["splits"]["train"]["shards"][0]
+    shard = sharded_build_copy / read_manifest(sharded_build_copy)["splits"]["train"]["shards"][0]
     truncate(shard)
     with pytest.raises(ShardError, match=f"shard {shard.name} of split 'train'"):
-        make_dataset(build_copy, "train", 2)
+        make_dataset(sharded_build_copy, "train", 2)
 
 
-def test_read_errors_names_the_shard(build_copy):
+def test_read_errors_names_the_shard(sharded_build_copy):
     """The context manager `fit` wraps its training in: a DataLossError becomes a ShardError."""
     import tensorflow as tf
 
-    manifest = read_manifest(build_copy)
-    flip_bit(build_copy / manifest["splits"]["val"]["shards"][0])
+    manifest = read_manifest(sharded_build_copy)
+    flip_bit(sharded_build_copy / manifest["splits"]["val"]["shards"][0])
     with pytest.raises(ShardError, match="of split 'val'"):
         with read_errors(manifest, ["train", "val"]):
             raise tf.errors.DataLossError(None, None, "inflate() failed with error -3: incorrect data check")
@@ -132,8 +106,8 @@ def test_read_errors_names_the_shard(build_copy):
             raise KeyError("x")
 
 
-def test_scan_shard(built, tmp_path):
-    shard = first_test_shard(built)
+def test_scan_shard(sharded_build, tmp_path):
+    shard = first_test_shard(sharded_build)
     assert scan_shard(shard) == (1, None)
     copy = tmp_path / shard.name
     copy.write_bytes(shard.read_bytes()[:-3])
@@ -144,33 +118,33 @@ def test_scan_shard(built, tmp_path):
     assert "corrupt" in scan_shard(copy)[1]
 
 
-def test_intact_build_reads(built):
-    assert check_shards(built, ["train", "val", "test"]) == {
+def test_intact_build_reads(sharded_build):
+    assert check_shards(sharded_build, ["train", "val", "test"]) == {
         "shards": 8,
-        "bytes": sum(read_manifest(built)["splits"][s]["bytes"] for s in ("train", "val", "test")),
+        "bytes": sum(read_manifest(sharded_build)["splits"][s]["bytes"] for s in ("train", "val", "test")),
         "checksums": True,
     }
     assert CHEAP_CHECK_BYTES >= 1 << 20
-    lr, hr, time = load_split(built, "test")
+    lr, hr, time = load_split(sharded_build, "test")
     assert lr.shape[0] == hr.shape[0] == time.shape[0] == 4 and np.isfinite(hr).all()
 
 
-def test_record_count_must_match(build_copy):
+def test_record_count_must_match(sharded_build_copy):
     """Shards that are intact but not those the manifest describes (a shard of another build).
 
     Only a manifest without per-shard checksums (a build before them) needs the record count.
     """
-    manifest = json.loads((build_copy / "manifest.json").read_text())
+    manifest = json.loads((sharded_build_copy / "manifest.json").read_text())
     del manifest["splits"]["test"]["shard_files"]
     manifest["splits"]["test"]["examples"] = 5
-    write_readable_json(manifest, build_copy / "manifest.json")
+    write_readable_json(manifest, sharded_build_copy / "manifest.json")
     with pytest.raises(ShardError, match="holds 4 records, the manifest records 5"):
-        check_shards(build_copy, "test")
+        check_shards(sharded_build_copy, "test")
 
 
-def test_rebuild_hint_without_a_command(build_copy):
-    manifest = read_manifest(build_copy)
+def test_rebuild_hint_without_a_command(sharded_build_copy):
+    manifest = read_manifest(sharded_build_copy)
     del manifest["command"]
-    truncate(first_test_shard(build_copy))
+    truncate(first_test_shard(sharded_build_copy))
     with pytest.raises(ShardError, match="rebuild the data with python -m tfrecords_builder$"):
         check_shards(manifest, "test")

@@ -4,7 +4,7 @@ import json
 import math
 
 import pytest
-from tiny_build import PAPER_COLUMNS, make_tiny, read_csv
+from tiny_build import PAPER_COLUMNS, read_csv
 
 from hsr_keras import evaluate
 from hsr_keras.evaluation.engine import BASELINES
@@ -12,12 +12,6 @@ from hsr_keras.evaluation.reports import json_number
 from hsr_keras.models.model_files import load_generator
 from hsr_keras.models.networks import build_srcnn
 from tfrecords_builder.contract.files import sha256_of
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    return make_tiny(tmp_path_factory.mktemp("evaluate"))
-
 
 TEXTURE_COLUMNS = ["power_near", "power_far", "lattice", "lattice_truth"]
 

@@ -5,19 +5,13 @@ import math
 import keras
 import numpy as np
 import pytest
-from tiny_build import SCALE, TINY_GENERATOR, make_tiny, oracle, planted_lattice
+from tiny_build import SCALE, TINY_GENERATOR, oracle, planted_lattice
 
 from hsr_keras.evaluation import engine as evaluation
 from hsr_keras.evaluation import method_scores
 from hsr_keras.layers import SamplingGaussianNoise
 from hsr_keras.models.networks import build_generator, build_srcnn
 from hsr_keras.training.data import load_split
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    return make_tiny(tmp_path_factory.mktemp("evaluation"))
-
 
 # ----------------------------------------------------------------------------- methods
 

@@ -7,14 +7,13 @@ removed by the next run, those of live processes kept; `--help` answers without 
 """
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from test_data import first_test_shard, flip_bit, make_sharded_build, truncate
+from test_data import first_test_shard, flip_bit, truncate
 from test_export import make_fit_folder
 
 from hsr_keras import evaluate, export, predict
@@ -56,29 +55,17 @@ def read_only(read_only_folder):
 # ----------------------------------------------------------------------------- damaged shards
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    return make_sharded_build(tmp_path_factory.mktemp("faults"))
-
-
-@pytest.fixture
-def build_copy(built, tmp_path):
-    folder = tmp_path / "data"
-    shutil.copytree(built, folder)
-    return folder
-
-
 def evaluate_cli(folder, out, *extra):
     return evaluate.main(["--data", str(folder), "--baselines", "bicubic", "--out", str(out), "--quiet", *extra])
 
 
-def test_truncated_shard_evaluate_cli(build_copy, tmp_path):
+def test_truncated_shard_evaluate_cli(sharded_build_copy, tmp_path):
     """Case 7: a truncated shard is named, with the build command that rebuilds it; nothing is written."""
-    shard = first_test_shard(build_copy)
+    shard = first_test_shard(sharded_build_copy)
     truncate(shard)
     out = tmp_path / "out"
     run = subprocess.run(
-        [sys.executable, "-m", "hsr_keras.evaluate", "--data", str(build_copy), "--baselines", "bicubic"]
+        [sys.executable, "-m", "hsr_keras.evaluate", "--data", str(sharded_build_copy), "--baselines", "bicubic"]
         + ["--out", str(out), "--quiet"],
         capture_output=True,
         text=True,
@@ -92,38 +79,38 @@ def test_truncated_shard_evaluate_cli(build_copy, tmp_path):
     assert not out.exists()
 
 
-def test_truncated_shard_in_process(build_copy, tmp_path, capsys):
-    truncate(first_test_shard(build_copy))
-    assert evaluate_cli(build_copy, tmp_path / "out") == 2
+def test_truncated_shard_in_process(sharded_build_copy, tmp_path, capsys):
+    truncate(first_test_shard(sharded_build_copy))
+    assert evaluate_cli(sharded_build_copy, tmp_path / "out") == 2
     line = one_error_line(capsys.readouterr().err)
-    assert "of split 'test'" in line and "is truncated" in line and first_test_shard(build_copy).name in line
+    assert "of split 'test'" in line and "is truncated" in line and first_test_shard(sharded_build_copy).name in line
     assert not (tmp_path / "out").exists()
 
 
-def test_bit_flip_found_by_checksums_on_request(build_copy, tmp_path, capsys, monkeypatch):
+def test_bit_flip_found_by_checksums_on_request(sharded_build_copy, tmp_path, capsys, monkeypatch):
     """A bit-flip keeps the size: a size check passes, the checksum (--verify-shards) names the shard."""
     monkeypatch.setattr(data, "CHEAP_CHECK_BYTES", 0, raising=False)  # as for a build too large to checksum by default
-    shard = first_test_shard(build_copy)
+    shard = first_test_shard(sharded_build_copy)
     flip_bit(shard)
-    assert check_shards(build_copy, "test")["checksums"] is False  # sizes only: they are right
+    assert check_shards(sharded_build_copy, "test")["checksums"] is False  # sizes only: they are right
     with pytest.raises(ShardError, match=f"shard {shard.name} of split 'test' .* is corrupt"):
-        check_shards(build_copy, ["train", "test"], checksums=True)
-    assert evaluate_cli(build_copy, tmp_path / "out", "--verify-shards") == 2
+        check_shards(sharded_build_copy, ["train", "test"], checksums=True)
+    assert evaluate_cli(sharded_build_copy, tmp_path / "out", "--verify-shards") == 2
     line = one_error_line(capsys.readouterr().err)
     assert shard.name in line and "is corrupt" in line and "rebuild the data" in line
 
 
-def test_bit_flip_found_while_reading(build_copy, tmp_path, capsys, monkeypatch):
+def test_bit_flip_found_while_reading(sharded_build_copy, tmp_path, capsys, monkeypatch):
     """No check beforehand: the DataLossError met while streaming becomes one line naming the shard."""
     monkeypatch.setattr(data, "check_shards", lambda *args, **kwargs: None, raising=False)
-    shard = first_test_shard(build_copy)
+    shard = first_test_shard(sharded_build_copy)
     flip_bit(shard)
-    assert evaluate_cli(build_copy, tmp_path / "out") == 2
+    assert evaluate_cli(sharded_build_copy, tmp_path / "out") == 2
     line = one_error_line(capsys.readouterr().err)
     assert f"shard {shard.name} of split 'test'" in line and "is corrupt" in line
     assert not (tmp_path / "out").exists()
     with pytest.raises(ShardError, match=shard.name):
-        data.load_split(build_copy, "test")
+        data.load_split(sharded_build_copy, "test")
 
 
 def test_fit_refuses_a_truncated_shard_before_training(tmp_path):
@@ -312,17 +299,17 @@ def test_killed_predict_leaves_a_temporary_the_next_run_removes(predict_setup, t
 # ----------------------------------------------------------------------------- evaluate outputs
 
 
-def test_evaluate_into_a_read_only_folder(built, read_only, capsys, monkeypatch):
+def test_evaluate_into_a_read_only_folder(sharded_build, read_only, capsys, monkeypatch):
     """Case 8: one line, exit 2, before anything is evaluated."""
     monkeypatch.setattr(evaluation, "evaluate_methods", pytest.fail)
-    assert evaluate_cli(built, read_only / "out") == 2
+    assert evaluate_cli(sharded_build, read_only / "out") == 2
     assert "read-only" in one_error_line(capsys.readouterr().err)
     assert not (read_only / "out").exists()
 
 
-def test_evaluate_onto_a_file(built, tmp_path, capsys):
+def test_evaluate_onto_a_file(sharded_build, tmp_path, capsys):
     (tmp_path / "out").write_text("")
-    assert evaluate_cli(built, tmp_path / "out") == 2
+    assert evaluate_cli(sharded_build, tmp_path / "out") == 2
     assert "is a file, not a folder" in one_error_line(capsys.readouterr().err)
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from tiny_runs import history_rows, make_build, write_config
+from tiny_runs import history_rows, write_config
 
 from hsr_keras import fit
 from hsr_keras.training import trainer
@@ -24,11 +24,6 @@ from hsr_keras.training.callbacks import TrainingDiverged
 from hsr_keras.training.config import load_config
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def small_build(tmp_path_factory):
-    return make_build(tmp_path_factory.mktemp("faults_data"))
 
 
 def snapshot(folder):

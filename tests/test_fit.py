@@ -4,15 +4,10 @@ import json
 
 import numpy as np
 import pytest
-from tiny_runs import history_rows, make_build, write_config
+from tiny_runs import history_rows, write_config
 
 from hsr_keras import fit
 from hsr_keras.training.config import load_config
-
-
-@pytest.fixture(scope="module")
-def small_build(tmp_path_factory):
-    return make_build(tmp_path_factory.mktemp("fit_data"))
 
 
 def test_fit_writes_every_output(small_build, tmp_path, capsys):

@@ -12,11 +12,6 @@ HR_LON = 105.0 + 0.25 * np.arange(64)
 LR_LAT, LR_LON = HR_LAT[::8], HR_LON[::8]
 
 
-@pytest.fixture(autouse=True)
-def _seed():
-    np.random.seed(0)
-
-
 def linear(lat, lon):
     return 3.0 * lat[:, None] - 2.0 * lon[None, :] + 400.0
 

@@ -28,13 +28,6 @@ def shapes(channels):
     return [s + (channels,) for s in SHAPES]
 
 
-@pytest.fixture(autouse=True)
-def seed_and_policy():
-    keras.utils.set_random_seed(0)
-    yield
-    keras.mixed_precision.set_global_policy("float32")
-
-
 def np_sigmoid(x):
     return 1.0 / (1.0 + np.exp(-x))
 

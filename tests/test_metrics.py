@@ -13,12 +13,6 @@ from tiny_build import planted_lattice
 from hsr_keras.scoring import metrics as M
 
 
-@pytest.fixture(autouse=True)
-def _seed():
-    np.random.seed(0)
-    tf.random.set_seed(0)
-
-
 def np_(x):
     return np.asarray(ops.convert_to_numpy(x))
 

@@ -15,13 +15,6 @@ TINY_GENERATOR = dict(filters=8, num_res_blocks=1, upsample_filters=4, num_post_
 TINY_CRITIC = dict(filters=8, num_res_blocks=1, num_post_blocks=1)
 
 
-@pytest.fixture(autouse=True)
-def seed_and_policy():
-    keras.utils.set_random_seed(0)
-    yield
-    keras.mixed_precision.set_global_policy("float32")
-
-
 def rh(shape, seed=0):
     """Random relative humidity in %RH."""
     return np.random.default_rng(seed).uniform(0, 140, size=shape).astype("float32")

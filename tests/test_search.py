@@ -1,30 +1,16 @@
 """hsr_keras.training.search: the search space and the hyper-model that builds and trains a trial."""
 
 import dataclasses
-import json
 import math
 
 import keras
 import keras_tuner
 import numpy as np
 import pytest
-from tiny_runs import TINY_SEARCH, write_build
 
 from hsr_keras.training import search, search_space
 from hsr_keras.training.config import PRESETS, load_config
 from tfrecords_builder.contract.manifest import read_manifest
-
-
-@pytest.fixture(scope="module")
-def build(tmp_path_factory):
-    return write_build(tmp_path_factory.mktemp("search") / "tfrecords")
-
-
-@pytest.fixture(scope="module")
-def base_file(tmp_path_factory):
-    path = tmp_path_factory.mktemp("search") / "base.json"
-    path.write_text(json.dumps(TINY_SEARCH))
-    return path
 
 
 def test_search_space_suits_both_presets():
@@ -56,9 +42,9 @@ def test_search_space_suits_both_presets():
         search_space.search_space(content, "critic_steps")
 
 
-def test_build_uses_the_hp_values_and_the_seed(build, base_file):
-    base = load_config(base_file, preset="demo", epochs=2)
-    hypermodel = search.GANHyperModel(base, read_manifest(build), space="full")
+def test_build_uses_the_hp_values_and_the_seed(search_build, search_base_file):
+    base = load_config(search_base_file, preset="demo", epochs=2)
+    hypermodel = search.GANHyperModel(base, read_manifest(search_build), space="full")
     fixed = {
         "g_learning_rate": 2e-4,
         "d_learning_rate": 5e-4,
@@ -94,7 +80,7 @@ def test_build_uses_the_hp_values_and_the_seed(build, base_file):
     keras.utils.set_random_seed(99)
     again = hypermodel.build(hp)
     assert all(np.array_equal(a, b) for a, b in zip(weights, again.get_weights()))
-    other = search.GANHyperModel(base.replace(seed=4), read_manifest(build), space="full").build(hp)
+    other = search.GANHyperModel(base.replace(seed=4), read_manifest(search_build), space="full").build(hp)
     assert not np.array_equal(weights[0], other.get_weights()[0])
 
 

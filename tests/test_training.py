@@ -13,15 +13,10 @@ import keras
 import numpy as np
 import pytest
 from test_jax_backend import tiny_in_memory_data
-from tiny_runs import TINY_RUN, history_rows, make_build, write_config
+from tiny_runs import TINY_RUN, history_rows, write_config
 
 from hsr_keras.training import demo_data, run_folder, trainer
 from hsr_keras.training.config import Config, load_config
-
-
-@pytest.fixture(scope="module")
-def small_build(tmp_path_factory):
-    return make_build(tmp_path_factory.mktemp("fit_data"))
 
 
 def test_demo_data_is_built_once_with_the_demo_dates(tmp_path):
@@ -195,6 +190,7 @@ class KillAt(keras.callbacks.Callback):
             raise KeyboardInterrupt(f"killed after epoch {epoch}")
 
 
+@pytest.mark.slow
 def test_a_run_killed_in_either_phase_resumes_in_it(small_build, tmp_path):
     out = tmp_path / "run"
     # Under mixed_float16 the switch wraps the generator's optimizer in a new loss-scale
@@ -271,6 +267,7 @@ def jax_pretrain_worker(out):
     (Path(out) / "seen.json").write_text(json.dumps(result))
 
 
+@pytest.mark.slow
 def test_pretraining_and_its_resume_under_jax(tmp_path):
     if importlib.util.find_spec("jax") is None:
         pytest.skip("jax is not installed (pip install hsr-keras[jax])")
@@ -302,6 +299,7 @@ def test_a_run_saved_before_a_config_field_existed_resumes_as_its_default(tmp_pa
     assert run_folder.config_changes({**saved, "scale": 4}, Config(epochs=3)) == []
 
 
+@pytest.mark.slow
 def test_the_switch_makes_the_critics_optimizer_in_the_runs_strategy(small_build, tmp_path):
     import tensorflow as tf
 

@@ -5,7 +5,7 @@ import json
 
 import keras_tuner
 import pytest
-from tiny_runs import TINY_SEARCH, write_build
+from tiny_runs import TINY_SEARCH
 
 from hsr_keras import tune
 from hsr_keras.training import search, search_space
@@ -14,26 +14,14 @@ from hsr_keras.training.config import load_config
 SEARCH = ["--tuner", "random", "--max-trials", "2", "--epochs", "1", "--space", "small", "--quiet"]
 
 
-@pytest.fixture(scope="module")
-def build(tmp_path_factory):
-    return write_build(tmp_path_factory.mktemp("tune") / "tfrecords")
-
-
-@pytest.fixture(scope="module")
-def base_file(tmp_path_factory):
-    path = tmp_path_factory.mktemp("tune") / "base.json"
-    path.write_text(json.dumps(TINY_SEARCH))
-    return path
-
-
 def read_rows(path):
     with open(path, newline="") as f:
         return list(csv.DictReader(f))
 
 
-def test_search_writes_best_config_and_resumes(build, base_file, tmp_path, capsys):
+def test_search_writes_best_config_and_resumes(search_build, search_base_file, tmp_path, capsys):
     out = tmp_path / "out"
-    argv = ["--data", str(build), "--config", str(base_file), "--out", str(out), *SEARCH]
+    argv = ["--data", str(search_build), "--config", str(search_base_file), "--out", str(out), *SEARCH]
     assert tune.main(argv) == 0
     printed = capsys.readouterr().out
     assert "best_config.json" in printed and "Best: trial" in printed
@@ -68,12 +56,12 @@ def test_search_writes_best_config_and_resumes(build, base_file, tmp_path, capsy
     assert "--overwrite" in capsys.readouterr().err
 
 
-def test_failed_trials_are_reported(build, base_file, tmp_path, capsys, monkeypatch):
+def test_failed_trials_are_reported(search_build, search_base_file, tmp_path, capsys, monkeypatch):
     def diverge(self, hp, model, **kwargs):
         raise keras_tuner.errors.FailedTrialError("training diverged")
 
     monkeypatch.setattr(search.GANHyperModel, "fit", diverge)
-    argv = ["--data", str(build), "--config", str(base_file), "--out", str(tmp_path), *SEARCH]
+    argv = ["--data", str(search_build), "--config", str(search_base_file), "--out", str(tmp_path), *SEARCH]
     assert tune.main(argv) == 1
     assert "no trial completed" in capsys.readouterr().err
     assert [row["status"] for row in read_rows(tmp_path / "trials.csv")] == ["FAILED", "FAILED"]
@@ -95,33 +83,33 @@ def test_failed_trials_are_reported(build, base_file, tmp_path, capsys, monkeypa
         (["--space", "filters,lr"], "--space must be"),
     ],
 )
-def test_bad_options_exit_2_with_one_line(build, base_file, tmp_path, capsys, extra, message):
-    argv = ["--data", str(build), "--config", str(base_file), "--out", str(tmp_path), "--quiet", *extra]
+def test_bad_options_exit_2_with_one_line(search_build, search_base_file, tmp_path, capsys, extra, message):
+    argv = ["--data", str(search_build), "--config", str(search_base_file), "--out", str(tmp_path), "--quiet", *extra]
     assert tune.main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
 
 
-def test_missing_manifest_and_bad_config_exit_2(build, tmp_path, capsys):
+def test_missing_manifest_and_bad_config_exit_2(search_build, tmp_path, capsys):
     assert tune.main(["--data", str(tmp_path / "nowhere"), "--out", str(tmp_path), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "no manifest.json" in err and err.count("\n") == 1
 
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({**TINY_SEARCH, "critic_steps": 0}))
-    assert tune.main(["--data", str(build), "--config", str(bad), "--out", str(tmp_path), "--quiet"]) == 2
+    assert tune.main(["--data", str(search_build), "--config", str(bad), "--out", str(tmp_path), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "critic_steps must be >= 1" in err and err.count("\n") == 1
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["bayesian", "hyperband"])
-def test_other_tuners_run_a_search(build, base_file, tmp_path, name):
+def test_other_tuners_run_a_search(search_build, search_base_file, tmp_path, name):
     argv = [
         "--data",
-        str(build),
+        str(search_build),
         "--config",
-        str(base_file),
+        str(search_base_file),
         "--out",
         str(tmp_path),
         "--tuner",

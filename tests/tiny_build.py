@@ -74,3 +74,14 @@ def planted_lattice(field, scale):
         + dotted[..., rows, cols + 1]
     ) / 4
     return dotted
+
+
+def make_sharded_build(root):
+    """A tiny build under `root/data` whose test split has 4 shards of one day each; returns its folder."""
+    synthetic.write_synthetic(root / "era5", "2019-01-27", "2019-02-03", per="all", interval_hours=3, seed=0, **REGION)
+    argv = [str(root / "era5"), "--out", str(root / "data"), "--lat", "40", "47.75", "--lon", "110", "117.75"]
+    argv += ["--scale", str(SCALE), "--quiet", "--shard-mb", "0.03"] + SPLITS
+    assert build.main(argv) == 0
+    manifest = read_manifest(root / "data")
+    assert len(manifest["splits"]["test"]["shards"]) == 4, manifest["splits"]["test"]["shards"]
+    return root / "data"
