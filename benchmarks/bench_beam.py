@@ -16,7 +16,7 @@ A Beam worker runs the local build's shard job, so past Beam's fixed start (work
 pipeline set-up: seconds here, minutes on Dataflow) its rate is the local build's one-thread
 rate; from that measured per-worker rate it then prints a table, marked
 "simulated from measured rates", of a global 1979-2024 single-level build (ARCO-ERA5, 3-hourly,
-242 patches of 64 x 64 cells a day, as in the README) on 1, 10 and 100 workers, and a Dataflow
+242 patches of 64 x 64 cells a day, as in docs/data.md) on 1, 10 and 100 workers, and a Dataflow
 command with its cost estimate. The simulation assumes that a worker's time is proportional to
 the cells it cuts and compresses (the synthetic box's 64 x 64 cells per day against 242 such
 patches) and that workers scale linearly past the two measured here; it ignores reading from
@@ -42,7 +42,7 @@ START = np.datetime64("2019-01-01")
 GLOBAL_DAYS = int(
     (np.datetime64("2025-01-01", "D") - np.datetime64("1979-01-01", "D")).astype(int)
 )  # 1979-2024: 16,802 days
-GLOBAL_CELLS = 242 * 64 * 64  # the README's global build: 11 x 22 patches of 64 x 64 cells
+GLOBAL_CELLS = 242 * 64 * 64  # docs/data.md's global build: 11 x 22 patches of 64 x 64 cells
 BENCH_CELLS = 64 * 64  # the paper's region in the synthetic box
 # Assumption, not a quote: Dataflow batch list prices in us-central1 of $0.056 per vCPU-hour and
 # $0.003557 per GB-hour make an n1-standard-4 worker (4 vCPUs, 15 GB) about $0.28 an hour; a

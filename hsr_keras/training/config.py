@@ -260,7 +260,7 @@ PRESETS = {
         se_ratio=8,
         global_skip=True,
         skip_interpolation="bicubic",
-        # No dotted lattice (README "Texture and the lattice": chosen from 3 seeds x 4 recipes
+        # No dotted lattice (docs/texture.md: chosen from 3 seeds x 4 recipes
         # on the demo data; the best MSE among the recipes without a lattice)
         icnr=True,
         loss_weights={"lattice": 0.03},
