@@ -24,6 +24,7 @@ from pathlib import Path
 from hsr_keras.choices import OBJECTIVES, TUNERS
 from hsr_keras.training.config import PRESETS, load_config
 from hsr_keras.training.search_space import SMALL_SPACE, SearchError, search_space
+from tfrecords_builder.contract import files
 from tfrecords_builder.contract.console import EXIT_INTERNAL, EXIT_INTERRUPTED, one_line, run_command, set_quiet
 
 # Defaults that depend on the data: small for the demo, a real search with --data.
@@ -186,7 +187,7 @@ def run(args):
             seed=base.seed,
             overwrite=args.overwrite,
         )
-        (out / "search.json").write_text(json.dumps(settings, indent=1) + "\n")
+        files.write_text(out / "search.json", json.dumps(settings, indent=1) + "\n")
         tuner.search(epochs=epochs, verbose=0 if args.quiet else 1)
     except RuntimeError as err:  # KerasTuner: too many consecutive failed trials
         lines = [line.strip() for line in str(err).splitlines() if line.strip()]

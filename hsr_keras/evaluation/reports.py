@@ -24,7 +24,7 @@ import numpy as np
 from hsr_keras.evaluation.engine import COMPARISON_MODEL, COMPARISON_REFERENCE, MAP_DAYS, REFERENCE
 from hsr_keras.models.provenance import code_version
 from hsr_keras.scoring.metrics import METRIC_CARD, PEAK, SSIM_K1, SSIM_K2, SSIM_SIGMA, SSIM_WINDOW
-from tfrecords_builder.contract.files import sha256_of
+from tfrecords_builder.contract import files
 
 RESULTS_FILE = "results.json"
 
@@ -152,8 +152,8 @@ def write_tables(report, out):
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     columns = table_columns(report)
-    (out / "table.md").write_text(f"{caption(report)}\n\n{format_table(report)}\n")
-    with (out / "table.csv").open("w", newline="") as f:
+    files.write_text(out / "table.md", f"{caption(report)}\n\n{format_table(report)}\n")
+    with files.publishing(out / "table.csv") as temporary, open(temporary, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["method"] + [key for key, _ in columns])
         for name, scores in report["methods"].items():
@@ -177,7 +177,7 @@ def write_bands(report, out):
 
 def _write_groups(groups, column, path):
     keys = [key for key, _ in TABLE_COLUMNS if key not in SPLIT_ONLY] + ["days"]
-    with path.open("w", newline="") as f:
+    with files.publishing(path) as temporary, open(temporary, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["method", column] + keys)
         for name, per in groups.items():
@@ -190,7 +190,7 @@ def write_spectra(report, out):
     """spectra.csv: wavenumber and the mean power of the truth and of each method."""
     path = Path(out) / "spectra.csv"
     power = {"truth": report["spectra"]["truth"], **report["spectra"]["methods"]}
-    with path.open("w", newline="") as f:
+    with files.publishing(path) as temporary, open(temporary, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["wavenumber"] + list(power))
         for i, k in enumerate(report["spectra"]["wavenumber"]):
@@ -241,25 +241,25 @@ def write_outputs(report, manifest, out):
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    files = list(write_tables(report, out))
-    files.append(write_monthly(report, out))
+    written = list(write_tables(report, out))
+    written.append(write_monthly(report, out))
     if report.get("bands"):
-        files.append(write_bands(report, out))
-    files.append(write_spectra(report, out))
-    files.append(
+        written.append(write_bands(report, out))
+    written.append(write_spectra(report, out))
+    written.append(
         evaluation_plots.plot_monthly(
             report["monthly"], out / "monthly.png", title=f"split {report['split']!r}: monthly means"
         )
     )
     frames = report["spectra"]["frames"]
-    files.append(
+    written.append(
         evaluation_plots.plot_spectra(
             report["spectra"], out / "spectra.png", title=f"split {report['split']!r}, mean over {frames} frames"
         )
     )
     for entry in report["maps"]:
-        files.append(evaluation_plots.plot_method_maps(entry, manifest, out / "maps" / f"{entry['date']}.png"))
-    return files
+        written.append(evaluation_plots.plot_method_maps(entry, manifest, out / "maps" / f"{entry['date']}.png"))
+    return written
 
 
 def settings_record(batch_size, samples, baselines, seed=0, maps=MAP_DAYS, map_dates=None, map_step=None):
@@ -276,7 +276,7 @@ def settings_record(batch_size, samples, baselines, seed=0, maps=MAP_DAYS, map_d
     }
 
 
-def write_results(out, report, methods, manifest_file, command, settings, files, **sections):
+def write_results(out, report, methods, manifest_file, command, settings, written, **sections):
     """Writes results.json: every number of `report` and what produced it; returns the record.
 
     Args:
@@ -286,7 +286,7 @@ def write_results(out, report, methods, manifest_file, command, settings, files,
         manifest_file: the data manifest (its path and sha256 are recorded).
         command: the command line, as a list.
         settings: the evaluation settings (`settings_record`).
-        files: the paths written into `out` so far.
+        written: the paths written into `out` so far.
         **sections: further top-level entries (e.g. `compare`'s timings).
     """
     out = Path(out)
@@ -297,7 +297,7 @@ def write_results(out, report, methods, manifest_file, command, settings, files,
         "code_version": code_version(),
         "data": {
             "manifest": str(manifest_file.resolve()),
-            "manifest_sha256": sha256_of(manifest_file),
+            "manifest_sha256": files.sha256_of(manifest_file),
             "split": report["split"],
             "level": report["level"],
             "days": report["days"],
@@ -313,10 +313,10 @@ def write_results(out, report, methods, manifest_file, command, settings, files,
         "bands": report.get("bands", {}),
         "spectra": report["spectra"],
         "maps": [{"date": m["date"], "time": m["time"]} for m in report["maps"]],
-        "files": sorted(str(Path(p).relative_to(out)) for p in list(files) + [out / RESULTS_FILE]),
+        "files": sorted(str(Path(p).relative_to(out)) for p in list(written) + [out / RESULTS_FILE]),
         **sections,
     }
-    (out / RESULTS_FILE).write_text(json.dumps(jsonable(results), indent=1) + "\n")
+    files.write_text(out / RESULTS_FILE, json.dumps(jsonable(results), indent=1) + "\n")
     return results
 
 

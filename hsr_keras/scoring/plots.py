@@ -5,6 +5,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tfrecords_builder.contract import files
+
 
 def pyplot():
     """matplotlib.pyplot on the file-only Agg backend (training runs have no display)."""
@@ -17,10 +19,11 @@ def pyplot():
 
 
 def save_figure(fig, path, dpi=100):
-    """Writes `fig` to `path` (creating its folder), frees it, and returns the path."""
+    """Publishes `fig` as `path` (creating its folder; the format from its suffix), frees it, returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi)
+    with files.publishing(path) as temporary:
+        fig.savefig(temporary, dpi=dpi)
     pyplot().close(fig)
     return path
 

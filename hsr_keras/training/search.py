@@ -19,6 +19,7 @@ from hsr_keras.training.callbacks import StopOnNonFinite
 from hsr_keras.training.config import LOSS_WEIGHT_FIELDS
 from hsr_keras.training.search_space import SearchError, search_space, with_default
 from hsr_keras.training.trainer import FineTuning, build_gan, dataset_inputs, steps_per_epoch
+from tfrecords_builder.contract import files
 
 # KerasTuner's project folder under the search's output folder.
 PROJECT = "tuner"
@@ -203,7 +204,7 @@ def write_reports(tuner, hypermodel, out, settings):
     objective = settings["objective"]
     rows = trial_rows(tuner, hypermodel)
     columns = ["trial", "status", *hypermodel.params, "epochs", objective, "best_epoch"]
-    with open(out / "trials.csv", "w", newline="") as f:
+    with files.publishing(out / "trials.csv") as temporary, open(temporary, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=columns)
         writer.writeheader()
         writer.writerows({k: ("" if v is None else v) for k, v in row.items()} for row in rows)
@@ -218,7 +219,7 @@ def write_reports(tuner, hypermodel, out, settings):
     else:
         (out / "best_config.json").unlink(missing_ok=True)
         lines.append(f"No trial completed: see the messages in {out / PROJECT}/trial_*/trial.json.")
-    (out / "trials.md").write_text("\n".join(lines) + "\n")
+    files.write_text(out / "trials.md", "\n".join(lines) + "\n")
     plot_trials(rows, objective, OBJECTIVES[objective], hypermodel.base, out / "trials.png")
 
     report = ["", *lines, "", f"Outputs in {out}/:"]
