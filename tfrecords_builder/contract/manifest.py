@@ -17,9 +17,13 @@ lacks `patches`, as a build of one patch):
                      latitude ascending (row 0 = south), longitude ascending from the west
                      bound, past 360 across the 0/360 meridian (take it modulo 360)
     patches          {"size": [H, W], "stride": [rows, cols], "rows", "cols", "count",
-                      "corners": [[lat, lon], ...], "dropped_rows", "dropped_cols"}: patch k
-                     covers grid rows r..r+H-1 and columns c..c+W-1 from its corner (its
-                     south-west HR cell), r = stride[0] * (k // cols), c = stride[1] * (k % cols)
+                      "corners": [[lat, lon], ...], "dropped_rows", "dropped_cols",
+                      "dropped_cells", "coverage"}: patch k covers grid rows r..r+H-1 and
+                     columns c..c+W-1 from its corner (its south-west HR cell),
+                     r = stride[0] * (k // cols), c = stride[1] * (k % cols); "dropped_cells"
+                     counts the domain's grid points in no patch (dropped rows and columns,
+                     and the gaps a stride larger than the size leaves), "coverage" the
+                     share in some patch (builds before it lack both)
     splits           {name: {"start", "end", "examples", "days", "shards": [file names],
                              "bytes", "shard_files", "skipped": [{"date", "level", "reason"}],
                              "skipped_count"}}; "bytes" is the total size of the split's shards,
@@ -39,6 +43,7 @@ lacks `patches`, as a build of one patch):
     sources          [{"path", "bytes", "sha256"}] per file, [{"path", "format": "zarr"}] per store
 """
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -117,16 +122,34 @@ def write_readable_json(obj, path):
 
 def write_manifest(manifest, out_dir):
     """`manifest.json` in `out_dir`, with a climatology of arrays (several patches) in climatology.npy beside it."""
+    with publishing_manifest(manifest, out_dir):
+        pass
+
+
+@contextlib.contextmanager
+def publishing_manifest(manifest, out_dir):
+    """Write the manifest (and climatology.npy) to temporaries, run the block, then publish them, the manifest last.
+
+    The block (a build swapping its shards in) runs only once the manifest is written whole:
+    a full disk stops a build before it touches the earlier one.
+    """
     out_dir = Path(out_dir)
     clim = manifest.get("climatology") or {}
-    if any(isinstance(value, np.ndarray) for value in clim.values()):
+    arrays = any(isinstance(value, np.ndarray) for value in clim.values())
+    values = None
+    if arrays:
         values = np.stack([np.asarray(value, dtype=np.float32) for value in clim.values()])
-        with files.publishing(out_dir / CLIMATOLOGY_NAME) as temporary, open(temporary, "wb") as f:
-            np.save(f, values)
         manifest = {**manifest, "climatology": {"file": CLIMATOLOGY_NAME, "levels": list(clim)}}
-    else:
-        (out_dir / CLIMATOLOGY_NAME).unlink(missing_ok=True)
-    write_readable_json(manifest, out_dir / MANIFEST_NAME)
+    with contextlib.ExitStack() as stack:  # published in the reverse order: climatology.npy, then the manifest
+        temporary = stack.enter_context(files.publishing(out_dir / MANIFEST_NAME))
+        Path(temporary).write_text(readable_json(manifest) + "\n", encoding="utf-8")
+        if arrays:
+            temporary = stack.enter_context(files.publishing(out_dir / CLIMATOLOGY_NAME))
+            with open(temporary, "wb") as f:
+                np.save(f, values)
+        yield
+        if not arrays:
+            (out_dir / CLIMATOLOGY_NAME).unlink(missing_ok=True)
 
 
 def shard_record(path, name=None):
