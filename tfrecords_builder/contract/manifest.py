@@ -87,6 +87,10 @@ def read_manifest(path):
         )
     clim = manifest.get("climatology")
     if isinstance(clim, dict) and "file" in clim:
+        if not is_plain_name(clim["file"]):
+            raise ManifestError(
+                f"{file} names its climatology {clim['file']!r}: a build's files lie in its folder; rebuild the data"
+            )
         try:
             values = np.load(file.parent / clim["file"], mmap_mode="r")
         except (OSError, ValueError) as err:
@@ -95,8 +99,47 @@ def read_manifest(path):
     if "patches" not in manifest:  # schema 1: the whole region is the one patch
         _, height, width = manifest["hr_shape"]
         manifest["patches"] = one_patch(height, width).describe(manifest["grid"]["lat"], manifest["grid"]["lon"])
+    for name, split in manifest["splits"].items():
+        problem = split_problem(split, manifest)
+        if problem:
+            raise ManifestError(
+                f"{file}: split {name!r} {problem}: the manifest was edited or damaged; rebuild the data"
+            )
     manifest["_dir"] = str(file.parent)
     return manifest
+
+
+def is_plain_name(name):
+    """Whether `name` is a file name of the build's own folder: no folder in it, no '..', not absolute."""
+    return isinstance(name, str) and name not in ("", ".", "..") and "/" not in name and "\\" not in name
+
+
+def split_problem(split, manifest):
+    """What makes a split's record impossible (a file outside the build, counts that contradict each other), or None.
+
+    Counts: every kept day gives at least one record and at most one per level and patch; a
+    split holds no more days than its dates.
+    """
+    names = list(split.get("shards") or []) + [entry.get("name") for entry in split.get("shard_files") or []]
+    outside = next((name for name in names if not is_plain_name(name)), None)
+    if outside is not None:
+        return f"names the shard {outside!r}, which is not a file of the build's folder"
+    examples, days = split.get("examples"), split.get("days")
+    if examples is None or days is None:
+        return None
+    if not all(isinstance(n, int) and n >= 0 for n in (examples, days)):
+        return f"records {examples!r} examples and {days!r} days: counts must be whole numbers"
+    if split.get("start") and split.get("end"):
+        try:
+            span = int((np.datetime64(split["end"], "D") - np.datetime64(split["start"], "D")).astype(int)) + 1
+        except (TypeError, ValueError):
+            return f"runs from {split['start']!r} to {split['end']!r}, which are not dates"
+        if days > span:
+            return f"records {days} days between {split['start']} and {split['end']}, which hold {span}"
+    per_day = len(manifest.get("levels") or [1]) * int(manifest["patches"].get("count", 1))
+    if not days <= examples <= days * per_day:
+        return f"records {examples} examples of {days} days, where each day gives 1 to {per_day}"
+    return None
 
 
 def readable_json(obj, indent=""):
