@@ -106,15 +106,24 @@ def check_space(folder, needed, what="needed"):
         raise disk_full(folder, needed, what)
 
 
+ALMOST_FULL_BYTES = 2**20
+"""Less free space than this after a write failed: the disk is full, whatever the library said (netCDF: 'HDF error')."""
+
+
 @contextlib.contextmanager
 def reporting_full_disk(folder, needed=None, what="needed"):
-    """Turn a full disk met in the block (an `OSError`, TensorFlow's or h5py's error) into `disk_full(folder, ...)`."""
+    """Turn a full disk met in the block (an `OSError`, TensorFlow's or h5py's error) into `disk_full(folder, ...)`.
+
+    Some libraries do not say why a write failed (netCDF4: 'NetCDF: HDF error'); an error in
+    a folder left with almost no free space is taken as the full disk it almost surely is.
+    """
     try:
         yield
-    except DiskFull:
+    except InputError:  # said in one line already (a DiskFull among them)
         raise
     except Exception as err:
-        if not is_disk_full(err):
+        free = free_bytes(folder)
+        if not (is_disk_full(err) or (free is not None and free < ALMOST_FULL_BYTES)):
             raise
         raise disk_full(folder, needed, what) from err
 
