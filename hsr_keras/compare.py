@@ -439,7 +439,9 @@ def main(argv=None):
 def _run(argv):
     args = parse_args(argv)
     set_quiet(args.quiet)
-    run(args, argv=argv)
+    files.check_folder(args.out)
+    with files.FolderLock(args.out, command="python -m hsr_keras.compare"):  # one comparison per folder
+        run(args, argv=argv)
     return 0
 
 

@@ -129,22 +129,14 @@ def _run(argv):
 def run(args, argv=None):
     """Evaluates per `args` (see `parse_args`), writes every output; returns the report.
 
-    Every input is checked before any model is loaded: the manifest, split and level, the
-    shards of the split (`hsr_keras.training.data.check_shards`), the model paths, and the output folder.
+    Every input is checked before any model is loaded: the manifest, split, level and map
+    dates, the model paths, the output folder (locked: one evaluation writes it at a time),
+    and the shards of the split (`hsr_keras.training.data.check_shards`).
     """
-    from hsr_keras.evaluation import reports
-    from hsr_keras.evaluation.engine import (
-        add_reference_ratio,
-        baseline_methods,
-        check_batching,
-        evaluate_methods,
-        load_model_method,
-        parse_baselines,
-    )
+    from hsr_keras.evaluation.engine import check_batching, check_map_dates, parse_baselines
     from hsr_keras.models.model_files import resolve
-    from hsr_keras.training.data import check_shards
     from tfrecords_builder.contract import files
-    from tfrecords_builder.contract.manifest import manifest_path, read_manifest
+    from tfrecords_builder.contract.manifest import read_manifest
 
     check_batching(args.batch_size, args.samples)
     manifest = read_manifest(args.data)
@@ -153,6 +145,8 @@ def run(args, argv=None):
     levels = manifest.get("levels") or []
     if args.level is not None and levels and not any(abs(args.level - v) < 1e-3 for v in levels):
         raise EvaluationError(f"level {args.level:g} is not in the build; it has {levels}")
+    if args.map_dates:
+        check_map_dates(args.map_dates, manifest, args.split, args.level)
     keys = parse_baselines(args.baselines)
     model_specs = [parse_model_arg(text) for text in args.model]
     names = [name for name, _ in model_specs]
@@ -161,6 +155,17 @@ def run(args, argv=None):
     for _, path in model_specs:  # check every path before loading any model
         resolve(path)
     files.check_folder(args.out)
+    with files.FolderLock(args.out, command="python -m hsr_keras.evaluate"):  # one evaluation per folder
+        return _evaluate(args, argv, manifest, keys, model_specs, levels)
+
+
+def _evaluate(args, argv, manifest, keys, model_specs, levels):
+    """The part of `run` under the lock of --out: load the models, evaluate, write the outputs."""
+    from hsr_keras.evaluation import reports
+    from hsr_keras.evaluation.engine import add_reference_ratio, baseline_methods, evaluate_methods, load_model_method
+    from hsr_keras.training.data import check_shards
+    from tfrecords_builder.contract.manifest import manifest_path
+
     check_shards(manifest, args.split, checksums=args.verify_shards)
     methods = baseline_methods(keys, manifest)
     for name, path in model_specs:
@@ -183,12 +188,12 @@ def run(args, argv=None):
     )
     add_reference_ratio(report)
     out = Path(args.out)
-    files = reports.write_outputs(report, manifest, out)
+    written = reports.write_outputs(report, manifest, out)
     settings = reports.settings_record(
         args.batch_size, args.samples, keys, args.seed, args.maps, args.map_dates, args.map_step
     )
     command = ["python", "-m", "hsr_keras.evaluate"] + list(argv if argv is not None else [])
-    results = reports.write_results(out, report, methods, manifest_path(args.data), command, settings, files)
+    results = reports.write_results(out, report, methods, manifest_path(args.data), command, settings, written)
     if not args.quiet:
         print(f"\n{reports.caption(report)}\n")
         print(reports.format_table(report, markdown=False))

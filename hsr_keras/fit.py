@@ -97,11 +97,7 @@ def _run(argv):
 
 
 def run(args):
-    from hsr_keras.evaluation.engine import compare_with_bicubic
-    from hsr_keras.evaluation.reports import format_comparison
-    from hsr_keras.training import demo_data, run_folder, trainer
-    from tfrecords_builder.contract import files
-    from tfrecords_builder.contract.manifest import read_manifest
+    from hsr_keras.training import run_folder
 
     demo = args.data is None
     out = Path(args.out or ("runs/demo" if demo else "runs/fit"))
@@ -113,6 +109,19 @@ def run(args):
         precision=args.precision,
         seed=args.seed,
     )
+    run_folder.check(config, out, overwrite=args.overwrite)  # before the lock, which makes the folder
+    # One fit per folder, from here to evaluation.json: a second one is refused before it loads anything.
+    with run_folder.lock(out, command=f"python -m hsr_keras.fit --out {out}"):
+        return _train_and_compare(args, config, out, demo)
+
+
+def _train_and_compare(args, config, out, demo):
+    from hsr_keras.evaluation.engine import compare_with_bicubic
+    from hsr_keras.evaluation.reports import format_comparison
+    from hsr_keras.training import demo_data, run_folder, trainer
+    from tfrecords_builder.contract import files
+    from tfrecords_builder.contract.manifest import read_manifest
+
     # Every check before the first write: a failed start leaves --out as it was.
     if demo:
         _check_split(args.eval_split, demo_data.SPLITS)

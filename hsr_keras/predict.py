@@ -32,9 +32,13 @@ predictions agree closely but not exactly. A global longitude circle is padded p
 so the dateline gets context from both sides.
 
 Output: checked before any work (not a folder, its folder writable, not one of the inputs,
-absent unless --overwrite); written to `.<out>.<host>.<pid>.part` beside it and renamed when
-complete, so `--out` appears whole or not at all. A temporary left by a predict that was
-killed is removed by the next predict into the same folder.
+absent unless --overwrite); locked while it is written (`.<out>.lock` beside it: a second
+predict into the same file is refused at once, others in the folder are not held up); written
+to `.<out>.<host>.<pid>.part` beside it and renamed when complete, so `--out` appears whole or
+not at all; a full disk is one line. A temporary left by a predict that was killed is removed
+by the next predict into the same folder. Input levels in Pa and relative humidity given as a
+fraction are converted (their units attributes say so); an input that is not plausible
+relative humidity is refused.
 
 Exit status: 0 written, 2 bad input (one line `error: ...`), 1 an internal error, 130 interrupted.
 """
@@ -44,6 +48,7 @@ import shlex
 import sys
 
 from hsr_keras.serving.tiling import DEFAULT_BATCH, DEFAULT_OVERLAP, DEFAULT_TILE
+from tfrecords_builder.contract import files
 from tfrecords_builder.contract.console import run_command, set_quiet
 
 # ----------------------------------------------------------------------------- command line
@@ -118,22 +123,24 @@ def _run(argv):
     from hsr_keras.serving.saved_model import use_tensorflow_backend
 
     use_tensorflow_backend()
-    predict(
-        args.inputs,
-        args.model,
-        args.out,
-        args.manifest,
-        args.variable,
-        args.levels,
-        args.tile,
-        args.overlap,
-        args.batch_size,
-        args.all_times,
-        args.clip_negative,
-        args.overwrite,
-        command,
-        verbose=not args.quiet,
-    )
+    files.check_file(args.out, args.overwrite)  # before the lock, which would make a missing folder
+    with files.file_lock(args.out, command=command):  # a second predict into the same file is refused at once
+        predict(
+            args.inputs,
+            args.model,
+            args.out,
+            args.manifest,
+            args.variable,
+            args.levels,
+            args.tile,
+            args.overlap,
+            args.batch_size,
+            args.all_times,
+            args.clip_negative,
+            args.overwrite,
+            command,
+            verbose=not args.quiet,
+        )
     if not args.quiet:
         print(f"wrote {args.out}")
     return 0

@@ -9,9 +9,9 @@ With no arguments it searches on built-in demo data (synthetic ERA5-like TFRecor
 --out/data) from the demo preset, small enough for a laptop CPU. With --data it searches
 from the paper preset (a GPU job).
 
-Everything lands in --out: tuner/ (KerasTuner's project: running the same command again
-resumes it; --overwrite starts again), search.json (the settings the project was started
-with), best_config.json (the full resolved config of the best trial, which
+Everything lands in --out, which one search at a time writes (a second is refused at once):
+tuner/ (KerasTuner's project: running the same command again resumes it; --overwrite starts
+again), search.json (the settings the project was started with), best_config.json (the full resolved config of the best trial, which
 `python -m hsr_keras.fit --config best_config.json` takes unchanged), trials.csv,
 trials.md and trials.png (every trial's values and objective).
 """
@@ -128,12 +128,6 @@ def _run(argv):
 
 
 def run(args):
-    import keras
-
-    from hsr_keras.training.demo_data import make_demo_data
-    from hsr_keras.training.search import PROJECT, GANHyperModel, make_tuner, write_reports
-    from tfrecords_builder.contract.manifest import read_manifest
-
     mode = "demo" if args.data is None else "data"
     defaults = DEFAULTS[mode]
     if args.tuner not in TUNERS:
@@ -155,8 +149,21 @@ def run(args):
         batch_size=args.batch_size,
         seed=args.seed,
     )
+    files.check_folder(out)
+    with files.FolderLock(out, command=f"python -m hsr_keras.tune --out {out}"):  # one search per folder
+        return _search(args, mode, base, epochs, max_trials, out)
+
+
+def _search(args, mode, base, epochs, max_trials, out):
+    """The search of `run`, under the lock of its folder: demo data, tuner, reports."""
+    import keras
+
+    from hsr_keras.training.demo_data import make_demo_data
+    from hsr_keras.training.search import PROJECT, GANHyperModel, make_tuner, write_reports
+    from tfrecords_builder.contract.manifest import read_manifest
+
+    defaults = DEFAULTS[mode]
     if mode == "demo":
-        out.mkdir(parents=True, exist_ok=True)
         data = make_demo_data(out / "data", verbose=not args.quiet)
     else:
         data = Path(args.data)
@@ -174,7 +181,6 @@ def run(args):
     }
     _check_same_search(out, settings, args.overwrite, PROJECT)
 
-    out.mkdir(parents=True, exist_ok=True)
     tuner, stopped = None, None
     try:
         tuner = make_tuner(

@@ -59,6 +59,38 @@ def read_only_folder(tmp_path):
 
 
 @pytest.fixture
+def small_disk(tmp_path):
+    """`mount(size)`: a new folder on a tmpfs of `size` (e.g. "300k"), a disk that really fills; unmounted after.
+
+    Mounting needs root; elsewhere the test is skipped (the injected-fault tests of the same
+    cases run everywhere). `fill(folder, leave)` takes all but `leave` bytes of its disk.
+    """
+    mounted = []
+
+    def mount(size):
+        if os.geteuid() != 0:
+            pytest.skip("mounting a small tmpfs needs root")
+        folder = tmp_path / f"disk{len(mounted)}"
+        folder.mkdir()
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], capture_output=True)
+        if done.returncode:
+            pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+        mounted.append(folder)
+        return folder
+
+    yield mount
+    for folder in mounted:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+def fill(folder, leave):
+    """Write `folder`/filler until `leave` bytes of its disk are free; delete it to free the space again."""
+    free = os.statvfs(folder).f_bavail * os.statvfs(folder).f_frsize
+    (Path(folder) / "filler").write_bytes(bytes(max(free - leave, 0)))
+    return Path(folder) / "filler"
+
+
+@pytest.fixture
 def dead_pid():
     """The id of a process that has exited (and been reaped): what a killed writer leaves in its temporaries."""
     process = subprocess.Popen([sys.executable, "-c", "pass"])
@@ -128,3 +160,17 @@ def sharded_build_copy(sharded_build, tmp_path):
     import shutil
 
     return Path(shutil.copytree(sharded_build, tmp_path / "data"))
+
+
+@pytest.fixture(scope="session")
+def predict_setup(tmp_path_factory):
+    """A fit folder of a tiny generator (scale 8) and one day of synthetic LR input on its 2-degree grid."""
+    from test_export import make_fit_folder
+
+    from tfrecords_builder import synthetic
+
+    root = tmp_path_factory.mktemp("predict-faults")
+    fit = make_fit_folder(root / "fit")
+    grid = dict(lat_bounds=(30.0, 44.0), lon_bounds=(100.0, 114.0), resolution=2.0, levels=(300,))
+    lr = synthetic.write_synthetic(root / "lr", "2019-01-01", "2019-01-01", per="all", interval_hours=3, **grid)[0]
+    return {"fit": fit, "lr": lr}

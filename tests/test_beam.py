@@ -132,7 +132,7 @@ def test_a_pipeline_stopped_before_its_last_step_leaves_no_manifest(months, tmp_
     out = tmp_path / "out"
     with pytest.raises(RuntimeError, match="killed"):
         main([str(months), "--out", str(out), "--quiet", *REGION, *PATCHES, *MONTHS, *DIRECT])
-    assert list(out.iterdir()) == []
+    assert not out.exists()  # the folder the build made is removed again
 
 
 def test_bad_input_is_one_line_and_exit_2_before_the_pipeline_starts(
@@ -199,4 +199,4 @@ def test_a_refused_shard_write_ends_in_one_line_and_exit_2_as_in_the_local_build
     # Beam logs the worker's traceback first (on Dataflow the only place it shows); the command ends with the one line.
     last = capsys.readouterr().err.splitlines()[-1]
     assert last.startswith("error: cannot write ") and last.endswith("Permission denied")
-    assert list(out.iterdir()) == []
+    assert not out.exists()

@@ -130,15 +130,18 @@ def test_intact_build_reads(sharded_build):
 
 
 def test_record_count_must_match(sharded_build_copy):
-    """Shards that are intact but not those the manifest describes (a shard of another build).
+    """Shards that are intact but not those the manifest describes (a shard of another build, an edited count).
 
-    Only a manifest without per-shard checksums (a build before them) needs the record count.
+    Checksums do not tell the count: it is compared with or without them.
     """
     manifest = json.loads((sharded_build_copy / "manifest.json").read_text())
-    del manifest["splits"]["test"]["shard_files"]
-    manifest["splits"]["test"]["examples"] = 5
+    manifest["splits"]["test"]["examples"] = manifest["splits"]["test"]["days"] = 3
     write_readable_json(manifest, sharded_build_copy / "manifest.json")
-    with pytest.raises(ShardError, match="holds 4 records, the manifest records 5"):
+    with pytest.raises(ShardError, match="holds 4 records, the manifest records 3: the manifest was edited"):
+        check_shards(sharded_build_copy, "test")
+    del manifest["splits"]["test"]["shard_files"]
+    write_readable_json(manifest, sharded_build_copy / "manifest.json")
+    with pytest.raises(ShardError, match="holds 4 records, the manifest records 3"):
         check_shards(sharded_build_copy, "test")
 
 

@@ -213,15 +213,6 @@ def test_export_to_a_read_only_folder(tmp_path, read_only, capsys, monkeypatch):
 # ----------------------------------------------------------------------------- predict
 
 
-@pytest.fixture(scope="module")
-def predict_setup(tmp_path_factory):
-    root = tmp_path_factory.mktemp("predict-faults")
-    fit = make_fit_folder(root / "fit")
-    grid = dict(lat_bounds=(30.0, 44.0), lon_bounds=(100.0, 114.0), resolution=2.0, levels=(300,))
-    lr = synthetic.write_synthetic(root / "lr", "2019-01-01", "2019-01-01", per="all", interval_hours=3, **grid)[0]
-    return {"fit": fit, "lr": lr}
-
-
 def predict_cli(setup, out, *extra):
     return predict.main([str(setup["lr"]), "--model", str(setup["fit"]), "--out", str(out), "--quiet", *extra])
 

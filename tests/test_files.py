@@ -80,6 +80,8 @@ def test_a_second_writer_is_refused_and_a_dead_ones_lock_is_taken_over(tmp_path,
         said = subprocess.run([sys.executable, "-c", probe, str(tmp_path / "run")], capture_output=True, text=True)
         assert f"is in use by process {os.getpid()} since {owner['since']}" in said.stdout, said.stderr
     assert not lock.path.exists()
+    assert not (tmp_path / "run").exists()  # made by the lock and left empty: removed with it
+    (tmp_path / "run").mkdir()
     (tmp_path / "run" / files.LOCK_NAME).write_text(json.dumps({"host": files.host_tag(), "pid": dead_pid}))
     with caplog.at_level("INFO", logger="tfrecords_builder"), files.FolderLock(tmp_path / "run"):
         assert files.read_lock(tmp_path / "run")["pid"] == os.getpid()

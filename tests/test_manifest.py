@@ -36,6 +36,8 @@ def test_a_schema_1_manifest_reads_as_one_patch(tmp_path):
         "corners": [[41.0, 111.0]],
         "dropped_rows": 0,
         "dropped_cols": 0,
+        "dropped_cells": 0,
+        "coverage": 1.0,
     }
     assert manifest["_dir"] == str(tmp_path)
 

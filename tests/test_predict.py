@@ -222,8 +222,10 @@ def test_global_grid_gives_the_era5_grid(setup, tmp_path):
 def test_errors_exit_2(setup, real_era5, tmp_path, capsys):
     ds = synthetic.synthetic_dataset(*DAYS, lat_bounds=LAT, lon_bounds=LON, resolution=LR_RES, interval_hours=3)
     bad_units = ds.copy()
-    bad_units["r"] = bad_units["r"].assign_attrs(units="1")
+    bad_units["r"] = bad_units["r"].assign_attrs(units="K")
     bad_units.to_netcdf(tmp_path / "units.nc")
+    bad_units["r"] = bad_units["r"].assign_attrs(units="1")  # a fraction, but the values are in %
+    bad_units.to_netcdf(tmp_path / "fraction.nc")
     ds.isel(time=[0]).assign_coords(time=ds["time"].values[:1] + np.timedelta64(1, "h")).to_netcdf(
         tmp_path / "01utc.nc"
     )
@@ -236,7 +238,8 @@ def test_errors_exit_2(setup, real_era5, tmp_path, capsys):
     cases = [
         ([real_era5] + model + out, "has grid spacing 0.25 deg, but the model takes 2 deg"),
         ([setup["new"], "--variable", "t"] + model + out, "has no variable 't'"),
-        ([tmp_path / "units.nc"] + model + out, "has units '1'"),
+        ([tmp_path / "units.nc"] + model + out, "has units 'K'"),
+        ([tmp_path / "fraction.nc"] + model + out, "is not relative humidity: 100.0% of its values lie outside"),
         ([tmp_path / "missing.nc"] + model + out, "no such file"),
         ([tmp_path / "01utc.nc"] + model + out, "no time in the input falls on the model's step hours"),
         ([tmp_path / "nan.nc"] + model + out, "missing or non-finite values at 2019-01-01T09:00:00, 300 hPa"),

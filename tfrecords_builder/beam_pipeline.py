@@ -5,8 +5,10 @@ Beam runner's workers (DirectRunner's processes here, Dataflow's machines in the
 builds that one machine cannot finish in time, e.g. global ERA5 over decades and levels.
 It writes the same shards, byte for byte, and the same manifest:
 
-1. On the launching machine, as the local build does (`build`): check the request, open the
-   inputs, plan the splits and the shards (`shards.plan_shards`: runs of consecutive days, so
+1. On the launching machine, as the local build does (`build`): check the request and the
+   pipeline options (`check_pipeline_options`: an unknown runner or option, or a bad value,
+   is one line before anything starts, where Beam would warn, drop or print its usage), open the
+   inputs, check the first training day, plan the splits and the shards (`shards.plan_shards`: runs of consecutive days, so
    the plan alone decides which record goes to which shard and in what order), and prepare
    the output folder. Bad input stops here, with the local build's one-line errors, before
    any worker starts.
@@ -32,16 +34,22 @@ DirectRunner; for Dataflow a file system mounted on every worker).
 
 import contextlib
 import copy
+import difflib
+import io
 import json
+import logging
 import re
 from pathlib import Path
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options_validator import PipelineOptionsValidator
+from apache_beam.runners.runner import create_runner
 
+from tfrecords_builder.contract import files
 from tfrecords_builder.contract.errors import BuildError, InputError
 from tfrecords_builder.contract.schema import MANIFEST_NAME
-from tfrecords_builder.cutting import base_manifest, describe_region, open_source, plan_splits
+from tfrecords_builder.cutting import base_manifest, check_first_day, describe_region, open_source, plan_splits
 from tfrecords_builder.shards import (
     ShardJob,
     Totals,
@@ -146,6 +154,50 @@ def _checksum(item):
     return index, source_record(path)
 
 
+def check_pipeline_options(beam_args):
+    """Refuse in one line (`BuildError`) an unknown runner, an option Beam does not know, a value it cannot parse, or
+    options the runner finds missing or wrong: Beam would warn and drop, print its usage, or fail after the reading."""
+    options = PipelineOptions(list(beam_args))
+    with _quiet_options_log():
+        try:
+            with contextlib.redirect_stderr(io.StringIO()) as usage:
+                known = options.get_all_options(drop_default=True)
+                given = options.get_all_options(drop_default=True, retain_unknown_options=True)
+        except SystemExit:  # argparse's exit after printing the whole usage for a bad value
+            said = usage.getvalue().strip().splitlines() or ["cannot be parsed"]
+            raise BuildError(f"Beam pipeline options: {said[-1].split('error: ', 1)[-1]}") from None
+        unknown = sorted(set(given) - set(known))
+        if unknown:
+            typed = next((a for a in beam_args if a.lstrip("-").split("=")[0].replace("-", "_") == unknown[0]), None)
+            close = difflib.get_close_matches(unknown[0], options.get_all_options(), n=1)
+            hint = f" (did you mean --{close[0]}?)" if close else ""
+            raise BuildError(
+                f"unknown Beam pipeline option {typed or '--' + unknown[0]}{hint}: Beam would ignore it; correct or "
+                "remove it"
+            )
+        name = options.view_as(StandardOptions).runner
+        try:
+            runner = create_runner(name)
+        except (ValueError, ImportError) as err:
+            raise BuildError(f"--beam-runner {name}: {' '.join(str(err).split())}") from None
+        problems = PipelineOptionsValidator(options, runner).validate()  # e.g. Dataflow's region and temp_location
+    if problems:
+        shown = "; ".join(" ".join(problem.split()).rstrip(".") for problem in problems)
+        raise BuildError(f"Beam pipeline options for {name}: {shown}")
+
+
+@contextlib.contextmanager
+def _quiet_options_log():
+    """Beam's warnings while options are checked (an unknown option, a GCS bucket it cannot make): errors here."""
+    beam_log = logging.getLogger("apache_beam.options.pipeline_options")
+    level = beam_log.level
+    beam_log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        beam_log.setLevel(level)
+
+
 def build_with_beam(cut, command=()):
     """`build.build` on a Beam runner: the same shards and manifest; returns the manifest."""
     config = cut.config
@@ -154,13 +206,15 @@ def build_with_beam(cut, command=()):
     with open_source(config.inputs, cut) as source:
         region = describe_region(source, cut)
         plans = plan_splits(source, cut)
+        check_first_day(source, cut, plans)
         job = ShardJob(cut, source, region, out_dir)
         tasks = plan_shards(job, plans)
         manifest = base_manifest(cut, source, region, command)
         inputs = list(source.paths)
     prepare_output(out_dir)
     try:
-        _run_pipeline(options, cut, region, plans, tasks, job, inputs, manifest)
+        with files.reporting_full_disk(out_dir, job.bytes_at_most(tasks), "needed at most"):
+            _run_pipeline(options, cut, region, plans, tasks, job, inputs, manifest)
     except Exception as err:
         one_line = _as_input_error(err)
         if one_line is err:

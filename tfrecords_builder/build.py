@@ -12,6 +12,10 @@ speed (benchmarks/bench_builder.py measures both against the read alone).
 `--runner beam` runs the same shard jobs as an Apache Beam pipeline instead of the thread
 pool (`beam_pipeline`): the same checks, plan, shards and manifest, on as many workers as the
 Beam runner gives (DirectRunner here, DataflowRunner in the cloud).
+
+A build holds the lock of its output folder (`files.FolderLock`): a second build into the same
+folder is refused at once. A full disk stops it with one line (`files.DiskFull`); the earlier
+build in the folder stays intact, and a folder the build made is removed again.
 """
 
 import sys
@@ -20,10 +24,18 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from tfrecords_builder.contract import files
 from tfrecords_builder.contract.console import run_command, set_quiet
 from tfrecords_builder.contract.errors import BuildError
 from tfrecords_builder.contract.schema import MANIFEST_NAME
-from tfrecords_builder.cutting import base_manifest, check_config, describe_region, open_source, plan_splits
+from tfrecords_builder.cutting import (
+    base_manifest,
+    check_config,
+    check_first_day,
+    describe_region,
+    open_source,
+    plan_splits,
+)
 from tfrecords_builder.options import RUNNERS, BuildConfig, default_workers, parse_args
 from tfrecords_builder.shards import (
     MB,
@@ -71,27 +83,39 @@ def check_build(config):
         raise BuildError(f"compression {config.compression!r} is not one of {', '.join(COMPRESSIONS)}")
     if config.runner not in RUNNERS:
         raise BuildError(f"runner {config.runner!r} is not one of {', '.join(RUNNERS)}")
-    out_dir = Path(config.out)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise BuildError(f"output {out_dir} exists and is not a folder")
+    files.check_folder(config.out)
     return cut
 
 
 def build(config, command=()):
-    """Build the TFRecords and manifest described by `config`; return the manifest."""
+    """Build the TFRecords and manifest described by `config`; return the manifest.
+
+    Every check that needs no input (Beam's options included) comes before the output
+    folder is locked, the inputs' before anything is written there.
+    """
     cut = check_build(config)
+    run = _build_here
     if config.runner == "beam":
         try:
-            from tfrecords_builder.beam_pipeline import build_with_beam
+            from tfrecords_builder.beam_pipeline import build_with_beam, check_pipeline_options
         except ModuleNotFoundError as err:
             if err.name != "apache_beam":
                 raise
             raise BuildError("--runner beam needs Apache Beam: pip install hsr-keras[beam]") from None
-        return build_with_beam(cut, command)
+        check_pipeline_options(config.beam_args)
+        run = build_with_beam
+    with files.FolderLock(config.out, command=" ".join(command) or "tfrecords_builder"):
+        return run(cut, command)
+
+
+def _build_here(cut, command):
+    """The build on this machine's threads (`--runner local`)."""
+    config = cut.config
     out_dir = Path(config.out)
     with open_source(config.inputs, cut) as source:
         region = describe_region(source, cut)
         plans = plan_splits(source, cut)
+        check_first_day(source, cut, plans)
         progress = tqdm(total=0, unit="day", desc="building", disable=True if config.quiet else None, delay=1)
         job = ShardJob(cut, source, region, out_dir, progress)
         tasks = plan_shards(job, plans)
@@ -99,12 +123,12 @@ def build(config, command=()):
         progress.total = sum(len(task.days) for task in tasks)
         totals = Totals(cut, region, tasks, job.patches.count)
         try:
-            with progress:
+            with progress, files.reporting_full_disk(out_dir, job.bytes_at_most(tasks), "needed at most"):
                 sources = _run(tasks, job, totals, source.paths, config.workers)
-            manifest = base_manifest(cut, source, region, command)
-            renames = collect(manifest, cut, plans, totals, out_dir, job.owner)
-            manifest["sources"] = sources
-            publish(out_dir, renames, manifest)
+                manifest = base_manifest(cut, source, region, command)
+                renames = collect(manifest, cut, plans, totals, out_dir, job.owner)
+                manifest["sources"] = sources
+                publish(out_dir, renames, manifest)
         finally:
             remove_temporaries(out_dir, tasks, job.owner)
     return manifest
@@ -116,6 +140,13 @@ def summary(manifest, out_dir):
         lines.append(
             f"{name:5s} {split['start']}..{split['end']}: {split['days']} days, {split['examples']} examples "
             f"in {len(split['shards'])} shards ({split['bytes'] / MB:.1f} MiB), {split['skipped_count']} skipped"
+        )
+    patches = manifest["patches"]
+    if patches.get("dropped_cells"):
+        height, width = patches["size"]
+        lines.append(
+            f"patches: {patches['count']} of {height}x{width} grid points every {patches['stride'][0]} cover "
+            f"{patches['coverage']:.1%} of the domain; {patches['dropped_cells']} grid points are in no patch"
         )
     lines.append(f"wrote {Path(out_dir) / MANIFEST_NAME}")
     return "\n".join(lines)

@@ -10,21 +10,25 @@ arrays; both take these steps, so their samples and manifests cannot drift apart
    sample shapes; `patches_of(source, cut)`: the `patches.PatchGrid` of its samples;
    `base_manifest(...)`: the manifest keys that describe the data.
 3. `plan_splits(source, cut)`: each split's complete days and the days skipped for a
-   missing step.
+   missing step; `check_first_day(source, cut, plans)`: the first training day must be
+   plausible relative humidity, so wrong units stop a build before any shard is written.
 4. `cut_day(source, day, cut)`: one `Sample` per level and patch, LR degraded from HR, or
    the reason it is skipped (a NaN); a `Tally` counts what was kept and skipped and, for
    the train split, the statistics and climatology (per patch position).
 5. `split_record(...)` and `training_facts(...)`: the manifest's split records, statistics
-   and climatology.
+   and climatology; a split with too many values outside -1..130 %RH, or a constant train
+   split, is refused there, before anything is published (`--allow-implausible` warns instead).
 """
 
 import importlib.metadata
+import logging
 import os
 from typing import NamedTuple
 
 import numpy as np
 import xarray as xr
 
+from tfrecords_builder.contract.era5.humidity import IMPLAUSIBLE_SHARE, PLAUSIBLE_PERCENT, implausibility
 from tfrecords_builder.contract.era5.reader import Era5Source, expand_inputs
 from tfrecords_builder.contract.errors import BuildError
 from tfrecords_builder.contract.patches import patch_grid
@@ -39,6 +43,8 @@ from tfrecords_builder.sequences import (
     step_hours,
 )
 from tfrecords_builder.stats import Climatology, RunningStats
+
+log = logging.getLogger(__name__)
 
 
 class Cut(NamedTuple):
@@ -156,6 +162,26 @@ def plan_splits(source, cut):
     return plans
 
 
+def refuse_implausible(problem, where, config):
+    """A target that cannot be relative humidity: a `BuildError`, or a warning with `--allow-implausible`."""
+    message = f"{config.variable} {where} is not plausible relative humidity: {problem}"
+    if config.allow_implausible:
+        log.warning("warning: %s (built anyway: --allow-implausible)", message)
+        return
+    raise BuildError(
+        f"{message}; check the units of the inputs' levels and variables, or pass --allow-implausible to build anyway"
+    )
+
+
+def check_first_day(source, cut, plans):
+    """Refuse a first training day that cannot be relative humidity: wrong units stop the build before it writes."""
+    day = plans["train"][0][0]
+    for level, field in zip(cut.levels, source.read(day_times(day, cut.hours))):
+        problem = implausibility(field)
+        if problem:
+            refuse_implausible(problem, f"at {level:g} hPa on {day}", cut.config)
+
+
 def cut_day(source, day, cut, patches=None):
     """(seconds since 1970 of the day's steps, one `Sample` per level and patch: level by level, patch by patch).
 
@@ -182,6 +208,7 @@ class Tally:
 
     def __init__(self, cut, region, training, patches=1):
         self.examples = self.days = 0
+        self.values = self.outside = 0  # HR values kept, and those outside PLAUSIBLE_PERCENT
         self.patches = patches
         self.skipped = []  # (day, level, patch, reason)
         self.stats = RunningStats() if training else None
@@ -195,6 +222,10 @@ class Tally:
                 self.skipped.append((day, sample.level, sample.patch, sample.reason))
                 continue
             kept.append(sample)
+            self.values += sample.hr.size
+            self.outside += int(
+                np.count_nonzero((sample.hr < PLAUSIBLE_PERCENT[0]) | (sample.hr > PLAUSIBLE_PERCENT[1]))
+            )
             if self.stats is not None:
                 self.stats.update(sample.hr)
                 self.climatology.update(index, sample.hr)
@@ -206,6 +237,8 @@ class Tally:
         """Add a later run's tally (of the same split) to this one."""
         self.examples += other.examples
         self.days += other.days
+        self.values += other.values
+        self.outside += other.outside
         self.skipped += other.skipped
         if other.stats is not None:
             self.stats.merge(other.stats)
@@ -221,7 +254,8 @@ def split_record(name, cut, skipped_days, tally):
     """The manifest's record of a split, but its files: dates, counts, skipped samples in date and level order.
 
     `skipped_days` [(day, reason)] are the days `plan_splits` skipped (each skips every
-    level and patch); a `BuildError` when the split kept no sample. With several patches an
+    level and patch); a `BuildError` when the split kept no sample, or when too many of its
+    values lie outside `PLAUSIBLE_PERCENT` (`refuse_implausible`). With several patches an
     entry of one patch says which; one of a skipped day, which covers them all, does not.
     """
     start, end = cut.splits[name]
@@ -229,6 +263,10 @@ def split_record(name, cut, skipped_days, tally):
     skipped = sorted(everywhere + tally.skipped, key=lambda entry: (entry[0], entry[1], entry[2] or 0))
     if not tally.examples:
         raise no_days_error(name, start, end, [(day, reason) for day, _, _, reason in skipped])
+    if tally.outside > IMPLAUSIBLE_SHARE * tally.values:
+        low, high = PLAUSIBLE_PERCENT
+        problem = f"{tally.outside / tally.values:.1%} of its values lie outside {low:g}..{high:g} %RH"
+        refuse_implausible(problem, f"in split {name}", cut.config)
     entries = []
     for day, level, patch, reason in skipped:
         entry = {"date": str(day), "level": level_value(level), "reason": reason}
@@ -246,13 +284,19 @@ def split_record(name, cut, skipped_days, tally):
 
 
 def training_facts(tally, cut):
-    """The manifest's `stats` and `climatology` (per level; per level and patch with several), from the train split."""
+    """The manifest's `stats` and `climatology` (per level; per level and patch with several), from the train split.
+
+    A train split of one value everywhere is refused (`refuse_implausible`): no model can be normalised by it.
+    """
+    stats = tally.stats.as_dict()
+    if not stats["std"] > 0:
+        refuse_implausible(f"it is constant ({stats['mean']:g} % everywhere)", "in the train split", cut.config)
     means = tally.climatology.means().reshape(len(cut.levels), tally.patches, *tally.climatology.sums.shape[1:])
     if tally.patches == 1:  # lists, as every build before patches wrote them
         climatology = {str(level_value(level)): means[i, 0].tolist() for i, level in enumerate(cut.levels)}
     else:  # float32 arrays [patch, T, H, W]: millions of values, see `manifest.write_manifest`
         climatology = {str(level_value(level)): means[i].astype(np.float32) for i, level in enumerate(cut.levels)}
-    return {"stats": tally.stats.as_dict(), "climatology": climatology}
+    return {"stats": stats, "climatology": climatology}
 
 
 def _version():

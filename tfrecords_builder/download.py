@@ -14,6 +14,12 @@ Usage:
     python -m tfrecords_builder download --out data/era5 --years 2019-2022
     python -m tfrecords_builder download --out data/era5 --variable t,q --start 2019-01-15 --end 2019-03-10
     python -m tfrecords_builder download --out data/era5 --years 2019 --dry-run   # print the requests
+    python -m tfrecords_builder download --out data/era5 --years 2019 --lat 37 52.75 --lon 105 120.75
+
+The region is `--area N W S E`, the CDS's order, or `--lat MIN MAX --lon MIN MAX`, the
+builder's. Years run from 1940 to this year, days up to today (ERA5's preliminary ERA5T data
+reach about five days before today; the CDS refuses what it does not have yet). One download
+at a time writes a folder (`files.FolderLock`).
 
 or from Python, with any object that has cdsapi's `retrieve(dataset, request, target)`:
 
@@ -75,8 +81,8 @@ DEFAULT_HOURS = tuple(range(0, 24, 3))
 FORMATS = {"netcdf": ".nc", "grib": ".grib"}
 """`data_format` of the request -> suffix of the file."""
 
-ERA5_YEARS = range(1940, 2101)
-"""Years a request may name: ERA5 starts in 1940 (later years are checked by the CDS itself)."""
+FIRST_YEAR = 1940
+"""ERA5 starts on 1940-01-01."""
 
 GRID_DEG = 0.25
 """ERA5's grid spacing: the CDS snaps an area to it, so a file's bounds may differ by up to a step."""
@@ -140,13 +146,18 @@ def _numbers(values, name, allowed):
     return tuple(sorted(found))
 
 
+def era5_years():
+    """The years ERA5 has, at least in part: 1940 to this year."""
+    return range(FIRST_YEAR, datetime.date.today().year + 1)
+
+
 def _years(values):
     """Years like 2019, 2019,2020 or 2019-2022 (both included) -> sorted unique tuple."""
     years = set()
     for text in _items(values):
         first, _, last = text.partition("-")
-        (low,) = _numbers([first], "year", ERA5_YEARS)
-        (high,) = _numbers([last or first], "year", ERA5_YEARS)
+        (low,) = _numbers([first], "year", era5_years())
+        (high,) = _numbers([last or first], "year", era5_years())
         if high < low:
             raise BuildError(f"years {text!r} end before they start")
         years.update(range(low, high + 1))
@@ -155,15 +166,28 @@ def _years(values):
     return tuple(sorted(years))
 
 
+ORDER_HINT = (
+    "--area takes north west south east (the CDS's order); --lat MIN MAX --lon MIN MAX (the builder's) also work"
+)
+
+
 def _area(area):
     try:
         north, west, south, east = (float(v) for v in area)
     except (TypeError, ValueError):
         raise BuildError(f"area must be four numbers: north west south east. Received: {area!r}") from None
     if not (-90 <= south < north <= 90):
-        raise BuildError(f"area north {north:g}, south {south:g}: need -90 <= south < north <= 90")
+        raise BuildError(f"area north {north:g}, south {south:g}: need -90 <= south < north <= 90; {ORDER_HINT}")
     if not (-180 <= west < east <= 360 and east - west <= 360):
-        raise BuildError(f"area west {west:g}, east {east:g}: need -180 <= west < east <= 360, at most 360 apart")
+        raise BuildError(
+            f"area west {west:g}, east {east:g}: need -180 <= west < east <= 360, at most 360 apart; {ORDER_HINT}"
+        )
+    return north, west, south, east
+
+
+def area_of(lat, lon):
+    """The CDS `area` (north, west, south, east) of the builder's `--lat MIN MAX --lon MIN MAX`."""
+    (south, north), (west, east) = lat, lon
     return north, west, south, east
 
 
@@ -186,6 +210,10 @@ def _days(years, start, end):
         first, last = _day(start, "start"), _day(end, "end")
         if last < first:
             raise BuildError(f"start {first} is after end {last}")
+        if first.year < FIRST_YEAR or last > datetime.date.today():
+            raise BuildError(
+                f"days {first} to {last}: ERA5 runs from {FIRST_YEAR}-01-01 to about five days before today"
+            )
         spans = [(first, last)]
     return [first + datetime.timedelta(n) for first, last in spans for n in range((last - first).days + 1)]
 
@@ -319,6 +347,8 @@ def _fetch(client, month, attempts, base_delay_s, sleep):
                 if why is not None:
                     raise _Rejected(f"the delivered file {why}")
             return
+        except files.DiskFull:  # no retry helps
+            raise
         except Exception as err:  # network, HTTP and CDS queue errors all come as exceptions
             why = " ".join(str(err).split()) or type(err).__name__
         if attempt < attempts:
@@ -346,16 +376,16 @@ def download(out_dir, *, client, attempts=5, base_delay_s=30.0, sleep=None, **re
 
     check_retries(attempts, base_delay_s)
     months = plan(out_dir, **request_kwargs)
-    Path(out_dir).mkdir(parents=True, exist_ok=True)
-    files.remove_stale(out_dir)  # months a killed download left half fetched
     fetched = 0
-    with tqdm(months, desc="ERA5 from the CDS", unit="month", disable=None) as bar:
-        for month in bar:
-            bar.set_postfix_str(month.target.name)
-            if month.target.exists() and problem(month.target, month) is None:
-                continue
-            _fetch(client, month, attempts, base_delay_s, sleep or time.sleep)
-            fetched += 1
+    with files.FolderLock(out_dir, command="tfrecords_builder download"):
+        files.remove_stale(out_dir)  # months a killed download left half fetched
+        with tqdm(months, desc="ERA5 from the CDS", unit="month", disable=None) as bar:
+            for month in bar:
+                bar.set_postfix_str(month.target.name)
+                if month.target.exists() and problem(month.target, month) is None:
+                    continue
+                _fetch(client, month, attempts, base_delay_s, sleep or time.sleep)
+                fetched += 1
     log.info("%d month(s) downloaded, %d already complete", fetched, len(months) - fetched)
     return [month.target for month in months]
 
@@ -379,13 +409,23 @@ def _parser():
         help="CDS name or short name (r, t, q, ...); repeat or comma-separate for several (default: relative_humidity)",
     )
     parser.add_argument("--levels", nargs="+", default=["300"], help="pressure levels in hPa (default: 300)")
-    parser.add_argument(
+    region = parser.add_mutually_exclusive_group()
+    region.add_argument(
         "--area",
         nargs=4,
         type=float,
-        default=list(PAPER_AREA),
         metavar=("N", "W", "S", "E"),
-        help="region in degrees (default: the paper's, 52.75 105 37 120.75)",
+        help="region in degrees, in the CDS's order north west south east (default: the paper's, 52.75 105 37 120.75)",
+    )
+    region.add_argument(
+        "--lat",
+        nargs=2,
+        type=float,
+        metavar=("MIN", "MAX"),
+        help="the region's latitudes, as the builder takes them; needs --lon (the same as --area MAX LON_MIN MIN LON_MAX)",
+    )
+    parser.add_argument(
+        "--lon", nargs=2, type=float, metavar=("MIN", "MAX"), help="the region's longitudes, with --lat"
     )
     dates = parser.add_mutually_exclusive_group(required=True)
     dates.add_argument("--years", nargs="+", help="whole years, e.g. 2019 2020 or 2019-2022")
@@ -426,11 +466,15 @@ def main(argv=None):
 
 
 def _command(argv):
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if (args.lat is None) != (args.lon is None):
+        parser.error("--lat and --lon go together")
+    area = area_of(args.lat, args.lon) if args.lat is not None else args.area or PAPER_AREA
     kwargs = {
         "variables": args.variable or ["relative_humidity"],
         "levels": args.levels,
-        "area": args.area,
+        "area": area,
         "years": args.years,
         "start": args.start,
         "end": args.end,
@@ -438,12 +482,12 @@ def _command(argv):
         "data_format": args.format,
     }
     try:
+        check_retries(args.attempts, args.retry_delay)
         if args.dry_run:
             for month in plan(args.out, **kwargs):
                 print(json.dumps({"dataset": DATASET, "request": month.request, "target": str(month.target)}))
             return 0
         plan(args.out, **kwargs)  # bad input is reported before cdsapi is needed
-        check_retries(args.attempts, args.retry_delay)
         paths = download(args.out, client=_client(), attempts=args.attempts, base_delay_s=args.retry_delay, **kwargs)
     except DownloadFailed as err:
         print(f"error: {one_line(err)}", file=sys.stderr)

@@ -23,6 +23,7 @@ from tfrecords_builder.cutting import (
     Tally,
     base_manifest,
     check_config,
+    check_first_day,
     cut_day,
     describe_region,
     open_source,
@@ -45,16 +46,17 @@ def load_arrays(inputs, **options):
         **options: any field of `tfrecords_builder.options.BuildConfig` but `inputs`, `out`,
             `shard_mb`, `compression`, `workers` and `quiet`: `variable`, `levels`, `lat`,
             `lon`, `region_name`, `patch_size`, `patch_stride`, `steps`, `interval_hours`,
-            `scale`, `degradation`, and the `train`, `val`, `test` date ranges
-            ("START:END"; "none" omits val or test). Defaults to the builder's, i.e. the
-            paper's protocol.
+            `scale`, `degradation`, `allow_implausible`, and the `train`, `val`, `test` date
+            ranges ("START:END"; "none" omits val or test). Defaults to the builder's, i.e.
+            the paper's protocol.
 
     Returns:
         `InMemoryData` with float32 arrays in %RH.
 
     Raises:
         tfrecords_builder.contract.errors.BuildError: for bad input (missing variable, wrong units,
-            region outside the grid, a split without complete days...), as the builder.
+            a field that is not plausible relative humidity, region outside the grid, a split
+            without complete days...), as the builder.
     """
     cut = check_config(BuildConfig(inputs=(), out="", **options))
     arrays, patch = {}, {}
@@ -62,6 +64,7 @@ def load_arrays(inputs, **options):
         region = describe_region(source, cut)
         patches = patches_of(source, cut)
         plans = plan_splits(source, cut)
+        check_first_day(source, cut, plans)
         manifest = base_manifest(cut, source, region)
         manifest["splits"] = {}
         for name, (days, skipped_days) in plans.items():

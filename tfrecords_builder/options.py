@@ -40,6 +40,7 @@ class BuildConfig:
     interval_hours: int = 3
     scale: int = 8
     degradation: str = "stride"
+    allow_implausible: bool = False  # build a target that is not plausible relative humidity, with a warning
     train: str = "2019-01-01:2020-12-31"
     val: str = "2021-01-01:2021-12-31"
     test: str = "2022-01-01:2022-10-31"
@@ -67,8 +68,14 @@ def _input_options(parser):
     group.add_argument(
         "--variable",
         default=DEFAULTS.variable,
-        help="variable to read (short or ARCO long name); its units must be %%; r is derived from t and q "
-        "where an input has no r",
+        help="variable to read (short or ARCO long name), in %% or as a fraction (its units attribute says which); "
+        "r is derived from t and q where an input has no r. Levels in Pa and t, q in other units are converted",
+    )
+    group.add_argument(
+        "--allow-implausible",
+        action="store_true",
+        help="build even when the field is not plausible relative humidity (more than 10%% of the values outside "
+        "-1..130 %%, or a constant field), with a warning; without it such a build is refused",
     )
 
 

@@ -94,6 +94,14 @@ class ShardJob:
                         self.progress.update(1)
         return tally
 
+    def day_bytes(self, day):
+        """Bytes in a shard of one day's records (every level and patch), uncompressed."""
+        return self.record_bytes(day) * len(self.cut.levels) * self.patches.count
+
+    def bytes_at_most(self, tasks):
+        """What the shards of `tasks` take at most: their records uncompressed (GZIP makes them smaller)."""
+        return sum(len(task.days) for task in tasks) * self.day_bytes(tasks[0].days[0])
+
     def record_bytes(self, day):
         """Bytes in a shard of one record of the domain's last patch at the last level on `day`."""
         cut, region = self.cut, self.region
@@ -133,8 +141,8 @@ def plan_shards(job, plans):
 
     The plan alone decides which records go to which shard, so every runner writes the same shards.
     """
-    config, cut = job.cut.config, job.cut
-    day_bytes = job.record_bytes(plans["train"][0][0]) * len(cut.levels) * job.patches.count
+    config = job.cut.config
+    day_bytes = job.day_bytes(plans["train"][0][0])
     tasks = []
     for name, (days, _) in plans.items():
         runs = shard_runs(days, day_bytes, config.shard_mb * MB)

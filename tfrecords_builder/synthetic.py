@@ -367,11 +367,12 @@ def _command(argv):
         "interval_hours": args.interval_hours,
         "seed": args.seed,
     }
-    gen, files = _plan(args.start, args.end, args.style, args.per, kwargs)
-    paths = [
-        _write_file(Path(args.out) / name, gen, chunks, args.style)
-        for name, chunks in tqdm(files, desc="synthetic ERA5 r", unit="file", disable=None)
-    ]
+    gen, planned = _plan(args.start, args.end, args.style, args.per, kwargs)
+    with files.FolderLock(args.out, command="tfrecords_builder synthetic"):
+        paths = [
+            _write_file(Path(args.out) / name, gen, chunks, args.style)
+            for name, chunks in tqdm(planned, desc="synthetic ERA5 r", unit="file", disable=None)
+        ]
     for path in paths:
         print(path)
     return 0

@@ -1,11 +1,11 @@
 """Sharded GZIP TFRecord files, written under temporary names and published only when a build succeeded.
 
 A shard is written to its temporary name in the output folder (`files.temporary_path`);
-`publish` syncs and renames all of a build's shards together once every one of them is
-complete, after removing the earlier build's manifest and shards, and writes the manifest
-(and its climatology) last. So an interrupted build never
-leaves a shard or manifest that looks complete, and an earlier build stays usable until the
-new one is ready.
+`publish` writes the manifest (and its climatology) to temporaries too, and only once all of
+them are complete removes the earlier build's manifest and shards, renames the shards and the
+manifest last. Renames need no space: a full disk or an interrupt before them leaves the
+earlier build as it was, and no build ever leaves a shard or manifest that looks complete
+before it is.
 
 Every shard is a GZIP file, so every reader reads it alike; `COMPRESSIONS` trade its size
 for the time to write it. Deflate, the default, costs about 6x the read of the same netCDF
@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from tfrecords_builder.contract import files
-from tfrecords_builder.contract.manifest import write_manifest
+from tfrecords_builder.contract.manifest import publishing_manifest
 from tfrecords_builder.contract.schema import COMPRESSION, MANIFEST_NAME, SHARD_SUFFIX, SPLITS
 
 SHARD_RE = re.compile(rf"^({'|'.join(SPLITS)})-\d{{5}}-of-\d{{5}}{re.escape(SHARD_SUFFIX)}$")
@@ -69,19 +69,34 @@ class ShardWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb):
-        self._writer.close()
+        """Close the file (where GZIP writes its last block); on any error, the block's or the close's, delete it.
+
+        A close that fails after the block failed (a full disk fails both) is not reported:
+        the block's error is the one that says what happened.
+        """
+        try:
+            self._writer.close()
+        except self._errors as err:
+            self.path.unlink(missing_ok=True)
+            if exc_type is None:
+                raise OSError(f"cannot write {self.path}: {err.message}") from err
         if exc_type is not None:
             self.path.unlink(missing_ok=True)
 
 
 def publish(out_dir, renames, manifest):
-    """Replace the folder's earlier build by this one: [(temporary path, shard name)] and the manifest."""
+    """Replace the folder's earlier build by this one: [(temporary path, shard name)] and the manifest.
+
+    The manifest is written (to its temporaries) and every shard synced before the earlier
+    build is touched; what follows are removals and renames.
+    """
     out_dir = Path(out_dir)
-    (out_dir / MANIFEST_NAME).unlink(missing_ok=True)
-    for path in out_dir.iterdir():
-        if SHARD_RE.match(path.name):
-            path.unlink()
-    for tmp, name in renames:
+    for tmp, _ in renames:
         files.sync(tmp)
-        os.replace(tmp, out_dir / name)
-    write_manifest(manifest, out_dir)
+    with publishing_manifest(manifest, out_dir):  # published when the block ends
+        (out_dir / MANIFEST_NAME).unlink(missing_ok=True)
+        for path in out_dir.iterdir():
+            if SHARD_RE.match(path.name):
+                path.unlink()
+        for tmp, name in renames:
+            os.replace(tmp, out_dir / name)

@@ -10,6 +10,7 @@ does not grow with the number of days. `hsr_keras.evaluation.reports` writes the
 """
 
 import math
+import re
 
 import numpy as np
 from tqdm import tqdm
@@ -315,6 +316,32 @@ def _predict(method, lr, hr):
     return pred, members
 
 
+def check_map_dates(dates, manifest, split, level=None):
+    """Each of `dates` must be a YYYY-MM-DD day of the split that has records (at `level`): else `EvaluationError`."""
+    record = manifest["splits"][split]
+    level = level if level is not None else (manifest.get("levels") or [None])[0]
+    for text in dates:
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", str(text)):
+            raise EvaluationError(f"--map-dates {text!r} is not a day like 2022-01-31")
+        try:
+            day = str(np.datetime64(text, "D"))
+        except ValueError:
+            raise EvaluationError(f"--map-dates {text!r} is not a day like 2022-01-31") from None
+        start, end = record.get("start"), record.get("end")
+        if start and end and not start <= day <= end:
+            raise EvaluationError(f"--map-dates {day} is outside split {split!r} ({start} to {end}): choose days in it")
+        skipped = [
+            entry
+            for entry in record.get("skipped") or []
+            if entry.get("date") == day and "patch" not in entry and (level is None or entry.get("level") == level)
+        ]
+        if skipped:
+            raise EvaluationError(
+                f"--map-dates {day} was skipped by the build ({skipped[0].get('reason')}): split {split!r} has no "
+                "record of it; choose another day"
+            )
+
+
 def _map_days(total_days, map_days, map_dates):
     """Indices of the days kept for the maps when no explicit dates are given."""
     if map_dates or not map_days or map_days <= 0:
@@ -422,6 +449,9 @@ def evaluate_methods(
     progress.close()
     if seen == 0:
         raise EvaluationError(f"split {split!r} has no records" + (f" at level {level}" if filter_level else ""))
+    undrawn = sorted(wanted_dates - {entry["date"] for entry in maps})
+    if undrawn:
+        raise EvaluationError(f"--map-dates {', '.join(undrawn)}: split {split!r} has no record of these days")
 
     spectrum, power = _spectra(manifest, truth_spectrum, scores)
     monthly = {name: s.monthly_result() for name, s in scores.items()}

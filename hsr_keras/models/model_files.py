@@ -45,10 +45,15 @@ class ModelFileError(InputError):
 
 def existing_versions(base):
     """The numbered version folders under an export base folder, ascending."""
+    return sorted(version_folders(base))
+
+
+def version_folders(base):
+    """{version: its folder} under an export base folder; TF Serving reads "007" as version 7, and so does this."""
     base = Path(base)
     if not base.is_dir():
-        return []
-    return sorted(int(p.name) for p in base.iterdir() if p.is_dir() and re.fullmatch(r"[0-9]+", p.name))
+        return {}
+    return {int(p.name): p for p in base.iterdir() if p.is_dir() and re.fullmatch(r"[0-9]+", p.name)}
 
 
 def resolve(path, saved_model=True):
@@ -67,9 +72,9 @@ def resolve(path, saved_model=True):
             )
         if (path / SAVED_MODEL_FILE).is_file():
             return SAVED_MODEL, path
-        versions = [v for v in existing_versions(path) if (path / str(v) / SAVED_MODEL_FILE).is_file()]
+        versions = {v: folder for v, folder in version_folders(path).items() if (folder / SAVED_MODEL_FILE).is_file()}
         if versions:
-            return SAVED_MODEL, path / str(versions[-1])
+            return SAVED_MODEL, versions[max(versions)]
         raise ModelFileError(
             f"{path} is a folder without {GENERATOR_FILE} and holds neither a SavedModel ({SAVED_MODEL_FILE}) "
             "nor versions of one: give a generator .keras, a fit output folder or a SavedModel folder"

@@ -21,6 +21,7 @@ from hsr_keras.models.model_files import OUTPUT_NAME, SAVED_MODEL
 from hsr_keras.serving.saved_model import model_info, serving_function
 from hsr_keras.serving.tiling import DEFAULT_BATCH, DEFAULT_OVERLAP, DEFAULT_TILE, fine_coords, predict_field
 from tfrecords_builder.contract import files
+from tfrecords_builder.contract.era5.humidity import implausibility
 from tfrecords_builder.contract.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -110,8 +111,8 @@ def describe_input(path, variable, levels=None):
             names = [dim] + [old for old, new in RENAMES.items() if new == dim]
             raw[dim] = next(name for name in names if name in ds.variables)
         file_levels = ds[raw["level"]].values.reshape(-1)
-        if levels is None:
-            levels = [float(x) for x in file_levels]
+        if levels is None:  # in hPa, whatever the file's units (the reader converts them)
+            levels = [float(x) for x in da["level"].values]
         time_encoding = ds[raw["time"]].encoding
         lat = ds[raw["latitude"]].values
         return {
@@ -239,7 +240,8 @@ def predict(
             also = ", ".join(f"{x:g}" for x in untrained)
             log.info("note: the model was trained on %s hPa; also predicting %s hPa", trained, also)
         files.remove_stale(out.parent)
-        with files.publishing(out) as tmp:
+        needed = 4 * times.size * len(meta["levels"]) * keep_rows.size * lon.size  # float32, before compression
+        with files.publishing(out) as tmp, files.reporting_full_disk(out.parent, needed, "needed at most"):
             with _open_output(tmp, meta, info, variable, times, lat[keep_rows], lon, model_path, command) as var:
                 _fill(var, run, source, sequences, meta, scale, keep_rows, tile, overlap, batch_size, wrap, verbose)
     return summary
@@ -273,6 +275,10 @@ def _fill(var, run, source, sequences, meta, scale, keep_rows, tile, overlap, ba
                     raise PredictError(
                         f"the input has missing or non-finite values at {bad}, {level:g} hPa: fill or drop them"
                     )
+                problem = implausibility(lr[k])
+                if problem:
+                    day = np.datetime64(int(sequence[0]), "D")
+                    raise PredictError(f"the input at {level:g} hPa on {day} is not relative humidity: {problem}")
                 hr = predict_field(run, lr[k], scale, tile, overlap, batch_size, wrap)[:, keep_rows]
                 if not np.isfinite(hr).all():
                     raise PredictError(
@@ -318,7 +324,7 @@ def _open_output(path, meta, info, variable, times, lat, lon, model_path, comman
                 "long_name": "pressure level",
                 **_plain(meta["level_attrs"]),
                 "standard_name": "air_pressure",
-                "units": meta["level_attrs"].get("units", "hPa"),
+                "units": "hPa",
                 "positive": "down",
                 "axis": "Z",
             }
@@ -341,7 +347,7 @@ def _open_output(path, meta, info, variable, times, lat, lon, model_path, comman
             shuffle=True,
             chunksizes=(1, 1, len(lat), len(lon)),
         )
-        attrs = {**_plain(meta["var_attrs"]), "units": meta["var_attrs"].get("units", "%")}
+        attrs = {**_plain(meta["var_attrs"]), "units": "%"}  # what the model gives, whatever the input's units
         attrs["comment"] = (
             f"Super-resolved {info['scale']}x from a {info['grid']['lr_resolution_deg']:g} deg grid to "
             f"{info['grid']['hr_resolution_deg']:g} deg by the hsr-keras generator {model_path}; "

@@ -13,7 +13,6 @@ generator through the same `serving_function`, so both model kinds give the same
 
 import datetime
 import json
-import logging
 import os
 import re
 import sys
@@ -30,12 +29,11 @@ from hsr_keras.models.model_files import (
     SIGNATURE,
     existing_versions,
     fit_config,
+    version_folders,
 )
 from hsr_keras.models.provenance import code_version
 from tfrecords_builder.contract import files
 from tfrecords_builder.contract.errors import InputError
-
-log = logging.getLogger(__name__)
 
 # Probe used to check the written SavedModel against the Keras model before publishing it.
 # The tolerances (%RH) catch a broken export, not rounding: graph and eager execution may pick
@@ -283,21 +281,25 @@ def check_scale(model, scale):
 # ----------------------------------------------------------------------------- version folders
 
 
+def check_version_free(base, version):
+    """`version` must not be taken by a folder of `base`, whatever its zero padding (TF Serving reads 007 as 7)."""
+    taken = version_folders(base).get(version)
+    if taken is not None:
+        raise ExportError(f"version {version} already exists at {taken}: choose another --version or omit it")
+
+
 def publish(tmp, base, version):
     """Rename the finished `tmp` folder to `base/<version>`; with `version=None`, to the next free number."""
-    auto = version is None
+    if version is not None:
+        check_version_free(base, version)
     for _ in range(100):
-        number = (max(existing_versions(base), default=0) + 1) if auto else version
+        number = version if version is not None else max(existing_versions(base), default=0) + 1
         target = Path(base) / str(number)
-        if target.exists():
-            if auto:
-                continue
-            raise ExportError(f"version {number} already exists at {target}: choose another --version or omit it")
         try:
             os.rename(tmp, target)  # atomic; fails if another export took the number meanwhile
             return target
         except OSError:
-            if not auto or not target.exists():
+            if version is not None or not target.exists():
                 raise
     raise ExportError(f"could not find a free version number under {base}")
 
@@ -322,40 +324,44 @@ def export(model_path, manifest=None, out="saved_models", name="hsr", version=No
         raise ExportError(f"--name must be letters, digits, '_', '-' or '.' (a folder name). Received: {name!r}")
     _, generator_path = model_files.resolve(model_path, saved_model=False)
     base = Path(out) / name
-    if version is not None and (base / str(version)).exists():
-        raise ExportError(
-            f"version {version} already exists at {base / str(version)}: choose another --version or omit it"
-        )
+    if version is not None:
+        check_version_free(base, version)
     files.check_folder(base, "--out/--name")
     manifest = model_files.load_manifest(manifest, generator_path)
-    use_tensorflow_backend()
-    model = model_files.load_generator(generator_path)
-    check_finite_weights(model, generator_path)
-    check_scale(model, int(manifest["scale"]))
-    _warn_stats(model, manifest)
-    info = model_info(manifest, model, generator_path, clip_negative)
-    base.mkdir(parents=True, exist_ok=True)
-    files.remove_stale(base)
-    # Not a number, so TF Serving ignores it; the host and pid say whose it is.
-    tmp = files.temporary_path(base / "export")
-    try:
-        save_servable(model, tmp, info)
-        diff = verify_servable(tmp, model, clip_negative)
-        files.sync(tmp)
-        target = publish(tmp, base, version)
-    finally:
-        files.remove(tmp)
+    with files.FolderLock(base, command=f"export of {generator_path}"):  # one export at a time into a model's folder
+        use_tensorflow_backend()
+        model = model_files.load_generator(generator_path)
+        check_finite_weights(model, generator_path)
+        check_scale(model, int(manifest["scale"]))
+        check_stats(model, manifest)
+        info = model_info(manifest, model, generator_path, clip_negative)
+        files.remove_stale(base)
+        # Not a number, so TF Serving ignores it; the host and pid say whose it is.
+        tmp = files.temporary_path(base / "export")
+        try:
+            with files.reporting_full_disk(base):
+                save_servable(model, tmp, info)
+                diff = verify_servable(tmp, model, clip_negative)
+                files.sync(tmp)
+            target = publish(tmp, base, version)
+        finally:
+            files.remove(tmp)
     return target, info, diff
 
 
-def _warn_stats(model, manifest):
-    """A model normalised with other statistics than the manifest's was trained on other data."""
+def check_stats(model, manifest):
+    """A model normalised with other statistics than the manifest's was trained on other data: refused.
+
+    The export's asset would describe another build's grid and statistics to every client.
+    """
     layers = [layer for layer in model.layers if type(layer).__name__ == "Standardize"]
-    mean = manifest["stats"].get("mean")
-    if layers and mean is not None and abs(float(layers[0].mean) - float(mean)) > 1e-3 * max(abs(float(mean)), 1.0):
-        log.warning(
-            "warning: the model normalises with mean %g, the manifest's training mean is %g: is the manifest that of "
-            "the model's training data?",
-            layers[0].mean,
-            float(mean),
-        )
+    if not layers:
+        return
+    for name in ("mean", "std"):
+        expected, got = manifest["stats"].get(name), float(getattr(layers[0], name))
+        if expected is not None and abs(got - float(expected)) > 1e-3 * max(abs(float(expected)), 1.0):
+            where = manifest.get("_dir", "the manifest")
+            raise ExportError(
+                f"the model normalises with {name} {got:g}, but the training {name} in {where} is {float(expected):g}: "
+                "that is the manifest of another build; pass --manifest with the build the model was trained on"
+            )

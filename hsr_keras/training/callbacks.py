@@ -1,12 +1,13 @@
-"""Training callbacks: stop on a non-finite loss, keep the best generator, log the history, draw samples.
+"""Training callbacks: stop on a non-finite loss, keep the best generator, log the history, draw samples, back up.
 
 Every file they write is published whole (`tfrecords_builder.contract.files`), so a run
-killed at any moment leaves each file whole: the old one or the new one.
+killed at any moment, or stopped by a full disk, leaves each file whole: the old one or the new one.
 """
 
 import csv
 import json
 import math
+import os
 from pathlib import Path
 
 import keras
@@ -14,8 +15,9 @@ import numpy as np
 
 from hsr_keras.models.model_files import save_generator
 from hsr_keras.scoring.plots import plot_sample_maps
-from hsr_keras.training.run_folder import BEST_RECORD, read_best
+from hsr_keras.training.run_folder import BEST_RECORD, TrainingError, read_best
 from tfrecords_builder.contract import files
+from tfrecords_builder.contract.console import one_line
 
 
 class TrainingDiverged(RuntimeError):
@@ -212,3 +214,51 @@ class SamplePlots(keras.callbacks.Callback):
             self.folder / f"epoch_{epoch + 1:04d}.png",
             title=f"epoch {epoch + 1}: {stamps} UTC",
         )
+
+
+class WholeBackup(keras.callbacks.BackupAndRestore):
+    """Keras' `BackupAndRestore` whose backup is always the last whole epoch: what a run resumes from.
+
+    Keras writes backup/latest.weights.h5 in place: a disk that fills while it writes leaves
+    half a file (h5py may even crash the process), and every resume fails on it until the run
+    is thrown away; its `double_checkpoint` copy is written in place too. Here an epoch's
+    weights and its number go to a temporary folder beside them, after a check that the disk
+    has room (h5py does not fail cleanly when it has not), and replace the previous ones only
+    once both are written and synced. A backup that still cannot be read is one line.
+    """
+
+    def on_train_begin(self, logs=None):
+        try:
+            super().on_train_begin(logs)
+        except Exception as err:  # h5py, JSON and Keras' own errors for a damaged or foreign backup
+            raise TrainingError(
+                f"cannot resume from {self.backup_dir} ({one_line(err)}): add --overwrite to train again from the start"
+            ) from err
+
+    def _save_model(self):
+        folder = Path(self.backup_dir)
+        weights, metadata = Path(self._weights_path), Path(self._training_metadata_path)
+        needed = self._bytes_needed(weights)
+        with files.reporting_full_disk(folder, needed, "needed for the backup"):
+            folder.mkdir(parents=True, exist_ok=True)
+            files.remove_stale(folder)
+            files.check_space(folder, needed, "needed for the backup")
+            staging = files.temporary_path(folder / "next")
+            try:
+                staging.mkdir()
+                self.model.save_weights(str(staging / weights.name))
+                record = {"epoch": self._current_epoch, "batch": self._last_batch_seen}
+                (staging / metadata.name).write_text(json.dumps(record))
+                files.sync(staging)
+                os.replace(staging / weights.name, weights)
+                os.replace(staging / metadata.name, metadata)
+            finally:
+                files.remove(staging)
+
+    def _bytes_needed(self, weights):
+        """Room for one more backup: the last one's size, or the bytes of the variables and optimizer states, and a margin."""
+        size = weights.stat().st_size if weights.is_file() else 0
+        optimizers = [o for o in vars(self.model).values() if isinstance(o, keras.optimizers.Optimizer)]
+        variables = [*self.model.variables, *(v for optimizer in optimizers for v in optimizer.variables)]
+        total = sum(math.prod(v.shape) * np.dtype(v.dtype).itemsize for v in variables)
+        return int(1.25 * max(size, total)) + 2**18  # HDF5 adds a little per variable

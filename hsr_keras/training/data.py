@@ -13,6 +13,7 @@ naming the shard. `make_dataset` and `load_split` do both.
 """
 
 import contextlib
+import hashlib
 import os
 import re
 import shlex
@@ -67,11 +68,12 @@ def _shard_problem(manifest, split, name, problem):
     return ShardError(f"shard {name} of split {split!r}{where} {problem}; {rebuild_hint(manifest)}")
 
 
-def scan_shard(path):
+def scan_shard(path, digest=None):
     """Read a GZIP TFRecord file whole: (records, problem), `problem` None when it is intact.
 
     The GZIP stream is inflated to its end, which checks the deflate data, the CRC-32 of the
-    content and its length; the TFRecord framing is walked record by record.
+    content and its length; the TFRecord framing is walked record by record. `digest` (a
+    hashlib object) is fed the file's bytes on the way, so a checksum costs no second read.
     """
     inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
     records, header, skip, started = 0, b"", 0, False
@@ -79,6 +81,8 @@ def scan_shard(path):
         with open(path, "rb") as f:
             # Small reads bound what one inflate call returns (deflate expands at most ~1000x).
             for chunk in iter(lambda: f.read(1 << 16), b""):
+                if digest is not None:
+                    digest.update(chunk)
                 while chunk:
                     if inflater.eof:  # a further GZIP member
                         inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
@@ -121,8 +125,9 @@ def check_shards(manifest, splits, checksums=False):
 
     Always (a stat per shard): every shard exists and has the size the manifest records, per
     shard where it has "shard_files", else the split's total "bytes". With `checksums`, or when
-    the shards total at most CHEAP_CHECK_BYTES: each shard's sha256 where the manifest records
-    one, else its GZIP stream and TFRecord framing read whole, and the split's record count.
+    the shards total at most CHEAP_CHECK_BYTES: each shard read whole (its GZIP stream, its
+    TFRecord framing and its sha256 where the manifest records one), and the split's record
+    count against the manifest's.
 
     Args:
         manifest: a loaded manifest (`read_manifest`) or the build folder.
@@ -178,21 +183,19 @@ def _check_contents(manifest, split):
         if key in _INTACT:  # read whole earlier in this process, unchanged since
             records += _INTACT[key]
             continue
-        if digest:
-            if sha256_of(path) != digest:
-                raise _shard_problem(manifest, split, name, "is corrupt: its sha256 differs from the manifest's")
-            _INTACT[key] = 0
-            continue
-        count, problem = scan_shard(path)
+        sha256 = hashlib.sha256()
+        count, problem = scan_shard(path, sha256)
+        if digest and (sha256_of(path) if problem else sha256.hexdigest()) != digest:  # the surer diagnosis
+            raise _shard_problem(manifest, split, name, "is corrupt: its sha256 differs from the manifest's")
         if problem:
             raise _shard_problem(manifest, split, name, problem)
         _INTACT[key] = count
         records += count
     expected = record.get("examples")
-    if not recorded and expected is not None and records != expected:
+    if expected is not None and records != expected:
         raise ShardError(
             f"split {split!r} in {manifest['_dir']} holds {records} records, the manifest records {expected}: "
-            f"the shards are not those of this build; {rebuild_hint(manifest)}"
+            f"the manifest was edited or the shards are not those of this build; {rebuild_hint(manifest)}"
         )
 
 
@@ -208,17 +211,27 @@ def read_errors(manifest, splits):
     """Turn a TensorFlow `DataLossError` raised while reading `splits` into a `ShardError` naming the shard.
 
     The damaged shard is found by reading the splits' shards whole (`scan_shard`); the error
-    says which split was being read when none of them is found damaged.
+    says which split was being read when none of them is found damaged. A split holding another
+    number of records than its manifest says (found only at its end when it was too large to
+    count beforehand) is a `ShardError` too.
     """
     try:
         yield
     except Exception as err:
         tf = sys.modules.get("tensorflow")
-        if tf is None or not isinstance(err, tf.errors.DataLossError):
+        if tf is None or not isinstance(err, tf.errors.OpError):
             raise
         if not isinstance(manifest, dict):
             manifest = read_manifest(manifest)
         splits = _splits_of(splits)
+        if not isinstance(err, tf.errors.DataLossError):
+            if "expected to contain" not in str(err):
+                raise
+            raise ShardError(
+                f"split {', '.join(repr(s) for s in splits)} in {manifest.get('_dir', '?')} does not hold the records "
+                f"its manifest counts ({_tf_message(err)}): the manifest was edited or the shards are not those of "
+                f"this build; {rebuild_hint(manifest)}"
+            ) from err
         for split in splits:
             found = _find_damaged(manifest, split)
             if found is not None:

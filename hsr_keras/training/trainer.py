@@ -4,10 +4,11 @@
 the notebook call the same functions, so every model is trained by one recipe.
 
 What a run promises (see `train`): bad input is refused before anything is written; a run
-killed at any moment resumes with the same command and never replaces its best generator
-with a worse one; a loss that turns NaN or infinite stops the run (`TrainingDiverged`)
-without saving the diverged model; a finished run is not trained again unless asked to
-(`overwrite=True`); nothing is written outside the output folder.
+killed at any moment, or stopped by a full disk (`files.DiskFull`, one line), resumes with the
+same command and never replaces its best generator with a worse one; a loss that turns NaN or
+infinite stops the run (`TrainingDiverged`) without saving the diverged model; a finished run
+is not trained again unless asked to (`overwrite=True`); one process at a time writes a run
+folder (`run_folder.lock`); nothing is written outside the output folder.
 """
 
 import contextlib
@@ -31,10 +32,12 @@ from hsr_keras.training.callbacks import (
     SamplePlots,
     StopOnNonFinite,
     TrainingDiverged,
+    WholeBackup,
 )
 from hsr_keras.training.data import load_split, make_dataset, read_errors
 from hsr_keras.training.run_folder import BACKUP_DIR, CURVES_FILE, HISTORY_FILE, TrainingError
 from hsr_keras.training.schedules import WarmupCosine
+from tfrecords_builder.contract import files
 from tfrecords_builder.contract.arrays import InMemoryData
 from tfrecords_builder.contract.manifest import read_manifest
 
@@ -231,10 +234,26 @@ def train(config, data, out, strategy="default", verbose=1, extra_callbacks=(), 
 
 
 def _fit(gan, config, manifest, inputs, steps, samples, source, out, in_memory, verbose, extra_callbacks, overwrite):
-    """The part of `train` that writes `out`, under its lock: prepare it, fit, save the best generator."""
-    run_folder.prepare(out, overwrite)
-    config.save(out / CONFIG_FILE)
-    run_folder.write_run(out, source)
+    """The part of `train` that writes `out`, under its lock: prepare it, fit, save the best generator.
+
+    backup/ is made before the first epoch and removed after the last file is written, so a run
+    stopped anywhere in between (a kill, a full disk) is an unfinished run that resumes.
+    """
+    with files.reporting_full_disk(out):
+        run_folder.prepare(out, overwrite)
+        config.save(out / CONFIG_FILE)
+        run_folder.write_run(out, source)
+        (out / BACKUP_DIR).mkdir(exist_ok=True)
+        history, generator_path = _fit_epochs(
+            gan, config, manifest, inputs, steps, samples, out, in_memory, verbose, extra_callbacks
+        )
+        plot_history(out / HISTORY_FILE, out / CURVES_FILE)
+        files.remove(out / BACKUP_DIR)
+    return history, generator_path
+
+
+def _fit_epochs(gan, config, manifest, inputs, steps, samples, out, in_memory, verbose, extra_callbacks):
+    """`gan.fit` with the run's callbacks; then the generator, when no epoch gave a finite monitor value."""
     generator_path = out / GENERATOR_FILE
     # The best generator: by val_mse, or by the training content loss without validation data.
     monitor = "val_mse" if inputs["validation_data"] is not None else "content_loss"
@@ -250,7 +269,7 @@ def _fit(gan, config, manifest, inputs, steps, samples, source, out, in_memory, 
     if samples is not None:
         cbs.append(SamplePlots(*samples, manifest, out / "samples", every=config.plot_every))
     # Last: an epoch counts as done (for a resume) once its row, checkpoint and maps are written.
-    cbs.append(keras.callbacks.BackupAndRestore(str(out / BACKUP_DIR), double_checkpoint=True))
+    cbs.append(WholeBackup(str(out / BACKUP_DIR), delete_checkpoint=False))
     splits = [] if in_memory else ["train", "val"] if inputs["validation_data"] is not None else ["train"]
     try:
         with read_errors(manifest, splits):  # a shard found damaged while read: one line naming it
@@ -260,7 +279,6 @@ def _fit(gan, config, manifest, inputs, steps, samples, source, out, in_memory, 
         raise
     if not generator_path.exists() and _finite_weights(gan.generator):  # no finite monitor value
         save_generator(gan.generator, generator_path)
-    plot_history(out / HISTORY_FILE, out / CURVES_FILE)
     return history, generator_path
 
 
@@ -274,6 +292,12 @@ def check_run(config, manifest, out, strategy="default", source=None, overwrite=
         raise TrainingError(f"strategy must be one of {STRATEGIES}. Received: strategy={strategy!r}")
     if "train" not in manifest["splits"]:
         raise TrainingError(f"the data has no train split (it has {', '.join(sorted(manifest['splits']))})")
+    std = manifest["stats"].get("std")
+    if not (isinstance(std, (int, float)) and math.isfinite(std) and std > 0):
+        raise TrainingError(
+            f"the train split of {manifest.get('_dir', 'the data')} has standard deviation {std!r}: a constant field "
+            "cannot be normalised nor learnt; build the data from fields that vary"
+        )
     return run_folder.check(config, out, source=source, overwrite=overwrite)
 
 

@@ -4,7 +4,7 @@ Exit codes, the same for every command:
 
     0    success
     1    an internal error (a bug): Python's traceback is kept
-    2    bad input or usage: one line on stderr, no traceback
+    2    bad input or usage (a full disk too): one line on stderr, no traceback
     130  interrupted (Ctrl-C): nothing was published
 
 Libraries log (`logging`); commands print. `run_command` shows the two packages' log records
@@ -25,6 +25,7 @@ import sys
 import threading
 
 from tfrecords_builder.contract.errors import InputError
+from tfrecords_builder.contract.files import is_disk_full
 
 EXIT_OK = 0
 EXIT_INTERNAL = 1
@@ -86,7 +87,8 @@ def run_command(body, argv=None):
     """Runs `body(argv)` (it returns the exit code) with the exit-code policy above.
 
     `InputError` and file-system errors (`OSError`: a missing, unreadable or read-only path, a
-    full disk) are bad input; any other exception is a bug and keeps its traceback.
+    full disk) are bad input, and so is a full disk that a library reports in its own error
+    type (TensorFlow, h5py); any other exception is a bug and keeps its traceback.
     """
     quiet_native_logs()
     show_logs()
@@ -97,6 +99,11 @@ def run_command(body, argv=None):
         return EXIT_INTERRUPTED
     except (InputError, OSError) as err:
         print(f"error: {one_line(err)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except Exception as err:
+        if not is_disk_full(err):
+            raise
+        print(f"error: the disk is full: {one_line(err)}", file=sys.stderr)
         return EXIT_BAD_INPUT
 
 

@@ -17,9 +17,13 @@ lacks `patches`, as a build of one patch):
                      latitude ascending (row 0 = south), longitude ascending from the west
                      bound, past 360 across the 0/360 meridian (take it modulo 360)
     patches          {"size": [H, W], "stride": [rows, cols], "rows", "cols", "count",
-                      "corners": [[lat, lon], ...], "dropped_rows", "dropped_cols"}: patch k
-                     covers grid rows r..r+H-1 and columns c..c+W-1 from its corner (its
-                     south-west HR cell), r = stride[0] * (k // cols), c = stride[1] * (k % cols)
+                      "corners": [[lat, lon], ...], "dropped_rows", "dropped_cols",
+                      "dropped_cells", "coverage"}: patch k covers grid rows r..r+H-1 and
+                     columns c..c+W-1 from its corner (its south-west HR cell),
+                     r = stride[0] * (k // cols), c = stride[1] * (k % cols); "dropped_cells"
+                     counts the domain's grid points in no patch (dropped rows and columns,
+                     and the gaps a stride larger than the size leaves), "coverage" the
+                     share in some patch (builds before it lack both)
     splits           {name: {"start", "end", "examples", "days", "shards": [file names],
                              "bytes", "shard_files", "skipped": [{"date", "level", "reason"}],
                              "skipped_count"}}; "bytes" is the total size of the split's shards,
@@ -39,6 +43,7 @@ lacks `patches`, as a build of one patch):
     sources          [{"path", "bytes", "sha256"}] per file, [{"path", "format": "zarr"}] per store
 """
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -82,6 +87,10 @@ def read_manifest(path):
         )
     clim = manifest.get("climatology")
     if isinstance(clim, dict) and "file" in clim:
+        if not is_plain_name(clim["file"]):
+            raise ManifestError(
+                f"{file} names its climatology {clim['file']!r}: a build's files lie in its folder; rebuild the data"
+            )
         try:
             values = np.load(file.parent / clim["file"], mmap_mode="r")
         except (OSError, ValueError) as err:
@@ -90,8 +99,47 @@ def read_manifest(path):
     if "patches" not in manifest:  # schema 1: the whole region is the one patch
         _, height, width = manifest["hr_shape"]
         manifest["patches"] = one_patch(height, width).describe(manifest["grid"]["lat"], manifest["grid"]["lon"])
+    for name, split in manifest["splits"].items():
+        problem = split_problem(split, manifest)
+        if problem:
+            raise ManifestError(
+                f"{file}: split {name!r} {problem}: the manifest was edited or damaged; rebuild the data"
+            )
     manifest["_dir"] = str(file.parent)
     return manifest
+
+
+def is_plain_name(name):
+    """Whether `name` is a file name of the build's own folder: no folder in it, no '..', not absolute."""
+    return isinstance(name, str) and name not in ("", ".", "..") and "/" not in name and "\\" not in name
+
+
+def split_problem(split, manifest):
+    """What makes a split's record impossible (a file outside the build, counts that contradict each other), or None.
+
+    Counts: every kept day gives at least one record and at most one per level and patch; a
+    split holds no more days than its dates.
+    """
+    names = list(split.get("shards") or []) + [entry.get("name") for entry in split.get("shard_files") or []]
+    outside = next((name for name in names if not is_plain_name(name)), None)
+    if outside is not None:
+        return f"names the shard {outside!r}, which is not a file of the build's folder"
+    examples, days = split.get("examples"), split.get("days")
+    if examples is None or days is None:
+        return None
+    if not all(isinstance(n, int) and n >= 0 for n in (examples, days)):
+        return f"records {examples!r} examples and {days!r} days: counts must be whole numbers"
+    if split.get("start") and split.get("end"):
+        try:
+            span = int((np.datetime64(split["end"], "D") - np.datetime64(split["start"], "D")).astype(int)) + 1
+        except (TypeError, ValueError):
+            return f"runs from {split['start']!r} to {split['end']!r}, which are not dates"
+        if days > span:
+            return f"records {days} days between {split['start']} and {split['end']}, which hold {span}"
+    per_day = len(manifest.get("levels") or [1]) * int(manifest["patches"].get("count", 1))
+    if not days <= examples <= days * per_day:
+        return f"records {examples} examples of {days} days, where each day gives 1 to {per_day}"
+    return None
 
 
 def readable_json(obj, indent=""):
@@ -117,16 +165,34 @@ def write_readable_json(obj, path):
 
 def write_manifest(manifest, out_dir):
     """`manifest.json` in `out_dir`, with a climatology of arrays (several patches) in climatology.npy beside it."""
+    with publishing_manifest(manifest, out_dir):
+        pass
+
+
+@contextlib.contextmanager
+def publishing_manifest(manifest, out_dir):
+    """Write the manifest (and climatology.npy) to temporaries, run the block, then publish them, the manifest last.
+
+    The block (a build swapping its shards in) runs only once the manifest is written whole:
+    a full disk stops a build before it touches the earlier one.
+    """
     out_dir = Path(out_dir)
     clim = manifest.get("climatology") or {}
-    if any(isinstance(value, np.ndarray) for value in clim.values()):
+    arrays = any(isinstance(value, np.ndarray) for value in clim.values())
+    values = None
+    if arrays:
         values = np.stack([np.asarray(value, dtype=np.float32) for value in clim.values()])
-        with files.publishing(out_dir / CLIMATOLOGY_NAME) as temporary, open(temporary, "wb") as f:
-            np.save(f, values)
         manifest = {**manifest, "climatology": {"file": CLIMATOLOGY_NAME, "levels": list(clim)}}
-    else:
-        (out_dir / CLIMATOLOGY_NAME).unlink(missing_ok=True)
-    write_readable_json(manifest, out_dir / MANIFEST_NAME)
+    with contextlib.ExitStack() as stack:  # published in the reverse order: climatology.npy, then the manifest
+        temporary = stack.enter_context(files.publishing(out_dir / MANIFEST_NAME))
+        Path(temporary).write_text(readable_json(manifest) + "\n", encoding="utf-8")
+        if arrays:
+            temporary = stack.enter_context(files.publishing(out_dir / CLIMATOLOGY_NAME))
+            with open(temporary, "wb") as f:
+                np.save(f, values)
+        yield
+        if not arrays:
+            (out_dir / CLIMATOLOGY_NAME).unlink(missing_ok=True)
 
 
 def shard_record(path, name=None):

@@ -2,8 +2,10 @@
 
 `--patch-size 64 --patch-stride 64` lays 64 x 64-cell patches over the selected domain from
 its south-west corner, a patch every 64 cells north and east; rows and columns that do not
-fill a patch are dropped and counted. Patch k is in patch row k // columns (from the south)
-and patch column k % columns (from the west); its corner is its first HR cell, south-west.
+fill a patch are dropped and counted. A stride larger than the size leaves gaps between the
+patches: the manifest and the build's summary say how much of the domain the patches cover.
+Patch k is in patch row k // columns (from the south) and patch column k % columns (from the
+west); its corner is its first HR cell, south-west.
 
 Without `--patch-size` the whole domain is one patch: the paper's single-region build, whose
 records and manifest facts are those of a build before patches existed.
@@ -44,12 +46,23 @@ class PatchGrid(NamedTuple):
             patches.append(field[..., row : row + self.height, col : col + self.width])
         return patches
 
+    def coverage(self):
+        """(grid points in some patch, grid points of the domain): fewer when rows or columns are dropped or the stride exceeds the size."""
+
+        def axis(starts, size, stride, dropped):
+            return (len(starts) - 1) * min(stride, size) + size, starts[-1] + size + dropped
+
+        rows, height = axis(self.rows, self.height, self.stride[0], self.dropped_rows)
+        cols, width = axis(self.cols, self.width, self.stride[1], self.dropped_cols)
+        return rows * cols, height * width
+
     def corners(self, lat, lon):
         """[[lat, lon]] of each patch's first (south-west) HR cell."""
         return [[float(lat[row]), float(lon[col])] for row, col in map(self.origin, range(self.count))]
 
     def describe(self, lat, lon):
-        """The manifest's `patches`: size, stride, patch rows and columns, corners, dropped rows and columns."""
+        """The manifest's `patches`: size, stride, patch rows and columns, corners, what they leave out."""
+        covered, cells = self.coverage()
         return {
             "size": [self.height, self.width],
             "stride": list(self.stride),
@@ -59,6 +72,8 @@ class PatchGrid(NamedTuple):
             "corners": self.corners(lat, lon),
             "dropped_rows": self.dropped_rows,
             "dropped_cols": self.dropped_cols,
+            "dropped_cells": cells - covered,
+            "coverage": round(covered / cells, 6),
         }
 
 

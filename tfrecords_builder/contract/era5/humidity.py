@@ -11,6 +11,9 @@ instead of `r` get the same field from this module, to within the rounding of th
     e        = p q / (eps + (1 - eps) q)               the vapour pressure in moist air
     r        = 100 e / e_sat                           in %; above 100 % in cold air, as in ERA5
 
+Whatever its source, a field that cannot be relative humidity is caught by `implausibility`
+(too many values outside -1..130 %, or a constant field) before it is used.
+
 Example:
 
     r = relative_humidity(ds["t"], ds["q"], 300 * 100.0)   # 300 hPa in Pa
@@ -69,3 +72,34 @@ def relative_humidity(t, q, pressure_pa):
     Values are not clipped: ERA5 keeps supersaturation with respect to ice (up to about 140 %).
     """
     return 100.0 * vapour_pressure(q, pressure_pa) / saturation_vapour_pressure(t)
+
+
+PLAUSIBLE_PERCENT = (-1.0, 130.0)
+"""Relative humidity (%) outside this band is a sign of wrong units or a broken input, not of weather.
+
+A sanity band, never a clip: ERA5's own r spans about -0.5 to 145 % (over ice in cold air)."""
+
+IMPLAUSIBLE_SHARE = 0.1
+"""A field is implausible when more than this share of its values lies outside PLAUSIBLE_PERCENT.
+
+Wrong units put nearly every value outside; real ERA5 days put a few thousandths above 130 %,
+and synthetic ones (`tfrecords_builder.synthetic`, calibrated on ERA5) up to 3 % of a region."""
+
+
+def implausibility(values):
+    """Why `values` (%, NaN ignored) cannot be a field of relative humidity, or None when they can.
+
+    Too many values outside `PLAUSIBLE_PERCENT` (levels in Pa taken as hPa make relative
+    humidity 100x too large), or one value everywhere.
+    """
+    values = np.asarray(values)
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return None
+    low, high = PLAUSIBLE_PERCENT
+    outside = np.count_nonzero((finite < low) | (finite > high)) / finite.size
+    if outside > IMPLAUSIBLE_SHARE:
+        return f"{outside:.1%} of its values lie outside {low:g}..{high:g} %RH (mean {float(finite.mean()):.4g} %)"
+    if finite.size > 1 and finite.min() == finite.max():
+        return f"it is constant ({float(finite.min()):g} % everywhere)"
+    return None

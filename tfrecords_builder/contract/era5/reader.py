@@ -10,6 +10,8 @@ GRIB's valid time as the time, and makes a single time or level a dimension of o
 
 Relative humidity that an input lacks is derived from its temperature and specific humidity
 (`humidity.relative_humidity`, ERA5's own formula), so `t`/`q` downloads serve as well as `r`.
+Levels and variables are read in the units their `units` attributes give and converted to hPa,
+%, K and kg/kg (`units`); units that cannot be known are refused.
 
 `Era5Source` reads many inputs as one, over the region `grid` finds in them. Arrays stay on
 disk (or in the cloud) until read, and only the selected region, levels and times are ever
@@ -27,6 +29,7 @@ import xarray as xr
 
 from tfrecords_builder.contract.era5.grid import GRID_TOLERANCE, grid_spacing, longitude_selection, region_slice
 from tfrecords_builder.contract.era5.netcdf_files import open_netcdf
+from tfrecords_builder.contract.era5.units import level_factor, variable_conversion
 from tfrecords_builder.contract.errors import BuildError
 
 NETCDF_SUFFIXES = (".nc", ".nc4", ".cdf", ".netcdf")
@@ -46,9 +49,6 @@ RENAMES = {
 }
 # ARCO-ERA5's long variable names -> the CDS short names.
 SHORT_NAMES = {"relative_humidity": "r", "temperature": "t", "specific_humidity": "q"}
-PERCENT_UNITS = ("%", "percent")
-KELVIN_UNITS = ("k", "kelvin")
-MASS_FRACTION_UNITS = ("kg kg**-1", "kg kg-1", "kg/kg", "1")
 # How messages name an in-memory dataset, where a file would be named by its path.
 IN_MEMORY = "the in-memory dataset"
 
@@ -199,20 +199,11 @@ def _names(ds, limit=12):
     return ", ".join(names[:limit]) + (f" and {len(names) - limit} more" if len(names) > limit else "") or "none"
 
 
-def _check_units(da, variable, name, accepted, expected):
-    units = str(da.attrs.get("units", "")).strip()
-    if units.lower() not in accepted:
-        raise BuildError(f"{variable!r} in {name} has units {units!r}; expected {expected}")
-
-
 def field_arrays(ds, variable, name):
     """{name: DataArray} of `variable`, or of `t` and `q` when `variable` is r and the input has no r."""
     if variable in ds.data_vars:
-        _check_units(ds[variable], variable, name, PERCENT_UNITS, "relative humidity in %")
         return {variable: ds[variable]}
     if variable == "r" and "t" in ds.data_vars and "q" in ds.data_vars:
-        _check_units(ds["t"], "t", name, KELVIN_UNITS, "temperature in K")
-        _check_units(ds["q"], "q", name, MASS_FRACTION_UNITS, "specific humidity in kg kg**-1")
         return {"t": ds["t"], "q": ds["q"]}
     if variable == "r":
         raise BuildError(
@@ -227,13 +218,14 @@ class Field:
 
     `arrays` is {"r": [DataArray]}, or {"t": [...], "q": [...]} from which r is derived on
     reading; each list holds one array per longitude piece (two when a region runs across the
-    grid's seam), read one after the other. `contiguous`: read a day as one block of
-    consecutive times and pick the steps (far faster than a strided read of a netCDF file);
-    a Zarr store, chunked by time, reads only the steps.
+    grid's seam), read one after the other. `conversions` {name: (scale, offset)} take the
+    values read to %, K and kg/kg (`units`); the level coordinate is in hPa already.
+    `contiguous`: read a day as one block of consecutive times and pick the steps (far faster
+    than a strided read of a netCDF file); a Zarr store, chunked by time, reads only the steps.
     """
 
-    def __init__(self, arrays, contiguous):
-        self.arrays, self.contiguous = arrays, contiguous
+    def __init__(self, arrays, conversions, contiguous):
+        self.arrays, self.conversions, self.contiguous = arrays, conversions, contiguous
         pieces = next(iter(arrays.values()))
         self.lat = pieces[0]["latitude"].values.astype(np.float64)
         self.lon = np.concatenate([piece["longitude"].values for piece in pieces]).astype(np.float64)
@@ -251,7 +243,7 @@ class Field:
             key: [da.isel(latitude=lat, longitude=piece, level=levels) for piece in lon_pieces]
             for key, (da,) in self.arrays.items()
         }
-        return Field(arrays, self.contiguous)
+        return Field(arrays, self.conversions, self.contiguous)
 
     def read(self, rows):
         """float32 [len(rows), levels, lat, lon] at time indices `rows` (ascending)."""
@@ -268,6 +260,9 @@ class Field:
         for key, pieces in self.arrays.items():
             parts = [piece.isel(time=times).values for piece in pieces]
             blocks[key] = (parts[0] if len(parts) == 1 else np.concatenate(parts, axis=-1))[pick]
+            scale, offset = self.conversions[key]
+            if (scale, offset) != (1.0, 0.0):
+                blocks[key] = blocks[key] * scale + offset
         if "t" in blocks:
             from tfrecords_builder.contract.era5.humidity import relative_humidity
 
@@ -300,22 +295,29 @@ def open_field(item, variable, name):
 
 
 def make_field(ds, variable, name, contiguous):
-    """The `Field` of `variable` in a dataset: names normalised, dimensions, units and time checked, axes ascending."""
+    """The `Field` of `variable` in a dataset: names normalised, dimensions, units and time checked, axes ascending.
+
+    Levels come in hPa whatever the input's units (`units.level_factor`).
+    """
     wanted = {variable, "t", "q"} | {long for long, short in SHORT_NAMES.items() if short in (variable, "t", "q")}
     ds = ds[[v for v in ds.data_vars if v in wanted]] if wanted & set(ds.data_vars) else ds
     arrays = field_arrays(normalise(ds), variable, name)
+    conversions = {key: variable_conversion(da, key, name) for key, da in arrays.items()}
     for key, da in arrays.items():
         if set(da.dims) != set(DIMS) or not all(d in da.coords for d in DIMS):
             raise BuildError(f"{key!r} in {name} has dimensions {da.dims}; expected {', '.join(DIMS)} with coordinates")
         if not np.issubdtype(da["time"].dtype, np.datetime64):
             raise BuildError(f"time of {name} does not decode to dates (units {da['time'].attrs.get('units')!r})")
+        factor = level_factor(da["level"], name)
+        if factor != 1.0:
+            da = da.assign_coords(level=da["level"] * factor)
         da = da.transpose(*DIMS)
         for axis in ("latitude", "longitude"):
             coords = da[axis].values
             if coords.size > 1 and coords[0] > coords[-1]:
                 da = da.isel({axis: slice(None, None, -1)})
         arrays[key] = da
-    return Field({key: [da] for key, da in arrays.items()}, contiguous)
+    return Field({key: [da] for key, da in arrays.items()}, conversions, contiguous)
 
 
 def level_indices(input_levels, levels, name):
