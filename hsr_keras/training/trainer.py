@@ -121,6 +121,7 @@ def _compile(gan, config, g_optimizer, steps_per_epoch, epoch):
         gp_weight=config.gp_weight,
         loss_weights=config.loss_weights,
         critic_steps=config.critic_steps,
+        ensemble_size=config.ensemble_size,
     )
 
 
