@@ -305,7 +305,7 @@ def seed_runs(key, config, seeds):
 
 
 # Texture scores of the seed spread: small-scale power over the truth's and the lattice (`metrics`).
-TEXTURE = ("power_near", "power_far", "lattice", "lattice_spread")
+TEXTURE = ("power_near", "power_mid", "power_far", "lattice", "lattice_spread")
 
 
 def seed_spread(report, groups):
@@ -357,14 +357,16 @@ def format_seed_spread(spread):
         if with_ref:
             line += f" {pm(e['bicubic_mse_ratio'], 3):>17}  {e['ahead_of_bicubic']} of {e['runs']} runs"
         lines.append(line)
-    texture = {label: e for label, e in spread.items() if all(m in e for m in TEXTURE)}
+    # The texture scores some method has (an empty band has none), for the methods that have them all.
+    scores = [m for m in TEXTURE if any(m in e for e in spread.values())]
+    texture = {label: e for label, e in spread.items() if scores and all(m in e for m in scores)}
     if texture:
         truth = next(iter(texture.values()))["truth"]
         lines += ["", f"Texture (truth: power 1, {', '.join(f'{k} {v:.3f}' for k, v in truth.items())})"]
-        header = f"{'method':<24} {'runs':>4}" + "".join(f" {m:>16}" for m in TEXTURE)
+        header = f"{'method':<24} {'runs':>4}" + "".join(f" {m:>16}" for m in scores)
         lines += [header, "-" * len(header)]
         for label, e in texture.items():
-            lines.append(f"{label:<24} {e['runs']:>4}" + "".join(f" {pm(e[m], 3):>16}" for m in TEXTURE))
+            lines.append(f"{label:<24} {e['runs']:>4}" + "".join(f" {pm(e[m], 3):>16}" for m in scores))
     return "\n".join(lines)
 
 
@@ -449,6 +451,7 @@ def run(args, argv=None):
     from hsr_keras.evaluation import reports
     from hsr_keras.evaluation.engine import (
         add_reference_ratio,
+        as_ensemble,
         baseline_methods,
         check_batching,
         evaluate_methods,
@@ -491,7 +494,7 @@ def run(args, argv=None):
             }
 
     eval_start = time.time()
-    methods = baseline_methods(baselines, manifest)
+    methods = [as_ensemble(method, args.samples) for method in baseline_methods(baselines, manifest)]
     for run_id, label in labels.items():
         methods.append(load_model_method(label, out / "models" / run_id, args.batch_size, args.samples))
     report = add_reference_ratio(evaluate_methods(manifest, args.split, methods, args.batch_size))

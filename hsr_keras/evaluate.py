@@ -29,13 +29,17 @@ and "none" name groups.
 The split is streamed batch by batch through metric accumulators: memory does not grow with
 the number of days.
 
-Stochastic generators: the paper's generator adds Gaussian noise after its stem, which Keras
-applies only when the model is called with training=True; that would also switch batch
-normalisation to batch statistics. With `--samples N` (N > 1) each model is cloned with its
-`GaussianNoise` layers replaced by an always-on noise layer, every other layer (and weight)
-shared and called in inference mode, so batch norm keeps its moving statistics. The table
-then scores the ensemble mean and adds the fair CRPS and the spread of the N members. A
-model without noise layers gives N identical members (spread 0, CRPS = MAE).
+Ensembles (`--samples N`, N > 1): each model draws N members per LR field. The paper's
+generator adds Gaussian noise after its stem, which Keras applies only when the model is called
+with training=True (which would also switch batch normalisation to batch statistics): it is
+cloned with its `GaussianNoise` layers replaced by an always-on noise layer, every other layer
+(and weight) shared and called in inference mode. A generator with `noise: texture` draws a new
+member on every call anyway (with `--samples 1` the table scores one member). The draws are
+seeded by `--seed`. The table then scores the ensemble mean (MSE, MAE, SSIM, ... of the mean)
+and adds the ensemble scores: fair CRPS, spread, spread-skill ratio (with the finite-ensemble
+correction), rank-histogram flatness (the histograms in rank_histograms.csv/.png), and the
+members' band power and lattice. A model without noise and every interpolation baseline count
+as N identical members (spread 0, CRPS = MAE).
 """
 
 import argparse
@@ -90,8 +94,9 @@ def parse_args(argv):
         "--samples",
         type=int,
         default=1,
-        help="draws per model with its Gaussian noise active (batch norm stays in inference mode); "
-        "> 1 scores the ensemble mean and adds CRPS and spread. Default: 1 (noise off)",
+        help="members drawn per model with its noise active (batch norm stays in inference mode); "
+        "> 1 scores the ensemble mean and adds the ensemble scores (CRPS, spread, spread-skill, rank "
+        "flatness, member power and lattice); interpolation counts as N identical members. Default: 1",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the noise draws. Default: 0")
     parser.add_argument("--level", type=float, help="pressure level (hPa) to evaluate. Default: the build's first")
@@ -135,6 +140,7 @@ def run(args, argv=None):
     from hsr_keras.evaluation import reports
     from hsr_keras.evaluation.engine import (
         add_reference_ratio,
+        as_ensemble,
         baseline_methods,
         check_batching,
         evaluate_methods,
@@ -162,7 +168,7 @@ def run(args, argv=None):
         resolve(path)
     files.check_folder(args.out)
     check_shards(manifest, args.split, checksums=args.verify_shards)
-    methods = baseline_methods(keys, manifest)
+    methods = [as_ensemble(method, args.samples) for method in baseline_methods(keys, manifest)]
     for name, path in model_specs:
         methods.append(load_model_method(name, path, args.batch_size, args.samples, args.seed))
     if not methods:

@@ -110,7 +110,7 @@ def test_compare_seed_spread_counts_runs_ahead_of_bicubic():
 
 
 def test_compare_seed_spread_adds_the_texture_scores_every_run_has():
-    texture = {"power_near": 0.6, "power_far": 0.7, "lattice": 0.9, "lattice_spread": 0.3}
+    texture = {"power_near": 0.6, "power_mid": 0.75, "power_far": 0.7, "lattice": 0.9, "lattice_spread": 0.3}
     truth = {"lattice_truth": 1.0, "lattice_spread_truth": 0.05}
     report = {
         "methods": {

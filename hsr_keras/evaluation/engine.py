@@ -89,56 +89,63 @@ def _predict_batches(model, batch_size):
 
 
 def stochastic_generator(model, seed=0):
-    """A copy of `model` whose Gaussian noise is active in inference mode, or None if it has none.
+    """`hsr_keras.models.sampling.sampler`: `model` drawing a new member per inference call, or None without noise.
 
-    Every layer but `keras.layers.GaussianNoise` is the same object (same weights); noise
-    layers are replaced by `SamplingGaussianNoise`, which always adds its noise. Calling the
-    copy in inference mode (`predict`, `training=False`) therefore samples the generator's
-    noise while batch normalisation uses its moving statistics, which `training=True` would not.
+    A model that cannot be cloned layer by layer (a subclassed model) is an `EvaluationError`.
     """
-    import keras
-
-    from hsr_keras.layers import SamplingGaussianNoise
-
-    found = []
-
-    def clone(layer):
-        if isinstance(layer, keras.layers.GaussianNoise):
-            found.append(layer.name)
-            return SamplingGaussianNoise(layer.stddev, seed=seed + len(found), name=layer.name)
-        return layer
+    from hsr_keras.models import sampling
 
     try:
-        sampler = keras.models.clone_model(model, clone_function=clone, recursive=True)
+        return sampling.sampler(model, seed)
     except Exception as err:  # subclassed models cannot be cloned layer by layer
         raise EvaluationError(
             f"cannot sample {model.name!r} with its noise on (--samples): {err}".splitlines()[0]
         ) from err
-    return sampler if found else None
 
 
 def keras_model_method(model, name, batch_size=16, samples=1, seed=0, info=None):
-    """A Keras generator as a `Method` (inference mode); with `samples > 1`, an ensemble of noise draws."""
+    """A Keras generator as a `Method` (inference mode); with `samples > 1`, an ensemble of noise draws.
+
+    The draws are seeded (`sampling.reseed` with `seed`), so an evaluation gives the same numbers
+    when repeated. A generator whose noise is on in inference (`NoiseInjection`) is scored on one
+    member with `samples=1`.
+    """
+    from hsr_keras.models import sampling
+
     info = dict(info or {}, kind="model", samples=int(samples))
+    if sampling.samples_in_inference(model):
+        sampling.reseed(model, seed)
     predict = _predict_batches(model, batch_size)
     if samples <= 1:
-        info["stochastic"] = False
+        info["stochastic"] = sampling.samples_in_inference(model)
+        if info["stochastic"]:
+            info["note"] = "noise on in inference: one member scored (--samples N scores the mean of N)"
         return Method(name, predict, info)
     noisy = stochastic_generator(model, seed)
     info["stochastic"] = noisy is not None
     if noisy is None:
-        info["note"] = "no GaussianNoise layer: the samples are identical (spread 0, CRPS = MAE)"
+        info["note"] = "no noise layer: the samples are identical (spread 0, CRPS = MAE)"
+        return as_ensemble(Method(name, predict, info), samples)
+    sampling.reseed(noisy, seed)
+    draw = _predict_batches(noisy, batch_size)
 
-        def sampler(lr, n):
-            pred = predict(lr)
-            return np.broadcast_to(pred, (n,) + pred.shape)
-    else:
-        draw = _predict_batches(noisy, batch_size)
-
-        def sampler(lr, n):
-            return np.stack([draw(lr) for _ in range(n)])
+    def sampler(lr, n):
+        return np.stack([draw(lr) for _ in range(n)])
 
     return Method(name, predict, info, sampler=sampler, samples=samples)
+
+
+def as_ensemble(method, samples):
+    """A deterministic method as an ensemble of `samples` identical members (spread 0, CRPS = MAE), or itself for 1."""
+    if samples <= 1 or method.samples > 1:
+        return method
+
+    def sampler(lr, n):
+        pred = method.predict(lr)
+        return np.broadcast_to(pred, (n,) + np.shape(pred))
+
+    info = dict(method.info, samples=int(samples))
+    return Method(method.name, method.predict, info, sampler=sampler, samples=samples)
 
 
 def saved_model_method(path, name):
@@ -359,16 +366,19 @@ def evaluate_methods(
          "monthly": {name: {month: scores}},
          "bands": {name: {latitude band: scores}} (a build of several patches; else {}),
          "spectra": {"wavenumber", "frames", "truth", "methods": {name: power},
-                     "power_bands": {"power_near" | "power_far": [first, last wavenumber]}},
+                     "power_bands": {"power_near" | "power_mid" | "power_far": [first, last wavenumber]}},
          "maps": [{"date", "time", "lr", "truth", "patch", "predictions": {name}}]}
         Months are 'YYYY-MM' of each day's first time step; a patch's band is that of its
         centre (`tfrecords_builder.contract.patches.LATITUDE_BANDS`). Spectra are the frame means of
-        `radial_power_spectrum`; an ensemble adds "<name> (one sample)" (one member's
-        texture, which the ensemble mean smooths away).
+        `radial_power_spectrum`; an ensemble adds "<name> (members)" (every member's frames:
+        the members' texture, which the ensemble mean smooths away).
         Scores hold the `MetricAccumulator` results (with the lattice where `lattice_scale`
-        gives one), "power_near" and "power_far" (`hsr_keras.scoring.spectra.band_power_ratios` of the
-        method's spectrum; in the split's scores only), plus "crps" and "spread" for
-        ensembles. Memory does not grow with the number of days.
+        gives one; of the ensemble mean for an ensemble), "power_near", "power_mid" and
+        "power_far" (`hsr_keras.scoring.spectra.band_power_ratios` of the method's spectrum; in
+        the split's scores only), plus for ensembles the scores of
+        `method_scores.EnsembleAccumulator` ("crps", "spread", "spread_skill", "rank_flatness",
+        "rank_histogram", "members", "member_lattice") and "member_power_near|mid|far" (the
+        members' spectrum over the truth's; split only). Memory does not grow with the number of days.
     """
     from tfrecords_builder.contract.manifest import read_manifest
 
@@ -466,7 +476,10 @@ def _spectra(manifest, truth_spectrum, scores):
     }
     for name, s in scores.items():
         if s.member_spectrum is not None:
-            spectrum["methods"][f"{name} (one sample)"] = s.member_spectrum.result().tolist()
+            members = s.member_spectrum.result()
+            spectrum["methods"][f"{name} (members)"] = members.tolist()
+            ratios = band_power_ratios(spectrum["wavenumber"], members, spectrum["truth"], wavebands)
+            power[name].update({f"member_{band}": ratio for band, ratio in ratios.items()})
     return spectrum, power
 
 
