@@ -148,14 +148,31 @@ def as_ensemble(method, samples):
     return Method(method.name, method.predict, info, sampler=sampler, samples=samples)
 
 
-def saved_model_method(path, name):
-    """An exported SavedModel (its serving signature) as a deterministic method."""
+def saved_model_method(path, name, samples=1, seed=0):
+    """An exported SavedModel as a method: its serving signature, and with `samples > 1` its `sample` signature.
+
+    Each batch's members come from their own seed (`seed` and the batch's number), so an
+    evaluation repeats exactly. An export without a `sample` signature gives identical members.
+    """
     run = model_files.saved_model_predictor(path)
+    info = {"kind": "saved_model", "path": str(path), "samples": int(samples)}
 
     def predict(lr):
         return run(np.asarray(lr, dtype="float32")[..., None])[..., 0]
 
-    return Method(name, predict, {"kind": "saved_model", "path": str(path), "samples": 1})
+    method = Method(name, predict, info)
+    draw = model_files.saved_model_sampler(path) if samples > 1 else None
+    info["stochastic"] = draw is not None
+    if draw is None:
+        return as_ensemble(method, samples)
+    batches = iter(range(2**31))
+
+    def sampler(lr, n):
+        state = np.random.SeedSequence([int(seed), next(batches)]).generate_state(1, np.uint32)
+        members = draw(np.asarray(lr, dtype="float32")[..., None], int(state[0]), n)[..., 0]
+        return np.moveaxis(members, 1, 0)  # [B, N, ...] -> [N, B, ...]
+
+    return Method(name, predict, info, sampler=sampler, samples=samples)
 
 
 def interpolation_method(name, manifest, aligned=True):
@@ -206,7 +223,7 @@ def load_model_method(name, path, batch_size=8, samples=1, seed=0):
     kind, resolved = model_files.resolve(path)
     info = {"path": str(resolved), "config": model_files.fit_config(path)}
     if kind == model_files.SAVED_MODEL:
-        method = saved_model_method(resolved, name)
+        method = saved_model_method(resolved, name, samples, seed)
         method.info.update(info)
         return method
     model = model_files.load_generator(resolved)
