@@ -454,6 +454,7 @@ def run(args, argv=None):
         as_ensemble,
         baseline_methods,
         check_batching,
+        check_members_fit,
         evaluate_methods,
         load_model_method,
         parse_baselines,
@@ -475,6 +476,7 @@ def run(args, argv=None):
     manifest = read_manifest(data)
     if args.split not in manifest["splits"]:
         raise CompareError(f"split {args.split!r} is not in the manifest; it has {sorted(manifest['splits'])}")
+    check_members_fit(manifest, args.batch_size, args.samples)
     sha = files.sha256_of(manifest_path(data))
 
     configs = {key: run_config(key, args.preset, args.epochs) for key in keys}  # may refuse: before training

@@ -143,6 +143,7 @@ def run(args, argv=None):
         as_ensemble,
         baseline_methods,
         check_batching,
+        check_members_fit,
         evaluate_methods,
         load_model_method,
         parse_baselines,
@@ -159,6 +160,7 @@ def run(args, argv=None):
     levels = manifest.get("levels") or []
     if args.level is not None and levels and not any(abs(args.level - v) < 1e-3 for v in levels):
         raise EvaluationError(f"level {args.level:g} is not in the build; it has {levels}")
+    check_members_fit(manifest, args.batch_size, args.samples)
     keys = parse_baselines(args.baselines)
     model_specs = [parse_model_arg(text) for text in args.model]
     names = [name for name, _ in model_specs]

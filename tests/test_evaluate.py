@@ -153,13 +153,16 @@ def test_ensemble_scores(cli_run):
         (["--data", "{data}", "--split", "train2"], "split 'train2'"),
         (["--data", "{data}", "--baselines", "none"], "nothing to evaluate"),
         (["--data", "{data}", "--model", "={root}"], "NAME=PATH"),
+        (["--data", "{data}", "--samples", "0"], "--samples must be >= 1"),
+        (["--data", "{data}", "--samples", "100000000"], "--samples=100000000 needs about"),
     ],
 )
 def test_bad_inputs_exit_2(tiny, tmp_path, capsys, argv, message):
-    argv = [a.format(root=tiny["root"], data=tiny["data"]) for a in argv] + ["--out", str(tmp_path)]
+    argv = [a.format(root=tiny["root"], data=tiny["data"]) for a in argv] + ["--out", str(tmp_path / "out")]
     assert run_cli(argv) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "out").exists()
 
 
 def test_not_a_model_file_exits_2(tiny, tmp_path, capsys):

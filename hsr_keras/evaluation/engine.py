@@ -237,6 +237,18 @@ def check_batching(batch_size, samples):
         raise EvaluationError(f"--batch-size and --samples must be >= 1. Received: {batch_size}, {samples}")
 
 
+def check_members_fit(manifest, batch_size, samples):
+    """The members of one streamed batch must fit the memory (`hsr_keras.models.memory`); `EvaluationError` naming --samples."""
+    from hsr_keras.models import memory
+
+    if samples <= 1:
+        return
+    short = memory.shortfall(memory.evaluation_bytes(manifest["hr_shape"], batch_size, samples))
+    if short:
+        what = f"{samples} members x {batch_size} days of {' x '.join(map(str, manifest['hr_shape']))} HR fields"
+        raise EvaluationError(memory.limit_text("--samples", samples, *short, what + "; or --batch-size"))
+
+
 # ----------------------------------------------------------------------------- streaming
 
 
