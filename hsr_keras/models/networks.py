@@ -62,11 +62,14 @@ def build_generator(
 
     With `noise="texture"` the Gaussian noise after the stem is replaced by
     `NoiseInjection` layers (a fresh N(0, 1) map per sample and frame, a learned
-    strength per channel starting at `noise_stddev`) after the stem, after every
-    residual block (so the ConvGRU sees new noise at every step) and post block,
-    and after every upsampling stage's PixelShuffle (before its ReLU: texture at
-    each resolution up to the HR grid). They are on in inference mode too: every
-    call draws a new member of the generator's ensemble.
+    strength per channel) after the stem, after every residual block (so the
+    ConvGRU sees new noise at every step) and post block, all on the LR grid and
+    starting at `noise_stddev`, and after every upsampling stage's PixelShuffle
+    (before its ReLU: texture at each resolution up to the HR grid), starting at 0
+    as StyleGAN's do (white noise on the HR grid would land in the finest band,
+    where the truth has little power; the members' differences must be where the
+    LR grid leaves the truth uncertain). They are on in inference mode too:
+    every call draws a new member of the generator's ensemble.
 
     Args:
         scale: int, one of 2, 4, 8, 16. The upsampling factor. Defaults to `8`.
@@ -78,8 +81,8 @@ def build_generator(
         num_post_blocks: int. Residual blocks after the ConvGRU. Defaults to `2`.
         noise_stddev: float. Std of the Gaussian noise added after the stem
             during training, in normalised units; `0` leaves the layer out.
-            With `noise="texture"`, the initial strength of every noise layer
-            (> 0). Defaults to `0.1`.
+            With `noise="texture"`, the initial strength of the noise layers on
+            the LR grid (> 0). Defaults to `0.1`.
         se_ratio: int. Reduction ratio of the SE block. Defaults to `16`.
         use_cbam: bool. CBAM at the end of each residual block (Table 2
             ablation). Defaults to `True`.
@@ -134,8 +137,8 @@ def build_generator(
     standardize = Standardize(mean, std, dtype="float32", name="standardize")
     stem = MultiKernelStem(filters, kernel_sizes=(2, 3), name="stem")
 
-    def injection(name):  # the texture noise after a stage, or nothing
-        return NoiseInjection(noise_stddev, name=name) if texture else None
+    def injection(name, initial_scale=noise_stddev):  # the texture noise after a stage, or nothing
+        return NoiseInjection(initial_scale, name=name) if texture else None
 
     if texture:
         stem_noise = injection("stem_noise")
@@ -161,7 +164,7 @@ def build_generator(
                 name=f"upsample_{i}_conv",
             ),
             PixelShuffle(2, name=f"upsample_{i}_shuffle"),
-            injection(f"upsample_{i}_noise"),
+            injection(f"upsample_{i}_noise", 0.0),
             keras.layers.ReLU(name=f"upsample_{i}_relu"),
         )
         for i in range(int(math.log2(scale)))

@@ -145,7 +145,8 @@ class Config:
     icnr: bool = False
     # Where the noise enters (choices.NOISES): "stem", the paper's Gaussian noise after the stem in
     # training only (std noise_stddev); "texture", layers.NoiseInjection after the stem, every block
-    # and every upsampling stage, learned strengths starting at noise_stddev, on in inference too
+    # and every upsampling stage, learned strengths (noise_stddev on the LR grid, 0 on the finer
+    # grids at the start), on in inference too: the generator samples (docs/ensembles.md)
     noise: str = "stem"
     # critic (no batch normalisation: the gradient penalty is per sample)
     critic_filters: int = 64
