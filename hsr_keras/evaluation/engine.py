@@ -548,10 +548,18 @@ def add_reference_ratio(report, reference=REFERENCE):
 
 
 def compare_with_bicubic(generator_path, data, split, batch_size):
-    """`fit`'s end-of-training check: the saved generator's metric card on a split beside aligned bicubic."""
+    """`fit`'s end-of-training check: the saved generator's metric card on a split beside aligned bicubic.
+
+    A generator that samples in inference is scored as its best estimate is served: the mean of
+    `serving.saved_model.BEST_ESTIMATE_MEMBERS` members, with the ensemble scores beside.
+    """
+    from hsr_keras.models import sampling
+    from hsr_keras.serving.saved_model import BEST_ESTIMATE_MEMBERS
+
     generator = model_files.load_generator(generator_path)
+    samples = BEST_ESTIMATE_MEMBERS if sampling.samples_in_inference(generator) else 1
     methods = {
-        COMPARISON_MODEL: keras_model_method(generator, COMPARISON_MODEL, batch_size),
+        COMPARISON_MODEL: keras_model_method(generator, COMPARISON_MODEL, batch_size, samples),
         COMPARISON_REFERENCE: "bicubic",
     }
     report = evaluate_methods(data, split, methods, map_days=0)
