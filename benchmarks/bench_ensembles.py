@@ -244,6 +244,21 @@ def targets(rows, reference):
     return checks
 
 
+def shortfall(check):
+    """How far a recipe is from meeting every target, summed: each target's distance beyond its bound, in its ratio."""
+    (mse, _), (crps, _), (ssr, _), (flatness, _), (power, _), (lattice, _) = check.values()
+    power = [p if p is not None else math.inf for p in power]
+    lattice = math.inf if lattice is None else lattice
+    return (
+        max(0.0, mse - 1)
+        + max(0.0, crps / 0.7 - 1)
+        + max(0.0, 0.8 - ssr, ssr - 1.2)
+        + max(0.0, flatness - 0.2)
+        + max(0.0, *(abs(p - 1) - 0.1 for p in power))
+        + max(0.0, abs(lattice - 1) - 0.1)
+    )
+
+
 def format_tables(rows, labels, checks, reference, days, members, seeds):
     lines = [
         f"{days} test days, {members} members per model, median over {seeds} seed(s) [min-max]; "
@@ -266,19 +281,24 @@ def format_tables(rows, labels, checks, reference, days, members, seeds):
     truth = next(iter(rows.values()))["lattice_truth"][0]
     lines += ["", f"truth: power 1 in every band, lattice {truth:.3f}", ""]
     names = list(next(iter(checks.values()))) if checks else []
-    lines.append("| recipe | " + " | ".join(names) + " |")
-    lines.append("|---" + "|---" * len(names) + "|")
-    for name, check in checks.items():
+    lines.append("| recipe | " + " | ".join(names) + " | met | shortfall |")
+    lines.append("|---" + "|---" * len(names) + "|---:|---:|")
+    ranked = sorted(checks, key=lambda n: (shortfall(checks[n]), -sum(met for _, met in checks[n].values())))
+    for name in ranked:
+        check = checks[name]
         cells = []
         for value, met in check.values():
             shown = "/".join("-" if v is None else f"{v:.2f}" for v in value) if isinstance(value, list) else value
             shown = "-" if shown is None else shown if isinstance(shown, str) else f"{shown:.3f}"
             cells.append(f"{'**met**' if met else 'missed'} ({shown})")
-        lines.append(f"| {labels[name]} | " + " | ".join(cells) + " |")
+        met = sum(m for _, m in check.values())
+        lines.append(f"| {labels[name]} | " + " | ".join(cells) + f" | {met} of 6 | {shortfall(check):.2f} |")
     lines += [
         "",
         f"Ratios: MSE over {labels[reference]}'s MSE; CRPS over its MAE; member power mid/far over the truth's; "
-        "lattice over the truth's.",
+        "lattice over the truth's. Rows ranked by the shortfall (then by targets met): the sum over the targets of "
+        "each ratio's distance beyond its bound (MSE ratio - 1, CRPS ratio / 0.7 - 1, distance of the spread-skill "
+        "from 0.8-1.2, flatness - 0.2, largest |power - 1| - 0.1, |lattice ratio - 1| - 0.1, each at least 0).",
     ]
     return "\n".join(lines)
 
