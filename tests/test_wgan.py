@@ -145,9 +145,14 @@ def test_content_loss_trains_the_generator_alone():
 
 
 @pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
-def test_mixed_precision_trains_on_cpu(policy):
+@pytest.mark.parametrize("ensemble", [False, True])
+def test_mixed_precision_trains_on_cpu(policy, ensemble):
     keras.mixed_precision.set_global_policy(policy)
-    gan = compiled(tiny_generator(), tiny_critic())
+    if ensemble:  # noise in float16/bfloat16, two members, the crps and spectral terms
+        kwargs = dict(ensemble_size=2, loss_weights={"crps": 1.0, "spectral": 0.1})
+        gan = compiled(noisy_generator(), tiny_critic(), **kwargs)
+    else:
+        gan = compiled(tiny_generator(), tiny_critic())
     scaled = isinstance(gan.g_optimizer, keras.optimizers.LossScaleOptimizer)
     assert scaled == (policy == "mixed_float16")
     assert isinstance(gan.d_optimizer, keras.optimizers.LossScaleOptimizer) == scaled
@@ -159,10 +164,13 @@ def test_mixed_precision_trains_on_cpu(policy):
     assert gan.generator(lr).dtype == "float32"
 
 
-def test_mirrored_strategy_equals_single_device_step():
+@pytest.mark.parametrize("ensemble", [False, True])
+def test_mirrored_strategy_equals_single_device_step(ensemble):
     # With the deterministic GAN loss (no random interpolates), one step on the global batch
-    # split over two replicas must give the same weights as one step on one device.
+    # split over two replicas must give the same weights as one step on one device; with two
+    # members per sequence (alike: the generator has no noise) and the crps and spectral terms too.
     assert len(tf.config.list_logical_devices("CPU")) >= 2
+    extra = dict(ensemble_size=2, loss_weights={"crps": 0.5, "spectral": 0.1}) if ensemble else {}
     lr, hr = batch(4)
     generator, critic = tiny_generator(), tiny_critic()
     g_init, d_init = generator.get_weights(), critic.get_weights()
@@ -173,7 +181,7 @@ def test_mirrored_strategy_equals_single_device_step():
             g.set_weights(g_init)
             d.set_weights(d_init)
             gan = SuperResolutionGAN(g, d, data_std=25.0)
-            gan.compile(keras.optimizers.SGD(0.1), keras.optimizers.SGD(0.1), loss="gan")
+            gan.compile(keras.optimizers.SGD(0.1), keras.optimizers.SGD(0.1), loss="gan", **extra)
         ds = tf.data.Dataset.from_tensor_slices((lr, hr)).batch(4)
         gan.fit(ds, epochs=1, verbose=0, shuffle=False)
         return gan.generator.get_weights() + gan.critic.get_weights()
