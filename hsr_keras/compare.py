@@ -66,16 +66,16 @@ from tfrecords_builder.contract.errors import InputError
 # The evaluation engine (hsr_keras.evaluation.engine, hsr_keras.evaluation.reports) loads Keras: it is imported
 # where it is used, so that --help answers at once.
 
-# key -> (table label, config overrides)
+# key -> (table label, config overrides of the preset made single-member, `single_member`)
 RUNS = {
     "srcnn": ("SRCNN", {"architecture": "srcnn", "loss": "content"}),
     "gan": ("GAN", {"loss": "gan"}),
     "srgan": ("SRGAN", {"architecture": "srgan", "loss": "gan"}),
-    "wgan-gp": ("WGAN-GP", {}),
+    "wgan-gp": ("WGAN-GP", {"loss": "wgan-gp"}),
     "content": ("Content only", {"loss": "content"}),
-    "pretrain": ("Pre-trained WGAN-GP", {}),  # pretrain_epochs: half the run's, set in run_config
-    "no-cbam": ("WGAN-GP without CBAM", {"use_cbam": False}),
-    "no-resnet": ("WGAN-GP without ResNet", {"use_residual": False}),
+    "pretrain": ("Pre-trained WGAN-GP", {"loss": "wgan-gp"}),  # pretrain_epochs: half the run's, set in run_config
+    "no-cbam": ("WGAN-GP without CBAM", {"loss": "wgan-gp", "use_cbam": False}),
+    "no-resnet": ("WGAN-GP without ResNet", {"loss": "wgan-gp", "use_residual": False}),
 }
 
 # Table 2 rows in the paper's order: (run key, CBAM, ResNet, WGAN-GP).
@@ -123,7 +123,7 @@ def run_config(key, preset="demo", epochs=None):
 
     Raises `CompareError` for a method the epochs cannot hold (pretrain with one epoch).
     """
-    values = PRESETS[preset].to_dict()
+    values = single_member(PRESETS[preset].to_dict())
     values.update(RUNS[key][1])
     if key == "srgan":
         # SRGAN is half as wide as the paper's generator (64 vs 128 channels) and has 16
@@ -142,6 +142,24 @@ def run_config(key, preset="demo", epochs=None):
         values["pretrain_epochs"] = values["epochs"] // 2
     values["notes"] = {"compare_method": key, "label": RUNS[key][0]}
     return Config(**values)
+
+
+def single_member(values):
+    """A preset's values as the paper's comparison trains them: one member per field, the paper's stem noise.
+
+    An ensemble preset (the demo's, docs/ensembles.md) gives its networks, sizes and schedule;
+    its ensemble settings go: `ensemble_size` 1, `noise` "stem" at the paper's std, and no crps
+    or spectral term (with the crps term, the preset's content weight too: back to 1).
+    """
+    values = dict(values)
+    weights = dict(values["loss_weights"])
+    if weights.pop("crps", 0.0):
+        weights.pop("content", None)
+    weights.pop("spectral", None)
+    if values["noise"] != "stem":
+        values["noise_stddev"] = Config().noise_stddev
+    values.update(ensemble_size=1, noise="stem", loss_weights=weights)
+    return values
 
 
 def train_or_reuse(key, config, data, folder, manifest_sha256, verbose=True, retrain=False):
