@@ -27,7 +27,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 # Scores printed per recipe when the evaluation reports them (the metric card's names).
-COLUMNS = ("mse", "ssim", "lattice", "lattice_spread", "power_near", "power_far")
+COLUMNS = ("mse", "ssim", "lattice", "lattice_spread", "power_near", "power_mid", "power_far")
 
 
 def parse_recipe(text):

@@ -10,6 +10,12 @@ without importing Keras or TensorFlow (so that `--help` answers at once).
 ADVERSARIAL_LOSSES = ("wgan-gp", "gan")
 LOSSES = ADVERSARIAL_LOSSES + ("content",)
 
+# Where the generator's noise enters (hsr_keras.models.networks.build_generator): "stem", the paper's
+# Gaussian noise after the stem, in training only; "texture", `NoiseInjection` with learned
+# per-channel strengths after the stem, every residual block and every upsampling stage, in
+# training and inference (the generator is a sampler).
+NOISES = ("stem", "texture")
+
 # Interpolations of the generator's global skip (hsr_keras.layers.stride_upsampling).
 INTERPOLATIONS = ("nearest", "bilinear", "bicubic")
 

@@ -66,16 +66,16 @@ from tfrecords_builder.contract.errors import InputError
 # The evaluation engine (hsr_keras.evaluation.engine, hsr_keras.evaluation.reports) loads Keras: it is imported
 # where it is used, so that --help answers at once.
 
-# key -> (table label, config overrides)
+# key -> (table label, config overrides of the preset made single-member, `single_member`)
 RUNS = {
     "srcnn": ("SRCNN", {"architecture": "srcnn", "loss": "content"}),
     "gan": ("GAN", {"loss": "gan"}),
     "srgan": ("SRGAN", {"architecture": "srgan", "loss": "gan"}),
-    "wgan-gp": ("WGAN-GP", {}),
+    "wgan-gp": ("WGAN-GP", {"loss": "wgan-gp"}),
     "content": ("Content only", {"loss": "content"}),
-    "pretrain": ("Pre-trained WGAN-GP", {}),  # pretrain_epochs: half the run's, set in run_config
-    "no-cbam": ("WGAN-GP without CBAM", {"use_cbam": False}),
-    "no-resnet": ("WGAN-GP without ResNet", {"use_residual": False}),
+    "pretrain": ("Pre-trained WGAN-GP", {"loss": "wgan-gp"}),  # pretrain_epochs: half the run's, set in run_config
+    "no-cbam": ("WGAN-GP without CBAM", {"loss": "wgan-gp", "use_cbam": False}),
+    "no-resnet": ("WGAN-GP without ResNet", {"loss": "wgan-gp", "use_residual": False}),
 }
 
 # Table 2 rows in the paper's order: (run key, CBAM, ResNet, WGAN-GP).
@@ -123,7 +123,7 @@ def run_config(key, preset="demo", epochs=None):
 
     Raises `CompareError` for a method the epochs cannot hold (pretrain with one epoch).
     """
-    values = PRESETS[preset].to_dict()
+    values = single_member(PRESETS[preset].to_dict())
     values.update(RUNS[key][1])
     if key == "srgan":
         # SRGAN is half as wide as the paper's generator (64 vs 128 channels) and has 16
@@ -142,6 +142,24 @@ def run_config(key, preset="demo", epochs=None):
         values["pretrain_epochs"] = values["epochs"] // 2
     values["notes"] = {"compare_method": key, "label": RUNS[key][0]}
     return Config(**values)
+
+
+def single_member(values):
+    """A preset's values as the paper's comparison trains them: one member per field, the paper's stem noise.
+
+    An ensemble preset (the demo's, docs/ensembles.md) gives its networks, sizes and schedule;
+    its ensemble settings go: `ensemble_size` 1, `noise` "stem" at the paper's std, and no crps
+    or spectral term (with the crps term, the preset's content weight too: back to 1).
+    """
+    values = dict(values)
+    weights = dict(values["loss_weights"])
+    if weights.pop("crps", 0.0):
+        weights.pop("content", None)
+    weights.pop("spectral", None)
+    if values["noise"] != "stem":
+        values["noise_stddev"] = Config().noise_stddev
+    values.update(ensemble_size=1, noise="stem", loss_weights=weights)
+    return values
 
 
 def train_or_reuse(key, config, data, folder, manifest_sha256, verbose=True, retrain=False):
@@ -305,7 +323,7 @@ def seed_runs(key, config, seeds):
 
 
 # Texture scores of the seed spread: small-scale power over the truth's and the lattice (`metrics`).
-TEXTURE = ("power_near", "power_far", "lattice", "lattice_spread")
+TEXTURE = ("power_near", "power_mid", "power_far", "lattice", "lattice_spread")
 
 
 def seed_spread(report, groups):
@@ -357,14 +375,16 @@ def format_seed_spread(spread):
         if with_ref:
             line += f" {pm(e['bicubic_mse_ratio'], 3):>17}  {e['ahead_of_bicubic']} of {e['runs']} runs"
         lines.append(line)
-    texture = {label: e for label, e in spread.items() if all(m in e for m in TEXTURE)}
+    # The texture scores some method has (an empty band has none), for the methods that have them all.
+    scores = [m for m in TEXTURE if any(m in e for e in spread.values())]
+    texture = {label: e for label, e in spread.items() if scores and all(m in e for m in scores)}
     if texture:
         truth = next(iter(texture.values()))["truth"]
         lines += ["", f"Texture (truth: power 1, {', '.join(f'{k} {v:.3f}' for k, v in truth.items())})"]
-        header = f"{'method':<24} {'runs':>4}" + "".join(f" {m:>16}" for m in TEXTURE)
+        header = f"{'method':<24} {'runs':>4}" + "".join(f" {m:>16}" for m in scores)
         lines += [header, "-" * len(header)]
         for label, e in texture.items():
-            lines.append(f"{label:<24} {e['runs']:>4}" + "".join(f" {pm(e[m], 3):>16}" for m in TEXTURE))
+            lines.append(f"{label:<24} {e['runs']:>4}" + "".join(f" {pm(e[m], 3):>16}" for m in scores))
     return "\n".join(lines)
 
 
@@ -451,8 +471,10 @@ def run(args, argv=None):
     from hsr_keras.evaluation import reports
     from hsr_keras.evaluation.engine import (
         add_reference_ratio,
+        as_ensemble,
         baseline_methods,
         check_batching,
+        check_members_fit,
         evaluate_methods,
         load_model_method,
         parse_baselines,
@@ -474,6 +496,7 @@ def run(args, argv=None):
     manifest = read_manifest(data)
     if args.split not in manifest["splits"]:
         raise CompareError(f"split {args.split!r} is not in the manifest; it has {sorted(manifest['splits'])}")
+    check_members_fit(manifest, args.batch_size, args.samples)
     sha = files.sha256_of(manifest_path(data))
 
     configs = {key: run_config(key, args.preset, args.epochs) for key in keys}  # may refuse: before training
@@ -493,7 +516,7 @@ def run(args, argv=None):
             }
 
     eval_start = time.time()
-    methods = baseline_methods(baselines, manifest)
+    methods = [as_ensemble(method, args.samples) for method in baseline_methods(baselines, manifest)]
     for run_id, label in labels.items():
         methods.append(load_model_method(label, out / "models" / run_id, args.batch_size, args.samples))
     report = add_reference_ratio(evaluate_methods(manifest, args.split, methods, args.batch_size))

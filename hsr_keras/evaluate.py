@@ -29,13 +29,17 @@ and "none" name groups.
 The split is streamed batch by batch through metric accumulators: memory does not grow with
 the number of days.
 
-Stochastic generators: the paper's generator adds Gaussian noise after its stem, which Keras
-applies only when the model is called with training=True; that would also switch batch
-normalisation to batch statistics. With `--samples N` (N > 1) each model is cloned with its
-`GaussianNoise` layers replaced by an always-on noise layer, every other layer (and weight)
-shared and called in inference mode, so batch norm keeps its moving statistics. The table
-then scores the ensemble mean and adds the fair CRPS and the spread of the N members. A
-model without noise layers gives N identical members (spread 0, CRPS = MAE).
+Ensembles (`--samples N`, N > 1): each model draws N members per LR field. The paper's
+generator adds Gaussian noise after its stem, which Keras applies only when the model is called
+with training=True (which would also switch batch normalisation to batch statistics): it is
+cloned with its `GaussianNoise` layers replaced by an always-on noise layer, every other layer
+(and weight) shared and called in inference mode. A generator with `noise: texture` draws a new
+member on every call anyway (with `--samples 1` the table scores one member). The draws are
+seeded by `--seed`. The table then scores the ensemble mean (MSE, MAE, SSIM, ... of the mean)
+and adds the ensemble scores: fair CRPS, spread, spread-skill ratio (with the finite-ensemble
+correction), rank-histogram flatness (the histograms in rank_histograms.csv/.png), and the
+members' band power and lattice. A model without noise and every interpolation baseline count
+as N identical members (spread 0, CRPS = MAE).
 """
 
 import argparse
@@ -90,8 +94,9 @@ def parse_args(argv):
         "--samples",
         type=int,
         default=1,
-        help="draws per model with its Gaussian noise active (batch norm stays in inference mode); "
-        "> 1 scores the ensemble mean and adds CRPS and spread. Default: 1 (noise off)",
+        help="members drawn per model with its noise active (batch norm stays in inference mode); "
+        "> 1 scores the ensemble mean and adds the ensemble scores (CRPS, spread, spread-skill, rank "
+        "flatness, member power and lattice); interpolation counts as N identical members. Default: 1",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the noise draws. Default: 0")
     parser.add_argument("--level", type=float, help="pressure level (hPa) to evaluate. Default: the build's first")
@@ -133,7 +138,7 @@ def run(args, argv=None):
     dates, the model paths, the output folder (locked: one evaluation writes it at a time),
     and the shards of the split (`hsr_keras.training.data.check_shards`).
     """
-    from hsr_keras.evaluation.engine import check_batching, check_map_dates, parse_baselines
+    from hsr_keras.evaluation.engine import check_batching, check_map_dates, check_members_fit, parse_baselines
     from hsr_keras.models.model_files import resolve
     from tfrecords_builder.contract import files
     from tfrecords_builder.contract.manifest import read_manifest
@@ -147,6 +152,7 @@ def run(args, argv=None):
         raise EvaluationError(f"level {args.level:g} is not in the build; it has {levels}")
     if args.map_dates:
         check_map_dates(args.map_dates, manifest, args.split, args.level)
+    check_members_fit(manifest, args.batch_size, args.samples)
     keys = parse_baselines(args.baselines)
     model_specs = [parse_model_arg(text) for text in args.model]
     names = [name for name, _ in model_specs]
@@ -162,12 +168,18 @@ def run(args, argv=None):
 def _evaluate(args, argv, manifest, keys, model_specs, levels):
     """The part of `run` under the lock of --out: load the models, evaluate, write the outputs."""
     from hsr_keras.evaluation import reports
-    from hsr_keras.evaluation.engine import add_reference_ratio, baseline_methods, evaluate_methods, load_model_method
+    from hsr_keras.evaluation.engine import (
+        add_reference_ratio,
+        as_ensemble,
+        baseline_methods,
+        evaluate_methods,
+        load_model_method,
+    )
     from hsr_keras.training.data import check_shards
     from tfrecords_builder.contract.manifest import manifest_path
 
     check_shards(manifest, args.split, checksums=args.verify_shards)
-    methods = baseline_methods(keys, manifest)
+    methods = [as_ensemble(method, args.samples) for method in baseline_methods(keys, manifest)]
     for name, path in model_specs:
         methods.append(load_model_method(name, path, args.batch_size, args.samples, args.seed))
     if not methods:

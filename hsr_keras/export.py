@@ -1,10 +1,17 @@
 """`python -m hsr_keras.export`: a trained generator as a SavedModel for TF Serving.
 
 Writes `<out>/<name>/<version>/` (default `saved_models/hsr/<next version>/`), the layout
-TF Serving loads, with one signature:
+TF Serving loads, with the signatures:
 
     serving_default:  lr  float32 [batch, time, h, w, 1]          (%RH, every dim free)
                    -> hr  float32 [batch, time, scale*h, scale*w, 1]  (%RH)
+    sample:           lr  float32 [batch, time, h, w, 1], seed int64 [], members int32 []
+                   -> members float32 [batch, members, time, scale*h, scale*w, 1]  (%RH)
+
+`serving_default` is the best estimate: the generator in inference mode (its noise off), or,
+for a generator whose noise is on in inference (`noise: texture`), the mean of 8 members drawn
+with seed 0, the ensemble mean its content loss trains. `sample` (generators with noise only)
+draws N members; the same input and seed give the same members.
 
 Normalisation with the training statistics happens inside the graph, so clients send and
 receive relative humidity in %. The output is not clipped at 100 % (ERA5 relative humidity
@@ -27,7 +34,16 @@ import argparse
 import os
 import sys
 
-from hsr_keras.models.model_files import ASSET_NAME, GENERATOR_FILE, INPUT_NAME, OUTPUT_NAME, SIGNATURE
+from hsr_keras.models.model_files import (
+    ASSET_NAME,
+    GENERATOR_FILE,
+    INPUT_NAME,
+    MEMBERS_NAME,
+    OUTPUT_NAME,
+    SAMPLE_SIGNATURE,
+    SEED_NAME,
+    SIGNATURE,
+)
 from tfrecords_builder.contract.console import run_command, set_quiet
 
 
@@ -77,8 +93,14 @@ def _run(argv):
         print(f"SavedModel written to {target}")
         print(
             f"  signature {SIGNATURE!r}: {INPUT_NAME} float32 [batch, time, h, w, 1] %RH -> "
-            f"{OUTPUT_NAME} float32 [batch, time, {info['scale']}*h, {info['scale']}*w, 1] %RH"
+            f"{OUTPUT_NAME} float32 [batch, time, {info['scale']}*h, {info['scale']}*w, 1] %RH: "
+            f"{info['best_estimate']}"
         )
+        if info.get("sample_signature"):
+            print(
+                f"  signature {SAMPLE_SIGNATURE!r}: {INPUT_NAME}, {SEED_NAME} int64, {MEMBERS_NAME} int32 -> "
+                f"{MEMBERS_NAME} float32 [batch, members, time, {info['scale']}*h, {info['scale']}*w, 1] %RH"
+            )
         print(f"  checked against the Keras model: max |diff| {diff:.2g} %RH; asset assets/{ASSET_NAME}")
         print(
             f"  serve: tensorflow_model_server --rest_api_port=8501 --model_name={args.name} "

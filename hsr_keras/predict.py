@@ -40,6 +40,14 @@ by the next predict into the same folder. Input levels in Pa and relative humidi
 fraction are converted (their units attributes say so); an input that is not plausible
 relative humidity is refused.
 
+Ensembles: by default the output is the model's best estimate (its `serving_default`: the
+generator with its noise off, or for a generator whose noise is on in inference the mean of 8
+members). `--members N` writes N members of the generator's noise instead, along a leading CF
+`realization` dimension (0 .. N-1), drawn one at a time (memory does not grow with N) through
+the export's `sample` signature or the same function of a `.keras` generator; `--seed` picks
+them: the same seed gives the same bytes. A model without noise is refused. Where tiles
+overlap, two independent draws are cross-faded, which lowers the spread there.
+
 Exit status: 0 written, 2 bad input (one line `error: ...`), 1 an internal error, 130 interrupted.
 """
 
@@ -106,6 +114,14 @@ def parse_args(argv):
         action="store_true",
         help="clip values below 0 %%RH to 0 (default: no clipping; never clipped at 100 %%)",
     )
+    parser.add_argument(
+        "--members",
+        type=int,
+        metavar="N",
+        help="write N members of the generator's noise along a CF realization dimension "
+        "(default: the model's single best estimate)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the members (--members). Default: 0")
     parser.add_argument("--overwrite", action="store_true", help="replace --out if it exists (default: refuse)")
     parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
     return parser.parse_args(argv)
@@ -140,6 +156,8 @@ def _run(argv):
             args.overwrite,
             command,
             verbose=not args.quiet,
+            members=args.members,
+            seed=args.seed,
         )
     if not args.quiet:
         print(f"wrote {args.out}")

@@ -8,6 +8,7 @@ from tiny_build import read_csv
 
 from hsr_keras import compare
 from hsr_keras.models.provenance import code_version
+from hsr_keras.training.config import PRESETS
 
 
 def test_help(capsys):
@@ -110,7 +111,7 @@ def test_compare_seed_spread_counts_runs_ahead_of_bicubic():
 
 
 def test_compare_seed_spread_adds_the_texture_scores_every_run_has():
-    texture = {"power_near": 0.6, "power_far": 0.7, "lattice": 0.9, "lattice_spread": 0.3}
+    texture = {"power_near": 0.6, "power_mid": 0.75, "power_far": 0.7, "lattice": 0.9, "lattice_spread": 0.3}
     truth = {"lattice_truth": 1.0, "lattice_spread_truth": 0.05}
     report = {
         "methods": {
@@ -149,6 +150,12 @@ def test_compare_configs():
     )
     assert compare.run_config("pretrain", epochs=3).pretrain_epochs == 1
     assert [key for key, c in configs.items() if c.pretrain_epochs] == ["pretrain"]
+    # An ensemble preset's networks and schedule, one member and the paper's noise: the paper's comparison.
+    ensemble = dict(noise="texture", noise_stddev=1.0, ensemble_size=4, loss="content")
+    weights = {"lattice": 0.03, "content": 0.0, "crps": 1.0, "spectral": 0.1}
+    single = compare.single_member(PRESETS["demo"].replace(**ensemble, loss_weights=weights).to_dict())
+    assert (single["ensemble_size"], single["noise"], single["noise_stddev"]) == (1, "stem", 0.1)
+    assert single["loss_weights"] == {"lattice": 0.03} and single["filters"] == PRESETS["demo"].filters
 
 
 @pytest.mark.slow

@@ -55,6 +55,8 @@ def test_numbers_convert_where_the_type_allows():
         ({"beta_2": 1.0}, "beta_2 must be in [0, 1). Received: beta_2=1.0"),
         ({"seed": -1}, "seed must be in 0 .. 2**32 - 1. Received: seed=-1"),
         ({"plot_every": 0}, "plot_every must be >= 1. Received: plot_every=0"),
+        ({"ensemble_size": 0}, "ensemble_size must be >= 1. Received: ensemble_size=0"),
+        ({"noise": "style"}, "noise must be one of ('stem', 'texture'). Received: noise='style'"),
     ],
 )
 def test_range_errors_name_the_field_only(changes, message):
@@ -138,3 +140,32 @@ def test_loss_weights_of_earlier_versions_move_into_loss_weights(tmp_path):
     for bad, message in (({"lattice": -1}, "loss_weights.lattice must be finite and >= 0"), ({"x": "1"}, "maps term")):
         with pytest.raises(ConfigError, match=message):
             Config(loss_weights=bad)
+
+
+@pytest.mark.parametrize(
+    "changes, field, message",
+    [
+        (
+            {"ensemble_size": 1, "loss_weights": {"crps": 1.0}},
+            "ensemble_size",
+            "ensemble_size must be >= 2 for the crps",
+        ),
+        ({"noise": "texture", "noise_stddev": 0.0}, "noise_stddev", "must be > 0 with noise='texture'"),
+        ({"noise": "texture", "architecture": "srcnn"}, "noise", "architecture='srcnn' has no noise layers"),
+    ],
+)
+def test_ensemble_fields_are_checked_together(changes, field, message):
+    with pytest.raises(ConfigError, match=message) as info:
+        Config(**changes)
+    assert info.value.field == field and "\n" not in str(info.value)
+
+
+def test_an_ensemble_config_file_loads_and_its_crps_weight_may_be_a_field(tmp_path):
+    path = tmp_path / "ensemble.yaml"
+    path.write_text("ensemble_size: 4\nnoise: texture\ncrps_weight: 1\nloss_weights: {content: 0}\n")
+    config = load_config(path, preset="demo")
+    assert (config.ensemble_size, config.noise) == (4, "texture")
+    assert config.loss_weights == {"crps": 1.0, "content": 0.0}  # a file's loss_weights replace the preset's
+    path.write_text("ensemble_size: 0\n")
+    with pytest.raises(ConfigError, match=f"config file {path}: ensemble_size must be >= 1"):
+        load_config(path, preset="demo")

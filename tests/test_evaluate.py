@@ -13,7 +13,7 @@ from hsr_keras.models.model_files import load_generator
 from hsr_keras.models.networks import build_srcnn
 from tfrecords_builder.contract.files import sha256_of
 
-TEXTURE_COLUMNS = ["power_near", "power_far", "lattice", "lattice_truth"]
+TEXTURE_COLUMNS = ["power_near", "power_mid", "power_far", "lattice", "lattice_truth"]
 
 
 def run_cli(argv):
@@ -79,10 +79,12 @@ def test_csv_numbers_equal_json(cli_run):
 def test_texture_scores_in_every_output(cli_run):
     """Band power and lattice for every method, the truth's lattice beside them, the bands in the caption."""
     results = json.loads((cli_run / "results.json").read_text())
-    assert results["spectra"]["power_bands"] == {"power_near": [4, 10], "power_far": [11, 16]}  # 32 points, scale 4
-    assert "near 4-10, far 11-16" in results["table_caption"]
+    bands = {"power_near": [4, 10], "power_mid": [11, 16], "power_far": [21, 16]}  # 32 points, scale 4
+    assert results["spectra"]["power_bands"] == bands
+    caption = "near 4-10, mid 11-16, far none (above the highest wavenumber)"
+    assert caption in results["table_caption"]
     table = (cli_run / "table.md").read_text()
-    assert "near 4-10, far 11-16" in table and "| lattice (truth) |" in table
+    assert caption in table and "| lattice (truth) |" in table
     card = results["metric_card"]["metrics"]
     truth_lattice = {float(json_number(s["lattice_truth"])) for s in results["scores"].values()}
     assert len(truth_lattice) == 1  # the same days for every method
@@ -112,16 +114,29 @@ def test_results_record_the_settings(cli_run, tiny):
 
 
 def test_ensemble_scores(cli_run):
-    """A stochastic generator has spread; a deterministic one has spread 0 and CRPS == MAE."""
+    """A stochastic generator has spread; a deterministic one, and interpolation, spread 0 and CRPS == MAE."""
     results = json.loads((cli_run / "results.json").read_text())
     paper, srcnn = results["scores"]["paper"], results["scores"]["SRCNN"]
-    assert paper["spread"] > 0 and paper["crps"] < paper["mae"] + 1e-9
-    assert srcnn["spread"] == 0.0
-    assert srcnn["crps"] == pytest.approx(srcnn["mae"], rel=1e-9, abs=1e-9)
-    assert "crps" not in results["scores"]["Bicubic (aligned)"]
+    bicubic = results["scores"]["Bicubic (aligned)"]
+    assert paper["spread"] > 0 and paper["crps"] < paper["mae"] + 1e-9 and paper["spread_skill"] > 0
+    for deterministic in (srcnn, bicubic):  # 3 identical members: the truth is below or above all of them
+        assert deterministic["spread"] == 0.0 and deterministic["spread_skill"] == 0.0
+        assert deterministic["crps"] == pytest.approx(deterministic["mae"], rel=1e-9, abs=1e-9)
+        assert deterministic["rank_flatness"] >= 1 and deterministic["members"] == 3
+    # Aligned bicubic keeps the LR values, 1 in 16 HR points at scale 4: there the truth ties with all
+    # 3 members and its count is shared among the 4 ranks; elsewhere it is below or above all 3.
+    assert bicubic["rank_histogram"][1:3] == pytest.approx([1 / 16 / 4] * 2, rel=1e-12)
+    assert srcnn["rank_histogram"][1:3] == [0.0, 0.0]
     rows = {row["method"]: row for row in read_csv(cli_run / "table.csv")}
-    assert rows["Bicubic (aligned)"]["crps"] == "" and float(rows["SRCNN"]["spread"]) == 0.0
-    assert "paper (one sample)" in results["spectra"]["methods"]
+    assert (
+        float(rows["Bicubic (aligned)"]["crps"]) == pytest.approx(bicubic["mae"])
+        and float(rows["SRCNN"]["spread"]) == 0.0
+    )
+    assert "paper (members)" in results["spectra"]["methods"]
+    assert {"member_power_near", "member_power_mid", "member_lattice"} <= set(paper)
+    assert "rank_histograms.png" in results["files"] and "rank_histograms.csv" in results["files"]
+    shares = [float(row["share"]) for row in read_csv(cli_run / "rank_histograms.csv") if row["method"] == "paper"]
+    assert shares == pytest.approx(paper["rank_histogram"]) and sum(shares) == pytest.approx(1.0)
 
 
 # ----------------------------------------------------------------------------- errors and help
@@ -138,13 +153,16 @@ def test_ensemble_scores(cli_run):
         (["--data", "{data}", "--split", "train2"], "split 'train2'"),
         (["--data", "{data}", "--baselines", "none"], "nothing to evaluate"),
         (["--data", "{data}", "--model", "={root}"], "NAME=PATH"),
+        (["--data", "{data}", "--samples", "0"], "--samples must be >= 1"),
+        (["--data", "{data}", "--samples", "100000000"], "--samples=100000000 needs about"),
     ],
 )
 def test_bad_inputs_exit_2(tiny, tmp_path, capsys, argv, message):
-    argv = [a.format(root=tiny["root"], data=tiny["data"]) for a in argv] + ["--out", str(tmp_path)]
+    argv = [a.format(root=tiny["root"], data=tiny["data"]) for a in argv] + ["--out", str(tmp_path / "out")]
     assert run_cli(argv) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "out").exists()
 
 
 def test_not_a_model_file_exits_2(tiny, tmp_path, capsys):

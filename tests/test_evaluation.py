@@ -121,7 +121,7 @@ def test_streaming_batch_size_does_not_change_numbers(tiny):
     eight = evaluation.evaluate_methods(tiny["data"], "test", methods, batch_size=8, map_days=2)
     for name in methods:
         for key, value in eight["methods"][name].items():
-            assert one["methods"][name][key] == pytest.approx(value, rel=1e-9), key
+            assert one["methods"][name][key] == pytest.approx(value, rel=1e-9, nan_ok=True), key
         for month in eight["monthly"][name]:
             assert one["monthly"][name][month]["mse"] == pytest.approx(eight["monthly"][name][month]["mse"], rel=1e-9)
         np.testing.assert_allclose(one["spectra"]["methods"][name], eight["spectra"]["methods"][name], rtol=1e-9)
@@ -150,10 +150,12 @@ def test_lattice_and_band_power_of_known_methods(tiny):
         "dotted": lambda lr: planted_lattice(truth(lr), SCALE),
     }
     report = evaluation.evaluate_methods(tiny["data"], "test", methods, batch_size=3, map_days=0)
-    assert report["spectra"]["power_bands"] == {"power_near": [4, 10], "power_far": [11, 16]}  # 32 points, scale 4
+    bands = {"power_near": [4, 10], "power_mid": [11, 16], "power_far": [21, 16]}  # 32 points, scale 4
+    assert report["spectra"]["power_bands"] == bands
     scores = report["methods"]
-    assert scores["truth"]["power_near"] == pytest.approx(1) and scores["truth"]["power_far"] == pytest.approx(1)
-    assert scores["twice"]["power_near"] == pytest.approx(4) and scores["twice"]["power_far"] == pytest.approx(4)
+    assert scores["truth"]["power_near"] == pytest.approx(1) and scores["truth"]["power_mid"] == pytest.approx(1)
+    assert scores["twice"]["power_near"] == pytest.approx(4) and scores["twice"]["power_mid"] == pytest.approx(4)
+    assert math.isnan(scores["truth"]["power_far"])  # an empty band
     _, hr, _ = load_split(tiny["manifest"], "test")
     expected = float(np.mean(np.asarray(lattice(hr.astype("float64"), SCALE))))
     assert 0.5 < expected < 2 and expected != pytest.approx(1, abs=1e-3)  # the truth's own value: not exactly 1

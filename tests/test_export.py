@@ -52,11 +52,11 @@ def make_manifest(resolution=HR_RES, scale=SCALE, degradation="stride", mean=50.
     }
 
 
-def make_fit_folder(folder, resolution=HR_RES, mean=50.0, std=25.0, seed=0, global_skip=False):
+def make_fit_folder(folder, resolution=HR_RES, mean=50.0, std=25.0, seed=0, global_skip=False, **generator):
     """A fit output folder with a tiny random generator, its config.json and the data manifest.
 
     With `global_skip` the output follows the input field (LR repeated plus a residual), so
-    misplaced or misoriented values show.
+    misplaced or misoriented values show. `generator`: more `build_generator` arguments (`noise`).
     """
     import keras
 
@@ -65,9 +65,9 @@ def make_fit_folder(folder, resolution=HR_RES, mean=50.0, std=25.0, seed=0, glob
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(seed)
-    model = build_generator(scale=SCALE, mean=mean, std=std, global_skip=global_skip, **TINY)
+    model = build_generator(scale=SCALE, mean=mean, std=std, global_skip=global_skip, **TINY, **generator)
     model.save(folder / "generator.keras")
-    (folder / "config.json").write_text(json.dumps({"scale": SCALE, "global_skip": global_skip, **TINY}))
+    (folder / "config.json").write_text(json.dumps({"scale": SCALE, "global_skip": global_skip, **TINY, **generator}))
     (folder / "manifest.json").write_text(json.dumps(make_manifest(resolution, mean=mean, std=std)))
     return folder
 
@@ -298,3 +298,116 @@ def test_bad_inputs_exit_2(exported, tmp_path, capsys):
         assert err and err[-1].startswith("error: ") and message in err[-1], (argv, err)
         assert "Traceback" not in "\n".join(err)
     assert existing_versions(out / "hsr")[0] == 1
+
+
+# ----------------------------------------------------------------------------- ensembles
+
+
+@pytest.fixture(scope="module")
+def texture_exported(tmp_path_factory):
+    """A tiny generator whose noise is on in inference, exported: (version folder, its Keras model)."""
+    root = tmp_path_factory.mktemp("texture")
+    fit = make_fit_folder(root / "fit", global_skip=True, noise="texture", noise_stddev=0.3)
+    assert export.main([str(fit), "--out", str(root / "saved_models"), "--quiet"]) == 0
+    return root / "saved_models" / "hsr" / "1", load_generator(fit / "generator.keras")
+
+
+def test_sample_signature_in_a_fresh_process_draws_seeded_members(texture_exported, tmp_path):
+    """Through the SavedModel alone: the same seed gives the same members, another seed others; members in %RH."""
+    from hsr_keras.models import sampling
+
+    path, model = texture_exported
+    lr = np.random.default_rng(4).uniform(0, 120, (2, 3, 4, 5, 1)).astype("float32")
+    np.save(tmp_path / "lr.npy", lr)
+    out = fresh_python(
+        f"""
+        import json
+        import numpy as np
+        import tensorflow as tf
+        loaded = tf.saved_model.load({str(path)!r})
+        sample = loaded.signatures["sample"]
+        _, kwargs = sample.structured_input_signature
+        specs = {{name: (spec.dtype.name, spec.shape.as_list()) for name, spec in kwargs.items()}}
+        lr = tf.constant(np.load("lr.npy"))
+
+        def draw(seed, members):
+            return sample(lr=lr, seed=tf.constant(seed, tf.int64), members=tf.constant(members))["members"].numpy()
+
+        np.savez("members.npz", a=draw(7, 4), b=draw(7, 4), c=draw(8, 4), one=draw(7, 1),
+                 best=loaded.signatures["serving_default"](lr=lr)["hr"].numpy())
+        try:
+            draw(7, 0)
+            refused = False
+        except tf.errors.InvalidArgumentError:
+            refused = True
+        print(json.dumps({{"specs": specs, "refused": refused, "signatures": sorted(loaded.signatures)}}))
+        """,
+        cwd=tmp_path,
+    )
+    report = json.loads(out.strip().splitlines()[-1])
+    assert report["signatures"] == ["sample", "serving_default"] and report["refused"] is True
+    assert report["specs"] == {
+        "lr": ["float32", [None, None, None, None, 1]],
+        "seed": ["int64", []],
+        "members": ["int32", []],
+    }
+    got = np.load(tmp_path / "members.npz")
+    assert got["a"].shape == (2, 4, 3, 32, 40, 1) and got["one"].shape == (2, 1, 3, 32, 40, 1)
+    np.testing.assert_array_equal(got["a"], got["b"])  # same seed, same members
+    assert np.abs(got["a"] - got["c"]).mean() > 0.5  # another seed, other members (%RH)
+    assert np.abs(got["a"][:, 0] - got["a"][:, 1]).mean() > 0.5  # members of one draw differ
+    # The members are the Keras generator's, its noise bound to the seed: the batch repeated 4 times.
+    keras_members = np.asarray(sampling.seeded_call(model, np.repeat(lr, 4, axis=0), 7)).reshape(got["a"].shape)
+    np.testing.assert_allclose(got["a"], keras_members, atol=1e-4)
+    # serving_default is the best estimate: the mean of 8 members drawn with seed 0.
+    eight = np.asarray(sampling.seeded_call(model, np.repeat(lr, 8, axis=0), 0)).reshape(2, 8, 3, 32, 40, 1)
+    np.testing.assert_allclose(got["best"], eight.mean(axis=1), atol=1e-4)
+    assert np.abs(got["best"] - got["a"][:, 0]).mean() > 0.1  # not one member
+
+
+def test_the_asset_and_saved_model_cli_describe_the_sample_signature(texture_exported, exported, tmp_path):
+    path, _ = texture_exported
+    info = json.loads((path / "assets" / ASSET_NAME).read_text())
+    assert info["sample_signature"]["name"] == "sample"
+    assert info["sample_signature"]["outputs"]["members"]["layout"].startswith("[batch, members, time")
+    assert "mean of 8 members" in info["best_estimate"]
+    # The paper's stem noise is sampled too; its best estimate is the generator with the noise off.
+    stem = json.loads((exported[0] / "assets" / ASSET_NAME).read_text())
+    assert stem["sample_signature"]["name"] == "sample" and "noise off" in stem["best_estimate"]
+    result = subprocess.run(
+        [saved_model_cli(), "show", "--dir", str(path), "--tag_set", "serve", "--signature_def", "sample"],
+        cwd=tmp_path,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    inputs, outputs = result.stdout.split("output(s):")
+    assert "inputs['seed'] tensor_info:" in inputs and "dtype: DT_INT64" in inputs
+    assert "inputs['members'] tensor_info:" in inputs and "dtype: DT_INT32" in inputs
+    assert "outputs['members'] tensor_info:" in outputs and "shape: (-1, -1, -1, -1, -1, 1)" in outputs
+
+
+def test_a_generator_without_noise_has_no_sample_signature(tmp_path):
+    import tensorflow as tf
+
+    fit = make_fit_folder(tmp_path / "fit", noise_stddev=0.0)
+    assert export.main([str(fit), "--out", str(tmp_path / "sm"), "--quiet"]) == 0
+    version = tmp_path / "sm" / "hsr" / "1"
+    assert list(tf.saved_model.load(str(version)).signatures) == ["serving_default"]
+    assert json.loads((version / "assets" / ASSET_NAME).read_text())["sample_signature"] is None
+
+
+def test_evaluate_samples_an_export_through_its_sample_signature(texture_exported):
+    from hsr_keras.evaluation.engine import load_model_method
+
+    path, _ = texture_exported
+    lr = np.random.default_rng(5).uniform(0, 120, (2, 3, 4, 4)).astype("float32")
+    first, again = (load_model_method("m", path, samples=3, seed=1) for _ in range(2))
+    assert first.info["stochastic"] is True and first.samples == 3
+    members = first.sampler(lr, 3)
+    assert members.shape == (3, 2, 3, 32, 32)
+    assert np.abs(members[0] - members[1]).mean() > 0.5
+    np.testing.assert_array_equal(members, again.sampler(lr, 3))  # the same seed: the same evaluation
+    assert np.abs(first.sampler(lr, 3) - members).mean() > 0.5  # the next batch: new draws

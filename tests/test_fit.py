@@ -61,6 +61,9 @@ def test_help_documents_pretraining(capsys):
         (["--data", "{build}", "--config", "{bad}"], "loss must be one of"),
         (["--data", "{build}", "--config", "{unknown}"], "unknown config field"),
         (["--data", "{build}", "--config", "{missing}"], "does not exist"),
+        (["--data", "{build}", "--config", "{no_members}"], "ensemble_size must be >= 1. Received: ensemble_size=0"),
+        (["--data", "{build}", "--config", "{crps_alone}"], "ensemble_size must be >= 2 for the crps loss term"),
+        (["--data", "{build}", "--config", "{too_many}"], "ensemble_size=100000 needs about"),
     ],
 )
 def test_clear_errors(small_build, tmp_path, capsys, argv, message):
@@ -69,12 +72,17 @@ def test_clear_errors(small_build, tmp_path, capsys, argv, message):
         "build": small_build,
         "bad": write_config(tmp_path / "bad.json", loss="hinge"),
         "unknown": write_config(tmp_path / "unknown.json", filterz=3),
+        "no_members": write_config(tmp_path / "zero.json", ensemble_size=0),
+        "crps_alone": write_config(tmp_path / "crps.json", loss_weights={"crps": 1.0}),
+        # 100000 members of the small build's fields need terabytes: refused before anything is written
+        "too_many": write_config(tmp_path / "many.json", ensemble_size=100000, noise="texture"),
     }
     argv = [a.format(**paths) for a in argv] + ["--out", str(tmp_path / "out"), "--quiet"]
     assert fit.main(argv) == 2
     err = capsys.readouterr().err
     assert message in err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.slow

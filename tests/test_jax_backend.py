@@ -29,6 +29,7 @@ T, H, W, SCALE, BATCH = 2, 16, 16, 4, 4
 EPS = np.linspace(0.2, 0.8, BATCH, dtype="float32").reshape(-1, 1, 1, 1, 1)
 LOG_NAMES = ("d_loss", "g_loss", "content_loss", "adversarial_loss", "gradient_penalty", "critic_gap")
 PARITY_LOG_NAMES = (*LOG_NAMES, "lattice_loss")  # the parity runs weigh the lattice loss in too
+ENSEMBLE_LOG_NAMES = (*PARITY_LOG_NAMES, "crps_loss", "spectral_loss")  # and the ensemble run its terms
 NO_TENSORFLOW_MODULES = (
     "hsr_keras",
     "hsr_keras.training.config",
@@ -145,18 +146,29 @@ def make_batches(n_batches=2, seed=0):
     return lr, hr
 
 
-def parity_run(loss, g_init, d_init, lr, hr):
-    """Two iterations (two critic updates each) from given weights: the logs and the weights after."""
+def parity_run(loss, g_init, d_init, lr, hr, ensemble=False):
+    """Two iterations (two critic updates each) from given weights: the logs and the weights after.
+
+    `ensemble`: two members per sequence (the deterministic tiny generator's are alike, so both
+    backends see the same), with the crps and spectral terms weighed in.
+    """
     generator, critic = tiny_generator(), tiny_critic()
     generator.set_weights(g_init)
     critic.set_weights(d_init)
     gan = FixedInterpolationGAN(generator, critic, data_std=25.0, seed=1)
+    weights = {"lattice": 0.5, **({"crps": 0.5, "spectral": 0.1} if ensemble else {})}
     gan.compile(
-        keras.optimizers.SGD(0.05), keras.optimizers.SGD(0.05), loss=loss, critic_steps=2, loss_weights={"lattice": 0.5}
+        keras.optimizers.SGD(0.05),
+        keras.optimizers.SGD(0.05),
+        loss=loss,
+        critic_steps=2,
+        loss_weights=weights,
+        ensemble_size=2 if ensemble else 1,
     )
     logs = [gan.train_on_batch(lr[i], hr[i], return_dict=True) for i in range(len(lr))]
+    names = ENSEMBLE_LOG_NAMES if ensemble else PARITY_LOG_NAMES
     return {
-        "logs": np.array([[float(step[name]) for name in PARITY_LOG_NAMES] for step in logs]),
+        "logs": np.array([[float(step[name]) for name in names] for step in logs]),
         "weights": generator.get_weights() + critic.get_weights(),
     }
 
@@ -213,6 +225,37 @@ def jax_worker(folder):
             d_init = [inputs[f"d{i}"] for i in range(int(inputs["d_count"]))]
             run = parity_run(loss, g_init, d_init, inputs["lr"], inputs["hr"])
             return {"logs": run["logs"], **{f"w{i}": w for i, w in enumerate(run["weights"])}}
+
+    @check("parity_ensemble")
+    def _():
+        g_init = [inputs[f"g{i}"] for i in range(int(inputs["g_count"]))]
+        d_init = [inputs[f"d{i}"] for i in range(int(inputs["d_count"]))]
+        run = parity_run("wgan-gp", g_init, d_init, inputs["lr"], inputs["hr"], ensemble=True)
+        return {"logs": run["logs"], **{f"w{i}": w for i, w in enumerate(run["weights"])}}
+
+    @check("texture")
+    def _():
+        from hsr_keras.models import networks, sampling
+        from hsr_keras.training.config import PRESETS
+
+        config = PRESETS["demo"].replace(**TINY_NETWORKS, noise="texture", noise_stddev=0.5)
+        generator = networks.build_generator(**config.generator_kwargs(SCALE, 55.0, 25.0))
+        gan = SuperResolutionGAN(generator, None, data_std=25.0)
+        gan.compile(keras.optimizers.Adam(1e-2), loss="content", ensemble_size=3, loss_weights={"crps": 1.0})
+        scales = [np.array(layer.scale.value) for layer in sampling.noise_layers(generator)]
+        history = gan.fit(inputs["lr"][0], inputs["hr"][0], batch_size=BATCH, epochs=2, verbose=0).history
+        lr = inputs["lr"][0][:2]
+        draws = [np.asarray(sampling.seeded_call(generator, lr, seed)) for seed in (1, 1, 2)]
+        moved = [
+            not np.allclose(a, np.array(layer.scale.value))
+            for a, layer in zip(scales, sampling.noise_layers(generator))
+        ]
+        return {
+            "crps": np.array(history["crps_loss"]),
+            "moved": np.array(moved),
+            "same_seed": np.array(np.array_equal(draws[0], draws[1])),
+            "other_seed": np.array(np.abs(draws[0] - draws[2]).mean()),
+        }
 
     @check("networks")
     def _():
@@ -380,6 +423,24 @@ def test_jax_step_matches_tensorflow_step(jax_results, loss):
         # The updates themselves, so a small gradient error cannot hide behind a large weight.
         np.testing.assert_allclose(got[f"w{i}"] - start, weight - start, rtol=1e-3, atol=1e-6, err_msg=f"update {i}")
     assert any(not np.allclose(a, b) for a, b in zip(initial, expected["weights"]))
+
+
+def test_jax_ensemble_step_matches_tensorflow_step(jax_results):
+    """Two members per sequence, the crps and spectral terms: the same numbers under both backends."""
+    inputs = jax_results.inputs
+    expected = parity_run("wgan-gp", inputs["g_init"], inputs["d_init"], inputs["lr"], inputs["hr"], ensemble=True)
+    got = jax_results("parity_ensemble")
+    np.testing.assert_allclose(got["logs"], expected["logs"], rtol=1e-4, atol=1e-6)
+    initial = inputs["g_init"] + inputs["d_init"]
+    for i, (start, weight) in enumerate(zip(initial, expected["weights"])):
+        np.testing.assert_allclose(got[f"w{i}"] - start, weight - start, rtol=1e-3, atol=1e-6, err_msg=f"update {i}")
+
+
+def test_jax_trains_a_texture_generator_on_the_crps_and_samples_it_by_seed(jax_results):
+    got = jax_results("texture")
+    assert np.isfinite(got["crps"]).all()
+    assert got["moved"].all()  # every noise strength learns
+    assert bool(got["same_seed"]) and float(got["other_seed"]) > 0.1
 
 
 def test_jax_penalty_matches_closed_form_for_linear_critic(jax_results):

@@ -12,6 +12,7 @@ from hsr_keras.layers import (
     ConvGRUCell,
     FrameConv2D,
     MultiKernelStem,
+    NoiseInjection,
     PixelShuffle,
     ResidualBlock,
     SqueezeExcitation,
@@ -47,6 +48,65 @@ def np_conv_same(x, kernel, bias=None):
 
 def weights(layer):
     return [keras.ops.convert_to_numpy(w).astype(np.float64) for w in layer.weights]
+
+
+# ----------------------------------------------------------------------------- NoiseInjection
+
+
+def test_noise_injection_layer():
+    # One trainable strength per channel; the seed generator's state is a variable, not a weight.
+    run_layer_test(NoiseInjection, {"initial_scale": 0.3, "seed": 5}, shapes(4), shapes(4), 1, 0, 4, run_saving=False)
+    layer = NoiseInjection(0.3)
+    layer.build((1, 1, 2, 2, 4))
+    assert any(v is layer.seed_generator.state for v in layer.non_trainable_variables)
+
+
+def test_noise_injection_adds_one_map_scaled_per_channel_in_inference_too():
+    layer = NoiseInjection(1.0, seed=2)
+    x = np.zeros((4, 3, 16, 16, 3), "float32")
+    layer.build(x.shape)
+    layer.scale.assign([1.0, -2.0, 0.0])
+    y = np.asarray(layer(x, training=False))  # no training=True needed
+    np.testing.assert_allclose(y[..., 1], -2.0 * y[..., 0], rtol=1e-6)  # one map, broadcast over channels
+    np.testing.assert_array_equal(y[..., 2], 0.0)
+    assert abs(y[..., 0].mean()) < 0.05 and abs(y[..., 0].std() - 1.0) < 0.05  # N(0, 1), 12288 draws
+    assert not np.allclose(y[0, 0, ..., 0], y[1, 0, ..., 0]) and not np.allclose(y[0, 0, ..., 0], y[0, 1, ..., 0])
+    again = np.asarray(layer(x))
+    assert not np.allclose(again, y)  # a new draw on every call
+    x1 = np.full((1, 1, 4, 4, 3), 7.0, "float32")
+    np.testing.assert_allclose(np.asarray(layer(x1))[..., 2], 7.0)  # added to the input
+
+
+def test_noise_injection_strength_is_learned_from_the_gradient():
+    layer = NoiseInjection(0.5, seed=1)
+    x = tf.zeros((2, 1, 8, 8, 2))
+    with tf.GradientTape() as tape:
+        y = layer(x)
+        loss = tf.reduce_mean(tf.square(y))  # the noise only hurts: its strength should shrink
+    (grad,) = tape.gradient(loss, [layer.scale])
+    assert np.all(grad.numpy() > 0)
+
+
+def test_noise_injection_saves_and_draws_the_same_member_from_the_same_seed(tmp_path):
+    from hsr_keras.models import sampling
+
+    inputs = keras.Input((None, None, None, 2))
+    model = keras.Model(inputs, NoiseInjection(0.4, seed=3, name="noise")(inputs))
+    model.get_layer("noise").scale.assign([0.4, 1.5])
+    model.save(tmp_path / "noise.keras")
+    loaded = keras.saving.load_model(tmp_path / "noise.keras")
+    assert isinstance(loaded.get_layer("noise"), NoiseInjection)
+    np.testing.assert_array_equal(np.asarray(loaded.get_layer("noise").scale), np.float32([0.4, 1.5]))
+    x = np.zeros((1, 2, 5, 5, 2), "float32")
+    a, b = (np.asarray(sampling.seeded_call(m, x, seed=11)) for m in (model, loaded))
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a, np.asarray(sampling.seeded_call(model, x, seed=12)))
+
+
+def test_noise_injection_bad_arguments():
+    for value in (-0.1, "0.1", True):
+        with pytest.raises(ValueError, match="initial_scale"):
+            NoiseInjection(value)
 
 
 # ----------------------------------------------------------------------------- FrameConv2D
@@ -504,6 +564,7 @@ LAYERS = {
     "ResidualBlock-batch": (lambda: ResidualBlock(8, norm="batch"), 4),
     "ResidualBlock-layer": (lambda: ResidualBlock(8, norm="layer"), 4),
     "ConvGRU": (lambda: ConvGRU(8), 4),
+    "NoiseInjection": (lambda: NoiseInjection(0.5), 4),
 }
 
 

@@ -103,6 +103,8 @@ def test_critic_downsamples_twice():
         ({"num_res_blocks": -1}, "num_res_blocks"),
         ({"upsample_filters": 0}, "upsample_filters"),
         ({"noise_stddev": -0.1}, "noise_stddev"),
+        ({"noise": "style"}, "noise"),
+        ({"noise": "texture", "noise_stddev": 0.0}, "noise_stddev"),
         ({"use_cbam": 1}, "use_cbam"),
         ({"std": 0.0}, "std"),
     ],
@@ -225,6 +227,38 @@ def test_generator_noise_only_in_training():
     assert not np.array_equal(numpy(model(x, training=True)), numpy(model(x, training=True)))
 
 
+def test_texture_noise_is_injected_at_every_stage_and_samples_in_inference():
+    from hsr_keras.models import sampling
+
+    model = build_generator(scale=4, noise="texture", noise_stddev=0.3, mean=50.0, std=25.0, **TINY_GENERATOR)
+    names = [layer.name for layer in sampling.noise_layers(model)]
+    assert names == ["stem_noise", "res_block_0_noise", "post_block_0_noise", "upsample_0_noise", "upsample_1_noise"]
+    assert "noise" not in [layer.name for layer in model.layers]  # no training-only stem noise beside it
+    # The LR stages start at noise_stddev; the upsampling stages at 0 (StyleGAN's start), learned from there.
+    assert [float(numpy(layer.scale).max()) for layer in sampling.noise_layers(model)] == pytest.approx(
+        [0.3] * 3 + [0] * 2
+    )
+    # The stem noise's order is unchanged: the paper's generator has no NoiseInjection at all.
+    assert sampling.noise_layers(build_generator(scale=4, **TINY_GENERATOR)) == []
+    x = rh((2, 2, 3, 3, 1))
+    one, two = (numpy(sampling.seeded_call(model, x, seed)) for seed in (1, 2))
+    np.testing.assert_array_equal(one, numpy(sampling.seeded_call(model, x, 1)))  # same seed, same member
+    assert np.abs(one - two).mean() > 0.1  # two seeds, two members (%RH)
+    assert not np.allclose(numpy(model(x)), numpy(model(x)))  # inference mode draws too
+
+
+def test_texture_generator_saved_and_reloaded_draws_the_same_members(tmp_path):
+    from hsr_keras.models import sampling
+
+    model = build_generator(scale=4, noise="texture", mean=50.0, std=25.0, global_skip=True, **TINY_GENERATOR)
+    for layer in sampling.noise_layers(model):  # every stage's noise on, so every stage's draw is checked
+        layer.scale.assign(np.linspace(0.1, 0.9, layer.scale.shape[0]).astype("float32"))
+    model.save(tmp_path / "generator.keras")
+    reloaded = keras.saving.load_model(tmp_path / "generator.keras")
+    x = rh((1, 2, 3, 4, 1), seed=3)
+    np.testing.assert_array_equal(numpy(sampling.seeded_call(reloaded, x, 5)), numpy(sampling.seeded_call(model, x, 5)))
+
+
 @pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
 def test_mixed_precision_outputs_are_float32(policy):
     keras.mixed_precision.set_global_policy(policy)
@@ -232,8 +266,11 @@ def test_mixed_precision_outputs_are_float32(policy):
     generator = build_generator(scale=4, mean=50.0, std=25.0, **TINY_GENERATOR)
     critic = build_critic(mean=50.0, std=25.0, **TINY_CRITIC)
     srcnn = build_srcnn(scale=4, filters=(8, 4), mean=50.0, std=25.0)
+    texture = build_generator(scale=4, noise="texture", mean=50.0, std=25.0, **TINY_GENERATOR)
     assert generator.get_layer("stem").compute_dtype == compute
-    for model, shape in [(generator, (2, 8, 3, 4, 1)), (critic, (2, 8, 16, 16, 1)), (srcnn, (1, 2, 3, 4, 1))]:
+    assert texture.get_layer("upsample_1_noise").compute_dtype == compute
+    models = [(generator, (2, 8, 3, 4, 1)), (critic, (2, 8, 16, 16, 1)), (srcnn, (1, 2, 3, 4, 1))]
+    for model, shape in models + [(texture, (2, 8, 3, 4, 1))]:
         assert model.output.dtype == "float32"
         y = model(rh(shape))
         assert keras.backend.standardize_dtype(y.dtype) == "float32"

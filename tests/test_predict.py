@@ -33,9 +33,13 @@ def setup(tmp_path_factory):
     grid = dict(lat_bounds=LAT, lon_bounds=LON, resolution=LR_RES, levels=LEVELS)
     classic = synthetic.write_synthetic(root / "classic", *DAYS, style="classic", per="all", interval_hours=1, **grid)
     new = synthetic.write_synthetic(root / "new", *DAYS, style="new", per="all", interval_hours=3, **grid)
+    texture = make_fit_folder(root / "texture", global_skip=True, noise="texture", noise_stddev=0.3)
+    assert export.main([str(texture), "--out", str(root / "saved_models"), "--name", "texture", "--quiet"]) == 0
     return {
         "root": root,
         "fit": fit,
+        "texture": texture,
+        "texture_saved_model": root / "saved_models" / "texture",
         "saved_model": root / "saved_models" / "hsr",
         "model": load_generator(fit / "generator.keras"),
         "fine_manifest": fine_manifest,
@@ -219,6 +223,44 @@ def test_global_grid_gives_the_era5_grid(setup, tmp_path):
         assert np.isfinite(hr["r"].values).all()
 
 
+@pytest.fixture(scope="module")
+def members_out(setup):
+    """`predict --members 4` with the texture generator's SavedModel, twice with seed 3 and once with seed 4."""
+    outs = {}
+    for name, model, seed in (("a", "texture_saved_model", 3), ("b", "texture_saved_model", 3), ("c", "texture", 4)):
+        outs[name] = setup["root"] / f"members_{name}.nc"
+        argv = [setup["new"], "--model", setup[model], "--out", outs[name], "--members", 4, "--seed", seed]
+        assert run_predict(argv + ["--level", 300, "--tile", 24]) == 0
+    return outs
+
+
+def test_members_along_a_cf_realization_dimension_differ_and_repeat_by_seed(setup, members_out):
+    with xr.open_dataset(members_out["a"]) as a, xr.open_dataset(members_out["b"]) as b:
+        assert a["r"].dims == ("realization", "valid_time", "pressure_level", "latitude", "longitude")
+        assert a["r"].shape == (4, 16, 1, 128, 168)
+        assert a["realization"].attrs["standard_name"] == "realization"
+        np.testing.assert_array_equal(a["realization"].values, [0, 1, 2, 3])
+        assert "4 members" in a["r"].attrs["comment"]
+        members = a["r"].values
+        assert members.tobytes() == b["r"].values.tobytes()  # same seed, same bytes
+        for i in range(4):
+            for j in range(i):
+                assert np.abs(members[i] - members[j]).mean() > 0.5, (i, j)  # %RH
+        lr, _, _, _ = read_lr(setup["new"], 300.0)
+        fine = members[:, :, 0, ::-1]  # latitude ascending
+        # Each member follows the field (global skip) and keeps to the LR values' neighbourhood.
+        for member in fine:
+            assert np.corrcoef(member[:, ::SCALE, ::SCALE].ravel(), lr.ravel())[0, 1] > 0.95
+        # The ensemble's mean is close to the best estimate (serving_default: the mean of 8 members).
+        best = run_predict([setup["new"], "--model", setup["texture_saved_model"], "--out", setup["root"] / "best.nc"])
+        assert best == 0
+        with xr.open_dataset(setup["root"] / "best.nc") as ds:
+            estimate = ds["r"].sel(pressure_level=300.0).values[:, ::-1]
+        assert np.abs(fine.mean(axis=0) - estimate).mean() < np.abs(fine[0] - estimate).mean()
+    with xr.open_dataset(members_out["c"]) as c:  # the .keras generator, another seed: other members
+        assert np.abs(c["r"].values - members).mean() > 0.5
+
+
 def test_errors_exit_2(setup, real_era5, tmp_path, capsys):
     ds = synthetic.synthetic_dataset(*DAYS, lat_bounds=LAT, lon_bounds=LON, resolution=LR_RES, interval_hours=3)
     bad_units = ds.copy()
@@ -235,6 +277,9 @@ def test_errors_exit_2(setup, real_era5, tmp_path, capsys):
     (tmp_path / "exists.nc").write_text("")
     model = ["--model", setup["fit"]]
     out = ["--out", tmp_path / "out.nc"]
+    setup["quiet_fit"] = make_fit_folder(tmp_path / "quiet", noise_stddev=0.0)  # no noise at all
+    assert export.main([str(setup["quiet_fit"]), "--out", str(tmp_path / "sm"), "--quiet"]) == 0
+    setup["quiet_export"] = tmp_path / "sm" / "hsr" / "1"
     cases = [
         ([real_era5] + model + out, "has grid spacing 0.25 deg, but the model takes 2 deg"),
         ([setup["new"], "--variable", "t"] + model + out, "has no variable 't'"),
@@ -248,6 +293,12 @@ def test_errors_exit_2(setup, real_era5, tmp_path, capsys):
         ([setup["new"]] + model + out + ["--level", 500], "level 500 hPa is not in"),
         ([setup["new"], "--model", tmp_path / "none.keras"] + out, "no such model file"),
         ([setup["new"], "--model", tmp_path] + out, "neither a SavedModel"),
+        ([setup["new"]] + model + out + ["--members", 0], "--members must be an integer >= 1"),
+        (
+            [setup["new"], "--model", setup["quiet_fit"]] + out + ["--members", 2],
+            "--members 2 needs a model with noise",
+        ),
+        ([setup["new"], "--model", setup["quiet_export"]] + out + ["--members", 2], "has no sample signature"),
     ]
     for argv, message in cases:
         assert run_predict(argv) == 2, argv

@@ -105,16 +105,19 @@ def test_table_rows_in_method_order(markdown):
 
 def test_texture_columns_caption_bands_and_monthly_csv(tmp_path):
     report = add_reference_ratio(make_report())
-    texture = {"power_near": 0.62, "power_far": 0.74, "lattice": 0.6, "lattice_truth": 0.98}
+    texture = {"power_near": 0.62, "power_mid": 0.74, "lattice": 0.6, "lattice_truth": 0.98}
     report["methods"][REFERENCE].update(texture)
     report["monthly"][REFERENCE]["2019-01"].update(lattice=0.5, lattice_truth=0.97)
-    report["spectra"]["power_bands"] = {"power_near": [4, 10], "power_far": [11, 8]}
+    report["spectra"]["power_bands"] = {"power_near": [4, 10], "power_mid": [11, 8], "power_far": [21, 8]}
     columns = reports.table_columns(report)
     keys = [key for key, _ in columns]
     assert keys[-4:] == list(texture) and keys[: len(CARD)] == list(CARD)
     assert dict(columns)["lattice_truth"] == "lattice (truth)"
     text = reports.caption(report)
-    assert text.endswith("(wavenumbers in cycles per domain): near 4-10, far none (above the highest wavenumber).")
+    assert text.endswith(
+        "(wavenumbers in cycles per domain): near 4-10, mid none (above the highest wavenumber), "
+        "far none (above the highest wavenumber)."
+    )
     assert "lattice (truth): the truth's over the same days" in text
     _, csv_path = reports.write_tables(report, tmp_path)
     rows = {row["method"]: row for row in read_csv(csv_path)}

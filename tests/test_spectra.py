@@ -58,17 +58,17 @@ def test_spectrum_removes_frame_mean():
 
 
 @pytest.mark.parametrize(
-    "n, scale, near, far",
+    "n, scale, near, mid, far",
     [
-        (64, 8, (4, 10), (11, 20)),  # the demo (the issue's bands)
-        (32, 4, (4, 10), (11, 16)),  # far band capped at N / 2
-        (128, 8, (8, 20), (21, 40)),  # twice the domain: twice the wavenumbers
-        (60, 8, (4, 9), (10, 18)),  # k_n = 3.75: [3.75, 9.375] and (9.375, 18.75]
-        (16, 2, (4, 8), (11, 8)),  # 2.5 k_n = 10 is above N / 2 = 8: the far band is empty
+        (64, 8, (4, 10), (11, 20), (21, 32)),  # the demo (the issue's bands, as wavenumbers)
+        (32, 4, (4, 10), (11, 16), (21, 16)),  # mid band capped at N / 2, far band empty
+        (128, 8, (8, 20), (21, 40), (41, 64)),  # twice the domain: twice the wavenumbers
+        (60, 8, (4, 9), (10, 18), (19, 30)),  # k_n = 3.75: [3.75, 9.375], (9.375, 18.75], (18.75, 30]
+        (16, 2, (4, 8), (11, 8), (21, 8)),  # 2.5 k_n = 10 is above N / 2 = 8: the mid and far bands are empty
     ],
 )
-def test_power_bands_scale_with_the_domain(n, scale, near, far):
-    assert S.power_bands(n, scale) == {"power_near": near, "power_far": far}
+def test_power_bands_scale_with_the_domain(n, scale, near, mid, far):
+    assert S.power_bands(n, scale) == {"power_near": near, "power_mid": mid, "power_far": far}
 
 
 @pytest.mark.parametrize("n, scale", [(1, 8), (64, 0)])
@@ -81,25 +81,27 @@ def test_band_ratios_of_a_field_with_known_power_in_each_band():
     """A truth of one cosine in each band, a method with given amplitudes: the ratio is the squared amplitude ratio."""
     n = 64
     _, x = np.mgrid[0:n, 0:n]
-    waves = {k: np.cos(2 * np.pi * k * x / n) for k in (2, 7, 15, 25)}  # below, near, far, above the bands
+    waves = {k: np.cos(2 * np.pi * k * x / n) for k in (2, 7, 15, 25)}  # below the bands, near, mid, far
     truth = 50 + 10 * sum(waves.values())
-    pred = 50 + 10 * waves[2] + 5 * waves[7] + 30 * waves[15]  # half the amplitude near, three times far, none above
+    pred = 50 + 10 * waves[2] + 5 * waves[7] + 30 * waves[15] + 1 * waves[25]  # 1/2, 3 and 1/10 the amplitude
     k, truth_power = S.radial_power_spectrum(truth)
     _, pred_power = S.radial_power_spectrum(pred)
     ratios = S.band_power_ratios(k, pred_power, truth_power, S.power_bands(n, 8))
-    assert ratios == pytest.approx({"power_near": 0.25, "power_far": 9.0}, rel=1e-9)
+    assert ratios == pytest.approx({"power_near": 0.25, "power_mid": 9.0, "power_far": 0.01}, rel=1e-9)
     # pred = 2 truth (anomalies): 4 in every band, whatever the field
     rng = np.random.default_rng(5)
     field = rng.normal(size=(3, n, n))
     _, p1 = S.radial_power_spectrum(field)
     _, p2 = S.radial_power_spectrum(2 * field + 7)
-    assert S.band_power_ratios(k, p2, p1, S.power_bands(n, 8)) == pytest.approx({"power_near": 4, "power_far": 4})
+    assert S.band_power_ratios(k, p2, p1, S.power_bands(n, 8)) == pytest.approx(
+        {"power_near": 4, "power_mid": 4, "power_far": 4}
+    )
 
 
 def test_band_ratios_of_empty_bands_and_bad_shapes():
     k = np.arange(1, 9)
     ratios = S.band_power_ratios(k, np.ones(8), np.zeros(8) + 2, S.power_bands(16, 2))
-    assert ratios["power_near"] == 0.5 and np.isnan(ratios["power_far"])
+    assert ratios["power_near"] == 0.5 and np.isnan(ratios["power_mid"]) and np.isnan(ratios["power_far"])
     assert S.band_power_ratios(k, np.ones(8), np.zeros(8), {"b": (1, 8)}) == {"b": np.inf}
     with pytest.raises(ValueError, match="same shape"):
         S.band_power_ratios(k, np.ones(8), np.ones(7), {"b": (1, 8)})

@@ -145,9 +145,14 @@ def test_content_loss_trains_the_generator_alone():
 
 
 @pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
-def test_mixed_precision_trains_on_cpu(policy):
+@pytest.mark.parametrize("ensemble", [False, True])
+def test_mixed_precision_trains_on_cpu(policy, ensemble):
     keras.mixed_precision.set_global_policy(policy)
-    gan = compiled(tiny_generator(), tiny_critic())
+    if ensemble:  # noise in float16/bfloat16, two members, the crps and spectral terms
+        kwargs = dict(ensemble_size=2, loss_weights={"crps": 1.0, "spectral": 0.1})
+        gan = compiled(noisy_generator(), tiny_critic(), **kwargs)
+    else:
+        gan = compiled(tiny_generator(), tiny_critic())
     scaled = isinstance(gan.g_optimizer, keras.optimizers.LossScaleOptimizer)
     assert scaled == (policy == "mixed_float16")
     assert isinstance(gan.d_optimizer, keras.optimizers.LossScaleOptimizer) == scaled
@@ -159,10 +164,13 @@ def test_mixed_precision_trains_on_cpu(policy):
     assert gan.generator(lr).dtype == "float32"
 
 
-def test_mirrored_strategy_equals_single_device_step():
+@pytest.mark.parametrize("ensemble", [False, True])
+def test_mirrored_strategy_equals_single_device_step(ensemble):
     # With the deterministic GAN loss (no random interpolates), one step on the global batch
-    # split over two replicas must give the same weights as one step on one device.
+    # split over two replicas must give the same weights as one step on one device; with two
+    # members per sequence (alike: the generator has no noise) and the crps and spectral terms too.
     assert len(tf.config.list_logical_devices("CPU")) >= 2
+    extra = dict(ensemble_size=2, loss_weights={"crps": 0.5, "spectral": 0.1}) if ensemble else {}
     lr, hr = batch(4)
     generator, critic = tiny_generator(), tiny_critic()
     g_init, d_init = generator.get_weights(), critic.get_weights()
@@ -173,7 +181,7 @@ def test_mirrored_strategy_equals_single_device_step():
             g.set_weights(g_init)
             d.set_weights(d_init)
             gan = SuperResolutionGAN(g, d, data_std=25.0)
-            gan.compile(keras.optimizers.SGD(0.1), keras.optimizers.SGD(0.1), loss="gan")
+            gan.compile(keras.optimizers.SGD(0.1), keras.optimizers.SGD(0.1), loss="gan", **extra)
         ds = tf.data.Dataset.from_tensor_slices((lr, hr)).batch(4)
         gan.fit(ds, epochs=1, verbose=0, shuffle=False)
         return gan.generator.get_weights() + gan.critic.get_weights()
@@ -188,3 +196,102 @@ def test_mirrored_strategy_equals_single_device_step():
     assert mirrored.num_replicas_in_sync == 2
     for a, b in zip(single, distributed):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+# ----------------------------------------------------------------------------- ensembles
+
+
+def noisy_generator(scale=0.5):
+    """The tiny generator with NoiseInjection before its last convolution: a sampler in every mode."""
+    from hsr_keras.layers import NoiseInjection
+
+    inputs = keras.Input((None, None, None, 1))
+    x = keras.layers.UpSampling3D((1, SCALE, SCALE))(inputs)
+    x = keras.layers.Conv3D(4, (1, 3, 3), padding="same", activation="relu")(x)
+    x = NoiseInjection(scale, seed=3, name="noise")(x)
+    outputs = keras.layers.Conv3D(1, (1, 1, 1), dtype="float32")(x)
+    return keras.Model(inputs, outputs)
+
+
+def test_an_ensemble_step_scores_the_mean_of_k_members_and_their_crps():
+    """The generator update draws K members in one call on the batch repeated K times (member-major)."""
+    from hsr_keras.scoring.ensemble_scores import crps_ensemble
+
+    gan = SuperResolutionGAN(noisy_generator(), None, data_std=25.0)
+    weights = {"crps": 2.0, "spectral": 0.5}
+    gan.compile(keras.optimizers.SGD(0.0), loss="content", ensemble_size=3, loss_weights=weights)
+    lr, hr = batch()
+    state = gan.generator.get_layer("noise").seed_generator.state
+    before = np.asarray(state.value)
+    logs = gan.train_on_batch(lr, hr, return_dict=True)
+    # The same draws again: the noise layer's state as the step found it.
+    with keras.StatelessScope(state_mapping=[(state, before)]):
+        fake = np.asarray(gan.generator(np.concatenate([lr] * 3), training=True))
+    members = fake.reshape(3, 4, *fake.shape[1:])
+    assert not np.allclose(members[0], members[1])
+    mean = members.mean(axis=0)
+    np.testing.assert_allclose(logs["content_loss"], np.abs(mean - hr).mean() / 25.0, rtol=1e-5)
+    crps = np.mean(losses.crps_loss(members, hr, 25.0))  # AIFS's almost fair CRPS, checked in test_losses
+    np.testing.assert_allclose(logs["crps_loss"], crps, rtol=1e-5)
+    assert crps < np.mean(crps_ensemble(members, hr)) / 25.0 + 1e-3  # close to the fair CRPS, below the L1
+    spectral = np.mean([losses.spectral_loss(m, hr, SCALE, 25.0) for m in members])
+    np.testing.assert_allclose(logs["spectral_loss"], spectral, rtol=1e-4)
+    total = logs["content_loss"] + 2.0 * logs["crps_loss"] + 0.5 * logs["spectral_loss"]
+    np.testing.assert_allclose(logs["g_loss"], total, rtol=1e-5)
+    # Validation scores the members' mean and adds their fair CRPS in %RH.
+    val = gan.evaluate(lr, hr, return_dict=True, verbose=0)
+    assert set(val) == {"content_loss", "mse", "psnr", "ssim", "crps"}
+
+
+def test_each_member_meets_the_critic():
+    """The adversarial term averages -D over the K members; the critic gap compares the truth with their mean score."""
+    c = 0.05
+    gan = compiled(noisy_generator(), linear_critic(c), lr=0.0, ensemble_size=2)
+    lr, hr = batch()
+    state = gan.generator.get_layer("noise").seed_generator.state
+    before = np.asarray(state.value)
+    logs = gan.train_on_batch(lr, hr, return_dict=True)
+    # The critic step drew one member per sequence first; the generator step drew with the next state.
+    with keras.StatelessScope(state_mapping=[(state, before + np.array([0, 1], before.dtype))]):
+        fake = np.asarray(gan.generator(np.concatenate([lr, lr]), training=True))
+    scores = c * fake.reshape(8, -1).sum(axis=1)
+    np.testing.assert_allclose(logs["adversarial_loss"], -scores.mean(), rtol=1e-4)
+    gap = c * hr.reshape(4, -1).sum(axis=1) - scores.reshape(2, 4).mean(axis=0)
+    np.testing.assert_allclose(logs["critic_gap"], gap.mean(), rtol=1e-4)
+
+
+def test_ensemble_size_and_the_crps_term_are_checked():
+    opt = keras.optimizers.Adam
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="ensemble_size must be an integer >= 1"):
+            SuperResolutionGAN(tiny_generator(), tiny_critic()).compile(opt(), opt(), ensemble_size=bad)
+    with pytest.raises(ValueError, match="the crps loss term needs ensemble_size >= 2"):
+        SuperResolutionGAN(tiny_generator(), tiny_critic()).compile(opt(), opt(), loss_weights={"crps": 1.0})
+
+
+# The paper preset's first two steps on fixed data and seed, measured with the code before
+# issue 20 (commit 2343cd0, this machine): the K = 1 step must give the same numbers.
+PAPER_STEPS = [
+    {"adversarial_loss": -0.2767462730407715, "content_loss": 1.009207010269165, "d_loss": 9.950016021728516},
+    {"adversarial_loss": 0.05727126821875572, "content_loss": 1.0063914060592651, "d_loss": 9.69559383392334},
+]
+PAPER_PREDICTION_SUM = 225019.81437683105
+
+
+@pytest.mark.slow
+def test_the_paper_preset_trains_as_before():
+    from hsr_keras.training.config import PRESETS
+    from hsr_keras.training.trainer import build_gan
+
+    keras.utils.set_random_seed(0)
+    manifest = {"scale": 8, "hr_shape": [2, 32, 32], "stats": {"mean": 55.0, "std": 25.0}}
+    gan = build_gan(PRESETS["paper"], manifest, steps_per_epoch=4)
+    rng = np.random.default_rng(0)
+    lr = rng.uniform(0, 100, (2, 2, 4, 4, 1)).astype("float32")
+    hr = rng.uniform(0, 100, (2, 2, 32, 32, 1)).astype("float32")
+    for expected in PAPER_STEPS:
+        logs = gan.train_on_batch(lr, hr, return_dict=True)
+        for name, value in expected.items():
+            np.testing.assert_allclose(float(logs[name]), value, rtol=1e-6, err_msg=name)
+    pred = np.asarray(gan.generator(lr, training=False)).astype("float64")
+    np.testing.assert_allclose(pred.sum(), PAPER_PREDICTION_SUM, rtol=1e-7)

@@ -90,66 +90,90 @@ def _predict_batches(model, batch_size):
 
 
 def stochastic_generator(model, seed=0):
-    """A copy of `model` whose Gaussian noise is active in inference mode, or None if it has none.
+    """`hsr_keras.models.sampling.sampler`: `model` drawing a new member per inference call, or None without noise.
 
-    Every layer but `keras.layers.GaussianNoise` is the same object (same weights); noise
-    layers are replaced by `SamplingGaussianNoise`, which always adds its noise. Calling the
-    copy in inference mode (`predict`, `training=False`) therefore samples the generator's
-    noise while batch normalisation uses its moving statistics, which `training=True` would not.
+    A model that cannot be cloned layer by layer (a subclassed model) is an `EvaluationError`.
     """
-    import keras
-
-    from hsr_keras.layers import SamplingGaussianNoise
-
-    found = []
-
-    def clone(layer):
-        if isinstance(layer, keras.layers.GaussianNoise):
-            found.append(layer.name)
-            return SamplingGaussianNoise(layer.stddev, seed=seed + len(found), name=layer.name)
-        return layer
+    from hsr_keras.models import sampling
 
     try:
-        sampler = keras.models.clone_model(model, clone_function=clone, recursive=True)
+        return sampling.sampler(model, seed)
     except Exception as err:  # subclassed models cannot be cloned layer by layer
         raise EvaluationError(
             f"cannot sample {model.name!r} with its noise on (--samples): {err}".splitlines()[0]
         ) from err
-    return sampler if found else None
 
 
 def keras_model_method(model, name, batch_size=16, samples=1, seed=0, info=None):
-    """A Keras generator as a `Method` (inference mode); with `samples > 1`, an ensemble of noise draws."""
+    """A Keras generator as a `Method` (inference mode); with `samples > 1`, an ensemble of noise draws.
+
+    The draws are seeded (`sampling.reseed` with `seed`), so an evaluation gives the same numbers
+    when repeated. A generator whose noise is on in inference (`NoiseInjection`) is scored on one
+    member with `samples=1`.
+    """
+    from hsr_keras.models import sampling
+
     info = dict(info or {}, kind="model", samples=int(samples))
+    if sampling.samples_in_inference(model):
+        sampling.reseed(model, seed)
     predict = _predict_batches(model, batch_size)
     if samples <= 1:
-        info["stochastic"] = False
+        info["stochastic"] = sampling.samples_in_inference(model)
+        if info["stochastic"]:
+            info["note"] = "noise on in inference: one member scored (--samples N scores the mean of N)"
         return Method(name, predict, info)
     noisy = stochastic_generator(model, seed)
     info["stochastic"] = noisy is not None
     if noisy is None:
-        info["note"] = "no GaussianNoise layer: the samples are identical (spread 0, CRPS = MAE)"
+        info["note"] = "no noise layer: the samples are identical (spread 0, CRPS = MAE)"
+        return as_ensemble(Method(name, predict, info), samples)
+    sampling.reseed(noisy, seed)
+    draw = _predict_batches(noisy, batch_size)
 
-        def sampler(lr, n):
-            pred = predict(lr)
-            return np.broadcast_to(pred, (n,) + pred.shape)
-    else:
-        draw = _predict_batches(noisy, batch_size)
-
-        def sampler(lr, n):
-            return np.stack([draw(lr) for _ in range(n)])
+    def sampler(lr, n):
+        return np.stack([draw(lr) for _ in range(n)])
 
     return Method(name, predict, info, sampler=sampler, samples=samples)
 
 
-def saved_model_method(path, name):
-    """An exported SavedModel (its serving signature) as a deterministic method."""
+def as_ensemble(method, samples):
+    """A deterministic method as an ensemble of `samples` identical members (spread 0, CRPS = MAE), or itself for 1."""
+    if samples <= 1 or method.samples > 1:
+        return method
+
+    def sampler(lr, n):
+        pred = method.predict(lr)
+        return np.broadcast_to(pred, (n,) + np.shape(pred))
+
+    info = dict(method.info, samples=int(samples))
+    return Method(method.name, method.predict, info, sampler=sampler, samples=samples)
+
+
+def saved_model_method(path, name, samples=1, seed=0):
+    """An exported SavedModel as a method: its serving signature, and with `samples > 1` its `sample` signature.
+
+    Each batch's members come from their own seed (`seed` and the batch's number), so an
+    evaluation repeats exactly. An export without a `sample` signature gives identical members.
+    """
     run = model_files.saved_model_predictor(path)
+    info = {"kind": "saved_model", "path": str(path), "samples": int(samples)}
 
     def predict(lr):
         return run(np.asarray(lr, dtype="float32")[..., None])[..., 0]
 
-    return Method(name, predict, {"kind": "saved_model", "path": str(path), "samples": 1})
+    method = Method(name, predict, info)
+    draw = model_files.saved_model_sampler(path) if samples > 1 else None
+    info["stochastic"] = draw is not None
+    if draw is None:
+        return as_ensemble(method, samples)
+    batches = iter(range(2**31))
+
+    def sampler(lr, n):
+        state = np.random.SeedSequence([int(seed), next(batches)]).generate_state(1, np.uint32)
+        members = draw(np.asarray(lr, dtype="float32")[..., None], int(state[0]), n)[..., 0]
+        return np.moveaxis(members, 1, 0)  # [B, N, ...] -> [N, B, ...]
+
+    return Method(name, predict, info, sampler=sampler, samples=samples)
 
 
 def interpolation_method(name, manifest, aligned=True):
@@ -200,7 +224,7 @@ def load_model_method(name, path, batch_size=8, samples=1, seed=0):
     kind, resolved = model_files.resolve(path)
     info = {"path": str(resolved), "config": model_files.fit_config(path)}
     if kind == model_files.SAVED_MODEL:
-        method = saved_model_method(resolved, name)
+        method = saved_model_method(resolved, name, samples, seed)
         method.info.update(info)
         return method
     model = model_files.load_generator(resolved)
@@ -212,6 +236,18 @@ def check_batching(batch_size, samples):
     """Days per batch and members per model must be positive."""
     if batch_size < 1 or samples < 1:
         raise EvaluationError(f"--batch-size and --samples must be >= 1. Received: {batch_size}, {samples}")
+
+
+def check_members_fit(manifest, batch_size, samples):
+    """The members of one streamed batch must fit the memory (`hsr_keras.models.memory`); `EvaluationError` naming --samples."""
+    from hsr_keras.models import memory
+
+    if samples <= 1:
+        return
+    short = memory.shortfall(memory.evaluation_bytes(manifest["hr_shape"], batch_size, samples))
+    if short:
+        what = f"{samples} members x {batch_size} days of {' x '.join(map(str, manifest['hr_shape']))} HR fields"
+        raise EvaluationError(memory.limit_text("--samples", samples, *short, what + "; or --batch-size"))
 
 
 # ----------------------------------------------------------------------------- streaming
@@ -386,16 +422,19 @@ def evaluate_methods(
          "monthly": {name: {month: scores}},
          "bands": {name: {latitude band: scores}} (a build of several patches; else {}),
          "spectra": {"wavenumber", "frames", "truth", "methods": {name: power},
-                     "power_bands": {"power_near" | "power_far": [first, last wavenumber]}},
+                     "power_bands": {"power_near" | "power_mid" | "power_far": [first, last wavenumber]}},
          "maps": [{"date", "time", "lr", "truth", "patch", "predictions": {name}}]}
         Months are 'YYYY-MM' of each day's first time step; a patch's band is that of its
         centre (`tfrecords_builder.contract.patches.LATITUDE_BANDS`). Spectra are the frame means of
-        `radial_power_spectrum`; an ensemble adds "<name> (one sample)" (one member's
-        texture, which the ensemble mean smooths away).
+        `radial_power_spectrum`; an ensemble adds "<name> (members)" (every member's frames:
+        the members' texture, which the ensemble mean smooths away).
         Scores hold the `MetricAccumulator` results (with the lattice where `lattice_scale`
-        gives one), "power_near" and "power_far" (`hsr_keras.scoring.spectra.band_power_ratios` of the
-        method's spectrum; in the split's scores only), plus "crps" and "spread" for
-        ensembles. Memory does not grow with the number of days.
+        gives one; of the ensemble mean for an ensemble), "power_near", "power_mid" and
+        "power_far" (`hsr_keras.scoring.spectra.band_power_ratios` of the method's spectrum; in
+        the split's scores only), plus for ensembles the scores of
+        `method_scores.EnsembleAccumulator` ("crps", "spread", "spread_skill", "rank_flatness",
+        "rank_histogram", "members", "member_lattice") and "member_power_near|mid|far" (the
+        members' spectrum over the truth's; split only). Memory does not grow with the number of days.
     """
     from tfrecords_builder.contract.manifest import read_manifest
 
@@ -496,7 +535,10 @@ def _spectra(manifest, truth_spectrum, scores):
     }
     for name, s in scores.items():
         if s.member_spectrum is not None:
-            spectrum["methods"][f"{name} (one sample)"] = s.member_spectrum.result().tolist()
+            members = s.member_spectrum.result()
+            spectrum["methods"][f"{name} (members)"] = members.tolist()
+            ratios = band_power_ratios(spectrum["wavenumber"], members, spectrum["truth"], wavebands)
+            power[name].update({f"member_{band}": ratio for band, ratio in ratios.items()})
     return spectrum, power
 
 
@@ -536,10 +578,18 @@ def add_reference_ratio(report, reference=REFERENCE):
 
 
 def compare_with_bicubic(generator_path, data, split, batch_size):
-    """`fit`'s end-of-training check: the saved generator's metric card on a split beside aligned bicubic."""
+    """`fit`'s end-of-training check: the saved generator's metric card on a split beside aligned bicubic.
+
+    A generator that samples in inference is scored as its best estimate is served: the mean of
+    `serving.saved_model.BEST_ESTIMATE_MEMBERS` members, with the ensemble scores beside.
+    """
+    from hsr_keras.models import sampling
+    from hsr_keras.serving.saved_model import BEST_ESTIMATE_MEMBERS
+
     generator = model_files.load_generator(generator_path)
+    samples = BEST_ESTIMATE_MEMBERS if sampling.samples_in_inference(generator) else 1
     methods = {
-        COMPARISON_MODEL: keras_model_method(generator, COMPARISON_MODEL, batch_size),
+        COMPARISON_MODEL: keras_model_method(generator, COMPARISON_MODEL, batch_size, samples),
         COMPARISON_REFERENCE: "bicubic",
     }
     report = evaluate_methods(data, split, methods, map_days=0)

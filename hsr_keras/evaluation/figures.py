@@ -7,6 +7,7 @@
   loss is chosen to restore.
 * `plot_method_maps`: LR, truth, each method and its error for one day and step, on one colour
   scale for the fields and one symmetric scale for the errors, with lat/lon axes (Fig. 10).
+* `plot_rank_histograms`: where the truth falls among each ensemble's members, against flat.
 
 Line styles: interpolation from the true coordinates dashed, naive image resize dotted,
 models solid.
@@ -32,7 +33,7 @@ def _style(name):
         return {"linestyle": ":", "marker": "x"}
     if "aligned" in name:
         return {"linestyle": "--", "marker": "s"}
-    if "one sample" in name:
+    if "(members)" in name:
         return {"linestyle": "-.", "marker": None}
     return {"linestyle": "-", "marker": "o"}
 
@@ -196,3 +197,38 @@ def plot_method_maps(entry, manifest, path, columns=4):
         fig.colorbar(images["err"], cax=cax).set_label("error (%RH)", fontsize=7)
         cax.tick_params(labelsize=6)
     return save_figure(fig, path, dpi=90)
+
+
+def plot_rank_histograms(histograms, path, title=""):
+    """One panel per ensemble method: each rank's share of the points, the flat share 1/(K+1) and +-20 % of it.
+
+    Args:
+        histograms: {method: [share of rank 0 .. K]} (scores' "rank_histogram").
+        path: PNG to write.
+        title: figure title.
+
+    Returns:
+        `path`.
+    """
+    plt = pyplot()
+    names = list(histograms)
+    cols = min(len(names), 3)
+    rows = -(-len(names) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.0 * rows), squeeze=False)
+    for ax, name in zip(axes.flat, names):
+        shares = np.asarray(histograms[name], dtype=np.float64)
+        flat = 1.0 / len(shares)
+        ax.bar(np.arange(len(shares)), shares, color="tab:blue", alpha=0.8)
+        ax.axhline(flat, color="k", lw=1)
+        ax.axhspan(0.8 * flat, 1.2 * flat, color="0.85", zorder=0, label="flat +- 20 %")
+        flatness = float(np.max(np.abs(shares / flat - 1.0)))
+        ax.set_title(f"{name}\nflatness {flatness:.2f}", fontsize=9)
+        ax.set_xlabel("rank of the truth among the members", fontsize=8)
+        ax.set_ylabel("share of points", fontsize=8)
+        ax.tick_params(labelsize=7)
+    for ax in list(axes.flat)[len(names) :]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return save_figure(fig, path)

@@ -8,7 +8,14 @@ grow with the number of days.
 
 import numpy as np
 
-from hsr_keras.scoring.ensemble_scores import crps_ensemble, ensemble_spread
+from hsr_keras.scoring.ensemble_scores import (
+    crps_ensemble,
+    ensemble_spread,
+    rank_flatness,
+    rank_histogram,
+    spread_skill_parts,
+    spread_skill_ratio,
+)
 from hsr_keras.scoring.spectra import radial_power_spectrum
 
 # `hsr_keras.scoring.metrics` (Keras) is imported where it is used, so that the commands' argument
@@ -16,20 +23,56 @@ from hsr_keras.scoring.spectra import radial_power_spectrum
 
 
 class EnsembleAccumulator:
-    """Running means over days of the fair CRPS and the spread of ensembles (numpy)."""
+    """Running ensemble scores over days (numpy): fair CRPS, spread, spread-skill, rank histogram, member lattice.
 
-    def __init__(self):
+    `scale`: the lattice's LR stride (`engine.lattice_scale`), None for no member lattice.
+    """
+
+    def __init__(self, scale=None):
+        self.scale = scale
         self.crps = 0.0
         self.spread = 0.0
         self.days = 0
+        self.variance = 0.0
+        self.squared_error = 0.0
+        self.histogram = None
+        self.members = 0
+        self.lattice = 0.0
+        self.lattice_days = 0
 
     def update(self, members, true):
+        members = np.asarray(members)
+        self.members = int(members.shape[0])
         self.crps += float(np.sum(crps_ensemble(members, true)))
         self.spread += float(np.sum(ensemble_spread(members, true)))
         self.days += int(np.shape(true)[0])
+        variance, squared_error, _ = spread_skill_parts(members, true)
+        self.variance += variance
+        self.squared_error += squared_error
+        counts = rank_histogram(members, true)
+        self.histogram = counts if self.histogram is None else self.histogram + counts
+        if self.scale is not None:
+            from hsr_keras.scoring.metrics import lattice
+
+            # Each member's lattice per day; member-days without roughness (NaN) are left out.
+            values = np.concatenate([np.asarray(lattice(member, self.scale), dtype=np.float64) for member in members])
+            finite = np.isfinite(values)
+            self.lattice += float(values[finite].sum())
+            self.lattice_days += int(finite.sum())
 
     def result(self):
-        return {"crps": self.crps / self.days, "spread": self.spread / self.days}
+        histogram = self.histogram / self.histogram.sum()
+        scores = {
+            "crps": self.crps / self.days,
+            "spread": self.spread / self.days,
+            "spread_skill": spread_skill_ratio(self.variance, self.squared_error, self.members),
+            "rank_flatness": rank_flatness(self.histogram),
+            "rank_histogram": histogram.tolist(),
+            "members": self.members,
+        }
+        if self.scale is not None:
+            scores["member_lattice"] = self.lattice / self.lattice_days if self.lattice_days else float("nan")
+        return scores
 
 
 class SpectrumAccumulator:
@@ -63,7 +106,7 @@ class PeriodScores:
         from hsr_keras.scoring.metrics import MetricAccumulator
 
         self.card = MetricAccumulator(climatology=climatology, scale=scale)
-        self.ensemble = EnsembleAccumulator() if ensemble else None
+        self.ensemble = EnsembleAccumulator(scale) if ensemble else None
 
     def update(self, pred, true, members=None, climatology=None):
         self.card.update(pred, true, climatology)
@@ -80,8 +123,9 @@ class PeriodScores:
 class MethodScores:
     """Everything accumulated for one method: scores over the split, per month and per latitude band, and spectra.
 
-    An ensemble (`ensemble=True`) adds CRPS and spread to the scores, and the spectrum of its
-    first member (`member_spectrum`): one sample's texture, which the ensemble mean smooths away.
+    An ensemble (`ensemble=True`) adds the ensemble scores (`EnsembleAccumulator`) and the mean
+    spectrum of its members (`member_spectrum`, every member's frames): the members' texture,
+    which the ensemble mean smooths away.
     """
 
     def __init__(self, climatology, ensemble=False, scale=None):
@@ -102,7 +146,7 @@ class MethodScores:
         self.overall.update(pred, true, members, climatology)
         self.spectrum.update(pred)
         if members is not None:
-            self.member_spectrum.update(members[0])
+            self.member_spectrum.update(members)
         for groups, scores in ((months, self.monthly), (bands or {}, self.bands)):
             for key, rows in groups.items():
                 period = scores.setdefault(key, PeriodScores(self.climatology, self.ensemble, self.scale))

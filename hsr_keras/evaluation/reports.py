@@ -6,6 +6,7 @@ writes into one folder:
     table.md, table.csv         one row per method, the columns of TABLE_COLUMNS
     monthly.csv, monthly.png    per-month means of each metric per method
     spectra.csv, spectra.png    radially averaged power spectra of the truth and each method
+    rank_histograms.csv, .png   where the truth falls among each ensemble's members (ensembles only)
     maps/<date>.png             LR, truth, each method and its error for the kept days
     results.json                every number and what produced it (`write_results`)
 
@@ -41,6 +42,7 @@ TABLE_COLUMNS = (
     ("acc_anomaly", "ACC (anomaly)"),
     ("mse_ratio", "Bicubic MSE / MSE"),
     ("power_near", "power near / truth"),
+    ("power_mid", "power mid / truth"),
     ("power_far", "power far / truth"),
     ("lattice", "lattice"),
     ("lattice_truth", "lattice (truth)"),
@@ -48,9 +50,16 @@ TABLE_COLUMNS = (
     ("lattice_spread_truth", "lattice spread (truth)"),
     ("crps", "CRPS"),
     ("spread", "spread"),
+    ("spread_skill", "spread-skill"),
+    ("rank_flatness", "rank flatness"),
+    ("member_power_near", "member power near / truth"),
+    ("member_power_mid", "member power mid / truth"),
+    ("member_power_far", "member power far / truth"),
+    ("member_lattice", "member lattice"),
 )
 
-SPLIT_ONLY = ("mse_ratio", "power_near", "power_far")
+SPLIT_ONLY = ("mse_ratio", "power_near", "power_mid", "power_far", "member_power_near", "member_power_mid")
+SPLIT_ONLY += ("member_power_far",)
 """Columns scored over the whole split only, not per month or latitude band."""
 
 TABLE_CAPTION = (
@@ -64,9 +73,9 @@ TABLE_CAPTION = (
     "ACC (anomaly): the same on anomalies from the training climatology. "
     "TCC: paper eq. 13, per-point correlation over the steps of a day, averaged over points and days. "
     "Bicubic MSE / MSE: aligned bicubic's MSE over the method's (the paper's WGAN-GP: 3.38). "
-    "Power near / far / truth: the method's radially averaged power summed over a band of wavenumbers "
-    "above the LR grid's Nyquist wavenumber k_n (near: k_n to 2.5 k_n, far: to 5 k_n; see the bands "
-    "below) over the truth's, every frame of the split; below 1: missing small-scale texture. "
+    "Power near / mid / far / truth: the method's radially averaged power summed over a band of wavenumbers "
+    "at and above the LR grid's Nyquist wavenumber k_n (near: k_n to 2.5 k_n, mid: to 5 k_n, far: to N/2; see "
+    "the bands below) over the truth's, every frame of the split; below 1: missing small-scale texture. "
     "Lattice: mean roughness |x - mean of its 4 neighbours| at the LR sample points over that at the "
     "other points, per day, averaged over days; lattice (truth): the truth's over the same days, "
     "the value to match; below it: a dotted lattice, smooth where the LR values were kept. "
@@ -74,8 +83,13 @@ TABLE_CAPTION = (
     "positions of an LR cell; (truth): its sampling-noise floor; above it: a lattice anywhere in the "
     "cell, e.g. sub-pixel upsampling that gives each position its own texture (both lattice scores: "
     "stride builds only). "
-    "CRPS, spread: ensemble scores when a model is sampled several times (the other columns then "
-    "score the ensemble mean). "
+    "Ensembles (a model sampled K times, --samples K; interpolation then counts as K identical members): "
+    "the other columns score the ensemble mean; CRPS: the fair CRPS (Ferro 2014), mean over points and days; "
+    "spread: the members' standard deviation (ddof 1), mean over points and days; spread-skill: "
+    "sqrt((K+1)/K) sqrt(mean member variance) / RMSE of the mean, pooled over the split (1: calibrated); "
+    "rank flatness: max over the K+1 bins of the rank histogram of |(K+1) x share - 1| (0: flat; ties share "
+    "their bins); member power near / mid / far: the members' mean spectrum over the truth's in each band; "
+    "member lattice: each member's lattice, averaged. "
     "(aligned): interpolated from the LR points' true coordinates; (naive resize): an image resize "
     "that misplaces a stride-s grid by (s-1)/2 HR cells."
 )
@@ -259,7 +273,27 @@ def write_outputs(report, manifest, out):
     )
     for entry in report["maps"]:
         written.append(evaluation_plots.plot_method_maps(entry, manifest, out / "maps" / f"{entry['date']}.png"))
+    histograms = {name: s["rank_histogram"] for name, s in report["methods"].items() if "rank_histogram" in s}
+    if histograms:
+        written.append(write_rank_histograms(histograms, out))
+        written.append(
+            evaluation_plots.plot_rank_histograms(
+                histograms, out / "rank_histograms.png", title=f"split {report['split']!r}: rank histograms"
+            )
+        )
     return written
+
+
+def write_rank_histograms(histograms, out):
+    """rank_histograms.csv: per ensemble method, each rank's share of the points (rank 0: truth below every member)."""
+    path = Path(out) / "rank_histograms.csv"
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["method", "rank", "share"])
+        for name, shares in histograms.items():
+            for rank, share in enumerate(shares):
+                writer.writerow([name, rank, repr(float(share))])
+    return path
 
 
 def settings_record(batch_size, samples, baselines, seed=0, maps=MAP_DAYS, map_dates=None, map_step=None):

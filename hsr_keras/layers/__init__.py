@@ -5,6 +5,7 @@ from hsr_keras.layers.conv_gru import ConvGRU, ConvGRUCell
 from hsr_keras.layers.frame_conv import FrameConv2D
 from hsr_keras.layers.icnr import ICNR
 from hsr_keras.layers.multi_kernel_stem import MultiKernelStem
+from hsr_keras.layers.noise_injection import NoiseInjection
 from hsr_keras.layers.pixel_shuffle import PixelShuffle
 from hsr_keras.layers.residual_block import ResidualBlock
 from hsr_keras.layers.sampling_gaussian_noise import SamplingGaussianNoise
@@ -19,6 +20,7 @@ __all__ = [
     "FrameConv2D",
     "ICNR",
     "MultiKernelStem",
+    "NoiseInjection",
     "PixelShuffle",
     "ResidualBlock",
     "SamplingGaussianNoise",

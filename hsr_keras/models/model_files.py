@@ -24,11 +24,16 @@ GENERATOR_FILE = "generator.keras"
 CONFIG_FILE = "config.json"
 RUN_FILE = "run.json"
 SAVED_MODEL_FILE = "saved_model.pb"
-# The exported SavedModel: one signature lr [B, T, h, w, 1] -> hr [B, T, s*h, s*w, 1] (%RH), and an
-# asset file with what a client needs to know (see `hsr_keras.serving.saved_model.model_info`).
+# The exported SavedModel: the signature lr [B, T, h, w, 1] -> hr [B, T, s*h, s*w, 1] (%RH), the best
+# estimate; for a generator with noise also SAMPLE_SIGNATURE lr, seed, members -> members
+# [B, N, T, s*h, s*w, 1] (%RH); and an asset file with what a client needs to know (see
+# `hsr_keras.serving.saved_model.model_info`).
 SIGNATURE = "serving_default"
 INPUT_NAME = "lr"
 OUTPUT_NAME = "hr"
+SAMPLE_SIGNATURE = "sample"
+SEED_NAME = "seed"
+MEMBERS_NAME = "members"
 ASSET_NAME = "hsr_manifest.json"
 FORMAT = "hsr-keras-export"
 FORMAT_VERSION = 1
@@ -183,6 +188,34 @@ def saved_model_predictor(folder):
 
     predict.saved_model = loaded  # the signature reads the SavedModel's variables: keep them alive
     return predict
+
+
+def saved_model_sampler(folder):
+    """The SAMPLE_SIGNATURE of a SavedModel as a numpy function `(lr, seed, members) -> [B, N, T, H, W, 1]`, or None.
+
+    None when the export has no such signature (a generator without noise, or an export made
+    before it existed).
+    """
+    import numpy as np
+    import tensorflow as tf
+
+    loaded = saved_model_predictor(folder).saved_model
+    if SAMPLE_SIGNATURE not in loaded.signatures:
+        return None
+    signature = loaded.signatures[SAMPLE_SIGNATURE]
+
+    def sample(lr, seed, members):
+        out = signature(
+            **{
+                INPUT_NAME: tf.constant(np.asarray(lr, dtype="float32")),
+                SEED_NAME: tf.constant(seed, tf.int64),
+                MEMBERS_NAME: tf.constant(members, tf.int32),
+            }
+        )
+        return out[MEMBERS_NAME].numpy()
+
+    sample.saved_model = loaded
+    return sample
 
 
 def save_generator(generator, path):

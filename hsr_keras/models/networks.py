@@ -11,12 +11,13 @@ import math
 
 import keras
 
-from hsr_keras.choices import CRITIC_NORMS
+from hsr_keras.choices import CRITIC_NORMS, NOISES
 from hsr_keras.layers import (
     ICNR,
     ConvGRU,
     FrameConv2D,
     MultiKernelStem,
+    NoiseInjection,
     PixelShuffle,
     ResidualBlock,
     SqueezeExcitation,
@@ -43,6 +44,7 @@ def build_generator(
     global_skip=False,
     skip_interpolation="bilinear",
     icnr=False,
+    noise="stem",
     mean=0.0,
     std=1.0,
     name="generator",
@@ -58,6 +60,17 @@ def build_generator(
     Standardize (and the input Standardize) compute in float32 under a mixed
     precision policy, so the output is float32 %RH.
 
+    With `noise="texture"` the Gaussian noise after the stem is replaced by
+    `NoiseInjection` layers (a fresh N(0, 1) map per sample and frame, a learned
+    strength per channel) after the stem, after every residual block (so the
+    ConvGRU sees new noise at every step) and post block, all on the LR grid and
+    starting at `noise_stddev`, and after every upsampling stage's PixelShuffle
+    (before its ReLU: texture at each resolution up to the HR grid), starting at 0
+    as StyleGAN's do (white noise on the HR grid would land in the finest band,
+    where the truth has little power; the members' differences must be where the
+    LR grid leaves the truth uncertain). They are on in inference mode too:
+    every call draws a new member of the generator's ensemble.
+
     Args:
         scale: int, one of 2, 4, 8, 16. The upsampling factor. Defaults to `8`.
         filters: int. Channels of the stem, blocks and ConvGRU (even, split
@@ -68,7 +81,8 @@ def build_generator(
         num_post_blocks: int. Residual blocks after the ConvGRU. Defaults to `2`.
         noise_stddev: float. Std of the Gaussian noise added after the stem
             during training, in normalised units; `0` leaves the layer out.
-            Defaults to `0.1`.
+            With `noise="texture"`, the initial strength of the noise layers on
+            the LR grid (> 0). Defaults to `0.1`.
         se_ratio: int. Reduction ratio of the SE block. Defaults to `16`.
         use_cbam: bool. CBAM at the end of each residual block (Table 2
             ablation). Defaults to `True`.
@@ -83,6 +97,9 @@ def build_generator(
         icnr: bool. Initialise the upsampling convolutions with `ICNR`, so every
             sub-pixel position starts alike (no initial checkerboard). Defaults
             to `False`.
+        noise: `"stem"` (the paper: Gaussian noise after the stem, in training
+            only) or `"texture"` (`NoiseInjection` at every stage, always on).
+            Defaults to `"stem"`.
         mean: float. Data mean (%RH) from the manifest. Defaults to `0.0`.
         std: float. Data std (%RH) from the manifest. Defaults to `1.0`.
         name: str. The model name. Defaults to `"generator"`.
@@ -102,6 +119,14 @@ def build_generator(
     check_bool("global_skip", global_skip)
     if not (isinstance(noise_stddev, (int, float)) and noise_stddev >= 0):
         raise ValueError(f"`noise_stddev` must be a number >= 0. Received: noise_stddev={noise_stddev}")
+    if noise not in NOISES:
+        raise ValueError(f"`noise` must be one of {NOISES}. Received: noise={noise!r}")
+    if noise == "texture" and not noise_stddev > 0:
+        raise ValueError(
+            "`noise_stddev` is the initial strength of the texture noise and must be > 0 "
+            f"(at 0 members start identical and a fair CRPS cannot part them). Received: noise_stddev={noise_stddev}"
+        )
+    texture = noise == "texture"
     if filters % 2:
         raise ValueError(
             f"`filters` must be even (it is split between the 2x2 and 3x3 stem branches). Received: filters={filters}"
@@ -111,12 +136,23 @@ def build_generator(
     # Layers.
     standardize = Standardize(mean, std, dtype="float32", name="standardize")
     stem = MultiKernelStem(filters, kernel_sizes=(2, 3), name="stem")
-    noise = keras.layers.GaussianNoise(noise_stddev, name="noise") if noise_stddev > 0 else None
+
+    def injection(name, initial_scale=noise_stddev):  # the texture noise after a stage, or nothing
+        return NoiseInjection(initial_scale, name=name) if texture else None
+
+    if texture:
+        stem_noise = injection("stem_noise")
+    else:
+        stem_noise = keras.layers.GaussianNoise(noise_stddev, name="noise") if noise_stddev > 0 else None
     squeeze_excitation = SqueezeExcitation(se_ratio, name="squeeze_excitation")
-    res_blocks = [ResidualBlock(filters, name=f"res_block_{i}", **block_kwargs) for i in range(num_res_blocks)]
+    res_blocks = [
+        (ResidualBlock(filters, name=f"res_block_{i}", **block_kwargs), injection(f"res_block_{i}_noise"))
+        for i in range(num_res_blocks)
+    ]
     conv_gru = ConvGRU(filters, name="conv_gru")
     post_blocks = [
-        ResidualBlock(upsample_filters, name=f"post_block_{i}", **block_kwargs) for i in range(num_post_blocks)
+        (ResidualBlock(upsample_filters, name=f"post_block_{i}", **block_kwargs), injection(f"post_block_{i}_noise"))
+        for i in range(num_post_blocks)
     ]
     upsample_stages = [
         (
@@ -128,6 +164,7 @@ def build_generator(
                 name=f"upsample_{i}_conv",
             ),
             PixelShuffle(2, name=f"upsample_{i}_shuffle"),
+            injection(f"upsample_{i}_noise", 0.0),
             keras.layers.ReLU(name=f"upsample_{i}_relu"),
         )
         for i in range(int(math.log2(scale)))
@@ -142,16 +179,23 @@ def build_generator(
     inputs = keras.Input((None, None, None, 1), name="lr")
     normalised = standardize(inputs)
     x = stem(normalised)
-    if noise is not None:
-        x = noise(x)
+    if stem_noise is not None:
+        x = stem_noise(x)
     x = squeeze_excitation(x)
-    for block in res_blocks:
+    for block, block_noise in res_blocks:
         x = block(x)
+        if block_noise is not None:
+            x = block_noise(x)
     x = conv_gru(x)
-    for block in post_blocks:
+    for block, block_noise in post_blocks:
         x = block(x)
-    for conv, shuffle, relu in upsample_stages:
-        x = relu(shuffle(conv(x)))
+        if block_noise is not None:
+            x = block_noise(x)
+    for conv, shuffle, stage_noise, relu in upsample_stages:
+        x = shuffle(conv(x))
+        if stage_noise is not None:
+            x = stage_noise(x)
+        x = relu(x)
     x = output_conv(x)
     if global_skip:
         x = skip_add([x, skip_upsample(normalised)])

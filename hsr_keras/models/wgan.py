@@ -4,7 +4,11 @@
 `critic_steps` critic updates on D(G(z)) - D(x) + lambda * (||grad D(x_hat)||_2 - 1)^2 with
 x_hat on random lines between real and generated samples, then one generator update on the
 weighted sum of `losses.GENERATOR_TERMS` (by default 1 x L1 + 1e-3 x (-D(G(z))), the paper's;
-the lattice term and any other added with a weight). `loss="gan"` swaps in the
+the lattice, crps and spectral terms and any other added with a weight). With `ensemble_size`
+K > 1 the generator update draws K members per LR sequence (the batch repeated K times, so
+each member gets its own noise): the content loss scores their mean, the adversarial term each
+member (Harris et al. 2022), the crps term all of them; the critic updates see one member per
+sequence, as with K = 1. `loss="gan"` swaps in the
 cross-entropy GAN of the paper's ablation (no penalty); `loss="content"` trains the
 generator alone on the content loss (SRCNN-style baselines; the critic may be None). `test_step` reports the content
 loss and the metric card's MSE, PSNR and SSIM in %RH.
@@ -64,8 +68,9 @@ class SuperResolutionGAN(keras.Model):
         )
         self.train_trackers = {name: keras.metrics.Mean(name=name) for name in names}
         self.test_trackers = {
-            name: keras.metrics.Mean(name=f"test_{name}") for name in ("content_loss", "mse", "psnr", "ssim")
+            name: keras.metrics.Mean(name=f"test_{name}") for name in ("content_loss", "mse", "psnr", "ssim", "crps")
         }
+        self.ensemble_size = 1
 
     def call(self, inputs, training=False):
         return self.generator(inputs, training=training)
@@ -82,11 +87,15 @@ class SuperResolutionGAN(keras.Model):
         gp_weight=10.0,
         critic_steps=1,
         loss_weights=None,
+        ensemble_size=1,
         **kwargs,
     ):
         """Set the two optimizers (two time-scale update rule) and the loss weights.
 
         `loss_weights` ({term: weight}) overrides the default weights of `losses.GENERATOR_TERMS`.
+        `ensemble_size` (K >= 1) is the number of members drawn per LR sequence in each
+        generator update and in `test_step` (whose scores are then those of the members'
+        mean, plus their fair CRPS).
 
         Under the `mixed_float16` policy both optimizers are wrapped in a
         `LossScaleOptimizer`, so small float16 gradients do not underflow.
@@ -107,7 +116,14 @@ class SuperResolutionGAN(keras.Model):
             raise ValueError(f"critic_steps must be >= 1. Received: critic_steps={critic_steps}")
         if gp_weight < 0:
             raise ValueError(f"gp_weight must be >= 0. Received: gp_weight={gp_weight}")
+        if isinstance(ensemble_size, bool) or not isinstance(ensemble_size, int) or ensemble_size < 1:
+            raise ValueError(f"ensemble_size must be an integer >= 1. Received: ensemble_size={ensemble_size}")
         weights = losses.term_weights(loss_weights)
+        for name, term in losses.GENERATOR_TERMS.items():
+            if weights[name] and ensemble_size < term.min_members:
+                raise ValueError(
+                    f"the {name} loss term needs ensemble_size >= {term.min_members}. Received: ensemble_size={ensemble_size}"
+                )
         super().compile(optimizer=None, **kwargs)
         if loss == "content":
             d_optimizer = None
@@ -124,6 +140,7 @@ class SuperResolutionGAN(keras.Model):
         self.gp_weight = float(gp_weight)
         self.loss_weights = weights
         self.critic_steps = int(critic_steps)
+        self.ensemble_size = int(ensemble_size)
 
     @property
     def metrics(self):
@@ -140,25 +157,52 @@ class SuperResolutionGAN(keras.Model):
             penalty = ops.zeros_like(adversarial)
         return adversarial + self.gp_weight * penalty, penalty
 
-    def generator_objective(self, fake, lr, hr, fake_score):
-        """Per-sample generator loss and its parts {`<term>_loss`} (`losses.generator_loss`)."""
-        inputs = losses.TermInputs(fake, hr, lr, fake_score, self.data_std, self.loss_name)
+    def generator_objective(self, members, lr, hr, member_scores):
+        """Per-sample generator loss and its parts {`<term>_loss`} (`losses.generator_loss`).
+
+        `members`: K tensors [B, T, H, W, 1] (`split_members`); `member_scores`: the critic's [K * B, 1] or None.
+        """
+        inputs = losses.TermInputs(members, hr, lr, member_scores, self.data_std, self.loss_name)
         return losses.generator_loss(inputs, self.loss_weights)
+
+    def repeat_members(self, lr):
+        """The LR batch repeated `ensemble_size` times, member-major `[K * B, ...]`: one generator call draws K members."""
+        if self.ensemble_size == 1:
+            return lr
+        return ops.concatenate([lr] * self.ensemble_size, axis=0)
+
+    def split_members(self, fake):
+        """`[K * B, ...]` generator outputs as a tuple of K `[B, ...]` members (`(fake,)` itself when K = 1)."""
+        if self.ensemble_size == 1:
+            return (fake,)
+        stacked = ops.reshape(fake, (self.ensemble_size, -1, *ops.shape(fake)[1:]))
+        return tuple(stacked[k] for k in range(self.ensemble_size))
+
+    def mean_member_score(self, member_scores):
+        """The critic's scores `[K * B, 1]` averaged over the members: `[B, 1]`."""
+        if self.ensemble_size == 1:
+            return member_scores
+        return ops.mean(ops.reshape(ops.cast(member_scores, "float32"), (self.ensemble_size, -1, 1)), axis=0)
 
     def _update_trackers(self, trackers, values):
         for name, value in values.items():
             trackers[name].update_state(value)
         return {name: trackers[name].result() for name in values}
 
-    def _evaluation_values(self, pred, hr):
-        pred = ops.cast(pred, "float32")
+    def _evaluation_values(self, outputs, hr):
+        """The validation scores of the generator's outputs (`[K * B, ...]`: those of the K members' mean)."""
+        members = [ops.cast(m, "float32") for m in self.split_members(outputs)]
+        pred = losses.member_mean(members)
         hr = ops.cast(hr, "float32")
-        return {
+        values = {
             "content_loss": losses.content_l1(pred, hr, self.data_std),
             "mse": metrics.mse(pred, hr),
             "psnr": metrics.psnr(pred, hr),
             "ssim": metrics.ssim(pred, hr),
         }
+        if self.ensemble_size > 1:
+            values["crps"] = losses.crps_loss(members, hr, alpha=1.0)  # the fair CRPS in %RH
+        return values
 
     # -- the step each backend's trainer calls --------------------------------------------
 
@@ -214,9 +258,9 @@ class SuperResolutionGAN(keras.Model):
             logs.update(d_loss=d_per_sample, gradient_penalty=penalty)
 
         with tf.GradientTape() as tape:
-            fake = self.generator(lr, training=True)
+            fake = self.generator(self.repeat_members(lr), training=True)
             fake_score = self.critic(fake, training=True) if adversarial_training else None
-            g_per_sample, parts = self.generator_objective(fake, lr, hr, fake_score)
+            g_per_sample, parts = self.generator_objective(self.split_members(fake), lr, hr, fake_score)
             g_loss = global_mean(g_per_sample)
             scaled = self.g_optimizer.scale_loss(g_loss)
         grads = tape.gradient(scaled, self.generator.trainable_variables)
@@ -224,13 +268,13 @@ class SuperResolutionGAN(keras.Model):
 
         logs.update(g_loss=g_per_sample, **parts)
         if adversarial_training:
-            gap = ops.reshape(real_score, (-1,)) - ops.reshape(fake_score, (-1,))
+            gap = ops.reshape(real_score, (-1,)) - ops.reshape(self.mean_member_score(fake_score), (-1,))
             logs.update(critic_gap=ops.cast(gap, "float32"))
         return self._update_trackers(self.train_trackers, logs)
 
     def tf_test_step(self, data):
         lr, hr, _ = keras.utils.unpack_x_y_sample_weight(data)
-        pred = self.generator(lr, training=False)
+        pred = self.generator(self.repeat_members(lr), training=False)
         return self._update_trackers(self.test_trackers, self._evaluation_values(pred, hr))
 
     # -- JAX train step ----------------------------------------------------------------------
@@ -280,11 +324,12 @@ class SuperResolutionGAN(keras.Model):
             return ops.mean(d_per_sample) * scale, (non_trainable, d_per_sample, penalty, real_score)
 
         def generator_loss(g_trainable, non_trainable, scale):
-            fake, non_trainable = run(self.generator, "g_non_trainable", g_trainable, non_trainable, lr)
+            members_lr = self.repeat_members(lr)
+            fake, non_trainable = run(self.generator, "g_non_trainable", g_trainable, non_trainable, members_lr)
             fake_score = None
             if adversarial_training:
                 fake_score, non_trainable = run(self.critic, "d_non_trainable", d_trainable, non_trainable, fake)
-            g_per_sample, parts = self.generator_objective(fake, lr, hr, fake_score)
+            g_per_sample, parts = self.generator_objective(self.split_members(fake), lr, hr, fake_score)
             return ops.mean(g_per_sample) * scale, (non_trainable, g_per_sample, parts, fake_score)
 
         logs = {}
@@ -305,7 +350,7 @@ class SuperResolutionGAN(keras.Model):
 
         logs.update(g_loss=g_per_sample, **parts)
         if adversarial_training:
-            gap = ops.reshape(real_score, (-1,)) - ops.reshape(fake_score, (-1,))
+            gap = ops.reshape(real_score, (-1,)) - ops.reshape(self.mean_member_score(fake_score), (-1,))
             logs.update(critic_gap=ops.cast(gap, "float32"))
         logs, metrics_values = self._jax_update_trackers(self.train_trackers, logs, metrics_values)
         trainable = _put(_put(trainable, at["g_trainable"], g_trainable), at["d_trainable"], d_trainable)
@@ -314,7 +359,7 @@ class SuperResolutionGAN(keras.Model):
     def jax_test_step(self, state, data):
         trainable, non_trainable, metrics_values = state
         lr, hr, _ = keras.utils.unpack_x_y_sample_weight(data)
-        pred, non_trainable = self.stateless_call(trainable, non_trainable, lr, training=False)
+        pred, non_trainable = self.stateless_call(trainable, non_trainable, self.repeat_members(lr), training=False)
         values = self._evaluation_values(pred, hr)
         logs, metrics_values = self._jax_update_trackers(self.test_trackers, values, metrics_values)
         return logs, (trainable, non_trainable, metrics_values)

@@ -132,18 +132,27 @@ METRIC_CARD = {
     "power_near": {
         "description": "the method's radially averaged power summed over wavenumbers [k_n, 2.5 k_n] over the "
         "truth's, k_n = N / (2 scale) the LR grid's Nyquist wavenumber, N = min(H, W), capped at N / 2 "
-        "(hsr_keras.scoring.spectra.power_bands), over every frame of the split; 1: the truth's variance at "
-        "scales the LR grid does not resolve, below 1: missing texture",
+        "(hsr_keras.scoring.spectra.power_bands; 4-10 cycles per frame for 64-point frames at scale 8), over "
+        "every frame of the split; 1: the truth's variance at scales the LR grid does not resolve, below 1: "
+        "missing texture",
+        "higher_is_better": None,
+        "units": "1",
+    },
+    "power_mid": {
+        "description": "as power_near, over wavenumbers (2.5 k_n, 5 k_n] (11-20 for 64-point frames at scale 8; "
+        "before issue 20 this band was called power_far)",
         "higher_is_better": None,
         "units": "1",
     },
     "power_far": {
-        "description": "as power_near, over wavenumbers (2.5 k_n, 5 k_n]",
+        "description": "as power_near, over wavenumbers (5 k_n, N / 2] (21-32 for 64-point frames at scale 8: "
+        "wavelengths of 2 to 3 HR cells)",
         "higher_is_better": None,
         "units": "1",
     },
     "crps": {
-        "description": "fair (unbiased) ensemble CRPS, mean over points, averaged over days",
+        "description": "fair (unbiased) ensemble CRPS (Ferro 2014), mean over points, averaged over days; "
+        "equals the MAE for one member or identical members",
         "higher_is_better": False,
         "units": "%RH",
     },
@@ -151,6 +160,51 @@ METRIC_CARD = {
         "description": "ensemble standard deviation (ddof 1), mean over points, averaged over days",
         "higher_is_better": None,
         "units": "%RH",
+    },
+    "spread_skill": {
+        "description": "sqrt((K+1)/K) x sqrt(mean over every point of the split of the members' variance, ddof 1) "
+        "/ RMSE of the ensemble mean over the same points (Fortin et al. 2014); 1: calibrated, below 1: "
+        "under-dispersive, 0: no spread",
+        "higher_is_better": None,
+        "units": "1",
+    },
+    "rank_flatness": {
+        "description": "max over the K+1 bins of the rank histogram (the truth's rank among the K members at "
+        "every point of the split; ties share their bins) of |(K+1) x the bin's share - 1|: 0 flat, 0.2 every "
+        "bin within 20 % of flat, K all points in the outer bins",
+        "higher_is_better": False,
+        "units": "1",
+    },
+    "rank_histogram": {
+        "description": "each rank's share of the points, ranks 0 (truth below every member) to K",
+        "higher_is_better": None,
+        "units": "1",
+    },
+    "members": {
+        "description": "ensemble size K the ensemble scores were computed with",
+        "higher_is_better": None,
+        "units": "members",
+    },
+    "member_power_near": {
+        "description": "as power_near, for the mean spectrum of the members (every member's frames) rather than "
+        "the ensemble mean's",
+        "higher_is_better": None,
+        "units": "1",
+    },
+    "member_power_mid": {
+        "description": "as power_mid, for the members' mean spectrum",
+        "higher_is_better": None,
+        "units": "1",
+    },
+    "member_power_far": {
+        "description": "as power_far, for the members' mean spectrum",
+        "higher_is_better": None,
+        "units": "1",
+    },
+    "member_lattice": {
+        "description": "lattice of each member per day, averaged over members and days; compare with lattice_truth",
+        "higher_is_better": None,
+        "units": "1",
     },
     "days": {
         "description": "number of days the averages are taken over",

@@ -2,8 +2,10 @@
 
 `predict` reads coarse relative humidity (`tfrecords_builder.contract.era5.reader`), groups its times into
 the model's daily sequences (`select_sequences`), super-resolves each field in blended tiles
-(`hsr_keras.serving.tiling`) with an exported SavedModel or a `.keras` generator, and writes the fine
-grid with the input's names and attributes (CF-1.8, float32, zlib), published whole
+(`hsr_keras.serving.tiling`) with an exported SavedModel or a `.keras` generator (its best
+estimate, or with `members` N members along a CF `realization` dimension, drawn one at a time
+from `seed`), and writes the fine grid with the input's names and attributes (CF-1.8, float32,
+zlib), published whole
 (`tfrecords_builder.contract.files`: a temporary beside it, renamed when complete). The output
 is checked before any work, and temporaries of predicts that were killed are removed. The
 command line is `python -m hsr_keras.predict`.
@@ -18,7 +20,7 @@ import numpy as np
 
 from hsr_keras.models import model_files
 from hsr_keras.models.model_files import OUTPUT_NAME, SAVED_MODEL
-from hsr_keras.serving.saved_model import model_info, serving_function
+from hsr_keras.serving.saved_model import best_estimate, model_info, serving_function
 from hsr_keras.serving.tiling import DEFAULT_BATCH, DEFAULT_OVERLAP, DEFAULT_TILE, fine_coords, predict_field
 from tfrecords_builder.contract import files
 from tfrecords_builder.contract.era5.humidity import implausibility
@@ -53,6 +55,56 @@ def resolve_model(model, manifest=None):
     return kind, path, model_info(model_files.load_manifest(manifest, path))
 
 
+def load_member_function(kind, path, clip_negative=False):
+    """`(lr [B, T, h, w, 1], seed) -> hr [B, T, s*h, s*w, 1]`: one member per field, or None without noise.
+
+    Through the export's SAMPLE_SIGNATURE (a SavedModel) or the same traced function built from
+    the `.keras` generator (`saved_model.sampling_function`): both give the same numbers.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+
+    from hsr_keras.models.model_files import MEMBERS_NAME
+    from hsr_keras.serving.saved_model import sampling_function
+
+    if kind == SAVED_MODEL:
+        sample = model_files.saved_model_sampler(path)
+        if sample is None:
+            return None
+
+        def run(lr, seed):
+            return sample(lr, seed, 1)[:, 0]
+
+    else:
+        function = sampling_function(model_files.load_generator(path))
+        if function is None:
+            return None
+
+        def run(lr, seed):
+            lr = tf.constant(np.asarray(lr, dtype="float32"))
+            return function(lr, tf.constant(seed, tf.int64), tf.constant(1, tf.int32))[MEMBERS_NAME].numpy()[:, 0]
+
+    if not clip_negative:
+        return run
+    return lambda lr, seed: np.maximum(run(lr, seed), 0.0)
+
+
+def member_stream(run_member, seed, *where):
+    """A model function (numpy LR -> HR) drawing member noise from a stream of `seed` and `where`.
+
+    `where` (member, sequence, level) picks the stream; every call (a batch of tiles) takes the
+    next seed of it, so no two tiles, fields or members share their noise, and the same `seed`
+    gives the same bytes.
+    """
+    calls = iter(range(2**31))
+
+    def run(lr):
+        state = np.random.SeedSequence([int(seed), *map(int, where), next(calls)]).generate_state(1, np.uint32)
+        return run_member(lr, int(state[0]))
+
+    return run
+
+
 def load_model_function(kind, path, clip_negative=False):
     """numpy lr [B, T, h, w, 1] float32 -> numpy hr [B, T, s*h, s*w, 1] float32, %RH in and out."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -60,15 +112,24 @@ def load_model_function(kind, path, clip_negative=False):
 
     if kind == SAVED_MODEL:
         run = model_files.saved_model_predictor(path)
+        estimate = None
     else:
-        serve = serving_function(model_files.load_generator(path))
+        generator = model_files.load_generator(path)
+        serve = serving_function(generator)
+        estimate = best_estimate(generator)
 
         def run(lr):
             return serve(tf.constant(lr))[OUTPUT_NAME].numpy()
 
     if not clip_negative:
-        return run
-    return lambda lr: np.maximum(run(lr), 0.0)
+        clipped = run
+    else:
+
+        def clipped(lr):
+            return np.maximum(run(lr), 0.0)
+
+    clipped.best_estimate = estimate  # what the model returns, for the output's comment (None: the export says)
+    return clipped
 
 
 # ----------------------------------------------------------------------------- time
@@ -180,10 +241,23 @@ def predict(
     overwrite=False,
     command=None,
     verbose=True,
+    members=None,
+    seed=0,
 ):
-    """Super-resolve ERA5 files with a model and write the netCDF `out`; returns a summary dict."""
+    """Super-resolve ERA5 files with a model and write the netCDF `out`; returns a summary dict.
+
+    Without `members` the output is the model's best estimate (its serving signature). With
+    `members` N >= 1, N members of the generator's noise along a CF `realization` dimension
+    (first), drawn one at a time (memory does not grow with N) from `seed`: the same seed gives
+    the same bytes. A model without noise is refused (`PredictError` naming --members) before
+    anything is written.
+    """
     from tfrecords_builder.contract.era5.reader import Era5Source, expand_inputs
 
+    if members is not None and (isinstance(members, bool) or not isinstance(members, int) or members < 1):
+        raise PredictError(f"--members must be an integer >= 1. Received: {members}")
+    if not isinstance(seed, int) or not 0 <= seed < 2**32:
+        raise PredictError(f"--seed must be an integer in 0 .. 2**32 - 1. Received: {seed}")
     if tile < 2:
         raise PredictError(f"--tile must be at least 2 LR points. Received: {tile}")
     if not 0 <= overlap < tile:
@@ -195,6 +269,11 @@ def predict(
     if out.resolve() in paths:
         raise PredictError(f"--out {out} is one of the inputs")
     kind, model_path, info = resolve_model(model, manifest)
+    if members is not None and kind == SAVED_MODEL and not info.get("sample_signature"):
+        raise PredictError(
+            f"--members {members} needs a model with noise: the export {model_path} has no sample signature "
+            "(a generator without noise, or exported before hsr-keras had one: export it again)"
+        )
     variable = variable or info["variable"]
     meta = describe_input(paths[0], variable, levels)
     scale = int(info["scale"])
@@ -217,7 +296,17 @@ def predict(
         keep_rows = np.flatnonzero((lat >= -90.0 - 1e-6) & (lat <= 90.0 + 1e-6))
         wrap = len(source.lon) > 1 and abs(len(source.lon) * source.resolution - 360.0) < SPACING_TOLERANCE * 360.0
         model_clips = bool(info.get("clip_negative"))
-        run = load_model_function(kind, model_path, clip_negative and not model_clips)
+        clip = clip_negative and not model_clips
+        if members is None:
+            run = load_model_function(kind, model_path, clip)
+            info = {**info, "best_estimate": run.best_estimate or info.get("best_estimate")}
+        else:
+            run = load_member_function(kind, model_path, clip)
+            if run is None:
+                raise PredictError(
+                    f"--members {members} needs a model with noise: the generator {model_path} has none "
+                    "(no noise layer: it gives one field per input)"
+                )
         info = {**info, "clip_negative": model_clips or clip_negative}
         times = np.concatenate(sequences)
         summary = {
@@ -232,6 +321,8 @@ def predict(
             "lr_shape": [len(source.lat), len(source.lon)],
             "hr_shape": [int(keep_rows.size), int(lon.size)],
             "dropped_rows_beyond_poles": int(lat.size - keep_rows.size),
+            "members": members,
+            "seed": seed if members is not None else None,
         }
         _log_plan(summary, info, all_times)
         untrained = [x for x in meta["levels"] if not any(abs(x - float(t)) < 1e-6 for t in info.get("levels", []))]
@@ -240,10 +331,18 @@ def predict(
             also = ", ".join(f"{x:g}" for x in untrained)
             log.info("note: the model was trained on %s hPa; also predicting %s hPa", trained, also)
         files.remove_stale(out.parent)
-        needed = 4 * times.size * len(meta["levels"]) * keep_rows.size * lon.size  # float32, before compression
+        needed = (
+            4 * times.size * len(meta["levels"]) * keep_rows.size * lon.size * (members or 1)
+        )  # float32, before compression
         with files.publishing(out) as tmp, files.reporting_full_disk(out.parent, needed, "needed at most"):
-            with _open_output(tmp, meta, info, variable, times, lat[keep_rows], lon, model_path, command) as var:
-                _fill(var, run, source, sequences, meta, scale, keep_rows, tile, overlap, batch_size, wrap, verbose)
+            opened = _open_output(tmp, meta, info, variable, times, lat[keep_rows], lon, model_path, command, members)
+            with opened as var:
+                fields = (source, sequences, meta, scale, keep_rows, tile, overlap, batch_size, wrap, verbose)
+                if members is None:
+                    _fill(var, run, *fields)
+                else:
+                    for member in range(members):
+                        _fill(var, run, *fields, member=member, seed=seed)
     return summary
 
 
@@ -259,15 +358,17 @@ def _log_plan(summary, info, all_times):
         log.info("dropped %d fine rows beyond the poles", summary["dropped_rows_beyond_poles"])
 
 
-def _fill(var, run, source, sequences, meta, scale, keep_rows, tile, overlap, batch_size, wrap, verbose):
+def _fill(
+    var, run, source, sequences, meta, scale, keep_rows, tile, overlap, batch_size, wrap, verbose, member=None, seed=0
+):
+    """Predict every field into `var`; with `member`, that realization, `run` taking `(lr, seed)` (`member_stream`)."""
     from tqdm import tqdm
 
     flip = meta["descending_lat"]
     start = 0
-    with tqdm(
-        total=len(sequences) * len(meta["levels"]), unit="field", desc="predicting", disable=not verbose, delay=1
-    ) as bar:
-        for sequence in sequences:
+    desc = "predicting" if member is None else f"member {member + 1}"
+    with tqdm(total=len(sequences) * len(meta["levels"]), unit="field", desc=desc, disable=not verbose, delay=1) as bar:
+        for index, sequence in enumerate(sequences):
             lr = source.read(sequence)  # [levels, T, h, w], latitude ascending
             for k, level in enumerate(meta["levels"]):
                 if not np.isfinite(lr[k]).all():
@@ -279,25 +380,44 @@ def _fill(var, run, source, sequences, meta, scale, keep_rows, tile, overlap, ba
                 if problem:
                     day = np.datetime64(int(sequence[0]), "D")
                     raise PredictError(f"the input at {level:g} hPa on {day} is not relative humidity: {problem}")
-                hr = predict_field(run, lr[k], scale, tile, overlap, batch_size, wrap)[:, keep_rows]
+                model = run if member is None else member_stream(run, seed, member, index, k)
+                hr = predict_field(model, lr[k], scale, tile, overlap, batch_size, wrap)[:, keep_rows]
                 if not np.isfinite(hr).all():
                     raise PredictError(
                         f"the model produced non-finite values at {np.datetime64(int(sequence[0]), 's')}, {level:g} hPa"
                     )
-                var[start : start + len(sequence), k] = hr[:, ::-1] if flip else hr
+                if member is None:
+                    var[start : start + len(sequence), k] = hr[:, ::-1] if flip else hr
+                else:
+                    var[member, start : start + len(sequence), k] = hr[:, ::-1] if flip else hr
                 bar.update()
             start += len(sequence)
 
 
 @contextlib.contextmanager
-def _open_output(path, meta, info, variable, times, lat, lon, model_path, command):
-    """Create the CF netCDF with its coordinates and an empty variable; yields the variable."""
+def _open_output(path, meta, info, variable, times, lat, lon, model_path, command, members=None):
+    """Create the CF netCDF with its coordinates and an empty variable; yields the variable.
+
+    With `members`, the variable has a leading `realization` dimension (CF standard name
+    "realization") numbered 0 .. members - 1.
+    """
     import netCDF4
 
     names = meta["names"]
     if meta["descending_lat"]:
         lat = lat[::-1]
     with netCDF4.Dataset(path, "w", format="NETCDF4") as nc:
+        if members is not None:
+            nc.createDimension("realization", members)
+            rvar = nc.createVariable("realization", "i4", ("realization",))
+            rvar.setncatts(
+                {
+                    "standard_name": "realization",
+                    "long_name": "ensemble member drawn from the generator's noise",
+                    "units": "1",
+                }
+            )
+            rvar[:] = np.arange(members, dtype=np.int32)
         for dim, size in (
             ("time", len(times)),
             ("level", len(meta["levels"])),
@@ -338,6 +458,9 @@ def _open_output(path, meta, info, variable, times, lat, lon, model_path, comman
             cvar.setncatts({"standard_name": dim, "long_name": dim, "units": units, "axis": axis})
             cvar[:] = values
         dims = tuple(names[d] for d in ("time", "level", "latitude", "longitude"))
+        chunks = (1, 1, len(lat), len(lon))
+        if members is not None:
+            dims, chunks = ("realization", *dims), (1, *chunks)
         var = nc.createVariable(
             variable,
             "f4",
@@ -345,7 +468,7 @@ def _open_output(path, meta, info, variable, times, lat, lon, model_path, comman
             zlib=True,
             complevel=COMPRESSION_LEVEL,
             shuffle=True,
-            chunksizes=(1, 1, len(lat), len(lon)),
+            chunksizes=chunks,
         )
         attrs = {**_plain(meta["var_attrs"]), "units": "%"}  # what the model gives, whatever the input's units
         attrs["comment"] = (
@@ -353,6 +476,11 @@ def _open_output(path, meta, info, variable, times, lat, lon, model_path, comman
             f"{info['grid']['hr_resolution_deg']:g} deg by the hsr-keras generator {model_path}; "
             + ("values below 0 clipped to 0" if info.get("clip_negative") else "not clipped")
             + " (values above 100 % are real: ERA5 takes relative humidity over ice in cold air)"
+            + (
+                f"; {members} members of the generator's noise along realization"
+                if members is not None
+                else f"; the model's best estimate: {info.get('best_estimate') or 'its inference output'}"
+            )
         )
         var.setncatts(attrs)
         nc.setncatts(_global_attrs(meta["global_attrs"], info, model_path, command))

@@ -1,8 +1,14 @@
-"""Exporting a generator for TF Serving: the signature function, the asset file, the checked export.
+"""Exporting a generator for TF Serving: the signature functions, the asset file, the checked export.
 
-An export is a SavedModel with one signature, SIGNATURE: INPUT_NAME float32
+An export is a SavedModel with the signature SIGNATURE: INPUT_NAME float32
 [batch, time, h, w, 1] -> OUTPUT_NAME float32 [batch, time, scale*h, scale*w, 1], both in %RH
-(normalisation happens inside the graph), and the asset file ASSET_NAME holding `model_info`.
+(normalisation happens inside the graph), the best estimate: the generator in inference mode,
+or for a generator that samples in inference (`noise: texture`) the mean of
+BEST_ESTIMATE_MEMBERS members drawn with seed 0 (the ensemble mean the content loss trains). A
+generator with noise also gets SAMPLE_SIGNATURE: INPUT_NAME, SEED_NAME int64 [], MEMBERS_NAME
+int32 [] -> MEMBERS_NAME float32 [batch, members, time, scale*h, scale*w, 1] %RH, N members
+drawn from the seed (the same seed and input give the same members). The asset file
+ASSET_NAME holds `model_info`.
 `export` checks the output folder and the generator (finite weights, finite values on a probe,
 the manifest's scale) before writing anything, writes to a hidden temporary folder beside the
 version folders (`files.temporary_path`: TF Serving ignores it; one left by a killed export is
@@ -25,7 +31,10 @@ from hsr_keras.models.model_files import (
     FORMAT,
     FORMAT_VERSION,
     INPUT_NAME,
+    MEMBERS_NAME,
     OUTPUT_NAME,
+    SAMPLE_SIGNATURE,
+    SEED_NAME,
     SIGNATURE,
     existing_versions,
     fit_config,
@@ -42,6 +51,9 @@ from tfrecords_builder.contract.errors import InputError
 PROBE_SHAPE = (1, 2, 3, 4, 1)
 PROBE_TOLERANCE = {"float32": 0.05, "mixed": 1.0}
 DIVERGED_HINT = "did training diverge? Export a generator saved before it did, or train again"
+BEST_ESTIMATE_MEMBERS = 8
+"""Members averaged by the SIGNATURE of a generator that samples in inference (seed 0)."""
+PROBE_SEED, PROBE_MEMBERS = 3, 2
 
 
 class ExportError(InputError):
@@ -64,6 +76,15 @@ def use_tensorflow_backend():
             f"exporting needs Keras on the TensorFlow backend; this process uses {keras.backend.backend()!r}: "
             "run with KERAS_BACKEND=tensorflow"
         )
+
+
+def best_estimate(model):
+    """What the SIGNATURE of `model` returns, in words (the asset file and the export's summary)."""
+    from hsr_keras.models import sampling
+
+    if sampling.samples_in_inference(model):
+        return f"the mean of {BEST_ESTIMATE_MEMBERS} members drawn with seed 0 (the ensemble mean)"
+    return "the generator in inference mode, its noise off (one deterministic field)"
 
 
 def model_info(manifest, model=None, generator_path=None, clip_negative=False):
@@ -105,6 +126,25 @@ def model_info(manifest, model=None, generator_path=None, clip_negative=False):
                 }
             },
         },
+        "sample_signature": None
+        if model is None or not _has_sampler(model)
+        else {
+            "name": SAMPLE_SIGNATURE,
+            "inputs": {
+                INPUT_NAME: {"dtype": "float32", "shape": [-1, -1, -1, -1, 1], "units": "%"},
+                SEED_NAME: {"dtype": "int64", "shape": [], "meaning": "the same seed and input give the same members"},
+                MEMBERS_NAME: {"dtype": "int32", "shape": [], "meaning": "members N to draw (>= 1)"},
+            },
+            "outputs": {
+                MEMBERS_NAME: {
+                    "dtype": "float32",
+                    "shape": [-1, -1, -1, -1, -1, 1],
+                    "units": "%",
+                    "layout": f"[batch, members, time, {scale}*lat, {scale}*lon, 1]",
+                }
+            },
+        },
+        "best_estimate": None if model is None else best_estimate(model),
         "output_clip": "below 0 %RH clipped to 0; never at 100"
         if clip_negative
         else "none (values above 100 % are real)",
@@ -159,9 +199,40 @@ def _model_section(model, generator_path):
 # ----------------------------------------------------------------------------- SavedModel
 
 
-def serving_function(model, clip_negative=False):
-    """`tf.function` lr [B, T, h, w, 1] float32 -> {"hr": [B, T, s*h, s*w, 1] float32}, all dims free."""
+def _has_sampler(model):
+    from hsr_keras.models import sampling
+
+    return sampling.has_noise(model)
+
+
+def draw_members(sampler, lr, seed, members):
+    """`members` members of every LR field, `[B, N, T, H, W, 1]` float32: the batch repeated N times, one call.
+
+    The noise of `sampler` (`hsr_keras.models.sampling`) is bound to stream 0 of `seed` for the
+    call; each of the B x N repeated fields gets its own draws, so member n of field b is the
+    same for the same input, seed and N (TensorFlow; inside or outside a `tf.function`).
+    """
     import tensorflow as tf
+
+    from hsr_keras.models import sampling
+
+    batch = tf.shape(lr)[0]
+    repeated = tf.repeat(lr, members, axis=0)  # field-major: b * N + n
+    hr = tf.cast(sampling.seeded_call(sampler, repeated, seed), tf.float32)
+    return tf.reshape(hr, tf.concat([tf.stack([batch, tf.cast(members, tf.int32)]), tf.shape(hr)[1:]], axis=0))
+
+
+def serving_function(model, clip_negative=False):
+    """`tf.function` lr [B, T, h, w, 1] float32 -> {"hr": [B, T, s*h, s*w, 1] float32}, all dims free: the best estimate.
+
+    The generator in inference mode, or for one that samples in inference (`NoiseInjection`)
+    the mean of BEST_ESTIMATE_MEMBERS members drawn with seed 0 (`best_estimate`).
+    """
+    import tensorflow as tf
+
+    from hsr_keras.models import sampling
+
+    averaged = sampling.samples_in_inference(model)
 
     @tf.function(
         input_signature=[tf.TensorSpec([None, None, None, None, 1], tf.float32, name=INPUT_NAME)],
@@ -169,7 +240,11 @@ def serving_function(model, clip_negative=False):
         reduce_retracing=True,
     )
     def serve(lr):
-        hr = tf.cast(model(lr, training=False), tf.float32)
+        if averaged:
+            seed = tf.constant(0, tf.int64)
+            hr = tf.reduce_mean(draw_members(model, lr, seed, tf.constant(BEST_ESTIMATE_MEMBERS)), axis=1)
+        else:
+            hr = tf.cast(model(lr, training=False), tf.float32)
         if clip_negative:
             hr = tf.maximum(hr, 0.0)
         return {OUTPUT_NAME: hr}
@@ -177,25 +252,70 @@ def serving_function(model, clip_negative=False):
     return serve
 
 
+def sampling_function(model, clip_negative=False):
+    """`tf.function` (lr, seed int64 [], members int32 []) -> {"members": [B, N, T, s*h, s*w, 1]}; None without noise.
+
+    `members` must be >= 1 (an `InvalidArgumentError` otherwise). The paper's stem noise is
+    sampled through `sampling.sampler`'s copy (batch normalisation in inference mode).
+    """
+    import tensorflow as tf
+
+    from hsr_keras.models import sampling
+
+    sampler = sampling.sampler(model)
+    if sampler is None:
+        return None
+
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec([None, None, None, None, 1], tf.float32, name=INPUT_NAME),
+            tf.TensorSpec([], tf.int64, name=SEED_NAME),
+            tf.TensorSpec([], tf.int32, name=MEMBERS_NAME),
+        ],
+        autograph=False,
+        reduce_retracing=True,
+    )
+    def sample(lr, seed, members):
+        check = tf.debugging.assert_positive(members, message="members must be >= 1")
+        with tf.control_dependencies([check]):
+            hr = draw_members(sampler, lr, seed, members)
+        if clip_negative:
+            hr = tf.maximum(hr, 0.0)
+        return {MEMBERS_NAME: hr}
+
+    sample.sampler = sampler  # a copy for the stem noise: keep it alive with the function
+    return sample
+
+
 def save_servable(model, folder, info):
     """Write the SavedModel of `model` with its asset file into `folder` (which must not exist)."""
     import tensorflow as tf
 
     serve = serving_function(model, info["clip_negative"])
+    sample = sampling_function(model, info["clip_negative"])
+    signatures = {SIGNATURE: serve}
+    if sample is not None:
+        signatures[SAMPLE_SIGNATURE] = sample
     with tempfile.TemporaryDirectory() as tmp:
         asset = Path(tmp) / ASSET_NAME
         asset.write_text(json.dumps(info, indent=1) + "\n")
         root = tf.Module()
-        # Track the tf.Variables the traced graph captures, not the Keras variables wrapping
+        # Track the tf.Variables the traced graphs capture, not the Keras variables wrapping
         # them (nor the Keras object graph): the SavedModel is then a plain TensorFlow graph
         # that loads without Keras or hsr_keras, and the graph-mode loader TF Serving and
-        # saved_model_cli use restores exactly the variables the signature reads. (Tracking
+        # saved_model_cli use restores exactly the variables the signatures read. (Tracking
         # `model.variables` writes each variable twice and leaves the ones the graph reads
         # uninitialised there, although `tf.saved_model.load` works.)
-        root.generator_variables = list(serve.get_concrete_function().variables)
+        captured = {}
+        for function in signatures.values():
+            for variable in function.get_concrete_function().variables:
+                captured.setdefault(id(variable), variable)
+        root.generator_variables = list(captured.values())
         root.hsr_manifest = tf.saved_model.Asset(str(asset))
         root.serve = serve
-        tf.saved_model.save(root, str(folder), signatures={SIGNATURE: serve})
+        if sample is not None:
+            root.sample = sample
+        tf.saved_model.save(root, str(folder), signatures=signatures)
 
 
 def verify_servable(folder, model, clip_negative=False):
@@ -204,9 +324,13 @@ def verify_servable(folder, model, clip_negative=False):
     import tensorflow as tf
 
     probe = probe_input()
-    expected = np.asarray(model(probe, training=False), dtype="float32")
+    expected = expected_best_estimate(model, probe)
     if clip_negative:
         expected = np.maximum(expected, 0.0)
+    sample = sampling_function(model, clip_negative)
+    sample_expected = None
+    if sample is not None:
+        sample_expected = np.asarray(sample(probe, PROBE_SEED, PROBE_MEMBERS)[MEMBERS_NAME])
     # Load as TF Serving does: the MetaGraph in a session, variables restored by its saver,
     # the signature's tensors fed and fetched by name.
     tf1 = tf.compat.v1
@@ -217,6 +341,12 @@ def verify_servable(folder, model, clip_negative=False):
             meta_graph = tf1.saved_model.loader.load(session, [tf1.saved_model.tag_constants.SERVING], str(folder))
             signature = meta_graph.signature_def[SIGNATURE]
             got = session.run(signature.outputs[OUTPUT_NAME].name, {signature.inputs[INPUT_NAME].name: probe})
+            sampled = None
+            if sample_expected is not None:
+                signature = meta_graph.signature_def[SAMPLE_SIGNATURE]
+                feed = {INPUT_NAME: probe, SEED_NAME: PROBE_SEED, MEMBERS_NAME: PROBE_MEMBERS}
+                feed = {signature.inputs[name].name: value for name, value in feed.items()}
+                sampled = session.run(signature.outputs[MEMBERS_NAME].name, feed)
     except tf.errors.OpError as err:
         lines = [line.strip() for line in err.message.splitlines() if line.strip()]
         message = next((line for line in lines if "error:" not in line.lower()[-20:]), lines[0] if lines else "")
@@ -238,9 +368,39 @@ def verify_servable(folder, model, clip_negative=False):
         raise ExportError(
             f"the written SavedModel differs from the Keras model by {diff:g} %RH on a probe (tolerance {tolerance:g})"
         )
+    if sample_expected is not None:
+        _check_members(sampled, sample_expected, tolerance)
     if not (Path(folder) / "assets" / ASSET_NAME).is_file():
         raise ExportError(f"the asset {ASSET_NAME} is missing from the written SavedModel")
     return diff
+
+
+def expected_best_estimate(model, probe):
+    """What SIGNATURE should return for `probe`, computed eagerly from the Keras model (numpy float32)."""
+    import numpy as np
+
+    from hsr_keras.models import sampling
+
+    if not sampling.samples_in_inference(model):
+        return np.asarray(model(probe, training=False), dtype="float32")
+    repeated = np.repeat(probe, BEST_ESTIMATE_MEMBERS, axis=0)
+    members = np.asarray(sampling.seeded_call(model, repeated, 0), dtype="float32")
+    return members.reshape(len(probe), BEST_ESTIMATE_MEMBERS, *members.shape[1:]).mean(axis=1)
+
+
+def _check_members(got, expected, tolerance):
+    """The SavedModel's sample signature against the function it was traced from: shape, values, distinct members."""
+    import numpy as np
+
+    if got.shape != expected.shape:
+        raise ExportError(
+            f"the written {SAMPLE_SIGNATURE} signature returns shape {got.shape}, expected {expected.shape}"
+        )
+    if not np.isfinite(got).all():
+        raise ExportError(f"the written {SAMPLE_SIGNATURE} signature gives non-finite values (NaN or inf)")
+    diff = float(np.max(np.abs(got - expected)))
+    if not diff <= tolerance:
+        raise ExportError(f"the written {SAMPLE_SIGNATURE} signature differs from the Keras model by {diff:g} %RH")
 
 
 def check_finite_weights(model, path):

@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hsr_keras.choices import ARCHITECTURES, CRITIC_NORMS, INTERPOLATIONS, LOSSES, PRECISIONS
+from hsr_keras.choices import ARCHITECTURES, CRITIC_NORMS, INTERPOLATIONS, LOSSES, NOISES, PRECISIONS
 from tfrecords_builder.contract import files
 from tfrecords_builder.contract.errors import InputError
 
@@ -54,6 +54,7 @@ RANGES = {
     "warmup_epochs": NOT_NEGATIVE,
     "min_learning_rate": NOT_NEGATIVE,
     "critic_steps": AT_LEAST_1,
+    "ensemble_size": AT_LEAST_1,
     "gp_weight": NOT_NEGATIVE,
     "batch_size": AT_LEAST_1,
     "epochs": AT_LEAST_1,
@@ -64,8 +65,15 @@ RANGES = {
 }
 # Fields earlier versions had, still accepted in config files and ignored: why.
 RETIRED = {"scale": "the scale is the data's (its manifest's), so a config cannot disagree with it"}
-# Fields earlier versions had that now live in loss_weights: old field -> term.
-LOSS_WEIGHT_FIELDS = {"content_weight": "content", "adversarial_weight": "adversarial", "lattice_weight": "lattice"}
+# Fields earlier versions had that now live in loss_weights, and the names the tuner's space gives
+# the weights of the ensemble terms: field -> term. A config file may use either form.
+LOSS_WEIGHT_FIELDS = {
+    "content_weight": "content",
+    "adversarial_weight": "adversarial",
+    "lattice_weight": "lattice",
+    "crps_weight": "crps",
+    "spectral_weight": "spectral",
+}
 
 
 def upgrade(values):
@@ -90,6 +98,7 @@ CHOICES = {
     "skip_interpolation": (INTERPOLATIONS, ""),
     "critic_norm": (CRITIC_NORMS, " (batch norm breaks the per-sample gradient penalty)"),
     "loss": (LOSSES, ""),
+    "noise": (NOISES, ""),
     "precision": (PRECISIONS, ""),
 }
 
@@ -134,6 +143,11 @@ class Config:
     skip_interpolation: str = "bilinear"
     # ICNR-initialised sub-pixel convolutions: every position of an LR cell starts alike (layers.ICNR)
     icnr: bool = False
+    # Where the noise enters (choices.NOISES): "stem", the paper's Gaussian noise after the stem in
+    # training only (std noise_stddev); "texture", layers.NoiseInjection after the stem, every block
+    # and every upsampling stage, learned strengths (noise_stddev on the LR grid, 0 on the finer
+    # grids at the start), on in inference too: the generator samples (docs/ensembles.md)
+    noise: str = "stem"
     # critic (no batch normalisation: the gradient penalty is per sample)
     critic_filters: int = 64
     critic_res_blocks: int = 2
@@ -149,8 +163,12 @@ class Config:
     min_learning_rate: float = 0.0
     critic_steps: int = 1
     gp_weight: float = 10.0
+    # Members K drawn per LR sequence in each generator update (Harris et al. 2022): the content loss
+    # scores their mean, the adversarial, lattice and spectral terms each member, the crps term all
+    # K together (K >= 2). 1: the paper's single draw. The critic's updates see one member per sequence.
+    ensemble_size: int = 1
     # Weights of the generator's loss terms that differ from their defaults (hsr_keras.models.losses.
-    # GENERATOR_TERMS: content 1, adversarial 1e-3, lattice 0, ...), e.g. {lattice: 0.03}
+    # GENERATOR_TERMS: content 1, adversarial 1e-3, lattice 0, crps 0, spectral 0), e.g. {lattice: 0.03}
     loss_weights: dict = field(default_factory=dict)
     batch_size: int = 16
     epochs: int = 100
@@ -187,6 +205,24 @@ class Config:
             if not (math.isfinite(weight) and weight >= 0):
                 raise ConfigError(f"loss_weights.{name} must be finite and >= 0. Received: {weight!r}", "loss_weights")
         self.loss_weights = {name: float(weight) for name, weight in self.loss_weights.items()}
+        if self.noise == "texture" and self.architecture != "paper":
+            raise ConfigError(
+                f"noise='texture' is a choice of the paper's generator; architecture={self.architecture!r} "
+                "has no noise layers. Received: noise='texture'",
+                "noise",
+            )
+        if self.noise == "texture" and self.noise_stddev <= 0:
+            raise ConfigError(
+                "noise_stddev is the initial strength of the texture noise and must be > 0 with noise='texture'. "
+                f"Received: {self._show('noise_stddev')}",
+                "noise_stddev",
+            )
+        if self.loss_weights.get("crps", 0.0) > 0 and self.ensemble_size < 2:
+            raise ConfigError(
+                "ensemble_size must be >= 2 for the crps loss term (a CRPS of one member is its absolute error). "
+                f"Received: {self._show('ensemble_size')} with loss_weights.crps={self.loss_weights['crps']:g}",
+                "ensemble_size",
+            )
         if self.pretrain_epochs >= self.epochs:
             raise ConfigError(
                 f"pretrain_epochs must be < epochs ({self.epochs}): the fine-tuning needs at least one epoch. "
@@ -231,6 +267,7 @@ class Config:
             global_skip=self.global_skip,
             skip_interpolation=self.skip_interpolation,
             icnr=self.icnr,
+            noise=self.noise,
             mean=mean,
             std=std,
         )

@@ -71,6 +71,10 @@ class GANHyperModel(keras_tuner.HyperModel):
         values = hp if isinstance(hp, dict) else hp.values
         casts = {"int": int, "float": float, "choice": lambda v: v}
         changes = {name: casts[param.kind](values[name]) for name, param in self.params.items() if name in values}
+        # The crps term compares members: with one member per sequence a trial trains without it.
+        members = changes.get("ensemble_size", self.base.ensemble_size)
+        if members < 2 and (changes.get("crps_weight") or self.base.loss_weights.get("crps")):
+            changes["crps_weight"] = 0.0
         return self.base.replace(**changes)
 
     def build(self, hp):

@@ -23,6 +23,8 @@ UNUSED = {
     ("architecture", "srcnn"): ("filters", "num_res_blocks", "noise_stddev"),
     ("architecture", "srgan"): ("noise_stddev",),
 }
+# The crps term compares members: at ensemble_size 1 a trial's crps_weight is set to 0 (`search.GANHyperModel`).
+ENSEMBLE_SIZES = (1, 2, 4, 8)
 
 # -- the search space ------------------------------------------------------------------------
 
@@ -92,6 +94,11 @@ def search_space(base, space="full"):
         Param("filters", "choice", values=tuple(sorted({half, base.filters, double}))),
         Param("num_res_blocks", "int", base.num_res_blocks // 2, max(2 * base.num_res_blocks, 1)),
         Param("noise_stddev", "float", 0.0, 0.3, step=0.05),
+        # Ensembles (docs/ensembles.md): members per LR sequence in each generator update, the
+        # almost-fair CRPS of the members and the members' band power against the truth's.
+        Param("ensemble_size", "choice", values=ENSEMBLE_SIZES),
+        Param("crps_weight", "float", 0.0, 2.0, step=0.25),
+        Param("spectral_weight", "float", 0.0, 0.5, step=0.05),
     ]
     params = {p.name: p for p in full}
     unused = {name for (field, value), names in UNUSED.items() if getattr(base, field, None) == value for name in names}

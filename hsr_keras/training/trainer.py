@@ -20,7 +20,7 @@ import keras
 import numpy as np
 
 from hsr_keras.choices import STRATEGIES
-from hsr_keras.models import losses
+from hsr_keras.models import losses, memory
 from hsr_keras.models.model_files import CONFIG_FILE, GENERATOR_FILE, save_generator
 from hsr_keras.models.networks import build_networks
 from hsr_keras.models.wgan import SuperResolutionGAN
@@ -60,6 +60,7 @@ def build_gan(config, manifest, steps_per_epoch, epoch=0):
     check_loss_terms(config, manifest["hr_shape"], scale)
     mean, std = manifest["stats"]["mean"], manifest["stats"]["std"]
     generator, critic = build_networks(config, scale, mean, std)
+    check_members_fit(config, generator, manifest)
     gan = SuperResolutionGAN(generator, critic, data_std=std, seed=config.seed)
     g_optimizer = _optimizer(config, config.g_learning_rate, steps_per_epoch, config.epochs)
     _compile(gan, config, g_optimizer, steps_per_epoch, epoch)
@@ -76,6 +77,21 @@ def check_loss_terms(config, hr_shape, scale):
         problem = weights[name] and term.requires and term.requires(hr_shape, scale)
         if problem:
             raise TrainingError(f"the {name} loss term {problem}: set loss_weights: {{{name}: 0}} in the config")
+
+
+def check_members_fit(config, generator, manifest):
+    """`ensemble_size` x `batch_size` fields per generator update must fit the memory (`models.memory`).
+
+    Checked on CPU (host memory) only; on an accelerator the check is left to the device.
+    Raises `TrainingError` naming ensemble_size with the estimate.
+    """
+    if config.ensemble_size == 1 or memory.on_accelerator():
+        return
+    needed = memory.training_bytes(generator, manifest["lr_shape"], config.batch_size, config.ensemble_size)
+    short = memory.shortfall(needed)
+    if short:
+        what = f"{config.ensemble_size} members x batch {config.batch_size} per generator update"
+        raise TrainingError(memory.limit_text("ensemble_size", config.ensemble_size, *short, what))
 
 
 def pretraining(config, epoch):
@@ -124,6 +140,7 @@ def _compile(gan, config, g_optimizer, steps_per_epoch, epoch):
         gp_weight=config.gp_weight,
         loss_weights=config.loss_weights,
         critic_steps=config.critic_steps,
+        ensemble_size=config.ensemble_size,
     )
 
 
