@@ -354,8 +354,8 @@ def test_sample_signature_in_a_fresh_process_draws_seeded_members(texture_export
     got = np.load(tmp_path / "members.npz")
     assert got["a"].shape == (2, 4, 3, 32, 40, 1) and got["one"].shape == (2, 1, 3, 32, 40, 1)
     np.testing.assert_array_equal(got["a"], got["b"])  # same seed, same members
-    assert np.abs(got["a"] - got["c"]).mean() > 0.5  # another seed, other members (%RH)
-    assert np.abs(got["a"][:, 0] - got["a"][:, 1]).mean() > 0.5  # members of one draw differ
+    assert np.abs(got["a"] - got["c"]).mean() > 0.1  # another seed, other members (%RH; untrained: LR-grid noise only)
+    assert np.abs(got["a"][:, 0] - got["a"][:, 1]).mean() > 0.1  # members of one draw differ
     # The members are the Keras generator's, its noise bound to the seed: the batch repeated 4 times.
     keras_members = np.asarray(sampling.seeded_call(model, np.repeat(lr, 4, axis=0), 7)).reshape(got["a"].shape)
     np.testing.assert_allclose(got["a"], keras_members, atol=1e-4)
@@ -408,6 +408,6 @@ def test_evaluate_samples_an_export_through_its_sample_signature(texture_exporte
     assert first.info["stochastic"] is True and first.samples == 3
     members = first.sampler(lr, 3)
     assert members.shape == (3, 2, 3, 32, 32)
-    assert np.abs(members[0] - members[1]).mean() > 0.5
+    assert np.abs(members[0] - members[1]).mean() > 0.1  # untrained: LR-grid noise only
     np.testing.assert_array_equal(members, again.sampler(lr, 3))  # the same seed: the same evaluation
-    assert np.abs(first.sampler(lr, 3) - members).mean() > 0.5  # the next batch: new draws
+    assert np.abs(first.sampler(lr, 3) - members).mean() > 0.1  # the next batch: new draws
