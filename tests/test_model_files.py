@@ -46,8 +46,12 @@ def test_load_generator_checks_it_is_one(tmp_path):
     with pytest.raises(ModelFileError, match="is not a generator: expected one input"):
         model_files.load_generator(tmp_path / "image.keras")
     (tmp_path / "broken.keras").write_text("not a zip")
-    with pytest.raises(ModelFileError, match="cannot load the generator"):
+    with pytest.raises(ModelFileError, match="cannot load the generator .*: not a .keras file"):
         model_files.load_generator(tmp_path / "broken.keras")
+    whole = (tmp_path / "srcnn.keras").read_bytes()
+    (tmp_path / "truncated.keras").write_bytes(whole[: len(whole) // 2])  # a copy cut short
+    with pytest.raises(ModelFileError, match="truncated or corrupt"):
+        model_files.load_generator(tmp_path / "truncated.keras")
 
 
 def test_fit_config_and_export_info(tmp_path):

@@ -138,10 +138,16 @@ def load_manifest(manifest, generator_path=None):
 
 def load_generator(path):
     """A generator `.keras` file as a Keras model, checked to take one input [batch, time, h, w, 1]."""
+    import zipfile
+
     import keras
 
     import hsr_keras.layers  # noqa: F401  (registers the custom layers for deserialisation)
 
+    if not zipfile.is_zipfile(path):  # Keras calls a truncated or corrupt file "not found"
+        raise ModelFileError(
+            f"cannot load the generator {path}: not a .keras file (a zip archive); truncated or corrupt?"
+        )
     try:
         model = keras.saving.load_model(path, compile=False)
     except Exception as err:  # zip, JSON, h5 and deserialisation errors come in many types
