@@ -13,6 +13,14 @@ from hsr_keras.training.config import LOSS_WEIGHT_FIELDS, PRESETS, load_config
 from tfrecords_builder.contract.manifest import read_manifest
 
 
+def test_the_ensemble_preset_searches_from_its_own_values():
+    base = load_config(preset="ensemble")
+    space = search.start_values(search_space.search_space(base), base)
+    assert "gp_weight" not in space and "critic_steps" not in space  # a content-family loss: no critic
+    assert (space["ensemble_size"].default, space["crps_weight"].default) == (4, 1.0)
+    assert space["noise_stddev"].default == 1.0 and base.noise == "texture"
+
+
 def test_search_space_suits_both_presets():
     for preset in ("demo", "paper"):
         base = PRESETS[preset]

@@ -93,7 +93,11 @@ def search_space(base, space="full"):
         Param("gp_weight", "float", 1.0, 30.0, log=True),
         Param("filters", "choice", values=tuple(sorted({half, base.filters, double}))),
         Param("num_res_blocks", "int", base.num_res_blocks // 2, max(2 * base.num_res_blocks, 1)),
-        Param("noise_stddev", "float", 0.0, 0.3, step=0.05),
+        # The stem's training-only noise is small; texture noise (on in inference, learned strengths)
+        # starts at this value on the LR grid and needs more than 0 (docs/ensembles.md).
+        Param("noise_stddev", "float", 0.0, 0.3, step=0.05)
+        if base.noise != "texture"
+        else Param("noise_stddev", "float", 0.25, 2.0, step=0.25),
         # Ensembles (docs/ensembles.md): members per LR sequence in each generator update, the
         # almost-fair CRPS of the members and the members' band power against the truth's.
         Param("ensemble_size", "choice", values=ENSEMBLE_SIZES),
