@@ -10,6 +10,9 @@ apache-beam[gcp]), is replaced by a stub that keeps the job it is given.
 import pytest
 from test_beam import SAMPLE
 
+from tfrecords_builder import beam_pipeline
+from tfrecords_builder import build as build_module
+from tfrecords_builder.build import main
 from tfrecords_builder.options import parse_args
 
 DATAFLOW = ["--runner", "beam", "--beam-runner", "DataflowRunner", "--project", "my-project"]
@@ -47,3 +50,41 @@ def test_named_beam_options_and_beam_option_go_to_beam_in_beams_spelling(capsys)
     with pytest.raises(SystemExit):
         parse_args(["x.nc", "--out", "o", "--runner", "beam", "--beam-option", "=3"])
     assert "expected KEY=VALUE" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ([], "--beam-runner DataflowRunner needs --temp_location gs://BUCKET/PATH, where Dataflow stages"),
+        (["--temp_location", "/tmp/x"], "keeps its temporary files (got /tmp/x)"),
+        (["--temp_location", "gs://my-bucket/t", "--setup_file", "nowhere/setup.py"], "--setup_file nowhere/setup.py:"),
+        (
+            ["--temp_location", "gs://my-bucket/t", "--requirements_file", "no.txt"],
+            "--requirements_file no.txt: no such",
+        ),
+    ],
+)
+def test_dataflow_without_what_it_needs_is_one_line_before_any_input_is_read(
+    tmp_path, monkeypatch, capsys, options, message
+):
+    monkeypatch.setattr(build_module, "open_source", pytest.fail)
+    monkeypatch.setattr(beam_pipeline, "open_source", pytest.fail)
+    out = tmp_path / "out"
+    argv = [str(tmp_path / "absent.nc"), "--out", str(out), "--quiet", "--runner", "beam"]
+    argv += ["--beam-runner", "DataflowRunner", "--project", "my-project", "--region", "us-central1", *options]
+    assert main(argv) == 2
+    assert message in one_line(capsys.readouterr().err)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("runner", [["--runner", "local"], ["--runner", "beam"], DATAFLOW])
+def test_a_bucket_out_is_refused_up_front_by_every_runner(tmp_path, monkeypatch, capsys, runner):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(build_module, "open_source", pytest.fail)
+    assert main(["absent.nc", "--out", "gs://my-bucket/era5", "--quiet", *runner]) == 2
+    err = one_line(capsys.readouterr().err)
+    assert err == (
+        "error: --out gs://my-bucket/era5: writing the build to a bucket or URL is not supported yet (shards and manifest are "
+        "published by renames in a folder); write to a local or mounted folder and copy it, e.g. gcloud storage cp -r\n"
+    )
+    assert list(tmp_path.iterdir()) == []  # no ./gs:/my-bucket/era5

@@ -35,6 +35,7 @@ DirectRunner; for Dataflow a file system mounted on every worker).
 import contextlib
 import copy
 import difflib
+import importlib.util
 import io
 import json
 import logging
@@ -42,7 +43,7 @@ import re
 from pathlib import Path
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions, SetupOptions, StandardOptions
 from apache_beam.options.pipeline_options_validator import PipelineOptionsValidator
 from apache_beam.runners.runner import create_runner
 
@@ -176,6 +177,7 @@ def check_pipeline_options(beam_args):
                 "remove it"
             )
         name = options.view_as(StandardOptions).runner
+        _check_packaging(options, name)
         try:
             runner = create_runner(name)
         except (ValueError, ImportError) as err:
@@ -184,6 +186,33 @@ def check_pipeline_options(beam_args):
     if problems:
         shown = "; ".join(" ".join(problem.split()).rstrip(".") for problem in problems)
         raise BuildError(f"Beam pipeline options for {name}: {shown}")
+
+
+def _check_packaging(options, runner):
+    """What a remote runner needs before it can start a worker, in one line each: Beam finds these missing or wrong
+    only after the launcher has read the inputs (or, for Dataflow's temp_location, lists them among others)."""
+    if runner in ("DataflowRunner", "TestDataflowRunner"):
+        temp = options.view_as(GoogleCloudOptions).temp_location or ""
+        if not temp.startswith("gs://"):
+            given = f" (got {temp})" if temp else ""
+            raise BuildError(
+                f"--beam-runner {runner} needs --temp_location gs://BUCKET/PATH, where Dataflow stages the package and "
+                f"keeps its temporary files{given}"
+            )
+    setup = options.view_as(SetupOptions)
+    if setup.setup_file is not None:
+        path = Path(setup.setup_file)
+        if not path.is_file() or path.name not in ("setup.py", "pyproject.toml"):
+            raise BuildError(
+                f"--setup_file {setup.setup_file}: expected an existing setup.py or pyproject.toml, e.g. this "
+                "repository's pyproject.toml"
+            )
+        if path.name == "pyproject.toml" and importlib.util.find_spec("build") is None:
+            raise BuildError(
+                f"--setup_file {setup.setup_file}: Beam builds its sdist with `python -m build`: pip install build"
+            )
+    if setup.requirements_file is not None and not Path(setup.requirements_file).is_file():
+        raise BuildError(f"--requirements_file {setup.requirements_file}: no such file")
 
 
 @contextlib.contextmanager
