@@ -7,12 +7,20 @@ every transform pickled, the Docker environment, Dataflow's graph optimisation) 
 apache-beam[gcp]), is replaced by a stub that keeps the job it is given.
 """
 
+import sys
+import types
+
+import apache_beam as beam
 import pytest
-from test_beam import SAMPLE
+from apache_beam.internal import pickler
+from apache_beam.options.pipeline_options import PipelineOptions, WorkerOptions
+from apache_beam.portability.api import beam_runner_api_pb2
+from era5_stores import open_sample, write_arco_zarr
+from test_beam import SAMPLE, assert_same_build, build
 
 from tfrecords_builder import beam_pipeline
 from tfrecords_builder import build as build_module
-from tfrecords_builder.build import main
+from tfrecords_builder.build import check_build, main
 from tfrecords_builder.options import parse_args
 
 DATAFLOW = ["--runner", "beam", "--beam-runner", "DataflowRunner", "--project", "my-project"]
@@ -88,3 +96,66 @@ def test_a_bucket_out_is_refused_up_front_by_every_runner(tmp_path, monkeypatch,
         "published by renames in a folder); write to a local or mounted folder and copy it, e.g. gcloud storage cp -r\n"
     )
     assert list(tmp_path.iterdir()) == []  # no ./gs:/my-bucket/era5
+
+
+@pytest.fixture
+def dataflow_service_stub(monkeypatch):
+    """`apiclient` as DataflowRunner imports it: `Job` keeps the options and the pipeline proto, nothing is sent."""
+    stub = types.ModuleType("apache_beam.runners.dataflow.internal.apiclient")
+
+    class Job:
+        def __init__(self, options, proto_pipeline):
+            self.options, self.proto = options, proto_pipeline
+
+    stub.Job = Job
+    stub.get_container_image_from_options = lambda options: options.view_as(WorkerOptions).sdk_container_image
+    import apache_beam.runners.dataflow.internal as internal
+
+    monkeypatch.setitem(sys.modules, stub.__name__, stub)
+    monkeypatch.setattr(internal, "apiclient", stub, raising=False)
+    return stub
+
+
+def test_the_dataflow_job_graph_is_built_offline_with_every_step_and_the_container(
+    real_era5, tmp_path, dataflow_service_stub
+):
+    argv = [str(real_era5), "--out", str(tmp_path / "out"), *TWO_LEVELS, *DATAFLOW, "--num_workers", "2"]
+    argv += [
+        "--max_num_workers",
+        "4",
+        "--sdk_container_image",
+        "example.org/hsr-keras:0.1.0",
+        "--beam-option",
+        "dry_run=True",
+    ]
+    config = parse_args(argv)
+    beam_pipeline.check_pipeline_options(config.beam_args)  # Beam's validator for Dataflow: project, region, gs://
+    plan = beam_pipeline.plan_build(check_build(config))
+    result = beam_pipeline.make_pipeline(PipelineOptions(list(config.beam_args)), plan).run()
+    assert result.state == beam.runners.runner.PipelineState.DONE  # dry run: translated, not submitted
+    proto = result.job.proto
+    transforms = proto.components.transforms
+    names = {t.unique_name for t in transforms.values()}
+    assert {"Inputs", "Checksums", "Shards", "Spread", "Write shards", "Totals", "Publish"} <= names
+    (environment,) = proto.components.environments.values()
+    assert environment.urn == "beam:env:docker:v1"
+    assert beam_runner_api_pb2.DockerPayload.FromString(environment.payload).container_image == (
+        "example.org/hsr-keras:0.1.0"
+    )
+    write = next(t for t in transforms.values() if t.unique_name == "Write shards")
+    payload = beam_runner_api_pb2.ParDoPayload.FromString(write.spec.payload)
+    do_fn = pickler.loads(payload.do_fn.payload)[0]  # as a worker unpickles it
+    assert isinstance(do_fn, beam_pipeline.WriteShard)
+    assert do_fn.inputs == [real_era5.resolve()] and do_fn.out_dir == tmp_path / "out"
+    options = result.job.options.get_all_options()
+    assert (options["num_workers"], options["max_num_workers"], options["region"]) == (2, 4, "us-central1")
+    assert not (tmp_path / "out").exists()  # planning reads the inputs, never the output
+
+
+def test_an_arco_zarr_store_builds_the_same_bytes_on_beam(real_era5, tmp_path):
+    store = write_arco_zarr(tmp_path / "era5.zarr", open_sample(real_era5))
+    local = build(store, tmp_path / "local", *TWO_LEVELS)
+    on_beam = build(store, tmp_path / "beam", *TWO_LEVELS, "--runner", "beam", "--direct_num_workers=2")
+    assert local["sources"] == [{"path": str(store.resolve()), "format": "zarr"}]
+    assert local["splits"]["train"]["examples"] == 32
+    assert_same_build(local, on_beam, tmp_path / "local", tmp_path / "beam")
