@@ -170,7 +170,7 @@ def test_bad_input_messages_are_the_local_builds(months, tmp_path, capsys):
 def test_unknown_options_go_to_beam_only_with_the_beam_runner(capsys):
     config = parse_args(["x.nc", "--out", "o", "--runner", "beam", "--direct_num_workers=2", "--project", "p"])
     assert config.runner == "beam"
-    assert config.beam_args == ("--runner=DirectRunner", "--direct_num_workers=2", "--project", "p")
+    assert config.beam_args == ("--runner=DirectRunner", "--project=p", "--direct_num_workers=2")  # --project is named
     dataflow = parse_args(["x.nc", "--out", "o", "--runner", "beam", "--beam-runner", "DataflowRunner"])
     assert dataflow.beam_args == ("--runner=DataflowRunner",)
     assert parse_args(["x.nc", "--out", "o"]).runner == "local"

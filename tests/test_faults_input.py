@@ -42,7 +42,11 @@ def era5(tmp_path):
             ["--direct_num_workers=abc"],
             "Beam pipeline options: argument --direct_num_workers: invalid int value: 'abc'",
         ),
-        (["--beam-runner", "DataflowRunner"], "Beam pipeline options for DataflowRunner: Missing "),
+        (["--beam-runner", "DataflowRunner"], "--beam-runner DataflowRunner needs --temp_location gs://BUCKET/PATH"),
+        (
+            ["--beam-runner", "DataflowRunner", "--temp_location", "gs://my-bucket/tmp"],
+            "Beam pipeline options for DataflowRunner: Missing required option: project; Missing required option: region",
+        ),
     ],
 )
 def test_beam_runner_and_options_are_checked_before_anything_starts(

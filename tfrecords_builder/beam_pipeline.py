@@ -8,7 +8,7 @@ It writes the same shards, byte for byte, and the same manifest:
 1. On the launching machine, as the local build does (`build`): check the request and the
    pipeline options (`check_pipeline_options`: an unknown runner or option, or a bad value,
    is one line before anything starts, where Beam would warn, drop or print its usage), open the
-   inputs, check the first training day, plan the splits and the shards (`shards.plan_shards`: runs of consecutive days, so
+   inputs, check the first training day, plan the splits and the shards (`plan_build`; `shards.plan_shards`: runs of consecutive days, so
    the plan alone decides which record goes to which shard and in what order), and prepare
    the output folder. Bad input stops here, with the local build's one-line errors, before
    any worker starts.
@@ -28,13 +28,18 @@ It writes the same shards, byte for byte, and the same manifest:
    manifest last (`writer.publish`), so a pipeline that fails or is killed earlier leaves no
    manifest and no published shard; the launcher then removes its temporaries.
 
+Steps 2 to 4 are `make_pipeline`'s graph, the same for every runner; docs/cloud.md has the
+launch lines for Dataflow, Flink and Spark and what of them is checked offline
+(tests/test_beam_cloud.py translates the graph with DataflowRunner's own code, not submitted).
 The output folder must be one that every worker and the launcher see (a local folder for
-DirectRunner; for Dataflow a file system mounted on every worker).
+DirectRunner; for Dataflow a file system mounted on every worker): a bucket --out is refused.
 """
 
 import contextlib
 import copy
+import dataclasses
 import difflib
+import importlib.util
 import io
 import json
 import logging
@@ -42,7 +47,7 @@ import re
 from pathlib import Path
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions, SetupOptions, StandardOptions
 from apache_beam.options.pipeline_options_validator import PipelineOptionsValidator
 from apache_beam.runners.runner import create_runner
 
@@ -176,6 +181,7 @@ def check_pipeline_options(beam_args):
                 "remove it"
             )
         name = options.view_as(StandardOptions).runner
+        _check_packaging(options, name)
         try:
             runner = create_runner(name)
         except (ValueError, ImportError) as err:
@@ -184,6 +190,33 @@ def check_pipeline_options(beam_args):
     if problems:
         shown = "; ".join(" ".join(problem.split()).rstrip(".") for problem in problems)
         raise BuildError(f"Beam pipeline options for {name}: {shown}")
+
+
+def _check_packaging(options, runner):
+    """What a remote runner needs before it can start a worker, in one line each: Beam finds these missing or wrong
+    only after the launcher has read the inputs (or, for Dataflow's temp_location, lists them among others)."""
+    if runner in ("DataflowRunner", "TestDataflowRunner"):
+        temp = options.view_as(GoogleCloudOptions).temp_location or ""
+        if not temp.startswith("gs://"):
+            given = f" (got {temp})" if temp else ""
+            raise BuildError(
+                f"--beam-runner {runner} needs --temp_location gs://BUCKET/PATH, where Dataflow stages the package and "
+                f"keeps its temporary files{given}"
+            )
+    setup = options.view_as(SetupOptions)
+    if setup.setup_file is not None:
+        path = Path(setup.setup_file)
+        if not path.is_file() or path.name not in ("setup.py", "pyproject.toml"):
+            raise BuildError(
+                f"--setup_file {setup.setup_file}: expected an existing setup.py or pyproject.toml, e.g. this "
+                "repository's pyproject.toml"
+            )
+        if path.name == "pyproject.toml" and importlib.util.find_spec("build") is None:
+            raise BuildError(
+                f"--setup_file {setup.setup_file}: Beam builds its sdist with `python -m build`: pip install build"
+            )
+    if setup.requirements_file is not None and not Path(setup.requirements_file).is_file():
+        raise BuildError(f"--requirements_file {setup.requirements_file}: no such file")
 
 
 @contextlib.contextmanager
@@ -198,30 +231,50 @@ def _quiet_options_log():
         beam_log.setLevel(level)
 
 
+@dataclasses.dataclass
+class BeamPlan:
+    """What the launcher decides before any worker starts (step 1): the shard tasks and the manifest's facts."""
+
+    cut: object
+    region: dict
+    plans: dict
+    tasks: list
+    job: ShardJob
+    inputs: list
+    manifest: dict
+
+
+def plan_build(cut, command=()):
+    """Step 1 on the launching machine: open the inputs, check the first day, plan the splits and shards."""
+    config = cut.config
+    with open_source(config.inputs, cut) as source:
+        region = describe_region(source, cut)
+        plans = plan_splits(source, cut)
+        check_first_day(source, cut, plans)
+        job = ShardJob(cut, source, region, Path(config.out))
+        tasks = plan_shards(job, plans)
+        manifest = base_manifest(cut, source, region, command)
+        inputs = list(source.paths)
+    return BeamPlan(cut, region, plans, tasks, job, inputs, manifest)
+
+
 def build_with_beam(cut, command=()):
     """`build.build` on a Beam runner: the same shards and manifest; returns the manifest."""
     config = cut.config
     out_dir = Path(config.out)
     options = PipelineOptions(list(config.beam_args))
-    with open_source(config.inputs, cut) as source:
-        region = describe_region(source, cut)
-        plans = plan_splits(source, cut)
-        check_first_day(source, cut, plans)
-        job = ShardJob(cut, source, region, out_dir)
-        tasks = plan_shards(job, plans)
-        manifest = base_manifest(cut, source, region, command)
-        inputs = list(source.paths)
+    plan = plan_build(cut, command)
     prepare_output(out_dir)
     try:
-        with files.reporting_full_disk(out_dir, job.bytes_at_most(tasks), "needed at most"):
-            _run_pipeline(options, cut, region, plans, tasks, job, inputs, manifest)
+        with files.reporting_full_disk(out_dir, plan.job.bytes_at_most(plan.tasks), "needed at most"):
+            make_pipeline(options, plan).run().wait_until_finish()
     except Exception as err:
         one_line = _as_input_error(err)
         if one_line is err:
             raise
         raise one_line from err
     finally:
-        remove_temporaries(out_dir, tasks, job.owner)
+        remove_temporaries(out_dir, plan.tasks, plan.job.owner)
     with contextlib.suppress(OSError, ValueError):
         return json.loads((out_dir / MANIFEST_NAME).read_text())
     raise BuildError(f"the Beam pipeline finished without writing {out_dir / MANIFEST_NAME}")
@@ -238,24 +291,26 @@ def _as_input_error(err):
     return OSError(message) if kind == "OSError" else BuildError(message)
 
 
-def _run_pipeline(options, cut, region, plans, tasks, job, inputs, manifest):
-    """Steps 2 to 4, on the runner of `options`; returns when the pipeline is done, raises if it failed."""
-    with beam.Pipeline(options=options) as pipeline:
-        sources = pipeline | "Inputs" >> beam.Create(list(enumerate(inputs))) | "Checksums" >> beam.Map(_checksum)
-        (
-            pipeline
-            | "Shards" >> beam.Create(list(enumerate(tasks)))
-            | "Spread" >> beam.Reshuffle()
-            | "Write shards" >> beam.ParDo(WriteShard(cut, inputs, job.out_dir, job.owner))
-            | "Totals" >> beam.CombineGlobally(TotalsFn(cut, region, tasks, job.patches.count))
-            | "Publish"
-            >> beam.Map(
-                publish_build,
-                beam.pvalue.AsList(sources),
-                manifest=manifest,
-                cut=cut,
-                plans=plans,
-                out_dir=job.out_dir,
-                owner=job.owner,
-            )
+def make_pipeline(options, plan):
+    """Steps 2 to 4 as a `beam.Pipeline` on the runner of `options`, not yet run."""
+    job = plan.job
+    pipeline = beam.Pipeline(options=options)
+    sources = pipeline | "Inputs" >> beam.Create(list(enumerate(plan.inputs))) | "Checksums" >> beam.Map(_checksum)
+    (
+        pipeline
+        | "Shards" >> beam.Create(list(enumerate(plan.tasks)))
+        | "Spread" >> beam.Reshuffle()
+        | "Write shards" >> beam.ParDo(WriteShard(plan.cut, plan.inputs, job.out_dir, job.owner))
+        | "Totals" >> beam.CombineGlobally(TotalsFn(plan.cut, plan.region, plan.tasks, job.patches.count))
+        | "Publish"
+        >> beam.Map(
+            publish_build,
+            beam.pvalue.AsList(sources),
+            manifest=plan.manifest,
+            cut=plan.cut,
+            plans=plan.plans,
+            out_dir=job.out_dir,
+            owner=job.owner,
         )
+    )
+    return pipeline

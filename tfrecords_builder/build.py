@@ -26,6 +26,7 @@ from tqdm import tqdm
 
 from tfrecords_builder.contract import files
 from tfrecords_builder.contract.console import run_command, set_quiet
+from tfrecords_builder.contract.era5.reader import is_url
 from tfrecords_builder.contract.errors import BuildError
 from tfrecords_builder.contract.schema import MANIFEST_NAME
 from tfrecords_builder.cutting import (
@@ -83,6 +84,11 @@ def check_build(config):
         raise BuildError(f"compression {config.compression!r} is not one of {', '.join(COMPRESSIONS)}")
     if config.runner not in RUNNERS:
         raise BuildError(f"runner {config.runner!r} is not one of {', '.join(RUNNERS)}")
+    if is_url(str(config.out)):
+        raise BuildError(
+            f"--out {config.out}: writing the build to a bucket or URL is not supported yet (shards and manifest are "
+            "published by renames in a folder); write to a local or mounted folder and copy it, e.g. gcloud storage cp -r"
+        )
     files.check_folder(config.out)
     return cut
 
