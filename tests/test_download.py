@@ -23,18 +23,21 @@ def write_cds_netcdf(request, target, *, area=None, drop_last_day=False):
     year, month = int(request["year"][0]), int(request["month"][0])
     days = request["day"][:-1] if drop_last_day else request["day"]
     times = np.array([np.datetime64(f"{year:04d}-{month:02d}-{d}T{t[:2]}", "s") for d in days for t in request["time"]])
-    levels = np.array(sorted((float(p) for p in request["pressure_level"]), reverse=True))
     lat = np.arange(north, south - 1e-9, -0.25)
     lon = np.arange(west, east + 1e-9, 0.25)
-    shape = (times.size, levels.size, lat.size, lon.size)
     rng = np.random.default_rng(0)
-    data = {
-        long_to_short[v]: (("valid_time", "pressure_level", "latitude", "longitude"), rng.random(shape, np.float32))
-        for v in request["variable"]
-    }
+    coords = {"valid_time": times, "latitude": lat, "longitude": lon}
+    if "pressure_level" in request:
+        coords["pressure_level"] = np.array(sorted((float(p) for p in request["pressure_level"]), reverse=True))
+        dims = ("valid_time", "pressure_level", "latitude", "longitude")
+    else:  # single levels: t2m and d2m, as the CDS names 2m_temperature and 2m_dewpoint_temperature in its netCDF
+        long_to_short = {long: name for long, name in dl.SINGLE_LEVEL_TARGETS["r2m"].values()}
+        dims = ("valid_time", "latitude", "longitude")
+    shape = tuple(coords[d].size for d in dims)
+    data = {long_to_short[v]: (dims, 280 + rng.random(shape, np.float32)) for v in request["variable"]}
     ds = xr.Dataset(
         data,
-        coords={"valid_time": times, "pressure_level": levels, "latitude": lat, "longitude": lon},
+        coords=coords,
         attrs={"Conventions": "CF-1.7"},
     )
     encoding = {"valid_time": {"units": "seconds since 1970-01-01", "dtype": "int64"}}
@@ -404,3 +407,49 @@ def test_ctrl_c_exits_130_and_leaves_no_temporary(tmp_path, fake_cdsapi, capsys)
     assert dl.main(["--out", str(tmp_path), "--start", "2019-01-01", "--end", "2019-01-01"]) == 130
     assert "run the same command again to resume" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+# ----------------------------------------------------------------------------- 2 m relative humidity
+
+
+def test_r2m_asks_the_single_levels_product_for_2m_temperature_and_dewpoint(tmp_path):
+    client = FakeClient()
+    paths = dl.download(
+        tmp_path / "out", client=client, variables=["r2m"], start="2019-01-01", end="2019-01-01", **SMALL
+    )
+    ((dataset, request, _),) = client.calls
+    assert dataset == "reanalysis-era5-single-levels"
+    assert request["variable"] == ["2m_dewpoint_temperature", "2m_temperature"]
+    assert "pressure_level" not in request and request["product_type"] == ["reanalysis"]
+    assert [p.name for p in paths] == ["era5_sl_2d-2t_2019-01.nc"]
+    again = FakeClient()  # complete: checked (t2m, d2m, times, area, no levels) and skipped
+    dl.download(tmp_path / "out", client=again, variables=["r2m"], start="2019-01-01", end="2019-01-01", **SMALL)
+    assert again.calls == []
+
+
+def test_r2m_dry_run_shows_the_single_level_request(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "cdsapi", None)
+    out = tmp_path / "era5"
+    assert (
+        dl.main(["--out", str(out), "--start", "2019-01-01", "--end", "2019-01-02", "--variable", "r2m", "--dry-run"])
+        == 0
+    )
+    (line,) = capsys.readouterr().out.splitlines()
+    shown = json.loads(line)
+    assert shown["dataset"] == "reanalysis-era5-single-levels" and "pressure_level" not in shown["request"]
+    assert shown["request"]["variable"] == ["2m_dewpoint_temperature", "2m_temperature"]
+    assert shown["target"] == str(out / "era5_sl_2d-2t_2019-01.nc") and not out.exists()
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--levels", "300"], "--levels 300: r2m is a single-level field"),
+        (["--variable", "t"], "download it on its own"),
+    ],
+)
+def test_r2m_with_levels_or_pressure_level_variables_is_one_line(tmp_path, capsys, argv, message):
+    base = ["--out", str(tmp_path / "era5"), "--years", "2019", "--variable", "r2m", "--dry-run"]
+    assert dl.main(base + argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err

@@ -29,7 +29,7 @@ import numpy as np
 import xarray as xr
 
 from tfrecords_builder.contract.era5.humidity import IMPLAUSIBLE_SHARE, PLAUSIBLE_PERCENT, implausibility
-from tfrecords_builder.contract.era5.reader import Era5Source, expand_inputs
+from tfrecords_builder.contract.era5.reader import SURFACE_LEVEL, Era5Source, expand_inputs, is_surface, level_words
 from tfrecords_builder.contract.errors import BuildError
 from tfrecords_builder.contract.patches import patch_grid
 from tfrecords_builder.contract.schema import SCALES, SCHEMA_VERSION, SPLITS
@@ -112,6 +112,13 @@ def check_config(config):
         raise BuildError("--patch-stride needs --patch-size")
     if config.patch_size is not None:  # checked again against the domain by `patches_of`
         patch_grid(config.patch_size, config.patch_size, config.scale, config.patch_size, config.patch_stride)
+    if is_surface(config.variable):
+        if config.levels:
+            given = " ".join(f"{float(level):g}" for level in config.levels)
+            raise BuildError(
+                f"--levels {given}: {config.variable} is a single-level field (2 m above the surface); give no --levels"
+            )
+        return Cut(config, hours, splits, [SURFACE_LEVEL])
     levels = sorted({float(level) for level in config.levels})
     return Cut(config, hours, splits, levels)
 
@@ -179,7 +186,7 @@ def check_first_day(source, cut, plans):
     for level, field in zip(cut.levels, source.read(day_times(day, cut.hours))):
         problem = implausibility(field)
         if problem:
-            refuse_implausible(problem, f"at {level:g} hPa on {day}", cut.config)
+            refuse_implausible(problem, f"{level_words(level)} on {day}", cut.config)
 
 
 def cut_day(source, day, cut, patches=None):
@@ -318,6 +325,7 @@ def base_manifest(cut, source, region, command=()):
         "variable": config.variable,
         "units": "%",
         "levels": [level_value(level) for level in cut.levels],
+        **({"level_type": "surface"} if is_surface(config.variable) else {}),
         "region": {
             "name": region.name,
             "lat_min": float(lat[0]),

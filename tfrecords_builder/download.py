@@ -15,6 +15,12 @@ Usage:
     python -m tfrecords_builder download --out data/era5 --variable t,q --start 2019-01-15 --end 2019-03-10
     python -m tfrecords_builder download --out data/era5 --years 2019 --dry-run   # print the requests
     python -m tfrecords_builder download --out data/era5 --years 2019 --lat 37 52.75 --lon 105 120.75
+    python -m tfrecords_builder download --out data/era5_2m --years 2019 --variable r2m   # 2 m T and Td
+
+`--variable r2m` (the builder's 2 m relative-humidity target) asks for 2m_temperature and
+2m_dewpoint_temperature from ERA5 on single levels (`reanalysis-era5-single-levels`, no
+pressure levels, files era5_sl_2d-2t_<month>.nc holding t2m and d2m); it is downloaded on its
+own, without --levels.
 
 The region is `--area N W S E`, the CDS's order, or `--lat MIN MAX --lon MIN MAX`, the
 builder's. Years run from 1940 to this year, days up to today (ERA5's preliminary ERA5T data
@@ -46,6 +52,10 @@ from tfrecords_builder.contract.errors import BuildError
 log = logging.getLogger(__name__)
 
 DATASET = "reanalysis-era5-pressure-levels"
+SINGLE_LEVEL_DATASET = "reanalysis-era5-single-levels"
+
+SINGLE_LEVEL_TARGETS = {"r2m": {"2d": ("2m_dewpoint_temperature", "d2m"), "2t": ("2m_temperature", "t2m")}}
+"""A single-level target the builder derives -> {short name: (CDS long name, name in the delivered file)} it needs."""
 
 VARIABLES = {
     "cc": "fraction_of_cloud_cover",
@@ -100,8 +110,9 @@ class MonthRequest:
     target: Path
     times: np.ndarray  # datetime64[h], every step the file must hold
     variables: tuple  # short names
-    levels: tuple
+    levels: tuple  # () for single-level data
     area: tuple
+    dataset: str = DATASET
 
 
 # ----------------------------------------------------------------------------- planning
@@ -222,7 +233,7 @@ def plan(
     out_dir,
     *,
     variables=("relative_humidity",),
-    levels=(300,),
+    levels=None,
     area=PAPER_AREA,
     years=None,
     start=None,
@@ -232,23 +243,45 @@ def plan(
 ):
     """Check every argument and return one `MonthRequest` per calendar month, in time order.
 
-    Raises `BuildError` (one line) for bad input, before anything is fetched or written.
+    `levels` None: 300 hPa, or none for a single-level target (`SINGLE_LEVEL_TARGETS`, e.g. r2m),
+    which is fetched from `SINGLE_LEVEL_DATASET` on its own. Raises `BuildError` (one line) for
+    bad input, before anything is fetched or written.
     """
     if data_format not in FORMATS:
         raise BuildError(f"format {data_format!r} is not one of {', '.join(FORMATS)}")
-    shorts = _variables(variables)
-    levels = _numbers(levels, "level", LEVELS_HPA)
+    targets = [name for name in _items(variables) if name in SINGLE_LEVEL_TARGETS]
+    if targets:
+        others = [name for name in _items(variables) if name not in SINGLE_LEVEL_TARGETS]
+        if others or len(set(targets)) > 1:
+            raise BuildError(
+                f"{targets[0]} comes from {SINGLE_LEVEL_DATASET}: download it on its own, not with "
+                f"{', '.join(others or targets[1:])}"
+            )
+        if levels is not None:
+            raise BuildError(
+                f"--levels {' '.join(map(str, _items(levels)))}: {targets[0]} is a single-level field (2 m above "
+                "the surface); give no --levels"
+            )
+        needed = SINGLE_LEVEL_TARGETS[targets[0]]
+        shorts, levels, dataset = tuple(sorted(needed)), (), SINGLE_LEVEL_DATASET
+        in_file = tuple(needed[short][1] for short in shorts)
+        long_names = [needed[short][0] for short in shorts]
+        stem = f"era5_sl_{'-'.join(shorts)}"
+    else:
+        shorts = _variables(variables)
+        levels = _numbers((300,) if levels is None else levels, "level", LEVELS_HPA)
+        dataset, in_file, long_names = DATASET, shorts, [VARIABLES[s] for s in shorts]
+        stem = f"era5_pl_{'-'.join(shorts)}_{'-'.join(map(str, levels))}hPa"
     hours = _numbers(hours, "hour", range(24))
     area = _area(area)
     by_month = {}
     for day in _days(years, start, end):
         by_month.setdefault((day.year, day.month), []).append(day.day)
-    stem = f"era5_pl_{'-'.join(shorts)}_{'-'.join(map(str, levels))}hPa"
     requests = []
     for (year, month), days in by_month.items():
         request = {
             "product_type": ["reanalysis"],
-            "variable": [VARIABLES[s] for s in shorts],
+            "variable": long_names,
             "year": [f"{year:04d}"],
             "month": [f"{month:02d}"],
             "day": [f"{d:02d}" for d in days],
@@ -258,12 +291,14 @@ def plan(
             "download_format": "unarchived",
             "area": list(area),
         }
+        if not levels:  # single levels: the CDS takes no pressure_level key
+            del request["pressure_level"]
         times = np.array(
             [np.datetime64(f"{year:04d}-{month:02d}-{d:02d}T{h:02d}", "h") for d in days for h in hours],
             dtype="datetime64[h]",
         )
         target = Path(out_dir) / f"{stem}_{year:04d}-{month:02d}{FORMATS[data_format]}"
-        requests.append(MonthRequest(request, target, times, shorts, levels, area))
+        requests.append(MonthRequest(request, target, times, in_file, levels, area, dataset))
     return requests
 
 
@@ -297,12 +332,12 @@ def problem(path, month):
         missing = [v for v in month.variables if v not in ds.data_vars]
         if missing:
             return f"lacks variable(s) {', '.join(missing)}"
-        if "time" not in ds.coords or "level" not in ds.coords:
+        if "time" not in ds.coords or (month.levels and "level" not in ds.coords):
             return "has no time or pressure-level coordinate"
         times = np.unique(np.atleast_1d(ds["time"].values).astype("datetime64[h]"))
         if not np.array_equal(times, month.times):
             return f"holds {times.size} time steps, expected {month.times.size}"
-        levels = sorted(int(round(float(v))) for v in np.atleast_1d(ds["level"].values))
+        levels = sorted(int(round(float(v))) for v in np.atleast_1d(ds["level"].values)) if month.levels else []
         if levels != list(month.levels):
             return f"holds levels {levels}, expected {list(month.levels)}"
         north, west, south, east = month.area
@@ -342,7 +377,7 @@ def _fetch(client, month, attempts, base_delay_s, sleep):
     for attempt in range(1, attempts + 1):
         try:
             with files.publishing(month.target) as tmp:
-                client.retrieve(DATASET, month.request, str(tmp))
+                client.retrieve(month.dataset, month.request, str(tmp))
                 why = problem(tmp, month)
                 if why is not None:
                     raise _Rejected(f"the delivered file {why}")
@@ -406,9 +441,10 @@ def _parser():
     parser.add_argument(
         "--variable",
         action="append",
-        help="CDS name or short name (r, t, q, ...); repeat or comma-separate for several (default: relative_humidity)",
+        help="CDS name or short name (r, t, q, ...); repeat or comma-separate for several (default: relative_humidity); "
+        "r2m: 2 m temperature and dewpoint from the single-levels product, for the builder's 2 m target",
     )
-    parser.add_argument("--levels", nargs="+", default=["300"], help="pressure levels in hPa (default: 300)")
+    parser.add_argument("--levels", nargs="+", help="pressure levels in hPa (default: 300; none with r2m)")
     region = parser.add_mutually_exclusive_group()
     region.add_argument(
         "--area",
@@ -485,7 +521,7 @@ def _command(argv):
         check_retries(args.attempts, args.retry_delay)
         if args.dry_run:
             for month in plan(args.out, **kwargs):
-                print(json.dumps({"dataset": DATASET, "request": month.request, "target": str(month.target)}))
+                print(json.dumps({"dataset": month.dataset, "request": month.request, "target": str(month.target)}))
             return 0
         plan(args.out, **kwargs)  # bad input is reported before cdsapi is needed
         paths = download(args.out, client=_client(), attempts=args.attempts, base_delay_s=args.retry_delay, **kwargs)

@@ -11,6 +11,7 @@ import argparse
 import os
 from dataclasses import dataclass, field
 
+from tfrecords_builder.contract.era5.reader import is_surface
 from tfrecords_builder.contract.schema import SCALES
 from tfrecords_builder.sequences import DEGRADATIONS
 from tfrecords_builder.writer import COMPRESSIONS
@@ -30,7 +31,7 @@ class BuildConfig:
     inputs: tuple
     out: str
     variable: str = "r"
-    levels: tuple = (300,)
+    levels: tuple = (300,)  # () for a single-level target (r2m)
     lat: tuple = (37.0, 52.75)
     lon: tuple = (105.0, 120.75)
     region_name: str | None = None
@@ -69,7 +70,9 @@ def _input_options(parser):
         "--variable",
         default=DEFAULTS.variable,
         help="variable to read (short or ARCO long name), in %% or as a fraction (its units attribute says which); "
-        "r is derived from t and q where an input has no r. Levels in Pa and t, q in other units are converted",
+        "r is derived from t and q where an input has no r. Levels in Pa and t, q in other units are converted. "
+        "r2m: 2 m relative humidity, a single-level target derived from 2 m temperature and dewpoint (2t/t2m, "
+        "2d/d2m), without --levels",
     )
     group.add_argument(
         "--allow-implausible",
@@ -85,9 +88,10 @@ def _grid_options(parser):
         "--levels",
         nargs="+",
         type=float,
-        default=list(DEFAULTS.levels),
+        default=None,
         metavar="HPA",
-        help="pressure levels; one record per region, day and level",
+        help="pressure levels; one record per region, day and level (default: 300; none for --variable r2m, "
+        "which has no levels)",
     )
     group.add_argument(
         "--lat",
@@ -266,6 +270,8 @@ def parse_args(argv):
     beam = _beam_args(args, unknown, parser)
     skip = ("beam_runner", "beam_option", *BEAM_OPTIONS)
     values = {name: getattr(args, name) for name in vars(args) if name not in skip}
+    if values["levels"] is None:  # --levels not given: the variable's default (no level for a 2 m target)
+        values["levels"] = () if is_surface(args.variable) else DEFAULTS.levels
     for name in ("inputs", "levels", "lat", "lon"):
         values[name] = tuple(values[name])
     return BuildConfig(**values, beam_args=beam)

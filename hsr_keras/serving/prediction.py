@@ -5,7 +5,10 @@ the model's daily sequences (`select_sequences`), super-resolves each field in b
 (`hsr_keras.serving.tiling`) with an exported SavedModel or a `.keras` generator (its best
 estimate, or with `members` N members along a CF `realization` dimension, drawn one at a time
 from `seed`), and writes the fine grid with the input's names and attributes (CF-1.8, float32,
-zlib), published whole
+zlib), published whole. A model trained on the 2 m target r2m reads 2 m temperature and dewpoint
+(`2t`/`t2m`, `2d`/`d2m`), derives r2m as the builder does, and writes `r2m` (CF attributes of
+2 metre relative humidity, a scalar `height` coordinate of 2 m) without a level dimension.
+Published whole
 (`tfrecords_builder.contract.files`: a temporary beside it, renamed when complete). The output
 is checked before any work, and temporaries of predicts that were killed are removed. The
 command line is `python -m hsr_keras.predict`.
@@ -161,33 +164,69 @@ def select_sequences(times, steps, interval_hours, step_hours, all_times=False):
 # ----------------------------------------------------------------------------- input files
 
 
-def describe_input(path, variable, levels=None):
-    """Names, orientation, attributes, levels and extent of the first input file (the output mirrors them)."""
-    from tfrecords_builder.contract.era5.reader import DIMS, RENAMES, open_variable
+SURFACE_ATTRS = {
+    "r2m": {"standard_name": "relative_humidity", "long_name": "2 metre relative humidity", "units": "%"},
+}
+"""CF attributes of a single-level target's output (the input holds other variables: 2t and 2d)."""
 
-    ds, da = open_variable(path, variable)
+
+def describe_input(path, variable, levels=None):
+    """Names, orientation, attributes, levels and extent of the first input file (the output mirrors them).
+
+    A single-level target (r2m) has the one level `SURFACE_LEVEL` and no level in the file:
+    `surface` is True, `names` has no "level", and the attributes are `SURFACE_ATTRS`'.
+    """
+    from tfrecords_builder.contract.era5.reader import (
+        DIMS,
+        RENAMES,
+        SURFACE_LEVEL,
+        is_surface,
+        open_field,
+        open_variable,
+    )
+
+    surface = is_surface(variable)
+    if surface:
+        if levels:
+            given = ", ".join(f"{float(x):g}" for x in levels)
+            raise PredictError(
+                f"--level {given}: {variable} is a single-level field (2 m above the surface); give no --level"
+            )
+        ds, field = open_field(path, variable, path)
+        da = next(iter(field.arrays.values()))[0]
+    else:
+        ds, da = open_variable(path, variable)
     try:
         raw = {}
         for dim in DIMS:
             names = [dim] + [old for old, new in RENAMES.items() if new == dim]
-            raw[dim] = next(name for name in names if name in ds.variables)
-        file_levels = ds[raw["level"]].values.reshape(-1)
+            found = next((name for name in names if name in ds.variables), None)
+            if found is not None or not surface:
+                raw[dim] = found
+        if surface:
+            levels, file_levels, level_attrs = [SURFACE_LEVEL], np.zeros(1), {}
+            var_attrs = dict(SURFACE_ATTRS.get(variable, {}))
+        else:
+            file_levels = ds[raw["level"]].values.reshape(-1)
+            level_attrs = dict(ds[raw["level"]].attrs)
+            var_attrs = {k: v for k, v in da.attrs.items() if k not in ("coordinates", "_FillValue", "missing_value")}
         if levels is None:  # in hPa, whatever the file's units (the reader converts them)
             levels = [float(x) for x in da["level"].values]
         time_encoding = ds[raw["time"]].encoding
         lat = ds[raw["latitude"]].values
         return {
+            "surface": surface,
             "names": raw,
             "descending_lat": bool(lat.size > 1 and lat[0] > lat[-1]),
             "lat_bounds": (float(da["latitude"].min()), float(da["latitude"].max())),
             "lon_bounds": (float(da["longitude"].min()), float(da["longitude"].max())),
             "levels": [float(x) for x in levels],
             "level_dtype": file_levels.dtype if np.issubdtype(file_levels.dtype, np.number) else np.dtype("f8"),
-            "level_attrs": dict(ds[raw["level"]].attrs),
+            "level_attrs": level_attrs,
             "time_attrs": dict(ds[raw["time"]].attrs),
             "time_units": time_encoding.get("units"),
             "time_calendar": time_encoding.get("calendar"),
-            "var_attrs": {k: v for k, v in da.attrs.items() if k not in ("coordinates", "_FillValue", "missing_value")},
+            "var_attrs": var_attrs,
             "global_attrs": dict(ds.attrs),
         }
     finally:
@@ -351,11 +390,19 @@ def _log_plan(summary, info, all_times):
     how = "every time (--all-times)" if all_times else f"the model's step hours {hours} UTC"
     log.info(
         f"{summary['times']} of {summary['times_in_files']} times ({how}) in {summary['sequences']} sequences of "
-        f"{'/'.join(map(str, summary['sequence_lengths']))} steps, levels {', '.join(f'{x:g}' for x in summary['levels'])} hPa; "
+        f"{'/'.join(map(str, summary['sequence_lengths']))} steps, {_levels_words(summary['levels'])}; "
         f"LR {summary['lr_shape'][0]}x{summary['lr_shape'][1]} -> HR {summary['hr_shape'][0]}x{summary['hr_shape'][1]}"
     )
     if summary["dropped_rows_beyond_poles"]:
         log.info("dropped %d fine rows beyond the poles", summary["dropped_rows_beyond_poles"])
+
+
+def _levels_words(levels):
+    from tfrecords_builder.contract.era5.reader import SURFACE_LEVEL
+
+    if list(levels) == [SURFACE_LEVEL]:
+        return "2 m above the surface"
+    return f"levels {', '.join(f'{x:g}' for x in levels)} hPa"
 
 
 def _fill(
@@ -363,6 +410,11 @@ def _fill(
 ):
     """Predict every field into `var`; with `member`, that realization, `run` taking `(lr, seed)` (`member_stream`)."""
     from tqdm import tqdm
+
+    from tfrecords_builder.contract.era5.reader import level_words
+
+    def where(level):
+        return level_words(level).removeprefix("at ")
 
     flip = meta["descending_lat"]
     start = 0
@@ -374,22 +426,24 @@ def _fill(
                 if not np.isfinite(lr[k]).all():
                     bad = np.datetime64(int(sequence[np.flatnonzero(~np.isfinite(lr[k]).all(axis=(1, 2)))[0]]), "s")
                     raise PredictError(
-                        f"the input has missing or non-finite values at {bad}, {level:g} hPa: fill or drop them"
+                        f"the input has missing or non-finite values at {bad}, {where(level)}: fill or drop them"
                     )
                 problem = implausibility(lr[k])
                 if problem:
                     day = np.datetime64(int(sequence[0]), "D")
-                    raise PredictError(f"the input at {level:g} hPa on {day} is not relative humidity: {problem}")
+                    raise PredictError(f"the input {where(level)} on {day} is not relative humidity: {problem}")
                 model = run if member is None else member_stream(run, seed, member, index, k)
                 hr = predict_field(model, lr[k], scale, tile, overlap, batch_size, wrap)[:, keep_rows]
                 if not np.isfinite(hr).all():
                     raise PredictError(
-                        f"the model produced non-finite values at {np.datetime64(int(sequence[0]), 's')}, {level:g} hPa"
+                        f"the model produced non-finite values at {np.datetime64(int(sequence[0]), 's')}, {where(level)}"
                     )
-                if member is None:
-                    var[start : start + len(sequence), k] = hr[:, ::-1] if flip else hr
-                else:
-                    var[member, start : start + len(sequence), k] = hr[:, ::-1] if flip else hr
+                at = (
+                    (slice(start, start + len(sequence)),)
+                    if meta.get("surface")
+                    else (slice(start, start + len(sequence)), k)
+                )
+                var[at if member is None else (member, *at)] = hr[:, ::-1] if flip else hr
                 bar.update()
             start += len(sequence)
 
@@ -418,13 +472,15 @@ def _open_output(path, meta, info, variable, times, lat, lon, model_path, comman
                 }
             )
             rvar[:] = np.arange(members, dtype=np.int32)
+        surface = meta.get("surface", False)
         for dim, size in (
             ("time", len(times)),
-            ("level", len(meta["levels"])),
+            ("level", None if surface else len(meta["levels"])),
             ("latitude", len(lat)),
             ("longitude", len(lon)),
         ):
-            nc.createDimension(names[dim], size)
+            if size is not None:
+                nc.createDimension(names[dim], size)
         num, units, calendar = encode_times(times, meta["time_units"], meta["time_calendar"])
         tvar = nc.createVariable(names["time"], num.dtype, (names["time"],))
         tvar.setncatts(
@@ -438,18 +494,25 @@ def _open_output(path, meta, info, variable, times, lat, lon, model_path, comman
             }
         )
         tvar[:] = num
-        lvar = nc.createVariable(names["level"], meta["level_dtype"], (names["level"],))
-        lvar.setncatts(
-            {
-                "long_name": "pressure level",
-                **_plain(meta["level_attrs"]),
-                "standard_name": "air_pressure",
-                "units": "hPa",
-                "positive": "down",
-                "axis": "Z",
-            }
-        )
-        lvar[:] = np.asarray(meta["levels"]).astype(meta["level_dtype"])
+        if surface:  # a CF scalar coordinate: the field lies 2 m above the surface
+            hvar = nc.createVariable("height", "f8", ())
+            hvar.setncatts(
+                {"standard_name": "height", "long_name": "height", "units": "m", "positive": "up", "axis": "Z"}
+            )
+            hvar.assignValue(2.0)
+        else:
+            lvar = nc.createVariable(names["level"], meta["level_dtype"], (names["level"],))
+            lvar.setncatts(
+                {
+                    "long_name": "pressure level",
+                    **_plain(meta["level_attrs"]),
+                    "standard_name": "air_pressure",
+                    "units": "hPa",
+                    "positive": "down",
+                    "axis": "Z",
+                }
+            )
+            lvar[:] = np.asarray(meta["levels"]).astype(meta["level_dtype"])
         for dim, values, units, axis in (
             ("latitude", lat, "degrees_north", "Y"),
             ("longitude", lon, "degrees_east", "X"),
@@ -457,8 +520,8 @@ def _open_output(path, meta, info, variable, times, lat, lon, model_path, comman
             cvar = nc.createVariable(names[dim], "f8", (names[dim],))
             cvar.setncatts({"standard_name": dim, "long_name": dim, "units": units, "axis": axis})
             cvar[:] = values
-        dims = tuple(names[d] for d in ("time", "level", "latitude", "longitude"))
-        chunks = (1, 1, len(lat), len(lon))
+        dims = tuple(names[d] for d in (("time",) if surface else ("time", "level")) + ("latitude", "longitude"))
+        chunks = (1,) * (len(dims) - 2) + (len(lat), len(lon))
         if members is not None:
             dims, chunks = ("realization", *dims), (1, *chunks)
         var = nc.createVariable(
@@ -471,6 +534,8 @@ def _open_output(path, meta, info, variable, times, lat, lon, model_path, comman
             chunksizes=chunks,
         )
         attrs = {**_plain(meta["var_attrs"]), "units": "%"}  # what the model gives, whatever the input's units
+        if surface:
+            attrs["coordinates"] = "height"
         attrs["comment"] = (
             f"Super-resolved {info['scale']}x from a {info['grid']['lr_resolution_deg']:g} deg grid to "
             f"{info['grid']['hr_resolution_deg']:g} deg by the hsr-keras generator {model_path}; "
@@ -512,7 +577,9 @@ def _global_attrs(source_attrs, info, model_path, command):
             "references": REFERENCE,
             "hsr_scale": int(info["scale"]),
             "hsr_degradation": str(info.get("degradation", "")),
-            "hsr_training_levels": ", ".join(f"{x:g}" for x in info.get("levels", [])),
+            "hsr_training_levels": "surface (2 m)"
+            if info.get("variable") in SURFACE_ATTRS
+            else ", ".join(f"{x:g}" for x in info.get("levels", [])),
         }
     )
     return attrs

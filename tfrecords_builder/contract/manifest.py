@@ -7,7 +7,9 @@ lacks `patches`, as a build of one patch):
     created_by       "tfrecords_builder <version>"
     command          the argv of the build
     variable, units  "r", "%"
-    levels           [hPa, ...]
+    levels           [hPa, ...]; [0] for a single-level target (r2m), with
+    level_type       "surface" (only then): 0 is the pseudo-level `reader.SURFACE_LEVEL`, and
+                     records and climatology keys carry it as they carry a pressure level
     region           {"name", "lat_min", "lat_max", "lon_min", "lon_max"}: the domain
     steps_per_day, interval_hours, step_hours    e.g. 8, 3, [0, 3, ..., 21]
     scale, degradation                           e.g. 8, "stride" | "block_mean"

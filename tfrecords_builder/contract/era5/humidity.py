@@ -11,12 +11,32 @@ instead of `r` get the same field from this module, to within the rounding of th
     e        = p q / (eps + (1 - eps) q)               the vapour pressure in moist air
     r        = 100 e / e_sat                           in %; above 100 % in cold air, as in ERA5
 
+Near the surface ERA5 gives no relative humidity, but 2 m temperature `2t` and 2 m dewpoint
+`2d` (single-level fields). `relative_humidity_2m` derives the 2 m relative humidity `r2m`
+from them with the same saturation formula:
+
+    r2m      = 100 e_sat(Td) / e_sat(T)                in %, e_sat mixed over water and ice as above
+
+Phase convention: mixed, as for `r`, so that a 2 m target and a pressure-level target are
+relative humidity in the same sense (over ice below -23 C, over water above 0 C) and the
+model sees one definition of humidity. ECMWF's Metview function `relative_humidity_from_dewpoint`
+takes saturation over water alone (`phase="water"` here gives its numbers); the two agree at
+and above 0 C (the usual 2 m case) and differ in frost: at T = -10 C, Td = -20 C, mixed gives
+38.6 % and water 43.8 %. Reference: IFS documentation CY45R1, Part IV "Physical processes",
+p. 116 (the mixed-phase saturation), as Metview's `saturation_vapour_pressure` (phase "mixed")
+implements it.
+
+ERA5's dewpoint is sometimes a little above its temperature (supersaturation and rounding):
+r2m is then above 100 % and kept, as `r` above 100 % is; an input whose Td lies far above T
+(e.g. the two swapped) fails the plausibility check below like any other wrong field.
+
 Whatever its source, a field that cannot be relative humidity is caught by `implausibility`
 (too many values outside -1..130 %, or a constant field) before it is used.
 
 Example:
 
     r = relative_humidity(ds["t"], ds["q"], 300 * 100.0)   # 300 hPa in Pa
+    r2m = relative_humidity_2m(ds["t2m"], ds["d2m"])         # K and K
 """
 
 import numpy as np
@@ -51,9 +71,20 @@ def water_fraction(t):
     return np.clip((t - TICE_K) / (T0_K - TICE_K), 0.0, 1.0) ** 2
 
 
-def saturation_vapour_pressure(t):
-    """Saturation vapour pressure (Pa) at temperature `t` (K), mixed over water and ice as in the IFS."""
+PHASES = ("mixed", "water", "ice")
+"""Saturation over: water and ice mixed by `water_fraction` (the IFS's, the default), water alone, ice alone."""
+
+
+def saturation_vapour_pressure(t, phase="mixed"):
+    """Saturation vapour pressure (Pa) at temperature `t` (K), mixed over water and ice as in the IFS.
+
+    `phase` "water" or "ice" takes one curve at every temperature (Metview's `phase` argument).
+    """
     t = np.asarray(t, dtype=np.float64)
+    if phase not in PHASES:
+        raise ValueError(f"phase must be one of {', '.join(PHASES)}. Received: phase={phase!r}")
+    if phase != "mixed":
+        return _tetens(t, *((WATER_A3, WATER_A4_K) if phase == "water" else (ICE_A3, ICE_A4_K)))
     alpha = water_fraction(t)
     return alpha * _tetens(t, WATER_A3, WATER_A4_K) + (1.0 - alpha) * _tetens(t, ICE_A3, ICE_A4_K)
 
@@ -72,6 +103,17 @@ def relative_humidity(t, q, pressure_pa):
     Values are not clipped: ERA5 keeps supersaturation with respect to ice (up to about 140 %).
     """
     return 100.0 * vapour_pressure(q, pressure_pa) / saturation_vapour_pressure(t)
+
+
+def relative_humidity_2m(t, td, phase="mixed"):
+    """2 m relative humidity in % (float64), `r2m`, from 2 m temperature `t` and dewpoint `td` (both K).
+
+    100 e_sat(td) / e_sat(t) with the mixed-phase `saturation_vapour_pressure` (see the module
+    docstring for why; `phase="water"` gives Metview's `relative_humidity_from_dewpoint` x 100).
+    Not clipped: a dewpoint above the temperature gives more than 100 %, as ERA5 has. NaN in
+    either gives NaN there.
+    """
+    return 100.0 * saturation_vapour_pressure(td, phase) / saturation_vapour_pressure(t, phase)
 
 
 PLAUSIBLE_PERCENT = (-1.0, 130.0)

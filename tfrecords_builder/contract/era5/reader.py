@@ -10,6 +10,11 @@ GRIB's valid time as the time, and makes a single time or level a dimension of o
 
 Relative humidity that an input lacks is derived from its temperature and specific humidity
 (`humidity.relative_humidity`, ERA5's own formula), so `t`/`q` downloads serve as well as `r`.
+The 2 m relative humidity `r2m` is derived from 2 m temperature `2t` and dewpoint `2d`
+(`humidity.relative_humidity_2m`), single-level fields under any of their names (CDS netCDF
+t2m/d2m, GRIB 2t/2d, VAR_2T/VAR_2D, ARCO 2m_temperature/2m_dewpoint_temperature). They have no
+level dimension: they are given one pseudo-level, `SURFACE_LEVEL` (0, which no pressure level
+can be), so every array keeps the shape [time, level, latitude, longitude].
 Levels and variables are read in the units their `units` attributes give and converted to hPa,
 %, K and kg/kg (`units`); units that cannot be known are refused.
 
@@ -47,8 +52,44 @@ RENAMES = {
     "lat": "latitude",
     "lon": "longitude",
 }
-# ARCO-ERA5's long variable names -> the CDS short names.
-SHORT_NAMES = {"relative_humidity": "r", "temperature": "t", "specific_humidity": "q"}
+# ARCO-ERA5's long variable names (and the other names of the 2 m fields: CDS netCDF, old netCDF) -> the CDS short names.
+SHORT_NAMES = {
+    "relative_humidity": "r",
+    "temperature": "t",
+    "specific_humidity": "q",
+    "2m_temperature": "2t",
+    "t2m": "2t",
+    "VAR_2T": "2t",
+    "2m_dewpoint_temperature": "2d",
+    "d2m": "2d",
+    "VAR_2D": "2d",
+}
+# Targets derived where an input lacks them -> the variables they are derived from.
+DERIVED = {"r": ("t", "q"), "r2m": ("2t", "2d")}
+# What the inputs of a derivation are, for messages.
+DESCRIPTIONS = {
+    "t": "temperature",
+    "q": "specific_humidity",
+    "2t": "2 metre temperature: t2m, VAR_2T or 2m_temperature",
+    "2d": "2 metre dewpoint temperature: d2m, VAR_2D or 2m_dewpoint_temperature",
+}
+SURFACE_VARIABLES = ("r2m",)
+"""Targets on a single level (2 m above the surface), read without a level dimension."""
+SURFACE_LEVEL = 0.0
+"""The pseudo-level of a single-level field: 0 "hPa", the top of the atmosphere, which no pressure level can be."""
+SURFACE_DIMS = ("time", "latitude", "longitude")
+
+
+def is_surface(variable):
+    """Whether `variable` is a single-level target (r2m), read with the one pseudo-level `SURFACE_LEVEL`."""
+    return SHORT_NAMES.get(variable, variable) in SURFACE_VARIABLES
+
+
+def level_words(level):
+    """How messages name a level: "at 300 hPa", or "at 2 m" for `SURFACE_LEVEL`."""
+    return "at 2 m" if float(level) == SURFACE_LEVEL else f"at {float(level):g} hPa"
+
+
 # How messages name an in-memory dataset, where a file would be named by its path.
 IN_MEMORY = "the in-memory dataset"
 
@@ -185,7 +226,11 @@ def use_valid_time(ds):
 
 def normalise(ds):
     """Classic CDS names, valid time as `time`, a single time or level as a dimension, no auxiliary coordinates."""
-    ds = ds.rename({long: short for long, short in SHORT_NAMES.items() if long in ds.variables and short not in ds})
+    renames = {}
+    for long, short in SHORT_NAMES.items():  # the first of several names of one variable wins
+        if long in ds.variables and short not in ds and short not in renames.values():
+            renames[long] = short
+    ds = ds.rename(renames)
     ds = use_valid_time(ds)
     ds = ds.rename({old: new for old, new in RENAMES.items() if old in ds.variables and new not in ds.variables})
     for dim in ("time", "level"):  # a single time or level may be a scalar coordinate
@@ -200,16 +245,23 @@ def _names(ds, limit=12):
 
 
 def field_arrays(ds, variable, name):
-    """{name: DataArray} of `variable`, or of `t` and `q` when `variable` is r and the input has no r."""
+    """{name: DataArray} of `variable`, or of what it is derived from (`DERIVED`) when the input lacks it:
+    `t` and `q` for r, `2t` and `2d` for r2m."""
     if variable in ds.data_vars:
         return {variable: ds[variable]}
-    if variable == "r" and "t" in ds.data_vars and "q" in ds.data_vars:
-        return {"t": ds["t"], "q": ds["q"]}
+    sources = DERIVED.get(variable, ())
+    if sources and all(source in ds.data_vars for source in sources):
+        return {source: ds[source] for source in sources}
     if variable == "r":
         raise BuildError(
             f"{name} has no relative humidity: neither 'r' (relative_humidity) nor 't' and 'q' (temperature, "
             f"specific_humidity) to derive it from (it has {_names(ds)})"
         )
+    if sources:
+        missing = " or ".join(
+            f"{source!r} ({DESCRIPTIONS[source]})" for source in sources if source not in ds.data_vars
+        )
+        raise BuildError(f"{name} has no {missing} to derive {variable} from (it has {_names(ds)})")
     raise BuildError(f"{name} has no variable {variable!r} (it has {_names(ds)})")
 
 
@@ -217,7 +269,7 @@ class Field:
     """One input's variable as lazy arrays [time, level, latitude, longitude], latitude and longitude ascending.
 
     `arrays` is {"r": [DataArray]}, or {"t": [...], "q": [...]} from which r is derived on
-    reading; each list holds one array per longitude piece (two when a region runs across the
+    reading (or {"2t": [...], "2d": [...]} for r2m, with the level `SURFACE_LEVEL`); each list holds one array per longitude piece (two when a region runs across the
     grid's seam), read one after the other. `conversions` {name: (scale, offset)} take the
     values read to %, K and kg/kg (`units`); the level coordinate is in hPa already.
     `contiguous`: read a day as one block of consecutive times and pick the steps (far faster
@@ -268,6 +320,10 @@ class Field:
 
             pressure = self.levels[None, :, None, None] * 100.0  # hPa -> Pa
             return relative_humidity(blocks["t"], blocks["q"], pressure).astype(np.float32)
+        if "2t" in blocks:
+            from tfrecords_builder.contract.era5.humidity import relative_humidity_2m
+
+            return relative_humidity_2m(blocks["2t"], blocks["2d"]).astype(np.float32)
         return blocks[next(iter(blocks))].astype(np.float32, copy=False)
 
 
@@ -297,20 +353,30 @@ def open_field(item, variable, name):
 def make_field(ds, variable, name, contiguous):
     """The `Field` of `variable` in a dataset: names normalised, dimensions, units and time checked, axes ascending.
 
-    Levels come in hPa whatever the input's units (`units.level_factor`).
+    Levels come in hPa whatever the input's units (`units.level_factor`); a single-level
+    target's fields (time, latitude, longitude) get the one level `SURFACE_LEVEL`.
     """
-    wanted = {variable, "t", "q"} | {long for long, short in SHORT_NAMES.items() if short in (variable, "t", "q")}
+    surface = is_surface(variable)
+    wanted = {variable, *DERIVED.get(variable, ())} if surface else {variable, "t", "q"}
+    wanted |= {long for long, short in SHORT_NAMES.items() if short in wanted}
     ds = ds[[v for v in ds.data_vars if v in wanted]] if wanted & set(ds.data_vars) else ds
     arrays = field_arrays(normalise(ds), variable, name)
     conversions = {key: variable_conversion(da, key, name) for key, da in arrays.items()}
     for key, da in arrays.items():
-        if set(da.dims) != set(DIMS) or not all(d in da.coords for d in DIMS):
-            raise BuildError(f"{key!r} in {name} has dimensions {da.dims}; expected {', '.join(DIMS)} with coordinates")
+        dims = SURFACE_DIMS if surface else DIMS
+        if set(da.dims) != set(dims) or not all(d in da.coords for d in dims):
+            kind = " (a single-level field)" if surface else ""
+            raise BuildError(
+                f"{key!r} in {name} has dimensions {da.dims}; expected {', '.join(dims)}{kind} with coordinates"
+            )
         if not np.issubdtype(da["time"].dtype, np.datetime64):
             raise BuildError(f"time of {name} does not decode to dates (units {da['time'].attrs.get('units')!r})")
-        factor = level_factor(da["level"], name)
-        if factor != 1.0:
-            da = da.assign_coords(level=da["level"] * factor)
+        if surface:
+            da = da.expand_dims(level=[SURFACE_LEVEL])
+        else:
+            factor = level_factor(da["level"], name)
+            if factor != 1.0:
+                da = da.assign_coords(level=da["level"] * factor)
         da = da.transpose(*DIMS)
         for axis in ("latitude", "longitude"):
             coords = da[axis].values

@@ -27,6 +27,8 @@ VARIABLE_UNITS = {
     "r": ("relative humidity", "%, percent or 1 (a fraction)", _PERCENT),
     "t": ("temperature", "K or degC", _KELVIN),
     "q": ("specific humidity", "kg kg**-1 or g kg**-1", _MASS_FRACTION),
+    "2t": ("2 metre temperature", "K or degC", _KELVIN),
+    "2d": ("2 metre dewpoint temperature", "K or degC", _KELVIN),
 }
 """Variable -> (what it is, the units accepted, {units: (scale, offset) to %, K or kg/kg})."""
 
@@ -44,7 +46,7 @@ def _units(da):
 def variable_conversion(da, variable, name):
     """(scale, offset) taking `variable` from its `units` attribute to %, K or kg/kg; a `BuildError` for other units.
 
-    A variable other than t and q is the target, relative humidity (`--variable`).
+    A variable other than t, q, 2t and 2d is the target, relative humidity (`--variable`).
     """
     what, accepted, table = VARIABLE_UNITS.get(variable, VARIABLE_UNITS["r"])
     units = _units(da)
