@@ -6,7 +6,7 @@ model (and of aligned bicubic, K identical members) on the test split through
 `hsr_keras.evaluation.engine` (the engine of `evaluate --samples`), and prints per recipe the
 median over the seeds (and the range) of the ensemble mean's MSE and MAE, the fair CRPS, the
 spread-skill ratio, the rank-histogram flatness, the members' power over the truth's in the
-three bands, the members' lattice beside the truth's, and seconds per epoch; then the issue-20
+three bands, the members' lattice beside the truth's, and seconds per epoch; then the ensemble
 targets against the content-only recipe, met or by how much missed.
 
     PYTHONPATH=. python benchmarks/bench_ensembles.py --seeds 3            # the demo data
@@ -15,7 +15,7 @@ targets against the content-only recipe, met or by how much missed.
 `--real FILE` trains on the western tiles of a real ERA5 file and tests on its eastern tiles
 (`REAL_TILES`: 32 x 32 HR cells, stride 8 cells, every level of the file, its hours as one
 sequence; for tests/data/era5/met-accf-pl.nc 162 training and 18 test records of 3 hours).
-Every recipe derives from `BASE`, the demo preset as it was before issue 20, so the rows do not
+Every recipe derives from `BASE`, the demo preset's K = 1 recipe, so the rows do not
 move when the preset does. A recipe trained before with the same config (in `--out`) is
 reused, so a sweep can grow; `--epochs` overrides every recipe's epochs alike.
 """
@@ -31,7 +31,7 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-# The demo preset before issue 20 (WGAN-GP + ICNR + lattice loss 0.03, one member, the paper's stem noise),
+# The demo preset (WGAN-GP + ICNR + lattice loss 0.03, one member, the paper's stem noise),
 # every field it set; the other fields hold `Config`'s defaults.
 BASE = {
     "filters": 32,
@@ -61,7 +61,7 @@ CRPS = {"loss": "content", "loss_weights": {"content": 0.0, "crps": 1.0}}  # the
 RECIPES = {
     "content": ("content only (L1)", {"loss": "content", "loss_weights": {"lattice": 0.0}}),
     "paper": ("paper WGAN-GP + L1", {"icnr": False, "loss_weights": {"lattice": 0.0}}),
-    "default": ("demo default before issue 20", {}),
+    "default": ("demo preset (K=1)", {}),
     "ens-k2": ("mean L1 + adversarial, K=2", {**TEXTURE, "ensemble_size": 2}),
     "ens-k4": ("mean L1 + adversarial, K=4", {**TEXTURE, "ensemble_size": 4}),
     "ens-k8": ("mean L1 + adversarial, K=8", {**TEXTURE, "ensemble_size": 8}),
@@ -217,7 +217,7 @@ def median_range(values):
 
 
 def targets(rows, reference):
-    """The issue-20 targets per recipe, from the medians over seeds: {recipe: {target: (value, met)}}."""
+    """The targets of docs/ensembles.md per recipe, from the medians over seeds: {recipe: {target: (value, met)}}."""
     ref_mse, ref_mae = rows[reference]["mse"][0], rows[reference]["mae"][0]
     checks = {}
     for name, row in rows.items():

@@ -151,7 +151,7 @@ def test_fit_stopped_for_space_resumes_once_space_is_freed(small_build, tiny_con
 
 
 def test_a_backup_without_room_is_not_begun(tmp_path, monkeypatch):
-    """h5py does not fail cleanly on a full disk (the issue saw exit 139): the room is checked before it writes."""
+    """h5py does not fail cleanly on a full disk (it exits 139): the room is checked before it writes."""
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
     model.compile("adam", "mse")
     backup = tmp_path / "backup"

@@ -1,6 +1,6 @@
 """Training runs you can trust: every failure of fit, tune and compare is loud, and nothing is lost.
 
-Each test names the case of the issue it covers. They check the exit code, the one line on
+Each test names the case it covers. They check the exit code, the one line on
 stderr (no traceback) and what is on disk afterwards.
 """
 

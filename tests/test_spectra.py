@@ -60,7 +60,7 @@ def test_spectrum_removes_frame_mean():
 @pytest.mark.parametrize(
     "n, scale, near, mid, far",
     [
-        (64, 8, (4, 10), (11, 20), (21, 32)),  # the demo (the bands, as wavenumbers)
+        (64, 8, (4, 10), (11, 20), (21, 32)),  # the demo (the demo's bands, as wavenumbers)
         (32, 4, (4, 10), (11, 16), (21, 16)),  # mid band capped at N / 2, far band empty
         (128, 8, (8, 20), (21, 40), (41, 64)),  # twice the domain: twice the wavenumbers
         (60, 8, (4, 9), (10, 18), (19, 30)),  # k_n = 3.75: [3.75, 9.375], (9.375, 18.75], (18.75, 30]

@@ -270,7 +270,7 @@ def test_ensemble_size_and_the_crps_term_are_checked():
 
 
 # The paper preset's first two steps on fixed data and seed, measured with the code before
-# issue 20 (commit 2343cd0, this machine): the K = 1 step must give the same numbers.
+# the code before ensembles existed (commit 2343cd0, this machine): the K = 1 step must give the same numbers.
 PAPER_STEPS = [
     {"adversarial_loss": -0.2767462730407715, "content_loss": 1.009207010269165, "d_loss": 9.950016021728516},
     {"adversarial_loss": 0.05727126821875572, "content_loss": 1.0063914060592651, "d_loss": 9.69559383392334},

@@ -140,7 +140,7 @@ METRIC_CARD = {
     },
     "power_mid": {
         "description": "as power_near, over wavenumbers (2.5 k_n, 5 k_n] (11-20 for 64-point frames at scale 8; "
-        "before issue 20 this band was called power_far)",
+        "in earlier versions this band was called power_far)",
         "higher_is_better": None,
         "units": "1",
     },

@@ -16,7 +16,7 @@ import numpy as np
 BAND_EDGES = {"power_near": 2.5, "power_mid": 5.0, "power_far": math.inf}
 """Band name -> its upper edge in multiples of the LR grid's Nyquist wavenumber `k_n`: the first band
 starts at `k_n`, each next one above the previous one's edge, the last one runs to `N // 2` (see
-`power_bands`). Before the mid band existed (hsr-keras before issue 20) `power_far` named what is
+`power_bands`). Before the mid band existed (earlier versions) `power_far` named what is
 now `power_mid`, (2.5 k_n, 5 k_n]."""
 
 
