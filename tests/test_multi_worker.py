@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tiny_runs import write_config
+from tiny_runs import history_rows, write_config
 
 from hsr_keras import fit
 from hsr_keras.training import cluster
@@ -168,3 +168,31 @@ def test_help_lists_the_strategies_one_line_each(capsys):
     lines = capsys.readouterr().out.splitlines()
     for name in ("default", "mirrored", "multi-worker"):
         assert any(line.strip().startswith(f"{name} ") for line in lines), name
+
+
+@pytest.mark.slow
+def test_a_killed_worker_resumes_with_the_chief_from_the_backup(small_build, tmp_path):
+    # Both workers see the same --out (a shared folder): the other worker restores the chief's backup.
+    import time
+
+    config = write_config(tmp_path / "tiny.json", **{**EXACT, "epochs": 4})
+    out = tmp_path / "run"
+    ports = free_ports(2)
+    workers = [start(fit_argv(small_build, config, out, "multi-worker"), tf_config(ports, i)) for i in range(2)]
+    metadata = out / "backup" / "training_metadata.json"
+    deadline = time.monotonic() + 300
+    while not metadata.exists() and time.monotonic() < deadline and workers[0].poll() is None:
+        time.sleep(0.1)
+    assert metadata.exists(), finish(workers[0])[2]
+    for worker in reversed(workers):  # the other worker dies; the job is restarted, the chief with it
+        worker.kill()
+        worker.wait()
+    backed_up = json.loads(metadata.read_text())["epoch"]
+    assert 1 <= backed_up < 4
+
+    ports = free_ports(2)
+    workers = [start(fit_argv(small_build, config, out, "multi-worker"), tf_config(ports, i)) for i in range(2)]
+    for code, _, err in [finish(w, timeout=300) for w in workers]:
+        assert code == 0, err
+    assert [row["epoch"] for row in history_rows(out)] == ["0", "1", "2", "3"]
+    assert (out / "evaluation.json").exists() and not (out / "backup").exists()
