@@ -26,9 +26,9 @@ the earlier epochs. A finished run is not trained again: add --overwrite, or cho
 Strategies (--strategy):
   default       one device (the first GPU, or the CPU)
   mirrored      every visible GPU (or logical CPU device) of this process
-  multi-worker  several processes or hosts, as TF_CONFIG describes them; each runs this
-                command with the same arguments and --data, the chief writes --out (docs/scale.md)
-The config's batch_size is the global batch, split over all devices and workers.
+  multi-worker  the processes or hosts that TF_CONFIG names; the chief writes --out (docs/scale.md)
+Each worker of multi-worker runs this command with the same arguments, --data included. The
+config's batch_size is the global batch, split over all devices and workers.
 
 Exit status: 0 done, 1 training diverged (or a bug: with its traceback), 2 bad input (one
 line), 130 interrupted.
