@@ -45,8 +45,12 @@ def fit_argv(build, config, out, strategy):
     return ["--data", str(build), "--config", str(config), "--out", str(out), "--strategy", strategy, "--quiet"]
 
 
-def start(argv, tf_config_value=None):
+def start(argv, tf_config_value=None, scratch=None):
+    """`python -m hsr_keras.fit argv` as a process; its temporary folders under `scratch` (a killed worker leaves its own)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    if scratch is not None:
+        scratch.mkdir(exist_ok=True)
+        env["TMPDIR"] = str(scratch)
     env.pop("TF_CONFIG", None)
     if tf_config_value is not None:
         env["TF_CONFIG"] = tf_config_value
@@ -178,7 +182,10 @@ def test_a_killed_worker_resumes_with_the_chief_from_the_backup(small_build, tmp
     config = write_config(tmp_path / "tiny.json", **{**EXACT, "epochs": 4})
     out = tmp_path / "run"
     ports = free_ports(2)
-    workers = [start(fit_argv(small_build, config, out, "multi-worker"), tf_config(ports, i)) for i in range(2)]
+    workers = [
+        start(fit_argv(small_build, config, out, "multi-worker"), tf_config(ports, i), tmp_path / "tmp")
+        for i in range(2)
+    ]
     metadata = out / "backup" / "training_metadata.json"
     deadline = time.monotonic() + 300
     while not metadata.exists() and time.monotonic() < deadline and workers[0].poll() is None:
@@ -191,7 +198,10 @@ def test_a_killed_worker_resumes_with_the_chief_from_the_backup(small_build, tmp
     assert 1 <= backed_up < 4
 
     ports = free_ports(2)
-    workers = [start(fit_argv(small_build, config, out, "multi-worker"), tf_config(ports, i)) for i in range(2)]
+    workers = [
+        start(fit_argv(small_build, config, out, "multi-worker"), tf_config(ports, i), tmp_path / "tmp")
+        for i in range(2)
+    ]
     for code, _, err in [finish(w, timeout=300) for w in workers]:
         assert code == 0, err
     assert [row["epoch"] for row in history_rows(out)] == ["0", "1", "2", "3"]
