@@ -31,8 +31,9 @@ PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 ARCHITECTURES = ("paper", "srcnn", "srgan")
 
 # tf.distribute strategies of `hsr_keras.training.trainer.train`: "mirrored" uses every visible GPU
-# (or logical CPU device).
-STRATEGIES = ("default", "mirrored")
+# (or logical CPU device) of one process; "multi-worker" trains across processes (hosts), as the
+# TF_CONFIG environment variable describes them (docs/scale.md).
+STRATEGIES = ("default", "mirrored", "multi-worker")
 
 # KerasTuner search algorithms of `python -m hsr_keras.tune`, and the validation logs of
 # `SuperResolutionGAN.test_step` a search may optimise, with the direction that improves them.

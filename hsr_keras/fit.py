@@ -23,6 +23,13 @@ that turns NaN or infinite stops the run with exit status 1, keeping the best ge
 the earlier epochs. A finished run is not trained again: add --overwrite, or choose another
 --out.
 
+Strategies (--strategy):
+  default       one device (the first GPU, or the CPU)
+  mirrored      every visible GPU (or logical CPU device) of this process
+  multi-worker  the processes or hosts that TF_CONFIG names; the chief writes --out (docs/scale.md)
+Each worker of multi-worker runs this command with the same arguments, --data included. The
+config's batch_size is the global batch, split over all devices and workers.
+
 Exit status: 0 done, 1 training diverged (or a bug: with its traceback), 2 bad input (one
 line), 130 interrupted.
 """
@@ -66,7 +73,7 @@ def parse_args(argv):
         "--strategy",
         choices=STRATEGIES,
         default="default",
-        help="tf.distribute strategy: 'mirrored' uses every visible GPU (or logical CPU device). Default: default",
+        help="tf.distribute strategy (one line each under 'Strategies' above). Default: default",
     )
     parser.add_argument("--eval-split", default="val", help="split evaluated against bicubic at the end. Default: val")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -101,6 +108,8 @@ def run(args):
 
     demo = args.data is None
     out = Path(args.out or ("runs/demo" if demo else "runs/fit"))
+    if args.strategy == "multi-worker" and not _is_chief(args, demo):
+        return _train_as_worker(args, out)
     config = load_config(
         args.config,
         preset=args.preset or ("demo" if demo else "paper"),
@@ -152,6 +161,47 @@ def _train_and_compare(args, config, out, demo):
     if best:
         print(f"\n{GENERATOR_FILE}: epoch {best['epoch']} of {config.epochs}, {best['monitor']} = {best['value']:.6g}")
     print(f"Outputs in {out}/: generator.keras, config.json, history.csv, training_curves.png, samples/, logs/")
+    return 0
+
+
+def _is_chief(args, demo):
+    """Whether this process writes --out: checks --strategy multi-worker's needs first (one line each)."""
+    import keras
+
+    from hsr_keras.training import cluster
+
+    if keras.backend.backend() != "tensorflow":
+        raise InputError(
+            "--strategy multi-worker is TensorFlow's MultiWorkerMirroredStrategy: it needs KERAS_BACKEND=tensorflow "
+            f"(this process runs {keras.backend.backend()})"
+        )
+    task = cluster.read_task()
+    if demo:
+        raise InputError("--strategy multi-worker trains on a build every worker can read: give --data")
+    return task.chief
+
+
+def _train_as_worker(args, out):
+    """A worker other than the chief: the same checks and training, nothing written in --out, no evaluation."""
+    from hsr_keras.training import cluster, trainer
+    from tfrecords_builder.contract.manifest import read_manifest
+
+    config = load_config(
+        args.config,
+        preset=args.preset or "paper",
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        precision=args.precision,
+        seed=args.seed,
+    )
+    manifest = read_manifest(args.data)
+    _check_split(args.eval_split, manifest["splits"])
+    source = str(Path(manifest["_dir"]).resolve())
+    trainer.check_run(config, manifest, out, strategy=args.strategy, source=source, overwrite=args.overwrite)
+    trainer.train(
+        config, args.data, out, strategy=args.strategy, verbose=0 if args.quiet else 1, overwrite=args.overwrite
+    )
+    print(f"{cluster.read_task().name} done: the chief writes {out}/")
     return 0
 
 

@@ -316,10 +316,19 @@ def gradient_penalty(grads, epsilon=1e-12):
     return ops.square(norm - 1.0)
 
 
-def interpolate(real, fake, seed_generator):
-    """Random points on lines between real and generated samples, eps ~ U[0, 1] per sample."""
+def interpolate(real, fake, seed_generator, replica=0, replicas=1):
+    """Random points on lines between real and generated samples, eps ~ U[0, 1] per sample.
+
+    Under a distribution strategy each of `replicas` replicas holds one part of the global
+    batch: the weights are drawn for the whole global batch (replicas x this part, the same
+    draw on every replica) and replica `replica` takes its own part, so that every sample gets
+    the weight it gets in a one-device step on the global batch.
+    """
     real = ops.cast(real, "float32")
     fake = ops.cast(fake, "float32")
-    shape = (ops.shape(real)[0],) + (1,) * (len(real.shape) - 1)
-    eps = keras.random.uniform(shape, 0.0, 1.0, seed=seed_generator)
+    batch = ops.shape(real)[0]
+    ones = (1,) * (len(real.shape) - 1)
+    eps = keras.random.uniform((batch * replicas,) + ones, 0.0, 1.0, seed=seed_generator)
+    if replicas > 1:
+        eps = ops.slice(eps, (replica * batch,) + (0,) * len(ones), (batch,) + ones)
     return eps * real + (1.0 - eps) * fake

@@ -75,9 +75,12 @@ class SuperResolutionGAN(keras.Model):
     def call(self, inputs, training=False):
         return self.generator(inputs, training=training)
 
-    def interpolate(self, real, fake):
-        """Random points on lines between real and generated samples, for the gradient penalty."""
-        return losses.interpolate(real, fake, self.seed_generator)
+    def interpolate(self, real, fake, replica=0, replicas=1):
+        """Random points on lines between real and generated samples, for the gradient penalty.
+
+        `replica` of `replicas`: this replica's part of the global batch (`losses.interpolate`).
+        """
+        return losses.interpolate(real, fake, self.seed_generator, replica, replicas)
 
     def compile(
         self,
@@ -210,13 +213,13 @@ class SuperResolutionGAN(keras.Model):
         """`tf_train_step(data)` under TensorFlow, `jax_train_step(state, data)` under JAX."""
         if keras.backend.backend() == "jax":
             return self.jax_train_step(*args)
-        return self.tf_train_step(*args)
+        return _for_multi_worker_reduce(self.tf_train_step(*args))
 
     def test_step(self, *args):
         """`tf_test_step(data)` under TensorFlow, `jax_test_step(state, data)` under JAX."""
         if keras.backend.backend() == "jax":
             return self.jax_test_step(*args)
-        return self.tf_test_step(*args)
+        return _for_multi_worker_reduce(self.tf_test_step(*args))
 
     # -- TensorFlow train step ---------------------------------------------------------------
 
@@ -226,6 +229,7 @@ class SuperResolutionGAN(keras.Model):
         lr, hr, _ = keras.utils.unpack_x_y_sample_weight(data)
         hr = ops.cast(hr, "float32")
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        replica = tf.distribute.get_replica_context().replica_id_in_sync_group if replicas > 1 else 0
 
         def global_mean(per_sample):
             # Each replica's mean divided by the replica count: the optimizer sums the
@@ -241,7 +245,7 @@ class SuperResolutionGAN(keras.Model):
                 fake_score = self.critic(fake, training=True)
                 penalty_grads = None
                 if self.loss_name == "wgan-gp":
-                    x_hat = self.interpolate(hr, fake)
+                    x_hat = self.interpolate(hr, fake, *((replica, replicas) if replicas > 1 else ()))
                     # The inner gradient uses the critic's loss scale as well, so float16
                     # activations' gradients do not underflow; it is unscaled in float32.
                     scale = ops.cast(self.d_optimizer.scale_loss(1.0), "float32")
@@ -271,6 +275,27 @@ class SuperResolutionGAN(keras.Model):
             gap = ops.reshape(real_score, (-1,)) - ops.reshape(self.mean_member_score(fake_score), (-1,))
             logs.update(critic_gap=ops.cast(gap, "float32"))
         return self._update_trackers(self.train_trackers, logs)
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        """Keras' build before `fit` under a strategy, on zeros shaped like the data instead of its first batch.
+
+        Keras (3.x, TensorFlow trainer) draws the first batch from a new iterator of the
+        distributed dataset and reduces it with `strategy.reduce("MEAN", (lr, hr))`. That
+        fails under `MultiWorkerMirroredStrategy` (a tuple is not a `DistributedValues`:
+        "Attempt to convert a value (PerReplica...)"), and the extra iterator advances the
+        shuffle's seed, so the training batches come in another order than in a one-device
+        run. The build needs the shapes only, which the dataset's element spec has.
+        """
+        strategy = getattr(self, "_distribute_strategy", None)
+        if strategy is not None and iterator is not None and keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
+            spec = iterator.data_adapter.get_tf_dataset().element_spec
+            data_batch = keras.tree.map_structure(
+                lambda s: tf.zeros([1 if d is None else d for d in s.shape], s.dtype), spec
+            )
+            iterator = None
+        return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
 
     def tf_test_step(self, data):
         lr, hr, _ = keras.utils.unpack_x_y_sample_weight(data)
@@ -421,6 +446,23 @@ class _Optimizers:
     def iterations(self):
         """Generator updates: one per train step."""
         return self.optimizers[0].iterations
+
+
+def _for_multi_worker_reduce(logs):
+    """A step's logs as Keras' TensorFlow trainer can reduce them across workers: shape [1], not scalars.
+
+    Under a `MultiWorkerMirroredStrategy` spanning several workers Keras (3.x) averages each
+    log with `strategy.reduce("MEAN", value, axis=0)`, which fails on a scalar ("Invalid
+    reduction dimension 0 for input with 0 dimensions"); a [1] value reduces to the scalar
+    mean of the workers' values. Elsewhere the logs are returned as they are.
+    """
+    import tensorflow as tf
+
+    strategy = tf.distribute.get_strategy()
+    multi_worker = isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+    if not (multi_worker and strategy.extended._in_multi_worker_mode()):  # Keras' own test of the case
+        return logs
+    return {name: ops.reshape(value, (1,)) for name, value in logs.items()}
 
 
 def _positions(variables, subset):

@@ -9,11 +9,17 @@ same command and never replaces its best generator with a worse one; a loss that
 infinite stops the run (`TrainingDiverged`) without saving the diverged model; a finished run
 is not trained again unless asked to (`overwrite=True`); one process at a time writes a run
 folder (`run_folder.lock`); nothing is written outside the output folder.
+
+With `strategy="multi-worker"` every process of the cluster (`TF_CONFIG`, `training.cluster`)
+runs `train` with the same arguments; the chief writes the run folder, the other workers write
+theirs in a temporary folder that is removed when they finish (docs/scale.md).
 """
 
 import contextlib
 import functools
 import math
+import shutil
+import tempfile
 from pathlib import Path
 
 import keras
@@ -25,7 +31,7 @@ from hsr_keras.models.model_files import CONFIG_FILE, GENERATOR_FILE, save_gener
 from hsr_keras.models.networks import build_networks
 from hsr_keras.models.wgan import SuperResolutionGAN
 from hsr_keras.scoring.plots import plot_history
-from hsr_keras.training import run_folder
+from hsr_keras.training import cluster, run_folder
 from hsr_keras.training.callbacks import (
     BestGeneratorCheckpoint,
     HistoryLog,
@@ -157,11 +163,20 @@ def _optimizer(config, learning_rate, updates_per_epoch, epochs):
 
 
 def dataset_inputs(config, manifest):
-    """`Model.fit` arguments for a TFRecord build: the train split shuffled and repeated, and the val split if any."""
-    train_ds = make_dataset(
-        manifest, "train", config.batch_size, shuffle=True, repeat=True, seed=config.seed, drop_remainder=True
+    """`Model.fit` arguments for a TFRecord build: the train split shuffled and repeated, and the val split if any.
+
+    `config.batch_size` is the global batch. Under a multi-worker strategy every worker reads
+    the whole split in the same (seeded) order and keeps its part of each global batch
+    (`AutoShardPolicy.DATA`): the batches are those of a one-process run whatever the number of
+    workers and shards (FILE sharding would need at least as many shards as workers, and
+    shards of equal sizes, or the workers' step counts differ and the run hangs).
+    """
+    train_ds = _data_sharded(
+        make_dataset(
+            manifest, "train", config.batch_size, shuffle=True, repeat=True, seed=config.seed, drop_remainder=True
+        )
     )
-    val_ds = make_dataset(manifest, "val", config.batch_size) if "val" in manifest["splits"] else None
+    val_ds = _data_sharded(make_dataset(manifest, "val", config.batch_size)) if "val" in manifest["splits"] else None
     # The dataset shuffles itself.
     return dict(
         x=train_ds,
@@ -169,6 +184,15 @@ def dataset_inputs(config, manifest):
         steps_per_epoch=steps_per_epoch(manifest, config.batch_size),
         shuffle=False,
     )
+
+
+def _data_sharded(ds):
+    """`ds` auto-sharded by elements (not files) when a multi-worker strategy distributes it."""
+    import tensorflow as tf
+
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return ds.with_options(options)
 
 
 def train(config, data, out, strategy="default", verbose=1, extra_callbacks=(), overwrite=False):
@@ -199,6 +223,12 @@ def train(config, data, out, strategy="default", verbose=1, extra_callbacks=(), 
     The run seeds Keras' global random generators with `config.seed` and sets the global
     precision policy to `config.precision`; the caller's policy is restored afterwards, also
     when training fails.
+
+    With `strategy="multi-worker"` (TensorFlow, a TFRecord build) each process of the cluster
+    calls `train` with the same arguments. The chief writes `out` as above; another worker checks
+    `out` without writing it, resumes from its backup/ when it has one (a shared folder, or the
+    chief's backup/ copied to the same path), writes its outputs to a temporary folder and
+    removes it at the end; its result has no generator (`generator_path` and `best` are None).
     """
     in_memory = isinstance(data, InMemoryData)
     if in_memory:
@@ -208,9 +238,45 @@ def train(config, data, out, strategy="default", verbose=1, extra_callbacks=(), 
         source = str(Path(manifest["_dir"]).resolve())
     out = Path(out)
     mode = check_run(config, manifest, out, strategy=strategy, source=source, overwrite=overwrite)
+    task = cluster.read_task() if strategy == "multi-worker" else None
+    if task is not None:
+        if in_memory:
+            raise TrainingError("strategy='multi-worker' trains on a TFRecord build (--data), not on arrays in memory")
+        _multi_worker_strategy()  # before any other TensorFlow op: the collectives are set up at startup
+    if task is not None and not task.chief:
+        scratch = Path(tempfile.mkdtemp(prefix=f"hsr-keras-{task.type}{task.index}-"))
+        try:
+            return _train_as_worker(config, data, out, scratch, mode, strategy, verbose, extra_callbacks, overwrite)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
     # Compiled for the phase of the last epoch backed up, so that the backup's optimizer
     # state fits the model; FineTuning switches at the first epoch after the pre-training.
     resumed_at = run_folder.backed_up_epochs(out) if mode == "resume" else 0
+    return _train(config, data, manifest, source, out, out, resumed_at, strategy, verbose, extra_callbacks, overwrite)
+
+
+def _train_as_worker(config, data, out, scratch, mode, strategy, verbose, extra_callbacks, overwrite):
+    """A non-chief worker's `train`: the chief's run in `out`, written to `scratch` (the chief's backup/ copied in)."""
+    manifest = read_manifest(data)
+    source = str(Path(manifest["_dir"]).resolve())
+    resumed_at = 0
+    if mode == "resume" and (out / BACKUP_DIR).is_dir():
+        # The chief's unfinished run, as far as a resume reads it: this worker restores the same epoch.
+        resumed_at = run_folder.backed_up_epochs(out)
+        (scratch / "run").mkdir()
+        for name in (CONFIG_FILE, run_folder.RUN_FILE, HISTORY_FILE, run_folder.BEST_RECORD):
+            if (out / name).is_file():
+                shutil.copy2(out / name, scratch / "run" / name)
+        shutil.copytree(out / BACKUP_DIR, scratch / "run" / BACKUP_DIR)
+    result = _train(
+        config, data, manifest, source, scratch / "run", out, resumed_at, strategy, verbose, extra_callbacks, False
+    )
+    return {**result, "generator_path": None, "best": None}
+
+
+def _train(config, data, manifest, source, out, shown, resumed_at, strategy, verbose, extra_callbacks, overwrite):
+    """`train` after its checks: fit in `out` (the folder named `shown` in messages and in the lock)."""
+    in_memory = isinstance(data, InMemoryData)
     caller_policy = keras.mixed_precision.global_policy()
     keras.utils.set_random_seed(config.seed)
     keras.mixed_precision.set_global_policy(config.precision)
@@ -223,7 +289,7 @@ def train(config, data, out, strategy="default", verbose=1, extra_callbacks=(), 
             samples = load_split(manifest, "val", limit=config.plot_samples) if has_val else None
         with _strategy_scope(strategy):
             gan = build_gan(config, manifest, steps, epoch=max(resumed_at - 1, 0))
-        with run_folder.lock(out, command=f"training {config.architecture} on {source}"):
+        with run_folder.lock(out, command=f"training {config.architecture} on {source} for {shown}"):
             # Checked again under the lock: another process may have written the folder meanwhile.
             run_folder.check(config, out, source=source, overwrite=overwrite)
             history, generator_path = _fit(
@@ -307,6 +373,13 @@ def check_run(config, manifest, out, strategy="default", source=None, overwrite=
     """
     if strategy not in STRATEGIES:
         raise TrainingError(f"strategy must be one of {STRATEGIES}. Received: strategy={strategy!r}")
+    if strategy == "multi-worker":
+        if keras.backend.backend() != "tensorflow":
+            raise TrainingError(
+                "strategy='multi-worker' is TensorFlow's MultiWorkerMirroredStrategy: it needs KERAS_BACKEND=tensorflow "
+                f"(this process runs {keras.backend.backend()})"
+            )
+        cluster.read_task()
     if "train" not in manifest["splits"]:
         raise TrainingError(f"the data has no train split (it has {', '.join(sorted(manifest['splits']))})")
     std = manifest["stats"].get("std")
@@ -338,12 +411,12 @@ def _array_inputs(config, data):
 
 
 def _strategy_scope(strategy):
-    """The scope the GAN is built in: a `tf.distribute.MirroredStrategy`'s, or none."""
-    if strategy != "mirrored":
+    """The scope the GAN is built in: a `tf.distribute.MirroredStrategy`'s, a `MultiWorkerMirroredStrategy`'s, or none."""
+    if strategy == "default":
         return contextlib.nullcontext()
     if keras.backend.backend() != "tensorflow":
-        raise ValueError("strategy='mirrored' is a tf.distribute strategy: it needs KERAS_BACKEND=tensorflow")
-    return _mirrored_strategy().scope()
+        raise ValueError(f"strategy={strategy!r} is a tf.distribute strategy: it needs KERAS_BACKEND=tensorflow")
+    return (_multi_worker_strategy() if strategy == "multi-worker" else _mirrored_strategy()).scope()
 
 
 @functools.cache
@@ -352,6 +425,20 @@ def _mirrored_strategy():
     import tensorflow as tf
 
     return tf.distribute.MirroredStrategy()
+
+
+@functools.cache
+def _multi_worker_strategy():
+    """One per process, made before any other TensorFlow op: the cluster and this worker come from TF_CONFIG.
+
+    Ring all-reduce: the collective implementation that runs on CPUs as well as GPUs (NCCL is GPU only).
+    """
+    import tensorflow as tf
+
+    options = tf.distribute.experimental.CommunicationOptions(
+        implementation=tf.distribute.experimental.CommunicationImplementation.RING
+    )
+    return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
 
 
 def _tensorboard(log_dir):
