@@ -262,7 +262,7 @@ def stream_split(manifest, split, batch_size, level=None):
     """
     import tensorflow as tf
 
-    from hsr_keras.training.data import read_errors, split_files
+    from hsr_keras.training.data import PARALLELISM, PREFETCH, read_errors, split_files, without_autotune
     from tfrecords_builder.contract.schema import COMPRESSION, parse_example
 
     files = split_files(manifest, split)
@@ -278,10 +278,10 @@ def stream_split(manifest, split, batch_size, level=None):
         return record["lr"], record["hr"], record["time"], record["patch"]
 
     ds = tf.data.TFRecordDataset(files, compression_type=COMPRESSION)
-    ds = ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    ds = ds.map(parse, num_parallel_calls=PARALLELISM, deterministic=True)
     if level is not None:
         ds = ds.filter(at_level)
-    ds = ds.map(fields).batch(batch_size).prefetch(2)
+    ds = without_autotune(ds.map(fields).batch(batch_size).prefetch(PREFETCH))
 
     def batches():
         with read_errors(manifest, split):  # a damaged shard: one line naming it, not a traceback

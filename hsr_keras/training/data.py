@@ -307,9 +307,15 @@ def make_dataset(manifest, split, batch_size, *, shuffle=False, repeat=False, se
         ds = ds.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
     if repeat:
         ds = ds.repeat()
+    return without_autotune(ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(PREFETCH))
+
+
+def without_autotune(ds):
+    """`ds` with tf.data's autotuner off: its model thread would hold up the iterator's end (see PARALLELISM)."""
+    import tensorflow as tf
+
     options = tf.data.Options()
     options.autotune.enabled = False
-    ds = ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(PREFETCH)
     return ds.with_options(options)
 
 
