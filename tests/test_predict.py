@@ -284,7 +284,10 @@ def test_errors_exit_2(setup, real_era5, tmp_path, capsys):
         ([real_era5] + model + out, "has grid spacing 0.25 deg, but the model takes 2 deg"),
         ([setup["new"], "--variable", "t"] + model + out, "has no variable 't'"),
         ([tmp_path / "units.nc"] + model + out, "has units 'K'"),
-        ([tmp_path / "fraction.nc"] + model + out, "is not relative humidity: 100.0% of its values lie outside"),
+        (
+            [tmp_path / "fraction.nc"] + model + out,
+            "300 hPa on 2019-01-01 is not relative humidity: 100.0% of its values lie outside",
+        ),
         ([tmp_path / "missing.nc"] + model + out, "no such file"),
         ([tmp_path / "01utc.nc"] + model + out, "no time in the input falls on the model's step hours"),
         ([tmp_path / "nan.nc"] + model + out, "missing or non-finite values at 2019-01-01T09:00:00, 300 hPa"),

@@ -430,7 +430,7 @@ def _fill(
                     )
                 problem = implausibility(lr[k])
                 if problem:
-                    day = np.datetime64(int(sequence[0]), "D")
+                    day = np.datetime64(int(sequence[0]), "s").astype("datetime64[D]")
                     raise PredictError(f"the input {where(level)} on {day} is not relative humidity: {problem}")
                 model = run if member is None else member_stream(run, seed, member, index, k)
                 hr = predict_field(model, lr[k], scale, tile, overlap, batch_size, wrap)[:, keep_rows]
