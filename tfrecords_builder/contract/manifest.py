@@ -82,10 +82,13 @@ def read_manifest(path):
     missing = [key for key in REQUIRED_KEYS if key not in manifest]
     if missing:
         raise ManifestError(f"{file} lacks {', '.join(missing)}: not a tfrecords_builder manifest")
-    if manifest["schema_version"] not in READABLE_SCHEMA_VERSIONS:
+    version = manifest["schema_version"]
+    if version not in READABLE_SCHEMA_VERSIONS:
+        newer = isinstance(version, int) and version > max(READABLE_SCHEMA_VERSIONS)
+        why = "a newer hsr-keras made it: upgrade hsr-keras, or rebuild" if newer else "rebuild"
         raise ManifestError(
-            f"{file} has schema version {manifest['schema_version']}, this code reads "
-            f"{', '.join(map(str, READABLE_SCHEMA_VERSIONS))}: rebuild the data with this version of tfrecords_builder"
+            f"{file} has schema version {version!r}, this code reads "
+            f"{', '.join(map(str, READABLE_SCHEMA_VERSIONS))}: {why} the data with this version of tfrecords_builder"
         )
     clim = manifest.get("climatology")
     if isinstance(clim, dict) and "file" in clim:
