@@ -40,6 +40,13 @@ by the next predict into the same folder. Input levels in Pa and relative humidi
 fraction are converted (their units attributes say so); an input that is not plausible
 relative humidity is refused.
 
+Zarr: an --out ending in `.zarr` writes a Zarr store with the same variables, coordinates and
+attributes, chunked as one chunk of the model's sequence length along time (a day), one level,
+the whole fine grid and one realization; each sequence is written as it is predicted. A store
+left by a killed predict is resumed by the same command (same inputs, model and options; any
+other is refused: --overwrite starts afresh). The store is complete when its attribute
+`complete` is true and its metadata are consolidated. See docs/serving.md.
+
 Ensembles: by default the output is the model's best estimate (its `serving_default`: the
 generator with its noise off, or for a generator whose noise is on in inference the mean of 8
 members). `--members N` writes N members of the generator's noise instead, along a leading CF
@@ -80,7 +87,11 @@ def parse_args(argv):
         help="with a .keras model: the training data's build folder or manifest.json (default: looked up beside "
         "the model); ignored for a SavedModel, which carries its own",
     )
-    parser.add_argument("--out", required=True, help="output netCDF file")
+    parser.add_argument(
+        "--out",
+        required=True,
+        help="output netCDF file, or a Zarr store for a name ending in .zarr (resumed after a kill)",
+    )
     parser.add_argument("--variable", help="variable to read and write (default: the model's, 'r')")
     parser.add_argument(
         "--level",
@@ -122,7 +133,11 @@ def parse_args(argv):
         "(default: the model's single best estimate)",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the members (--members). Default: 0")
-    parser.add_argument("--overwrite", action="store_true", help="replace --out if it exists (default: refuse)")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace --out if it exists (default: refuse; a .zarr store of the same run is resumed)",
+    )
     parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
     return parser.parse_args(argv)
 
@@ -139,7 +154,12 @@ def _run(argv):
     from hsr_keras.serving.saved_model import use_tensorflow_backend
 
     use_tensorflow_backend()
-    files.check_file(args.out, args.overwrite)  # before the lock, which would make a missing folder
+    from hsr_keras.serving import zarr_store
+
+    if zarr_store.is_zarr(args.out):  # before the lock, which would make a missing folder
+        zarr_store.check_store(args.out, args.overwrite)
+    else:
+        files.check_file(args.out, args.overwrite)
     with files.file_lock(args.out, command=command):  # a second predict into the same file is refused at once
         predict(
             args.inputs,

@@ -23,6 +23,7 @@ import numpy as np
 
 from hsr_keras.models import model_files
 from hsr_keras.models.model_files import OUTPUT_NAME, SAVED_MODEL
+from hsr_keras.serving import zarr_store
 from hsr_keras.serving.saved_model import best_estimate, model_info, serving_function
 from hsr_keras.serving.tiling import DEFAULT_BATCH, DEFAULT_OVERLAP, DEFAULT_TILE, fine_coords, predict_field
 from tfrecords_builder.contract import files
@@ -303,7 +304,8 @@ def predict(
         raise PredictError(f"--overlap must be >= 0 and smaller than --tile ({tile}). Received: {overlap}")
     if batch_size < 1:
         raise PredictError(f"--batch-size must be at least 1. Received: {batch_size}")
-    out = files.check_file(out, overwrite)
+    zarr_out = zarr_store.is_zarr(out)
+    out = zarr_store.check_store(out, overwrite) if zarr_out else files.check_file(out, overwrite)
     paths = expand_inputs(inputs)
     if out.resolve() in paths:
         raise PredictError(f"--out {out} is one of the inputs")
@@ -315,6 +317,13 @@ def predict(
         )
     variable = variable or info["variable"]
     meta = describe_input(paths[0], variable, levels)
+    if zarr_out:  # refuse to resume into a store of another run before any work
+        options = [variable, meta["levels"], tile, overlap, batch_size, all_times, clip_negative, members, seed]
+        print_ = zarr_store.fingerprint(paths, model_path, options)
+        done = zarr_store.resume_state(out, print_, overwrite)
+        if done == zarr_store.COMPLETE:
+            log.info("%s is complete: nothing left to predict (pass --overwrite to predict it again)", out)
+            return {"out": str(out), "model": str(model_path), "files": len(paths), "written_sequences": 0}
     scale = int(info["scale"])
     time_info = info["time"]
     steps = int(time_info["steps_per_day"])
@@ -370,19 +379,60 @@ def predict(
             also = ", ".join(f"{x:g}" for x in untrained)
             log.info("note: the model was trained on %s hPa; also predicting %s hPa", trained, also)
         files.remove_stale(out.parent)
+        fields = (source, sequences, meta, scale, keep_rows, tile, overlap, batch_size, wrap, verbose)
+        if zarr_out:
+            header = (meta, info, variable, times, lat[keep_rows], lon, model_path, command, members)
+            summary["written_sequences"] = _predict_zarr(out, header, fields, run, print_, done, steps, members, seed)
+            return summary
         needed = (
             4 * times.size * len(meta["levels"]) * keep_rows.size * lon.size * (members or 1)
         )  # float32, before compression
         with files.publishing(out) as tmp, files.reporting_full_disk(out.parent, needed, "needed at most"):
             opened = _open_output(tmp, meta, info, variable, times, lat[keep_rows], lon, model_path, command, members)
             with opened as var:
-                fields = (source, sequences, meta, scale, keep_rows, tile, overlap, batch_size, wrap, verbose)
                 if members is None:
                     _fill(var, run, *fields)
                 else:
                     for member in range(members):
                         _fill(var, run, *fields, member=member, seed=seed)
     return summary
+
+
+def _predict_zarr(out, header, fields, run, print_, done, steps, members, seed):
+    """Predict into the Zarr store `out`, skipping the sequences `done` names (None: start afresh).
+
+    Returns the number of regions this run wrote.
+    """
+    meta = header[0]
+    if done is None:
+
+        def write_header(path):
+            with _open_output(path, *header):
+                pass
+
+        chunks = (steps,) + (() if meta.get("surface") else (1,)) + (header[4].size, header[5].size)
+        if members is not None:
+            chunks = (1, *chunks)
+        dims = zarr_store.start_store(out, write_header, header[2], chunks, print_)
+        done = set()
+    else:
+        import zarr
+
+        dims = tuple(zarr.open_array(str(out), path=header[2], mode="r").metadata.dimension_names)
+        log.info("resuming %s: %d sequences already written", out, len(done))
+    writer = zarr_store.SequenceWriter(out, header[2], dims, done)
+    try:
+        with files.reporting_full_disk(out.parent):
+            if members is None:
+                _fill(writer, run, *fields, writer=writer)
+            else:
+                for member in range(members):
+                    _fill(writer, run, *fields, member=member, seed=seed, writer=writer)
+            zarr_store.finish_store(out)
+    except KeyboardInterrupt:
+        log.warning("%s is incomplete: the same command resumes it", out)
+        raise
+    return writer.written
 
 
 def _log_plan(summary, info, all_times):
@@ -406,9 +456,27 @@ def _levels_words(levels):
 
 
 def _fill(
-    var, run, source, sequences, meta, scale, keep_rows, tile, overlap, batch_size, wrap, verbose, member=None, seed=0
+    var,
+    run,
+    source,
+    sequences,
+    meta,
+    scale,
+    keep_rows,
+    tile,
+    overlap,
+    batch_size,
+    wrap,
+    verbose,
+    member=None,
+    seed=0,
+    writer=None,
 ):
-    """Predict every field into `var`; with `member`, that realization, `run` taking `(lr, seed)` (`member_stream`)."""
+    """Predict every field into `var`; with `member`, that realization, `run` taking `(lr, seed)` (`member_stream`).
+
+    With `writer` (a Zarr store's `SequenceWriter`), sequences it has finished are skipped and
+    each other one is written as a region once its levels are predicted.
+    """
     from tqdm import tqdm
 
     from tfrecords_builder.contract.era5.reader import level_words
@@ -421,6 +489,10 @@ def _fill(
     desc = "predicting" if member is None else f"member {member + 1}"
     with tqdm(total=len(sequences) * len(meta["levels"]), unit="field", desc=desc, disable=not verbose, delay=1) as bar:
         for index, sequence in enumerate(sequences):
+            if writer is not None and writer.skip(member, index):
+                start += len(sequence)
+                bar.update(len(meta["levels"]))
+                continue
             lr = source.read(sequence)  # [levels, T, h, w], latitude ascending
             for k, level in enumerate(meta["levels"]):
                 if not np.isfinite(lr[k]).all():
@@ -445,6 +517,8 @@ def _fill(
                 )
                 var[at if member is None else (member, *at)] = hr[:, ::-1] if flip else hr
                 bar.update()
+            if writer is not None:
+                writer.finish(member, index, start, len(sequence))
             start += len(sequence)
 
 
