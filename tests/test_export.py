@@ -122,6 +122,20 @@ def saved_model_cli():
     return found
 
 
+def show_signature(path, signature, cwd):
+    """`saved_model_cli show` of one signature, in a process that cannot import hsr_keras: its stdout."""
+    result = subprocess.run(
+        [saved_model_cli(), "show", "--dir", str(path), "--tag_set", "serve", "--signature_def", signature],
+        cwd=cwd,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     """A tiny generator exported once: (version folder, the Keras model it came from, out root)."""
@@ -176,16 +190,7 @@ def test_signature_in_fresh_process_matches_keras(exported, tmp_path):
 
 def test_saved_model_cli_show(exported, tmp_path):
     path, _, _ = exported
-    result = subprocess.run(
-        [saved_model_cli(), "show", "--dir", str(path), "--tag_set", "serve", "--signature_def", "serving_default"],
-        cwd=tmp_path,
-        env=clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    text = result.stdout
+    text = show_signature(path, "serving_default", tmp_path)
     inputs, outputs = text.split("output(s):")
     assert "inputs['lr'] tensor_info:" in inputs and "outputs['hr'] tensor_info:" in outputs
     for part in (inputs, outputs):
@@ -374,16 +379,7 @@ def test_the_asset_and_saved_model_cli_describe_the_sample_signature(texture_exp
     # The paper's stem noise is sampled too; its best estimate is the generator with the noise off.
     stem = json.loads((exported[0] / "assets" / ASSET_NAME).read_text())
     assert stem["sample_signature"]["name"] == "sample" and "noise off" in stem["best_estimate"]
-    result = subprocess.run(
-        [saved_model_cli(), "show", "--dir", str(path), "--tag_set", "serve", "--signature_def", "sample"],
-        cwd=tmp_path,
-        env=clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    inputs, outputs = result.stdout.split("output(s):")
+    inputs, outputs = show_signature(path, "sample", tmp_path).split("output(s):")
     assert "inputs['seed'] tensor_info:" in inputs and "dtype: DT_INT64" in inputs
     assert "inputs['members'] tensor_info:" in inputs and "dtype: DT_INT32" in inputs
     assert "outputs['members'] tensor_info:" in outputs and "shape: (-1, -1, -1, -1, -1, 1)" in outputs
