@@ -100,18 +100,16 @@ BLOCK_PROJECT = textwrap.dedent(
 )
 
 
-def fresh_python(code, cwd):
-    """Run `code` in a new interpreter with only TensorFlow; return stdout (fails the test on error)."""
-    result = subprocess.run(
-        [sys.executable, "-c", BLOCK_PROJECT + textwrap.dedent(code)],
-        cwd=cwd,
-        env=clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+def run_clean(argv, cwd):
+    """Run `argv` in an environment where hsr_keras cannot be imported; return stdout (fails the test on error)."""
+    result = subprocess.run(argv, cwd=cwd, env=clean_env(), capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout
+
+
+def fresh_python(code, cwd):
+    """Run `code` in a new interpreter with only TensorFlow; return stdout (fails the test on error)."""
+    return run_clean([sys.executable, "-c", BLOCK_PROJECT + textwrap.dedent(code)], cwd)
 
 
 def saved_model_cli():
@@ -124,16 +122,8 @@ def saved_model_cli():
 
 def show_signature(path, signature, cwd):
     """`saved_model_cli show` of one signature, in a process that cannot import hsr_keras: its stdout."""
-    result = subprocess.run(
-        [saved_model_cli(), "show", "--dir", str(path), "--tag_set", "serve", "--signature_def", signature],
-        cwd=cwd,
-        env=clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return result.stdout
+    argv = [saved_model_cli(), "show", "--dir", str(path), "--tag_set", "serve", "--signature_def", signature]
+    return run_clean(argv, cwd)
 
 
 @pytest.fixture(scope="module")
@@ -204,28 +194,8 @@ def test_saved_model_cli_run(exported, tmp_path):
     # so the input goes in as an .npy file.
     path, model, _ = exported
     np.save(tmp_path / "lr.npy", np.full((1, 8, 4, 4, 1), 50.0, "float32"))
-    result = subprocess.run(
-        [
-            saved_model_cli(),
-            "run",
-            "--dir",
-            str(path),
-            "--tag_set",
-            "serve",
-            "--signature_def",
-            "serving_default",
-            "--inputs",
-            f"lr={tmp_path / 'lr.npy'}",
-            "--outdir",
-            str(tmp_path / "out"),
-        ],
-        cwd=tmp_path,
-        env=clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    argv = [saved_model_cli(), "run", "--dir", str(path), "--tag_set", "serve", "--signature_def", "serving_default"]
+    run_clean(argv + ["--inputs", f"lr={tmp_path / 'lr.npy'}", "--outdir", str(tmp_path / "out")], tmp_path)
     hr = np.load(tmp_path / "out" / "hr.npy")
     assert hr.shape == (1, 8, 32, 32, 1)
     expected = keras_output(model, np.full((1, 8, 4, 4, 1), 50.0, "float32"))

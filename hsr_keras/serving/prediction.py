@@ -384,18 +384,22 @@ def predict(
             header = (meta, info, variable, times, lat[keep_rows], lon, model_path, command, members)
             summary["written_sequences"] = _predict_zarr(out, header, fields, run, print_, done, steps, members, seed)
             return summary
-        needed = (
-            4 * times.size * len(meta["levels"]) * keep_rows.size * lon.size * (members or 1)
-        )  # float32, before compression
+        # float32, before compression
+        needed = 4 * times.size * len(meta["levels"]) * keep_rows.size * lon.size * (members or 1)
         with files.publishing(out) as tmp, files.reporting_full_disk(out.parent, needed, "needed at most"):
             opened = _open_output(tmp, meta, info, variable, times, lat[keep_rows], lon, model_path, command, members)
             with opened as var:
-                if members is None:
-                    _fill(var, run, *fields)
-                else:
-                    for member in range(members):
-                        _fill(var, run, *fields, member=member, seed=seed)
+                _fill_all(var, run, fields, members, seed)
     return summary
+
+
+def _fill_all(var, run, fields, members, seed):
+    """`_fill` once for the best estimate, or once per member with `members`."""
+    if members is None:
+        _fill(var, run, *fields)
+    else:
+        for member in range(members):
+            _fill(var, run, *fields, member=member, seed=seed)
 
 
 def _predict_zarr(out, header, fields, run, print_, done, steps, members, seed):
@@ -423,11 +427,7 @@ def _predict_zarr(out, header, fields, run, print_, done, steps, members, seed):
     writer = zarr_store.SequenceWriter(out, header[2], dims, done)
     try:
         with files.reporting_full_disk(out.parent):
-            if members is None:
-                _fill(writer, run, *fields, writer=writer)
-            else:
-                for member in range(members):
-                    _fill(writer, run, *fields, member=member, seed=seed, writer=writer)
+            _fill_all(writer, run, fields, members, seed)
             zarr_store.finish_store(out)
     except KeyboardInterrupt:
         log.warning("%s is incomplete: the same command resumes it", out)
@@ -470,11 +470,10 @@ def _fill(
     verbose,
     member=None,
     seed=0,
-    writer=None,
 ):
     """Predict every field into `var`; with `member`, that realization, `run` taking `(lr, seed)` (`member_stream`).
 
-    With `writer` (a Zarr store's `SequenceWriter`), sequences it has finished are skipped and
+    When `var` is a Zarr store's `SequenceWriter`, sequences it has finished are skipped and
     each other one is written as a region once its levels are predicted.
     """
     from tqdm import tqdm
@@ -484,6 +483,7 @@ def _fill(
     def where(level):
         return level_words(level).removeprefix("at ")
 
+    writer = var if isinstance(var, zarr_store.SequenceWriter) else None
     flip = meta["descending_lat"]
     start = 0
     desc = "predicting" if member is None else f"member {member + 1}"

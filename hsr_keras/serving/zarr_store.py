@@ -142,9 +142,8 @@ def finish_store(path):
 
     group = zarr.open_group(str(path), mode="r+")
     group.attrs[COMPLETE] = True
-    with (
-        warnings.catch_warnings()
-    ):  # zarr notes that consolidated metadata is not in the v3 spec (yet); xarray reads it
+    # zarr notes that consolidated metadata is not in the v3 spec (yet); xarray reads it
+    with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "Consolidated metadata", UserWarning)
         zarr.consolidate_metadata(str(path))
     shutil.rmtree(done_folder(path), ignore_errors=True)
