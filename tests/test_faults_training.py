@@ -147,6 +147,67 @@ def test_killed_fit_resumes_and_keeps_the_best_generator(small_build, tmp_path):
     assert not (out / "backup").exists() and not list(out.glob(".*"))  # no temporaries left
 
 
+def test_an_epoch_killed_before_its_backup_gives_back_its_best_generator(small_build, tmp_path, monkeypatch):
+    """A kill after epoch 2 saved a new best generator but before its backup: the resume starts from epoch 1's."""
+    from hsr_keras.training import run_folder
+    from hsr_keras.training.callbacks import WholeBackup
+
+    class Killed(BaseException):
+        pass
+
+    kept = {}
+
+    class KeepEpochOne(keras.callbacks.Callback):  # runs after the backup: what epoch 1 left
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 0:
+                kept.update({name: (out / name).read_bytes() for name in ("generator.keras", "best.json")})
+
+    save = WholeBackup._save_model
+
+    def killed_in_epoch_two(self):
+        if self._current_epoch == 2:
+            raise Killed
+        save(self)
+
+    out = tmp_path / "run"
+    config = load_config(write_config(tmp_path / "tiny.json", epochs=3, plot_every=100), preset="demo")
+    monkeypatch.setattr(WholeBackup, "_save_model", killed_in_epoch_two)
+    with pytest.raises(Killed):
+        trainer.train(config, small_build, out, verbose=0, extra_callbacks=[KeepEpochOne()])
+    monkeypatch.undo()
+    assert json.loads((out / "best.json").read_text())["epoch"] == 2  # epoch 2 was a new best...
+    assert run_folder.backed_up_epochs(out) == 1  # ...that no backup holds
+
+    run_folder.restore_best(out)
+    assert {name: (out / name).read_bytes() for name in kept} == kept
+    trainer.train(config, small_build, out, verbose=0)
+    val_mse = [float(row["val_mse"]) for row in history_rows(out)]
+    best = json.loads((out / "best.json").read_text())
+    assert len(val_mse) == 3 and (best["epoch"], best["value"]) == (np.argmin(val_mse) + 1, pytest.approx(min(val_mse)))
+
+
+def test_a_backup_without_best_files_leaves_the_run_folder_as_it_is(tmp_path):
+    from hsr_keras.training import run_folder
+
+    backup = tmp_path / "backup"
+    backup.mkdir()
+    (tmp_path / "best.json").write_text(json.dumps({"value": 1.0, "epoch": 3}))
+    (tmp_path / "generator.keras").write_bytes(b"three")
+    for metadata, kept in [
+        ({"epoch": 2}, None),  # a backup written before best files were kept in it
+        ({"epoch": 2, "best_epoch": 2}, {"value": 2.0, "epoch": 1}),  # its files do not match its record
+    ]:
+        (backup / "training_metadata.json").write_text(json.dumps(metadata))
+        if kept is not None:
+            (backup / "best.json").write_text(json.dumps(kept))
+            (backup / "generator.keras").write_bytes(b"one")
+        run_folder.restore_best(tmp_path)
+        assert (tmp_path / "generator.keras").read_bytes() == b"three"
+    (backup / "training_metadata.json").write_text(json.dumps({"epoch": 1, "best_epoch": None}))
+    run_folder.restore_best(tmp_path)  # no epoch before the backup's had a best generator
+    assert not (tmp_path / "generator.keras").exists() and not (tmp_path / "best.json").exists()
+
+
 # -- case 4: check before writing; no silent retraining; history without repeats ------------------
 
 

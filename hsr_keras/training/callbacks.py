@@ -8,6 +8,7 @@ import csv
 import json
 import math
 import os
+import shutil
 from pathlib import Path
 
 import keras
@@ -225,7 +226,15 @@ class WholeBackup(keras.callbacks.BackupAndRestore):
     weights and its number go to a temporary folder beside them, after a check that the disk
     has room (h5py does not fail cleanly when it has not), and replace the previous ones only
     once both are written and synced. A backup that still cannot be read is one line.
+
+    `best` names the run's best generator and its record: each backup keeps them as they were at
+    that epoch (hard links when the file system has them), so that a resume can put them back
+    (`run_folder.restore_best`).
     """
+
+    def __init__(self, backup_dir, best=(), **kwargs):
+        super().__init__(backup_dir, **kwargs)
+        self.best = [Path(path) for path in best]
 
     def on_train_begin(self, logs=None):
         try:
@@ -248,12 +257,26 @@ class WholeBackup(keras.callbacks.BackupAndRestore):
                 staging.mkdir()
                 self.model.save_weights(str(staging / weights.name))
                 record = {"epoch": self._current_epoch, "batch": self._last_batch_seen}
+                if self.best:
+                    record["best_epoch"] = self._keep_best(staging)
                 (staging / metadata.name).write_text(json.dumps(record))
                 files.sync(staging)
-                os.replace(staging / weights.name, weights)
-                os.replace(staging / metadata.name, metadata)
+                for path in [*sorted(set(staging.iterdir()) - {staging / metadata.name}), staging / metadata.name]:
+                    os.replace(path, folder / path.name)  # the record last: it says which epoch the rest is
             finally:
                 files.remove(staging)
+
+    def _keep_best(self, staging):
+        """Link (or copy) the best generator and its record into the backup; the epoch of that record, or None."""
+        present = [path for path in self.best if path.is_file()]
+        if len(present) < len(self.best):
+            return None
+        for path in present:
+            try:
+                os.link(path, staging / path.name)  # the run replaces these files, never rewrites them
+            except OSError:
+                shutil.copy2(path, staging / path.name)
+        return (read_best(staging) or {}).get("epoch")
 
     def _bytes_needed(self, weights):
         """Room for one more backup: the last one's size, or the bytes of the variables and optimizer states, and a margin."""

@@ -8,7 +8,8 @@
     training_curves.png  the history drawn
     evaluation.json      `fit`'s comparison with bicubic
     samples/, logs/      maps every few epochs, TensorBoard logs
-    backup/              Keras' BackupAndRestore: the latest epoch, removed when the run ends
+    backup/              the last whole epoch (Keras' BackupAndRestore) and the best generator
+                         and best.json as they were then; removed when the run ends
     .lock                the process writing the folder (`files.FolderLock`)
 
 A folder holds one of: nothing (a new run), an unfinished run (backup/ is there: the same
@@ -179,6 +180,32 @@ def backed_up_epochs(out):
         return int(json.loads((Path(out) / BACKUP_DIR / "training_metadata.json").read_text())["epoch"])
     except (OSError, ValueError, KeyError, TypeError):
         return 0
+
+
+def restore_best(out):
+    """Put back the best generator and best.json that the backup holds: a resume continues from the last whole epoch.
+
+    An epoch killed after it saved a new best generator but before its backup is done again,
+    and its score comes out a little different (the data arrive in another order); without this
+    the run would keep a generator from that lost epoch, which its history does not show. A
+    backup written before the best generator was kept in it (no `best_epoch`) leaves the folder
+    as it is, and so does one whose best files do not match its record (a kill while it was written).
+    """
+    out = Path(out)
+    try:
+        metadata = json.loads((out / BACKUP_DIR / "training_metadata.json").read_text())
+    except (OSError, ValueError):
+        return
+    if not isinstance(metadata, dict) or "best_epoch" not in metadata:
+        return
+    kept = read_best(out / BACKUP_DIR)
+    if metadata["best_epoch"] is None:
+        files.remove(out / GENERATOR_FILE)
+        files.remove(out / BEST_RECORD)
+    elif kept is not None and kept.get("epoch") == metadata["best_epoch"]:
+        if kept != read_best(out):
+            for name in (GENERATOR_FILE, BEST_RECORD):
+                files.write_bytes(out / name, (out / BACKUP_DIR / name).read_bytes())
 
 
 def history_epochs(out):

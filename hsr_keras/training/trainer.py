@@ -326,6 +326,7 @@ def _fit(gan, config, manifest, inputs, steps, samples, source, out, in_memory, 
         run_folder.prepare(out, overwrite)
         config.save(out / CONFIG_FILE)
         run_folder.write_run(out, source)
+        run_folder.restore_best(out)
         (out / BACKUP_DIR).mkdir(exist_ok=True)
         history, generator_path = _fit_epochs(
             gan, config, manifest, inputs, steps, samples, out, in_memory, verbose, extra_callbacks
@@ -352,7 +353,8 @@ def _fit_epochs(gan, config, manifest, inputs, steps, samples, out, in_memory, v
     if samples is not None:
         cbs.append(SamplePlots(*samples, manifest, out / "samples", every=config.plot_every))
     # Last: an epoch counts as done (for a resume) once its row, checkpoint and maps are written.
-    cbs.append(WholeBackup(str(out / BACKUP_DIR), delete_checkpoint=False))
+    best = (generator_path, out / run_folder.BEST_RECORD)
+    cbs.append(WholeBackup(str(out / BACKUP_DIR), best=best, delete_checkpoint=False))
     splits = [] if in_memory else ["train", "val"] if inputs["validation_data"] is not None else ["train"]
     try:
         with read_errors(manifest, splits):  # a shard found damaged while read: one line naming it
