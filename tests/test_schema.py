@@ -28,7 +28,7 @@ def test_a_record_without_patch_features_is_patch_zero_at_the_corner_given():
     got = parsed(record, corner=(37.0, 105.0))
     assert (got["patch"], got["patch_lat"], got["patch_lon"]) == (0, 37.0, 105.0)
     assert np.isnan(parsed(record)["patch_lat"])
-    assert SCHEMA_VERSION == 2 and READABLE_SCHEMA_VERSIONS == (1, 2)
+    assert SCHEMA_VERSION == 2 and READABLE_SCHEMA_VERSIONS == (1, 2, 3)
 
 
 def test_serialisation_is_deterministic_and_patch_features_only_add_bytes():

@@ -11,6 +11,12 @@ One `tf.train.Example` holds one patch-day at one pressure level (schema version
     patch_lat  float   [1] latitude of the patch's south-west cell   } than one patch: a record
     patch_lon  float   [1] longitude of that cell                    } without them is patch 0
 
+Schema 3 is schema 2 with the extra model inputs of a build made with predictors, static
+fields or time encodings (`contract.inputs`); its records may carry one more feature:
+    predictors bytes   float32 little-endian, shape [T, h, w, P], physical units, at LR, in the
+                       order of the manifest's `predictors`
+A build without them is still written as schema 2.
+
 Shapes are not stored per record: they are the same for every record of a build and live
 in `manifest.json` (`hr_shape`, `lr_shape`), which `parse_example` takes.
 
@@ -28,8 +34,10 @@ import numpy as np
 
 SCALES = (2, 4, 8, 16)
 SCHEMA_VERSION = 2
+# The version of a build with extra inputs (predictors, static fields, time encodings).
+INPUTS_SCHEMA_VERSION = 3
 # Versions this code reads: 1 is 2 with a single patch.
-READABLE_SCHEMA_VERSIONS = (1, 2)
+READABLE_SCHEMA_VERSIONS = (1, 2, 3)
 MANIFEST_NAME = "manifest.json"
 SPLITS = ("train", "val", "test")
 SHARD_SUFFIX = ".tfrecord.gz"
@@ -41,10 +49,11 @@ def shard_name(split, index, count):
     return f"{split}-{index:05d}-of-{count:05d}{SHARD_SUFFIX}"
 
 
-def serialize_example(hr, lr, times, level, region, patch=None):
+def serialize_example(hr, lr, times, level, region, patch=None, predictors=None):
     """Serialise one patch-day to bytes, deterministically (same input, same bytes).
 
     `patch`: (index, corner latitude, corner longitude), or None for the only patch of a build.
+    `predictors`: [T, h, w, P] LR predictors (schema 3), or None.
     """
     import tensorflow as tf
 
@@ -64,6 +73,13 @@ def serialize_example(hr, lr, times, level, region, patch=None):
         "level": tf.train.Feature(float_list=tf.train.FloatList(value=[float(level)])),
         "region": tf.train.Feature(bytes_list=tf.train.BytesList(value=[region.encode()])),
     }
+    if predictors is not None:
+        predictors = np.ascontiguousarray(predictors, dtype="<f4")
+        if predictors.ndim != 4 or predictors.shape[:3] != lr.shape:
+            raise ValueError(
+                f"Expected predictors [T,h,w,P] with lr's [T,h,w] {lr.shape}. Received: {predictors.shape}"
+            )
+        feature["predictors"] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[predictors.tobytes()]))
     if patch is not None:
         index, lat, lon = patch
         feature["patch"] = tf.train.Feature(int64_list=tf.train.Int64List(value=[int(index)]))
@@ -73,15 +89,17 @@ def serialize_example(hr, lr, times, level, region, patch=None):
     return example.SerializeToString(deterministic=True)
 
 
-def feature_spec(steps, corner=None):
-    """The `tf.io.parse_example` spec for records with `steps` time steps.
+def feature_spec(steps, corner=None, predictors=0):
+    """The `tf.io.parse_example` spec for records with `steps` time steps (and `predictors` LR channels).
 
     A record without patch features is patch 0 with corner `corner` (lat, lon); NaN if None.
     """
     import tensorflow as tf
 
     lat, lon = (float("nan"), float("nan")) if corner is None else map(float, corner)
+    extra = {"predictors": tf.io.FixedLenFeature([], tf.string)} if predictors else {}
     return {
+        **extra,
         "hr": tf.io.FixedLenFeature([], tf.string),
         "lr": tf.io.FixedLenFeature([], tf.string),
         "time": tf.io.FixedLenFeature([steps], tf.int64),
@@ -93,16 +111,20 @@ def feature_spec(steps, corner=None):
     }
 
 
-def parse_example(serialized, hr_shape, lr_shape, corner=None):
+def parse_example(serialized, hr_shape, lr_shape, corner=None, predictors=0):
     """Parse one serialised record into a dict of tensors: hr [T,H,W], lr [T,h,w], time, level, region, patch,
-    patch_lat, patch_lon.
+    patch_lat, patch_lon, and predictors [T,h,w,P] when `predictors` = P > 0 (schema 3,
+    `len(manifest["predictors"])`).
 
     `corner`: the (lat, lon) of a build's only patch (`manifest["patches"]["corners"][0]`), for
     records that do not carry it (one-patch builds, schema 1); NaN if None.
     """
     import tensorflow as tf
 
-    parsed = tf.io.parse_single_example(serialized, feature_spec(hr_shape[0], corner))
+    parsed = tf.io.parse_single_example(serialized, feature_spec(hr_shape[0], corner, predictors))
     parsed["hr"] = tf.reshape(tf.io.decode_raw(parsed["hr"], tf.float32, little_endian=True), hr_shape)
     parsed["lr"] = tf.reshape(tf.io.decode_raw(parsed["lr"], tf.float32, little_endian=True), lr_shape)
+    if predictors:
+        raw = tf.io.decode_raw(parsed["predictors"], tf.float32, little_endian=True)
+        parsed["predictors"] = tf.reshape(raw, [*lr_shape, predictors])
     return parsed
