@@ -129,3 +129,21 @@ def test_beam_with_a_saved_model(setup, tmp_path):
     assert run_predict([*argv, "--out", local]) == 0
     assert run_predict([*argv, "--out", beam, *BEAM]) == 0
     assert_same_store(beam, local)
+
+
+def test_beam_finishes_a_store_killed_after_its_last_chunk(setup, tmp_path, monkeypatch):
+    out = tmp_path / "hr.zarr"
+    argv = [setup["lr"], "--model", setup["fit"], "--out", out, "--tile", 32]
+    finish = zarr_store.finish_store
+
+    def killed(path):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(zarr_store, "finish_store", killed)
+    assert run_predict(argv) == 130
+    assert len(list(zarr_store.done_folder(out).iterdir())) == 3  # every day written, the store not finished
+    monkeypatch.setattr(zarr_store, "finish_store", finish)
+    calls = count_fields(monkeypatch)
+    assert run_predict([*argv, *BEAM]) == 0 and not calls  # no chunk left: the pipeline only finishes the store
+    assert zarr.open_group(str(out), mode="r").attrs["complete"] is True
+    assert_same_store(out, setup["local"])
