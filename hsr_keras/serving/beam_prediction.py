@@ -22,6 +22,7 @@ be a folder every worker and the launcher see, as for the Beam build (docs/cloud
 """
 
 import dataclasses
+from pathlib import Path
 
 import apache_beam as beam
 import numpy as np
@@ -46,12 +47,12 @@ class ChunkKey:
 class Job:
     """What the workers need, all picklable: the inputs, the model and the options of the launcher's predict."""
 
-    paths: list
+    paths: list  # of Path
     variable: str
     meta: dict
     grid: tuple  # prediction.predict_sequence's (scale, keep_rows, tile, overlap, batch_size, wrap)
     kind: str
-    model_path: str
+    model_path: Path
     clip: bool
     members: int | None
     seed: int
