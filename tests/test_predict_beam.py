@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import xarray as xr
 import zarr
+from test_beam_cloud import DATAFLOW, dataflow_service_stub  # noqa: F401 (a fixture)
 from test_predict import LAT, LEVELS, LON, LR_RES, run_predict
 from test_predict_zarr import DAYS, count_fields
 
@@ -147,3 +148,30 @@ def test_beam_finishes_a_store_killed_after_its_last_chunk(setup, tmp_path, monk
     assert run_predict([*argv, *BEAM]) == 0 and not calls  # no chunk left: the pipeline only finishes the store
     assert zarr.open_group(str(out), mode="r").attrs["complete"] is True
     assert_same_store(out, setup["local"])
+
+
+@pytest.mark.usefixtures("dataflow_service_stub")
+def test_the_dataflow_job_graph_is_built_offline(setup, tmp_path, monkeypatch):
+    """DataflowRunner's own translation with dry_run (test_beam_cloud's stub keeps the job instead of sending it)."""
+    from apache_beam.internal import pickler
+    from apache_beam.portability.api import beam_runner_api_pb2
+
+    from hsr_keras.serving import beam_prediction
+
+    results = []
+    monkeypatch.setattr(beam_prediction, "run_pipeline", lambda pipeline: results.append(pipeline.run()))
+    out = tmp_path / "hr.zarr"
+    image = ["--sdk_container_image", "example.org/hsr-keras:0.1.0", "--beam-option", "dry_run=True"]
+    assert run_predict([setup["lr"], "--model", setup["fit"], "--out", out, "--tile", 32, *DATAFLOW, *image]) == 0
+    (result,) = results
+    transforms = result.job.proto.components.transforms
+    names = {t.unique_name for t in transforms.values()}
+    assert {"Chunks", "Spread", "Read", "Write", "Count", "Finish"} <= names
+    assert any(name.startswith("Predict/") for name in names)  # RunInference's own steps
+    (environment,) = result.job.proto.components.environments.values()
+    assert beam_runner_api_pb2.DockerPayload.FromString(environment.payload).container_image == image[1]
+    read = next(t for t in transforms.values() if t.unique_name == "Read")
+    do_fn = pickler.loads(beam_runner_api_pb2.ParDoPayload.FromString(read.spec.payload).do_fn.payload)[0]
+    assert isinstance(do_fn, beam_prediction.ReadChunk)  # as a worker unpickles it
+    assert do_fn.job.paths == [setup["lr"].resolve()] and do_fn.job.out == str(out)
+    assert zarr.open_group(str(out), mode="r").attrs["complete"] is False  # translated, not run
