@@ -164,15 +164,19 @@ def _run(argv):
     args = parse_args(argv)
     set_quiet(args.quiet)
     command = "python -m hsr_keras.predict " + shlex.join(argv)
-    from hsr_keras.serving.prediction import predict
+    from hsr_keras.serving.prediction import PredictError, predict
     from hsr_keras.serving.saved_model import use_tensorflow_backend
 
     use_tensorflow_backend()
     from hsr_keras.serving import zarr_store
 
     if args.beam_args:  # before any input is read
-        from tfrecords_builder.beam_pipeline import check_pipeline_options
-
+        try:
+            from tfrecords_builder.beam_pipeline import check_pipeline_options
+        except ModuleNotFoundError as err:
+            if err.name != "apache_beam":
+                raise
+            raise PredictError("--runner beam needs Apache Beam: pip install hsr-keras[beam]") from None
         check_pipeline_options(args.beam_args)
     if zarr_store.is_zarr(args.out):  # before the lock, which would make a missing folder
         zarr_store.check_store(args.out, args.overwrite)

@@ -175,3 +175,14 @@ def test_the_dataflow_job_graph_is_built_offline(setup, tmp_path, monkeypatch):
     assert isinstance(do_fn, beam_prediction.ReadChunk)  # as a worker unpickles it
     assert do_fn.job.paths == [setup["lr"].resolve()] and do_fn.job.out == str(out)
     assert zarr.open_group(str(out), mode="r").attrs["complete"] is False  # translated, not run
+
+
+def test_beam_not_installed_is_one_line(setup, tmp_path, monkeypatch, capsys):
+    import sys
+
+    monkeypatch.delitem(sys.modules, "tfrecords_builder.beam_pipeline", raising=False)
+    monkeypatch.setitem(sys.modules, "apache_beam", None)  # an import of it fails as when it is not installed
+    assert run_predict([setup["lr"], "--model", setup["fit"], "--out", tmp_path / "hr.zarr", *BEAM]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "error: --runner beam needs Apache Beam: pip install hsr-keras[beam]", err
+    assert list(tmp_path.iterdir()) == []
