@@ -55,6 +55,11 @@ the export's `sample` signature or the same function of a `.keras` generator; `-
 them: the same seed gives the same bytes. A model without noise is refused. Where tiles
 overlap, two independent draws are cross-faded, which lowers the spread there.
 
+Beam: `--runner beam` predicts into a .zarr store on a Beam runner (`--beam-runner`,
+DirectRunner by default; Dataflow, Flink, Spark with the builder's options) with RunInference:
+the same store, bytes and resume as the local Zarr predict, without a progress bar. See
+docs/serving.md.
+
 Exit status: 0 written, 2 bad input (one line `error: ...`), 1 an internal error, 130 interrupted.
 """
 
@@ -63,6 +68,7 @@ import shlex
 import sys
 
 from hsr_keras.serving.tiling import DEFAULT_BATCH, DEFAULT_OVERLAP, DEFAULT_TILE
+from tfrecords_builder import options as build_options
 from tfrecords_builder.contract import files
 from tfrecords_builder.contract.console import run_command, set_quiet
 
@@ -139,7 +145,15 @@ def parse_args(argv):
         help="replace --out if it exists (default: refuse; a .zarr store of the same run is resumed)",
     )
     parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
-    return parser.parse_args(argv)
+    build_options.add_beam_options(
+        parser,
+        "Beam: the Zarr predict on a Beam runner's workers (RunInference)",
+        "local: this process; beam: an Apache Beam pipeline (pip install hsr-keras[beam]) writing the same .zarr "
+        "store, resumable alike, on the workers of --beam-runner",
+    )
+    args, unknown = parser.parse_known_args(argv)
+    args.beam_args = build_options.beam_args(args, unknown, parser)
+    return args
 
 
 def main(argv=None):
@@ -150,12 +164,20 @@ def _run(argv):
     args = parse_args(argv)
     set_quiet(args.quiet)
     command = "python -m hsr_keras.predict " + shlex.join(argv)
-    from hsr_keras.serving.prediction import predict
+    from hsr_keras.serving.prediction import PredictError, predict
     from hsr_keras.serving.saved_model import use_tensorflow_backend
 
     use_tensorflow_backend()
     from hsr_keras.serving import zarr_store
 
+    if args.beam_args:  # before any input is read
+        try:
+            from tfrecords_builder.beam_pipeline import check_pipeline_options
+        except ModuleNotFoundError as err:
+            if err.name != "apache_beam":
+                raise
+            raise PredictError("--runner beam needs Apache Beam: pip install hsr-keras[beam]") from None
+        check_pipeline_options(args.beam_args)
     if zarr_store.is_zarr(args.out):  # before the lock, which would make a missing folder
         zarr_store.check_store(args.out, args.overwrite)
     else:
@@ -178,6 +200,7 @@ def _run(argv):
             verbose=not args.quiet,
             members=args.members,
             seed=args.seed,
+            beam_args=args.beam_args,
         )
     if not args.quiet:
         print(f"wrote {args.out}")

@@ -67,10 +67,12 @@ from tfrecords_builder.shards import (
 from tfrecords_builder.stats import RunningStats
 from tfrecords_builder.writer import publish
 
-# A worker's bad-input error as Beam passes it on: the original exception (this process's
+# A worker's bad-input error (the builder's, or predict's PredictError) as Beam passes it on: the original exception (this process's
 # workers) or a RuntimeError holding the worker's traceback (worker processes, Dataflow), both
 # with " [while running '<step>']" appended.
-WORKER_ERROR = re.compile(r"^(OSError|[\w.]*(?:BuildError|InputError)): (.*?)(?: \[while running '[^']*'\])*$", re.M)
+WORKER_ERROR = re.compile(
+    r"^(OSError|[\w.]*(?:BuildError|InputError|PredictError)): (.*?)(?: \[while running '[^']*'\])*$", re.M
+)
 STEP_SUFFIX = re.compile(r"(?: \[while running '[^']*'\])+$")
 
 
@@ -267,17 +269,23 @@ def build_with_beam(cut, command=()):
     prepare_output(out_dir)
     try:
         with files.reporting_full_disk(out_dir, plan.job.bytes_at_most(plan.tasks), "needed at most"):
-            make_pipeline(options, plan).run().wait_until_finish()
-    except Exception as err:
-        one_line = _as_input_error(err)
-        if one_line is err:
-            raise
-        raise one_line from err
+            run_pipeline(make_pipeline(options, plan))
     finally:
         remove_temporaries(out_dir, plan.tasks, plan.job.owner)
     with contextlib.suppress(OSError, ValueError):
         return json.loads((out_dir / MANIFEST_NAME).read_text())
     raise BuildError(f"the Beam pipeline finished without writing {out_dir / MANIFEST_NAME}")
+
+
+def run_pipeline(pipeline):
+    """Run `pipeline` to its end; a worker's bad input (`OSError`, `InputError`) comes back as one, in one line."""
+    try:
+        pipeline.run().wait_until_finish()
+    except Exception as err:
+        one_line = _as_input_error(err)
+        if one_line is err:
+            raise
+        raise one_line from err
 
 
 def _as_input_error(err):

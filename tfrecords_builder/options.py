@@ -202,14 +202,26 @@ INT_BEAM_OPTIONS = ("num_workers", "max_num_workers")
 
 
 def _beam_options(parser):
-    group = parser.add_argument_group("Beam: the same build on a Beam runner's workers")
+    add_beam_options(
+        parser,
+        "Beam: the same build on a Beam runner's workers",
+        "local: a thread pool on this machine; beam: an Apache Beam pipeline (pip install hsr-keras[beam]) "
+        "with the same shards and manifest, on the workers of --beam-runner",
+    )
+
+
+def add_beam_options(parser, title, runner_help):
+    """--runner local|beam, --beam-runner and Beam's named options, for the builder and `predict` alike.
+
+    `beam_args` turns what they parsed (and the options argparse did not know) into Beam's argv.
+    """
+    group = parser.add_argument_group(title)
     group.add_argument(
         "--runner",
         choices=RUNNERS,
         default=DEFAULTS.runner,
-        help="local: a thread pool on this machine; beam: an Apache Beam pipeline (pip install hsr-keras[beam]) "
-        "with the same shards and manifest, on the workers of --beam-runner. Options this command does not know, "
-        "e.g. --direct_num_workers=2 or Dataflow's --machine_type, go to Beam's PipelineOptions",
+        help=f"{runner_help}. Options this command does not know, e.g. --direct_num_workers=2 or Dataflow's "
+        "--machine_type, go to Beam's PipelineOptions",
     )
     group.add_argument(
         "--beam-runner",
@@ -228,8 +240,10 @@ def _beam_options(parser):
     )
 
 
-def _beam_args(args, unknown, parser):
+def beam_args(args, unknown, parser):
     """Beam's argv of a `--runner beam` command line: the runner, the named options, --beam-option's, the rest."""
+    if unknown and args.runner != "beam":
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     named = [f"--{name}={getattr(args, name)}" for name in BEAM_OPTIONS if getattr(args, name) is not None]
     extra = []
     for item in args.beam_option:
@@ -265,9 +279,7 @@ def parse_args(argv):
     """The `BuildConfig` of a command line; Beam's options (named, --beam-option, unknown) go to Beam with `--runner beam`."""
     parser = make_parser()
     args, unknown = parser.parse_known_args(argv)
-    if unknown and args.runner != "beam":
-        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
-    beam = _beam_args(args, unknown, parser)
+    beam = beam_args(args, unknown, parser)
     skip = ("beam_runner", "beam_option", *BEAM_OPTIONS)
     values = {name: getattr(args, name) for name in vars(args) if name not in skip}
     if values["levels"] is None:  # --levels not given: the variable's default (no level for a 2 m target)

@@ -283,6 +283,7 @@ def predict(
     verbose=True,
     members=None,
     seed=0,
+    beam_args=None,
 ):
     """Super-resolve ERA5 files with a model and write the netCDF `out`; returns a summary dict.
 
@@ -290,7 +291,8 @@ def predict(
     `members` N >= 1, N members of the generator's noise along a CF `realization` dimension
     (first), drawn one at a time (memory does not grow with N) from `seed`: the same seed gives
     the same bytes. A model without noise is refused (`PredictError` naming --members) before
-    anything is written.
+    anything is written. With `beam_args` (Beam's argv, e.g. `["--runner=DirectRunner"]`) a Zarr
+    `out` is predicted on that Beam runner (`beam_prediction`), into the same store.
     """
     from tfrecords_builder.contract.era5.reader import Era5Source, expand_inputs
 
@@ -305,6 +307,8 @@ def predict(
     if batch_size < 1:
         raise PredictError(f"--batch-size must be at least 1. Received: {batch_size}")
     zarr_out = zarr_store.is_zarr(out)
+    if beam_args and not zarr_out:
+        raise PredictError(f"--runner beam writes a Zarr store: give an --out ending in .zarr. Received: {out}")
     out = zarr_store.check_store(out, overwrite) if zarr_out else files.check_file(out, overwrite)
     paths = expand_inputs(inputs)
     if out.resolve() in paths:
@@ -382,7 +386,15 @@ def predict(
         fields = (source, sequences, meta, scale, keep_rows, tile, overlap, batch_size, wrap, verbose)
         if zarr_out:
             header = (meta, info, variable, times, lat[keep_rows], lon, model_path, command, members)
-            summary["written_sequences"] = _predict_zarr(out, header, fields, run, print_, done, steps, members, seed)
+            if beam_args:
+                grid = (scale, keep_rows, tile, overlap, batch_size, wrap)
+                job = dict(paths=paths, variable=variable, meta=meta, grid=grid, kind=kind, model_path=model_path)
+                job.update(clip=clip, members=members, seed=seed)
+                summary["written_sequences"] = _predict_beam(beam_args, out, header, fields, job, print_, done, steps)
+            else:
+                summary["written_sequences"] = _predict_zarr(
+                    out, header, fields, run, print_, done, steps, members, seed
+                )
             return summary
         # float32, before compression
         needed = 4 * times.size * len(meta["levels"]) * keep_rows.size * lon.size * (members or 1)
@@ -407,6 +419,20 @@ def _predict_zarr(out, header, fields, run, print_, done, steps, members, seed):
 
     Returns the number of regions this run wrote.
     """
+    dims, done = _open_store(out, header, print_, done, steps, members)
+    writer = zarr_store.SequenceWriter(out, header[2], dims, done)
+    try:
+        with files.reporting_full_disk(out.parent):
+            _fill_all(writer, run, fields, members, seed)
+            zarr_store.finish_store(out)
+    except KeyboardInterrupt:
+        log.warning("%s is incomplete: the same command resumes it", out)
+        raise
+    return writer.written
+
+
+def _open_store(out, header, print_, done, steps, members):
+    """(dimension names, finished chunks) of the store `out`: started afresh when `done` is None, else resumed."""
     meta = header[0]
     if done is None:
 
@@ -417,22 +443,25 @@ def _predict_zarr(out, header, fields, run, print_, done, steps, members, seed):
         chunks = (steps,) + (() if meta.get("surface") else (1,)) + (header[4].size, header[5].size)
         if members is not None:
             chunks = (1, *chunks)
-        dims = zarr_store.start_store(out, write_header, header[2], chunks, print_)
-        done = set()
-    else:
-        import zarr
+        return zarr_store.start_store(out, write_header, header[2], chunks, print_), set()
+    import zarr
 
-        dims = tuple(zarr.open_array(str(out), path=header[2], mode="r").metadata.dimension_names)
-        log.info("resuming %s: %d sequences already written", out, len(done))
-    writer = zarr_store.SequenceWriter(out, header[2], dims, done)
+    log.info("resuming %s: %d sequences already written", out, len(done))
+    return tuple(zarr.open_array(str(out), path=header[2], mode="r").metadata.dimension_names), done
+
+
+def _predict_beam(beam_args, out, header, fields, job, print_, done, steps):
+    """`_predict_zarr` on a Beam runner (`beam_prediction`); returns the number of regions written."""
+    from hsr_keras.serving import beam_prediction
+
+    dims, done = _open_store(out, header, print_, done, steps, job["members"])
+    job = beam_prediction.Job(out=str(out), dims=dims, **job)
     try:
         with files.reporting_full_disk(out.parent):
-            _fill_all(writer, run, fields, members, seed)
-            zarr_store.finish_store(out)
+            return beam_prediction.predict_with_beam(beam_args, job, fields[1], done)
     except KeyboardInterrupt:
         log.warning("%s is incomplete: the same command resumes it", out)
         raise
-    return writer.written
 
 
 def _log_plan(summary, info, all_times):
@@ -478,13 +507,8 @@ def _fill(
     """
     from tqdm import tqdm
 
-    from tfrecords_builder.contract.era5.reader import level_words
-
-    def where(level):
-        return level_words(level).removeprefix("at ")
-
     writer = var if isinstance(var, zarr_store.SequenceWriter) else None
-    flip = meta["descending_lat"]
+    grid = (scale, keep_rows, tile, overlap, batch_size, wrap)
     start = 0
     desc = "predicting" if member is None else f"member {member + 1}"
     with tqdm(total=len(sequences) * len(meta["levels"]), unit="field", desc=desc, disable=not verbose, delay=1) as bar:
@@ -494,32 +518,46 @@ def _fill(
                 bar.update(len(meta["levels"]))
                 continue
             lr = source.read(sequence)  # [levels, T, h, w], latitude ascending
-            for k, level in enumerate(meta["levels"]):
-                if not np.isfinite(lr[k]).all():
-                    bad = np.datetime64(int(sequence[np.flatnonzero(~np.isfinite(lr[k]).all(axis=(1, 2)))[0]]), "s")
-                    raise PredictError(
-                        f"the input has missing or non-finite values at {bad}, {where(level)}: fill or drop them"
-                    )
-                problem = implausibility(lr[k])
-                if problem:
-                    day = np.datetime64(int(sequence[0]), "s").astype("datetime64[D]")
-                    raise PredictError(f"the input {where(level)} on {day} is not relative humidity: {problem}")
-                model = run if member is None else member_stream(run, seed, member, index, k)
-                hr = predict_field(model, lr[k], scale, tile, overlap, batch_size, wrap)[:, keep_rows]
-                if not np.isfinite(hr).all():
-                    raise PredictError(
-                        f"the model produced non-finite values at {np.datetime64(int(sequence[0]), 's')}, {where(level)}"
-                    )
-                at = (
-                    (slice(start, start + len(sequence)),)
-                    if meta.get("surface")
-                    else (slice(start, start + len(sequence)), k)
-                )
-                var[at if member is None else (member, *at)] = hr[:, ::-1] if flip else hr
+            for k, hr in enumerate(predict_sequence(run, lr, sequence, meta, grid, index, member, seed)):
+                var[field_at(meta, start, len(sequence), k, member)] = hr
                 bar.update()
             if writer is not None:
                 writer.finish(member, index, start, len(sequence))
             start += len(sequence)
+
+
+def field_at(meta, start, length, level, member=None):
+    """The output variable's index of one level's field of the sequence at times `start`.. `start + length`."""
+    at = (slice(start, start + length),) if meta.get("surface") else (slice(start, start + length), level)
+    return at if member is None else (member, *at)
+
+
+def predict_sequence(run, lr, sequence, meta, grid, index, member=None, seed=0):
+    """Yield each level's fine field [T, H, W] of one sequence, rows in the output's order; the input checked first.
+
+    `lr` is the sequence's [levels, T, h, w], latitude ascending; `grid` is (scale, keep_rows,
+    tile, overlap, batch_size, wrap). `predict` and the Beam path (`beam_prediction`) both
+    predict through here, so they give the same numbers.
+    """
+    from tfrecords_builder.contract.era5.reader import level_words
+
+    scale, keep_rows, tile, overlap, batch_size, wrap = grid
+    for k, level in enumerate(meta["levels"]):
+        where = level_words(level).removeprefix("at ")
+        if not np.isfinite(lr[k]).all():
+            bad = np.datetime64(int(sequence[np.flatnonzero(~np.isfinite(lr[k]).all(axis=(1, 2)))[0]]), "s")
+            raise PredictError(f"the input has missing or non-finite values at {bad}, {where}: fill or drop them")
+        problem = implausibility(lr[k])
+        if problem:
+            day = np.datetime64(int(sequence[0]), "s").astype("datetime64[D]")
+            raise PredictError(f"the input {where} on {day} is not relative humidity: {problem}")
+        model = run if member is None else member_stream(run, seed, member, index, k)
+        hr = predict_field(model, lr[k], scale, tile, overlap, batch_size, wrap)[:, keep_rows]
+        if not np.isfinite(hr).all():
+            raise PredictError(
+                f"the model produced non-finite values at {np.datetime64(int(sequence[0]), 's')}, {where}"
+            )
+        yield hr[:, ::-1] if meta["descending_lat"] else hr
 
 
 @contextlib.contextmanager
