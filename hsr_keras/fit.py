@@ -177,7 +177,9 @@ def _is_chief(args, demo):
 
     backend = "jax" if args.strategy == "data-parallel" else "tensorflow"
     if keras.backend.backend() != backend:
-        what = "Keras' DataParallel over JAX devices" if backend == "jax" else "TensorFlow's MultiWorkerMirroredStrategy"
+        what = (
+            "Keras' DataParallel over JAX devices" if backend == "jax" else "TensorFlow's MultiWorkerMirroredStrategy"
+        )
         raise InputError(
             f"--strategy {args.strategy} is {what}: it needs KERAS_BACKEND={backend} "
             f"(this process runs {keras.backend.backend()})"

@@ -257,7 +257,9 @@ def train(config, data, out, strategy="default", verbose=1, extra_callbacks=(), 
     if strategy == "data-parallel":
         task = join_data_parallel(config)
     if task is not None and in_memory:
-        raise TrainingError(f"strategy={strategy!r} across processes trains on a TFRecord build (--data), not on arrays")
+        raise TrainingError(
+            f"strategy={strategy!r} across processes trains on a TFRecord build (--data), not on arrays"
+        )
     if strategy == "multi-worker":
         _multi_worker_strategy()  # before any other TensorFlow op: the collectives are set up at startup
     if task is not None and not task.chief:
@@ -306,7 +308,10 @@ def _train(config, data, manifest, source, out, shown, resumed_at, strategy, ver
             samples = load_split(manifest, "val", limit=config.plot_samples) if has_val else None
         with _distribution_scope(strategy), _strategy_scope(strategy):
             gan = build_gan(config, manifest, steps, epoch=max(resumed_at - 1, 0))
-        with _distribution_scope(strategy), run_folder.lock(out, command=f"training {config.architecture} on {source} for {shown}"):
+        with (
+            _distribution_scope(strategy),
+            run_folder.lock(out, command=f"training {config.architecture} on {source} for {shown}"),
+        ):
             # Checked again under the lock: another process may have written the folder meanwhile.
             run_folder.check(config, out, source=source, overwrite=overwrite)
             history, generator_path = _fit(
