@@ -94,6 +94,7 @@ def two_device_worker(folder):
     )
 
 
+@pytest.mark.slow  # two tiny runs of two epochs: about a minute on 2 CPU cores
 def test_two_devices_train_as_one_device_on_the_global_batch(tmp_path):
     pytest.importorskip("jax")
     code = f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import test_data_parallel as t; "
