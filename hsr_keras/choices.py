@@ -30,10 +30,12 @@ PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 # Generator architectures: "paper" (Fig. 3), or a baseline of Table 3: "srcnn", "srgan".
 ARCHITECTURES = ("paper", "srcnn", "srgan")
 
-# tf.distribute strategies of `hsr_keras.training.trainer.train`: "mirrored" uses every visible GPU
+# Distribution strategies of `hsr_keras.training.trainer.train`: "mirrored" uses every visible GPU
 # (or logical CPU device) of one process; "multi-worker" trains across processes (hosts), as the
-# TF_CONFIG environment variable describes them (docs/scale.md).
-STRATEGIES = ("default", "mirrored", "multi-worker")
+# TF_CONFIG environment variable describes them (both tf.distribute: TensorFlow); "data-parallel"
+# is Keras' DataParallel over every JAX device of one process, or of several processes as the
+# KERAS_DISTRIBUTION_* environment variables describe them (JAX) (docs/scale.md).
+STRATEGIES = ("default", "mirrored", "multi-worker", "data-parallel")
 
 # KerasTuner search algorithms of `python -m hsr_keras.tune`, and the validation logs of
 # `SuperResolutionGAN.test_step` a search may optimise, with the direction that improves them.

@@ -27,8 +27,11 @@ Strategies (--strategy):
   default       one device (the first GPU, or the CPU)
   mirrored      every visible GPU (or logical CPU device) of this process
   multi-worker  the processes or hosts that TF_CONFIG names; the chief writes --out (docs/scale.md)
-Each worker of multi-worker runs this command with the same arguments, --data included. The
-config's batch_size is the global batch, split over all devices and workers.
+  data-parallel  KERAS_BACKEND=jax: every JAX device of this process, or of the processes that the
+                KERAS_DISTRIBUTION_* variables name; process 0 writes --out (docs/scale.md)
+Each worker of multi-worker (each process of data-parallel) runs this command with the same
+arguments, --data included. The config's batch_size is the global batch, split over all devices
+and workers.
 
 Exit status: 0 done, 1 training diverged (or a bug: with its traceback), 2 bad input (one
 line), 130 interrupted.
@@ -73,7 +76,7 @@ def parse_args(argv):
         "--strategy",
         choices=STRATEGIES,
         default="default",
-        help="tf.distribute strategy (one line each under 'Strategies' above). Default: default",
+        help="distribution strategy (one line each under 'Strategies' above). Default: default",
     )
     parser.add_argument("--eval-split", default="val", help="split evaluated against bicubic at the end. Default: val")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -108,7 +111,7 @@ def run(args):
 
     demo = args.data is None
     out = Path(args.out or ("runs/demo" if demo else "runs/fit"))
-    if args.strategy == "multi-worker" and not _is_chief(args, demo):
+    if args.strategy in ("multi-worker", "data-parallel") and not _is_chief(args, demo):
         return _train_as_worker(args, out)
     config = load_config(
         args.config,
@@ -118,6 +121,10 @@ def run(args):
         precision=args.precision,
         seed=args.seed,
     )
+    if args.strategy == "data-parallel":
+        from hsr_keras.training import trainer
+
+        trainer.join_data_parallel(config)  # the batch splits over the devices: checked before the demo data
     run_folder.check(config, out, overwrite=args.overwrite)  # before the lock, which makes the folder
     # One fit per folder, from here to evaluation.json: a second one is refused before it loads anything.
     with run_folder.lock(out, command=f"python -m hsr_keras.fit --out {out}"):
@@ -165,25 +172,36 @@ def _train_and_compare(args, config, out, demo):
 
 
 def _is_chief(args, demo):
-    """Whether this process writes --out: checks --strategy multi-worker's needs first (one line each)."""
+    """Whether this process writes --out: checks --strategy multi-worker's or data-parallel's needs first (one line each)."""
     import keras
 
-    from hsr_keras.training import cluster
-
-    if keras.backend.backend() != "tensorflow":
+    backend = "jax" if args.strategy == "data-parallel" else "tensorflow"
+    if keras.backend.backend() != backend:
+        what = (
+            "Keras' DataParallel over JAX devices" if backend == "jax" else "TensorFlow's MultiWorkerMirroredStrategy"
+        )
         raise InputError(
-            "--strategy multi-worker is TensorFlow's MultiWorkerMirroredStrategy: it needs KERAS_BACKEND=tensorflow "
+            f"--strategy {args.strategy} is {what}: it needs KERAS_BACKEND={backend} "
             f"(this process runs {keras.backend.backend()})"
         )
-    task = cluster.read_task()
+    task = _task(args.strategy)
+    if task is None:
+        return True
     if demo:
-        raise InputError("--strategy multi-worker trains on a build every worker can read: give --data")
+        raise InputError(f"--strategy {args.strategy} trains on a build every process can read: give --data")
     return task.chief
+
+
+def _task(strategy):
+    """This process's `cluster.Task` (None: data-parallel on one process)."""
+    from hsr_keras.training import cluster
+
+    return cluster.read_task() if strategy == "multi-worker" else cluster.read_processes()
 
 
 def _train_as_worker(args, out):
     """A worker other than the chief: the same checks and training, nothing written in --out, no evaluation."""
-    from hsr_keras.training import cluster, trainer
+    from hsr_keras.training import trainer
     from tfrecords_builder.contract.manifest import read_manifest
 
     config = load_config(
@@ -201,7 +219,7 @@ def _train_as_worker(args, out):
     trainer.train(
         config, args.data, out, strategy=args.strategy, verbose=0 if args.quiet else 1, overwrite=args.overwrite
     )
-    print(f"{cluster.read_task().name} done: the chief writes {out}/")
+    print(f"{_task(args.strategy).name} done: the chief writes {out}/")
     return 0
 
 

@@ -1,4 +1,7 @@
-"""The cluster of a multi-worker run, read from the `TF_CONFIG` environment variable; imports nothing heavy.
+"""The processes of a run across processes, read from environment variables; imports nothing heavy.
+
+`--strategy multi-worker` (TensorFlow) reads `TF_CONFIG` (`read_task`); `--strategy
+data-parallel` (JAX) reads Keras' `KERAS_DISTRIBUTION_*` variables (`read_processes`).
 
 `tf.distribute.MultiWorkerMirroredStrategy` reads `TF_CONFIG` itself, but a wrong one makes it
 wait for workers that never come or fail deep in gRPC; here it is checked first, in one line
@@ -10,6 +13,14 @@ A `TF_CONFIG` looks like::
     {"cluster": {"worker": ["host1:12345", "host2:12345"]}, "task": {"type": "worker", "index": 0}}
 
 The chief is the task of type "chief" when the cluster has one, else worker 0 (TensorFlow's rule).
+
+A JAX run across processes sets, on every process (docs/scale.md)::
+
+    KERAS_DISTRIBUTION_JOB_ADDRESSES=host1:12345,host2:12345   # the first is the coordinator
+    KERAS_DISTRIBUTION_NUM_PROCESSES=2
+    KERAS_DISTRIBUTION_PROCESS_ID=0                            # 1 on host2
+
+Process 0 is the chief. Without the three variables the run is one process.
 """
 
 import json
@@ -20,11 +31,15 @@ from hsr_keras.training.run_folder import TrainingError
 
 TF_CONFIG = "TF_CONFIG"
 TASK_TYPES = ("chief", "worker")
+JOB_ADDRESSES = "KERAS_DISTRIBUTION_JOB_ADDRESSES"
+NUM_PROCESSES = "KERAS_DISTRIBUTION_NUM_PROCESSES"
+PROCESS_ID = "KERAS_DISTRIBUTION_PROCESS_ID"
 
 
 @dataclass(frozen=True)
 class Task:
-    """This process in the cluster: its type, its index, the number of workers and whether it is the chief."""
+    """This process in the cluster: its type ("chief", "worker" or JAX's "process"), its index, the number of
+    workers and whether it is the chief."""
 
     type: str
     index: int
@@ -32,7 +47,7 @@ class Task:
 
     @property
     def chief(self):
-        return self.type == "chief" or (self.type == "worker" and self.index == 0 and not self._has_chief)
+        return self.type == "chief" or (self.index == 0 and not self._has_chief)
 
     _has_chief: bool = False
 
@@ -77,3 +92,48 @@ def read_task(environ=None):
         )
     workers = sum(len(v) for v in cluster.values())
     return Task(kind, index, workers, _has_chief="chief" in cluster)
+
+
+def read_processes(environ=None):
+    """This process of a JAX run across processes (a `Task` of type "process"), or None for one process.
+
+    Reads `KERAS_DISTRIBUTION_JOB_ADDRESSES`, `_NUM_PROCESSES` and `_PROCESS_ID` (the variables
+    `keras.distribution.initialize` reads); `TrainingError` when some are set and others not, or
+    when they disagree. A count of 1 is one process.
+    """
+    environ = os.environ if environ is None else environ
+    names = (JOB_ADDRESSES, NUM_PROCESSES, PROCESS_ID)
+    values = {name: environ.get(name, "").strip() for name in names}
+    if not any(values.values()):
+        return None
+    missing = [name for name in names if not values[name]]
+    if missing:
+        raise TrainingError(
+            f"--strategy data-parallel across processes needs {', '.join(names)} on every process; "
+            f"{' and '.join(missing)} not set (see docs/scale.md)"
+        )
+    count, index = _whole(NUM_PROCESSES, values[NUM_PROCESSES]), _whole(PROCESS_ID, values[PROCESS_ID])
+    if count < 1 or not 0 <= index < count:
+        raise TrainingError(
+            f"{PROCESS_ID} must be one of 0..{NUM_PROCESSES}-1 and {NUM_PROCESSES} at least 1. Received: "
+            f"{NUM_PROCESSES}={count}, {PROCESS_ID}={index}"
+        )
+    addresses = values[JOB_ADDRESSES].split(",")
+    if len(addresses) not in (1, count) or not all(_is_address(a) for a in addresses):
+        raise TrainingError(
+            f"{JOB_ADDRESSES} must be host:port of the coordinator (process 0), or of all {count} processes, "
+            f"comma-separated. Received: {JOB_ADDRESSES}={values[JOB_ADDRESSES]}"
+        )
+    return None if count == 1 else Task("process", index, count)
+
+
+def _whole(name, text):
+    try:
+        return int(text)
+    except ValueError:
+        raise TrainingError(f"{name} must be a whole number. Received: {name}={text}") from None
+
+
+def _is_address(text):
+    host, _, port = text.strip().rpartition(":")
+    return bool(host) and port.isdigit()

@@ -12,7 +12,9 @@ folder (`run_folder.lock`); nothing is written outside the output folder.
 
 With `strategy="multi-worker"` every process of the cluster (`TF_CONFIG`, `training.cluster`)
 runs `train` with the same arguments; the chief writes the run folder, the other workers write
-theirs in a temporary folder that is removed when they finish (docs/scale.md).
+theirs in a temporary folder that is removed when they finish (docs/scale.md). The same holds for
+`strategy="data-parallel"` (JAX) across processes (`KERAS_DISTRIBUTION_*`, `cluster.read_processes`):
+process 0 writes the run folder.
 """
 
 import contextlib
@@ -162,7 +164,7 @@ def _optimizer(config, learning_rate, updates_per_epoch, epochs):
     return keras.optimizers.Adam(schedule, beta_1=config.beta_1, beta_2=config.beta_2)
 
 
-def dataset_inputs(config, manifest):
+def dataset_inputs(config, manifest, strategy="default"):
     """`Model.fit` arguments for a TFRecord build: the train split shuffled and repeated, and the val split if any.
 
     `config.batch_size` is the global batch. Under a multi-worker strategy every worker reads
@@ -170,13 +172,19 @@ def dataset_inputs(config, manifest):
     (`AutoShardPolicy.DATA`): the batches are those of a one-process run whatever the number of
     workers and shards (FILE sharding would need at least as many shards as workers, and
     shards of equal sizes, or the workers' step counts differ and the run hangs).
+
+    Under `strategy="data-parallel"` the val split comes in whole global batches too: JAX
+    splits every batch evenly over the devices (the last `examples % batch_size` are not scored).
     """
     train_ds = _data_sharded(
         make_dataset(
             manifest, "train", config.batch_size, shuffle=True, repeat=True, seed=config.seed, drop_remainder=True
         )
     )
-    val_ds = _data_sharded(make_dataset(manifest, "val", config.batch_size)) if "val" in manifest["splits"] else None
+    whole = strategy == "data-parallel"
+    val_ds = None
+    if "val" in manifest["splits"]:
+        val_ds = _data_sharded(make_dataset(manifest, "val", config.batch_size, drop_remainder=whole))
     # The dataset shuffles itself.
     return dict(
         x=train_ds,
@@ -224,6 +232,13 @@ def train(config, data, out, strategy="default", verbose=1, extra_callbacks=(), 
     precision policy to `config.precision`; the caller's policy is restored afterwards, also
     when training fails.
 
+    With `strategy="data-parallel"` (JAX) the GAN is trained under `keras.distribution.DataParallel`
+    over every device: each batch (of `config.batch_size`, the global batch) is split evenly over
+    them, and only whole batches are used (in memory too: the last `examples % batch_size` of the
+    arrays are left out). Across processes (`KERAS_DISTRIBUTION_*`, a TFRecord build), JAX's
+    distributed runtime joins them first; the processes then follow the multi-worker rules below,
+    process 0 as the chief.
+
     With `strategy="multi-worker"` (TensorFlow, a TFRecord build) each process of the cluster
     calls `train` with the same arguments. The chief writes `out` as above; another worker checks
     `out` without writing it, resumes from its backup/ when it has one (a shared folder, or the
@@ -239,9 +254,13 @@ def train(config, data, out, strategy="default", verbose=1, extra_callbacks=(), 
     out = Path(out)
     mode = check_run(config, manifest, out, strategy=strategy, source=source, overwrite=overwrite)
     task = cluster.read_task() if strategy == "multi-worker" else None
-    if task is not None:
-        if in_memory:
-            raise TrainingError("strategy='multi-worker' trains on a TFRecord build (--data), not on arrays in memory")
+    if strategy == "data-parallel":
+        task = join_data_parallel(config)
+    if task is not None and in_memory:
+        raise TrainingError(
+            f"strategy={strategy!r} across processes trains on a TFRecord build (--data), not on arrays"
+        )
+    if strategy == "multi-worker":
         _multi_worker_strategy()  # before any other TensorFlow op: the collectives are set up at startup
     if task is not None and not task.chief:
         scratch = Path(tempfile.mkdtemp(prefix=f"hsr-keras-{task.type}{task.index}-"))
@@ -282,14 +301,17 @@ def _train(config, data, manifest, source, out, shown, resumed_at, strategy, ver
     keras.mixed_precision.set_global_policy(config.precision)
     try:
         if in_memory:
-            inputs, steps, samples = _array_inputs(config, data)
+            inputs, steps, samples = _array_inputs(config, data, whole_batches=strategy == "data-parallel")
         else:
-            inputs, steps = dataset_inputs(config, manifest), steps_per_epoch(manifest, config.batch_size)
+            inputs, steps = dataset_inputs(config, manifest, strategy), steps_per_epoch(manifest, config.batch_size)
             has_val = inputs["validation_data"] is not None
             samples = load_split(manifest, "val", limit=config.plot_samples) if has_val else None
-        with _strategy_scope(strategy):
+        with _distribution_scope(strategy), _strategy_scope(strategy):
             gan = build_gan(config, manifest, steps, epoch=max(resumed_at - 1, 0))
-        with run_folder.lock(out, command=f"training {config.architecture} on {source} for {shown}"):
+        with (
+            _distribution_scope(strategy),
+            run_folder.lock(out, command=f"training {config.architecture} on {source} for {shown}"),
+        ):
             # Checked again under the lock: another process may have written the folder meanwhile.
             run_folder.check(config, out, source=source, overwrite=overwrite)
             history, generator_path = _fit(
@@ -382,6 +404,13 @@ def check_run(config, manifest, out, strategy="default", source=None, overwrite=
                 f"(this process runs {keras.backend.backend()})"
             )
         cluster.read_task()
+    if strategy == "data-parallel":
+        if keras.backend.backend() != "jax":
+            raise TrainingError(
+                "strategy='data-parallel' is Keras' DataParallel over JAX devices: it needs KERAS_BACKEND=jax "
+                f"(this process runs {keras.backend.backend()}; under TensorFlow use 'mirrored' or 'multi-worker')"
+            )
+        cluster.read_processes()
     if "train" not in manifest["splits"]:
         raise TrainingError(f"the data has no train split (it has {', '.join(sorted(manifest['splits']))})")
     std = manifest["stats"].get("std")
@@ -397,24 +426,72 @@ def _finite_weights(model):
     return all(np.isfinite(keras.ops.convert_to_numpy(w)).all() for w in model.weights)
 
 
-def _array_inputs(config, data):
-    """`fit` arguments, updates per epoch and plotted samples for `InMemoryData` (numpy arrays)."""
+def _array_inputs(config, data, whole_batches=False):
+    """`fit` arguments, updates per epoch and plotted samples for `InMemoryData` (numpy arrays).
+
+    `whole_batches`: the arrays cut to whole batches (the last `examples % batch_size` left out),
+    for a data-parallel run, which splits every batch evenly over the devices.
+    """
     x, y = data.train.model_inputs()
     val = data.val
     samples = None if val is None else tuple(array[: config.plot_samples] for array in val)
-    inputs = dict(
-        x=x,
-        y=y,
-        batch_size=config.batch_size,
-        validation_data=None if val is None else val.model_inputs(),
-        shuffle=True,
-    )
+    val = None if val is None else val.model_inputs()
+    if whole_batches:
+        x, y = _whole_batches((x, y), config.batch_size, "train")
+        val = None if val is None else _whole_batches(val, config.batch_size, "val")
+    inputs = dict(x=x, y=y, batch_size=config.batch_size, validation_data=val, shuffle=True)
     return inputs, math.ceil(len(x) / config.batch_size), samples
+
+
+def _whole_batches(arrays, batch_size, split):
+    whole = len(arrays[0]) // batch_size * batch_size
+    if not whole:
+        raise TrainingError(
+            f"the {split} split has {len(arrays[0])} examples, fewer than one batch of {batch_size}: lower batch_size"
+        )
+    return tuple(array[:whole] for array in arrays)
+
+
+def join_data_parallel(config):
+    """This process of a `strategy="data-parallel"` run (a `cluster.Task`, None for one process), once joined.
+
+    Joins the other processes (JAX's distributed runtime: it waits for all of them) and checks that
+    the global batch splits evenly over all their devices (`TrainingError` otherwise). Writes nothing.
+    """
+    task = cluster.read_processes()
+    devices = _data_parallel().device_mesh.devices.size
+    if config.batch_size % devices:
+        raise TrainingError(
+            f"batch_size {config.batch_size} does not split evenly over the {devices} devices of "
+            f"strategy='data-parallel': choose a multiple of {devices} (--batch-size)"
+        )
+    return task
+
+
+@functools.cache
+def _data_parallel():
+    """One per process: Keras' `DataParallel` over every JAX device, of every process of the run.
+
+    Across processes (`KERAS_DISTRIBUTION_*`) it first joins them with `keras.distribution.initialize`
+    (`jax.distributed`, which reads the same variables), before JAX starts any computation; on
+    CPUs the cross-process all-reduce runs on gloo (JAX has none by default).
+    """
+    import jax
+
+    if cluster.read_processes() is not None:
+        jax.config.update("jax_cpu_collectives_implementation", "gloo")
+        keras.distribution.initialize()
+    return keras.distribution.DataParallel()
+
+
+def _distribution_scope(strategy):
+    """JAX's `DataParallel` scope for `strategy="data-parallel"` (the build's variables, fit's batches), or none."""
+    return _data_parallel().scope() if strategy == "data-parallel" else contextlib.nullcontext()
 
 
 def _strategy_scope(strategy):
     """The scope the GAN is built in: a `tf.distribute.MirroredStrategy`'s, a `MultiWorkerMirroredStrategy`'s, or none."""
-    if strategy == "default":
+    if strategy in ("default", "data-parallel"):
         return contextlib.nullcontext()
     if keras.backend.backend() != "tensorflow":
         raise ValueError(f"strategy={strategy!r} is a tf.distribute strategy: it needs KERAS_BACKEND=tensorflow")
