@@ -50,7 +50,7 @@ def test_an_unknown_schema_version_is_refused_in_one_line(tmp_path):
     with pytest.raises(ManifestError, match="has schema version 0, this code reads 1, 2, 3: rebuild the data"):
         read_manifest(tmp_path)
     write_readable_json({**V1, "schema_version": "2"}, tmp_path / "manifest.json")  # a string, hand-edited
-    with pytest.raises(ManifestError, match="has schema version '2', this code reads 1, 2: rebuild the data"):
+    with pytest.raises(ManifestError, match="has schema version '2', this code reads 1, 2, 3: rebuild the data"):
         read_manifest(tmp_path)
 
 
