@@ -218,3 +218,24 @@ def test_a_static_field_in_other_units_is_refused(tiny, tmp_path, capsys):
     metres = write_single_level(tmp_path / "metres.nc", z=(geopotential / STANDARD_GRAVITY, "m"))
     err = refused(capsys, [tiny / "r.nc", metres], tmp_path / "out", *TINY, "--static", "orography")
     assert f"'z' in {metres} has units 'm'; expected geopotential in m**2 s**-2" in err
+
+
+def test_the_target_comes_from_r_beside_a_file_of_t_and_q_it_could_be_derived_from(tiny, tmp_path):
+    t = known_values(TIMES.values, LAT, LON, offset=200.0)[:, None]
+    with xr.open_dataset(tiny / "t.nc") as ds_t:
+        both = ds_t.load().assign(q=(ds_t["t"].dims, t * 1e-6, {"units": "kg kg**-1"}))
+    both.to_netcdf(tmp_path / "tq.nc")
+    alone = build([tiny / "r.nc"], tmp_path / "alone", *TINY)
+    beside = build([tiny / "r.nc", tmp_path / "tq.nc"], tmp_path / "beside", *TINY, "--predictors", "t@300", "q@300")
+    assert beside["stats"] == alone["stats"]
+    assert beside["predictors"][1]["mean"] == pytest.approx(beside["predictors"][0]["mean"] * 1e-6)
+
+
+def test_a_nan_in_a_predictor_skips_its_patch_and_says_which(tiny, tmp_path):
+    t = known_values(TIMES.values, LAT, LON, offset=200.0)[:, None]
+    t[6, 0, 14, 6] = np.nan  # 2020-01-01 06:00 at 41.5N 111.5E: in patch 0, the south-west one
+    holed = write_era5(tmp_path / "t.nc", TIMES, values=t, units="K", variable="t")
+    manifest = build([tiny / "r.nc", holed], tmp_path / "b", *TINY, "--predictors", "t@300")
+    skipped = manifest["splits"]["train"]["skipped"]
+    assert skipped == [{"date": "2020-01-01", "level": 300, "reason": "NaN at 06:00 in predictor t@300", "patch": 0}]
+    assert manifest["splits"]["train"]["examples"] == 2 * 4 - 1

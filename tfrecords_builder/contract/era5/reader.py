@@ -98,12 +98,11 @@ def is_single_level(variable):
     return is_surface(variable) or SHORT_NAMES.get(variable, variable) in SINGLE_LEVEL_FIELDS
 
 
-def holds(ds, variable):
-    """Whether a dataset (as opened) holds `variable`, or what it is derived from, with (or, for a single-level
-    variable, without) a level dimension: with several inputs, some may hold other variables or levels."""
-    needed = {variable, *DERIVED.get(variable, ())}
-    ds = normalise(ds[[v for v in ds.data_vars if SHORT_NAMES.get(v, v) in needed]])
-    names = [variable] if variable in ds.data_vars else list(DERIVED.get(variable, ()))
+def holds(ds, variable, derived=False):
+    """Whether a dataset (as opened) holds `variable` (`derived`: what it is derived from, `DERIVED`) with (or, for a
+    single-level variable, without) a level dimension: with several inputs, some may hold other variables or levels."""
+    names = list(DERIVED.get(variable, ())) if derived else [variable]
+    ds = normalise(ds[[v for v in ds.data_vars if SHORT_NAMES.get(v, v) in names]])
     return bool(names) and all(
         name in ds.data_vars and ("level" in ds[name].dims) != is_single_level(variable) for name in names
     )
@@ -362,18 +361,19 @@ def open_variable(path, variable):
     return ds, field.arrays[variable][0]
 
 
-def open_field(item, variable, name, optional=False):
+def open_field(item, variable, name, only=None):
     """(dataset to close or None, `Field` of `variable`) of a path, URL or `xarray.Dataset`, checked.
 
-    `optional`: (None, None) for an input that does not hold `variable` (`holds`).
+    `only` "direct" or "derived": (None, None) for an input that does not hold `variable`, or
+    what it is derived from (`holds`).
     """
     if isinstance(item, xr.Dataset):
-        if optional and not holds(item, variable):
+        if only and not holds(item, variable, only == "derived"):
             return None, None
         return None, make_field(item, variable, name, contiguous=True)
     ds, kind = open_dataset(item)
     try:
-        if optional and not holds(ds, variable):
+        if only and not holds(ds, variable, only == "derived"):
             ds.close()
             return None, None
         return ds, make_field(ds, variable, name, contiguous=kind != "zarr")
@@ -442,8 +442,9 @@ class Era5Source:
 
     `inputs` holds file paths, Zarr store paths or URLs (opened lazily) or `xarray.Dataset`s;
     all pass the same checks, region snapping and level selection. `optional`: read the
-    inputs that hold the variable (`holds`) and pass over the others (a build with predictors
-    reads pressure-level and single-level files side by side); an error only when none does. `variable` may be a CDS
+    inputs that hold the variable (`holds`), or else those that hold what it is derived from,
+    and pass over the others (a build with predictors reads pressure-level and single-level
+    files side by side, and r from r beside a t and q file); an error only when none does. `variable` may be a CDS
     short name (r) or an ARCO-ERA5 long one (relative_humidity). Attributes after opening:
     `lat`, `lon` (ascending, float64; longitudes continue past 360 across the 0/360 meridian),
     `resolution` (degrees), `levels` (hPa, as requested), `paths` (the inputs' names) and
@@ -459,11 +460,13 @@ class Era5Source:
         self._datasets, self._fields = [], []
         self.lat = self.lon = self.resolution = None
         try:
-            held = [
-                name
-                for item, name in zip(inputs, self.paths)
-                if self._add(item, name, lat_bounds, lon_bounds, optional)
-            ]
+            held = []
+            for only in ("direct", "derived") if optional else (None,):
+                for item, name in zip(inputs, self.paths):
+                    if self._add(item, name, lat_bounds, lon_bounds, only):
+                        held.append(name)
+                if held:
+                    break
             if not held:
                 shown = ", ".join(map(str, self.paths[:3])) + (
                     f" and {len(self.paths) - 3} more" if len(self.paths) > 3 else ""
@@ -476,9 +479,9 @@ class Era5Source:
             self.close()
             raise
 
-    def _add(self, item, name, lat_bounds, lon_bounds, optional):
-        """Open one input and select the region and levels; False for an input without the variable (`optional`)."""
-        dataset, field = open_field(item, self.variable, name, optional)
+    def _add(self, item, name, lat_bounds, lon_bounds, only):
+        """Open one input and select the region and levels; False for an input passed over (`open_field`'s `only`)."""
+        dataset, field = open_field(item, self.variable, name, only)
         if field is None:
             return False
         if dataset is not None:
