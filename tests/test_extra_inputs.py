@@ -6,6 +6,7 @@ import pytest
 import tensorflow as tf
 import xarray as xr
 from era5_samples import LAT, LON, hourly, known_values, write_era5
+from era5_stores import open_sample, write_arco_zarr
 
 from tfrecords_builder.build import main
 from tfrecords_builder.contract.inputs import STANDARD_GRAVITY, load_static
@@ -239,3 +240,30 @@ def test_a_nan_in_a_predictor_skips_its_patch_and_says_which(tiny, tmp_path):
     skipped = manifest["splits"]["train"]["skipped"]
     assert skipped == [{"date": "2020-01-01", "level": 300, "reason": "NaN at 06:00 in predictor t@300", "patch": 0}]
     assert manifest["splits"]["train"]["examples"] == 2 * 4 - 1
+
+
+def test_an_arco_era5_store_gives_the_predictors_and_static_fields_of_its_long_names(real_era5, tmp_path):
+    sample = open_sample(real_era5)
+    store = write_arco_zarr(tmp_path / "era5.zarr", sample, variables=("r", "t", "u", "z"))
+    lat, lon = sample["latitude"].values, sample["longitude"].values
+    height = np.add.outer(10.0 * (lat - 49.0), lon - 44.0)  # distinct at every cell
+    invariant = xr.Dataset(
+        {
+            "geopotential_at_surface": (("latitude", "longitude"), height * STANDARD_GRAVITY, {"units": "m**2 s**-2"}),
+            "land_sea_mask": (("latitude", "longitude"), (height > 60).astype("float32"), {"units": "(0 - 1)"}),
+        },
+        coords={"latitude": lat, "longitude": lon},
+    )
+    invariant.to_zarr(store, mode="a", consolidated=True)
+    extras = ["--predictors", "t@300", "u@300", "z@250", "--static", "orography", "lsm"]
+    from_store = build([store], tmp_path / "zarr", *SAMPLE, *extras)
+    from_file = build([real_era5], tmp_path / "nc", *SAMPLE, "--predictors", "t@300", "u@300", "z@250")
+    assert from_store["predictors"] == from_file["predictors"]
+    for got, expected in zip(records(tmp_path / "zarr", from_store), records(tmp_path / "nc", from_file)):
+        np.testing.assert_array_equal(got["predictors"], expected["predictors"])
+    static = load_static(from_store)
+    rows = np.searchsorted(lat[::-1], [corner[0] for corner in from_store["patches"]["corners"]])
+    cols = np.searchsorted(lon, [corner[1] for corner in from_store["patches"]["corners"]])
+    for k, (r, c) in enumerate(zip(rows, cols)):
+        np.testing.assert_allclose(static[k, ..., 0], height[::-1][r : r + 16, c : c + 16], rtol=1e-6)
+        np.testing.assert_array_equal(static[k, ..., 1], (height[::-1][r : r + 16, c : c + 16] > 60))
