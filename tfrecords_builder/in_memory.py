@@ -92,12 +92,15 @@ def load_arrays(inputs, **options):
     return InMemoryData(manifest=manifest, patch=patch, predictors=predictors or None, static=static, **arrays)
 
 
-def synthetic_arrays(start, end, *, seed=0, **options):
+def synthetic_arrays(start, end, *, seed=0, terrain=False, **options):
     """Synthetic ERA5-like days drawn in memory (`synthetic.synthetic_dataset`), as `load_arrays` cuts them.
 
     Args:
         start, end: first and last day drawn ("YYYY-MM-DD"), both included.
         seed: seed of the synthetic weather. Defaults to 0.
+        terrain: a world with orography and upslope moistening, with the predictors t, q, u,
+            v, z and the static fields for `predictors` and `static` (`synthetic_dataset`).
+            Defaults to False.
         **options: as for `load_arrays`; `lat`, `lon`, `levels` and `interval_hours` also
             set what is drawn, so nothing outside the region is generated.
     """
@@ -112,5 +115,6 @@ def synthetic_arrays(start, end, *, seed=0, **options):
         levels=config.levels,
         interval_hours=config.interval_hours,
         seed=seed,
+        terrain=terrain,
     )
     return load_arrays(dataset, **options)
