@@ -16,11 +16,16 @@ Usage:
     python -m tfrecords_builder download --out data/era5 --years 2019 --dry-run   # print the requests
     python -m tfrecords_builder download --out data/era5 --years 2019 --lat 37 52.75 --lon 105 120.75
     python -m tfrecords_builder download --out data/era5_2m --years 2019 --variable r2m   # 2 m T and Td
+    python -m tfrecords_builder download --out data/era5 --years 2019 --predictors t@300 z@500 2t --static lsm
 
 `--variable r2m` (the builder's 2 m relative-humidity target) asks for 2m_temperature and
 2m_dewpoint_temperature from ERA5 on single levels (`reanalysis-era5-single-levels`, no
 pressure levels, files era5_sl_2d-2t_<month>.nc holding t2m and d2m); it is downloaded on its
 own, without --levels.
+
+`--predictors` and `--static` (the builder's options, docs/inputs.md) add a monthly file per
+predictor level and one of the single-level predictors, and one invariant file (surface
+geopotential and land-sea mask at one step) for the static fields.
 
 The region is `--area N W S E`, the CDS's order, or `--lat MIN MAX --lon MIN MAX`, the
 builder's. Years run from 1940 to this year, days up to today (ERA5's preliminary ERA5T data
