@@ -263,10 +263,12 @@ def plan_build(cut, command=()):
         region = describe_region(source, cut)
         plans = plan_splits(source, cut)
         check_first_day(source, cut, plans)
+        static, static_record = static_of(source, cut)
         job = ShardJob(cut, source, region, Path(config.out))
         tasks = plan_shards(job, plans)
         manifest = base_manifest(cut, source, region, command)
-        static = static_of(source, cut, manifest)
+        if static_record:
+            manifest["static"] = static_record
         inputs = list(source.paths)
     return BeamPlan(cut, region, plans, tasks, job, inputs, manifest, static)
 

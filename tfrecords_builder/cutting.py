@@ -243,9 +243,8 @@ def _day_predictors(source, times, cut, patches):
     """[(LR predictors [T, h, w, P] or None, the reason to skip)] of each patch: degraded as the target is."""
     config, result = cut.config, []
     for part in patches.cut(source.read_predictors(times)):  # [P, T, H, W] each
-        bad = next(
-            ((p, nan_reason(c, cut.hours)) for p, c in zip(cut.predictors, part) if nan_reason(c, cut.hours)), None
-        )
+        reasons = [(p, nan_reason(channel, cut.hours)) for p, channel in zip(cut.predictors, part)]
+        bad = next(((p, reason) for p, reason in reasons if reason), None)
         if bad:
             result.append((None, f"{bad[1]} in predictor {bad[0].name}"))
         else:
@@ -363,16 +362,18 @@ def training_facts(tally, cut):
     return facts
 
 
-def static_of(source, cut, manifest):
-    """The bytes of static.npy of a build with `--static` (its record put in `manifest["static"]`), else None."""
+def static_of(source, cut):
+    """(the bytes of static.npy, the manifest's `static` record) of a build with `--static`, else (None, None).
+
+    Read before any shard is written, so a static field on another grid stops the build at once.
+    """
     if not cut.static:
-        return None
+        return None, None
     config = cut.config
     static, channels = static_fields(
         source.inputs, cut.static, source.target, (config.lat, config.lon), patches_of(source, cut)
     )
-    data, manifest["static"] = static_file(static, channels)
-    return data
+    return static_file(static, channels)
 
 
 def _version():

@@ -54,7 +54,8 @@ def load_arrays(inputs, **options):
 
     Returns:
         `InMemoryData` with float32 arrays in %RH; with `predictors`, their LR arrays per split
-        and with `static`, static.npy's array (its manifest record has no file to name).
+        and with `static`, the array a build writes to static.npy (its manifest record is the
+        build's; no file is written).
 
     Raises:
         tfrecords_builder.contract.errors.BuildError: for bad input (missing variable, wrong units,

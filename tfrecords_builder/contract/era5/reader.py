@@ -441,11 +441,12 @@ class Era5Source:
     """One variable at some levels over one region of ERA5 inputs, read on demand.
 
     `inputs` holds file paths, Zarr store paths or URLs (opened lazily) or `xarray.Dataset`s;
-    all pass the same checks, region snapping and level selection. `optional`: read the
-    inputs that hold the variable (`holds`), or else those that hold what it is derived from,
-    and pass over the others (a build with predictors reads pressure-level and single-level
-    files side by side, and r from r beside a t and q file); an error only when none does. `variable` may be a CDS
-    short name (r) or an ARCO-ERA5 long one (relative_humidity). Attributes after opening:
+    all pass the same checks, region snapping and level selection. `variable` may be a CDS
+    short name (r) or an ARCO-ERA5 long one (relative_humidity). `optional`: read the inputs
+    that hold the variable (`holds`), or else those that hold what it is derived from, and
+    pass over the others (a build with predictors reads pressure-level and single-level files
+    side by side, and r from an r file beside a t-and-q one); an error only when none does.
+    Attributes after opening:
     `lat`, `lon` (ascending, float64; longitudes continue past 360 across the 0/360 meridian),
     `resolution` (degrees), `levels` (hPa, as requested), `paths` (the inputs' names) and
     `times` (sorted int64 seconds since 1970, all inputs). `read(times)` returns float32
