@@ -267,3 +267,24 @@ def test_an_arco_era5_store_gives_the_predictors_and_static_fields_of_its_long_n
     for k, (r, c) in enumerate(zip(rows, cols)):
         np.testing.assert_allclose(static[k, ..., 0], height[::-1][r : r + 16, c : c + 16], rtol=1e-6)
         np.testing.assert_array_equal(static[k, ..., 1], (height[::-1][r : r + 16, c : c + 16] > 60))
+
+
+def test_a_single_level_predictor_comes_from_a_single_level_file_beside_the_pressure_levels(tiny, tmp_path):
+    values = known_values(TIMES.values, LAT, LON, offset=250.0)  # K, distinct at every step and cell
+    single = xr.Dataset(
+        {"t2m": (("valid_time", "latitude", "longitude"), values, {"units": "K"})},
+        coords={"valid_time": TIMES, "latitude": LAT, "longitude": LON},
+    )
+    single.to_netcdf(tmp_path / "2t.nc")
+    manifest = build([tiny, tmp_path / "2t.nc"], tmp_path / "b", *TINY, "--predictors", "2t", "t@300")
+    assert [(p["name"], p["level"], p["units"]) for p in manifest["predictors"]] == [
+        ("2t", None, "K"),
+        ("t@300", 300.0, "K"),
+    ]
+    field = single["t2m"].sortby("latitude")
+    for r in records(tmp_path / "b", manifest):
+        steps = field.sel(valid_time=r["time"].astype("datetime64[s]"))
+        rows = np.searchsorted(field.latitude.values, r["patch_lat"])
+        cols = np.searchsorted(field.longitude.values, r["patch_lon"])
+        expected = steps.values[:, rows : rows + 8 : 4, cols : cols + 8 : 4]
+        np.testing.assert_array_equal(r["predictors"][..., 0], expected.astype("float32"))
