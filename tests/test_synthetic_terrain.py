@@ -7,6 +7,7 @@ from tfrecords_builder.build import main
 from tfrecords_builder.contract.era5.humidity import relative_humidity
 from tfrecords_builder.contract.inputs import STANDARD_GRAVITY, load_static
 from tfrecords_builder.contract.manifest import read_manifest
+from tfrecords_builder.in_memory import synthetic_arrays
 from tfrecords_builder.synthetic import synthetic_dataset, write_synthetic
 
 BOX = {"lat_bounds": (35.0, 50.0), "lon_bounds": (103.0, 118.0), "interval_hours": 3}
@@ -98,3 +99,25 @@ def test_terrain_files_build_with_predictors_and_static_fields(tmp_path):
     expected = world["geopotential_at_surface"].sel(latitude=slice(37, 44.75), longitude=slice(105, 112.75))
     np.testing.assert_allclose(static[0, ..., 0], expected.values / STANDARD_GRAVITY, rtol=1e-5)
     assert [p["name"] for p in manifest["predictors"]] == ["t@300", "q@300", "u@300", "v@300", "z@300"]
+
+
+def test_synthetic_arrays_of_a_terrain_world_carry_predictors_and_static_fields():
+    data = synthetic_arrays(
+        "2019-01-01",
+        "2019-01-03",
+        terrain=True,
+        lat=(37.0, 44.75),
+        lon=(105.0, 112.75),
+        train="2019-01-01:2019-01-02",
+        val="2019-01-03:2019-01-03",
+        test="none",
+        predictors=("u@300", "q@300"),
+        static=("orography", "lsm"),
+        time_encoding=True,
+    )
+    assert data.predictors["train"].shape == (2, 8, 4, 4, 2) and data.static.shape == (1, 32, 32, 2)
+    assert data.manifest["schema_version"] == 3 and data.manifest["time_encoding"] is True
+    box = {"lat_bounds": (37.0, 44.75), "lon_bounds": (105.0, 112.75), "interval_hours": 3}
+    world = synthetic_dataset("2019-01-01", "2019-01-01", **box, terrain=True).sortby("latitude")
+    np.testing.assert_array_equal(data.predictors["train"][0, ..., 1], world["q"].values[:, 0, ::8, ::8])
+    np.testing.assert_array_equal(data.static[0, ..., 1], world["land_sea_mask"].values)
