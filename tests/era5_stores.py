@@ -13,6 +13,8 @@ PARAMS = {
     "r": (157, "relative_humidity", "%"),
     "t": (130, "temperature", "K"),
     "q": (133, "specific_humidity", "kg kg**-1"),
+    "u": (131, "u_component_of_wind", "m s**-1"),
+    "z": (129, "geopotential", "m**2 s**-2"),
 }
 
 

@@ -73,6 +73,25 @@ def test_the_real_sample_builds_the_same_bytes_on_beam(real_era5, tmp_path):
     assert on_beam["stats"] == local["stats"]  # merged in shard order: the same float64 numbers
 
 
+def test_predictors_and_static_fields_build_the_same_bytes_on_beam(real_era5, tmp_path):
+    extras = ["--predictors", "t@300", "q@300", "u@300", "v@300", "z@250", "--static", "latlon", "--time-encoding"]
+    local = build(real_era5, tmp_path / "local", *SAMPLE, *extras)
+    on_beam = build(real_era5, tmp_path / "beam", *SAMPLE, *extras, *DIRECT)
+    assert local["schema_version"] == 3 and len(local["predictors"]) == 5
+    assert_same_build(local, on_beam, tmp_path / "local", tmp_path / "beam")
+    assert on_beam["predictors"] == local["predictors"]  # merged in shard order: the same float64 numbers
+    assert files(tmp_path / "local")["static.npy"] == files(tmp_path / "beam")["static.npy"]
+
+
+def test_predictor_statistics_of_many_shards_are_the_local_builds_on_beam(months, tmp_path):
+    args = [*REGION, *PATCHES, *MONTHS, "--shard-mb", "0.05", "--predictors", "r@300"]  # the target as a predictor
+    local = build(months, tmp_path / "local", *args, "--workers", "2")
+    on_beam = build(months, tmp_path / "beam", *args, *DIRECT)
+    assert len(local["splits"]["train"]["shards"]) > 4
+    assert_same_build(local, on_beam, tmp_path / "local", tmp_path / "beam")
+    assert on_beam["predictors"] == local["predictors"]
+
+
 def test_months_of_patches_build_the_same_shards_and_statistics_on_beam(months, tmp_path):
     args = [*REGION, *PATCHES, *MONTHS, "--shard-mb", "0.05"]
     local = build(months, tmp_path / "local", *args, "--workers", "2")

@@ -30,8 +30,8 @@ def write_cds_netcdf(request, target, *, area=None, drop_last_day=False):
     if "pressure_level" in request:
         coords["pressure_level"] = np.array(sorted((float(p) for p in request["pressure_level"]), reverse=True))
         dims = ("valid_time", "pressure_level", "latitude", "longitude")
-    else:  # single levels: t2m and d2m, as the CDS names 2m_temperature and 2m_dewpoint_temperature in its netCDF
-        long_to_short = {long: name for long, name in dl.SINGLE_LEVEL_TARGETS["r2m"].values()}
+    else:  # single levels, named as in the CDS's netCDF: t2m, d2m for 2m_temperature, 2m_dewpoint_temperature
+        long_to_short = {long: name for long, name in dl.SINGLE_LEVEL_VARIABLES.values()}
         dims = ("valid_time", "latitude", "longitude")
     shape = tuple(coords[d].size for d in dims)
     data = {long_to_short[v]: (dims, 280 + rng.random(shape, np.float32)) for v in request["variable"]}
@@ -451,5 +451,65 @@ def test_r2m_dry_run_shows_the_single_level_request(tmp_path, monkeypatch, capsy
 def test_r2m_with_levels_or_pressure_level_variables_is_one_line(tmp_path, capsys, argv, message):
     base = ["--out", str(tmp_path / "era5"), "--years", "2019", "--variable", "r2m", "--dry-run"]
     assert dl.main(base + argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err
+
+
+# ----------------------------------------------------------------------------- the builder's predictors and static fields
+
+
+def test_predictors_and_static_fields_are_fetched_per_level_and_the_invariant_fields_once(tmp_path):
+    client = FakeClient()
+    kwargs = {"start": "2019-01-31", "end": "2019-02-01", **SMALL}
+    extras = {"predictors": ["t@300", "q@300", "r@300", "z@500", "2t", "sp"], "static": ["orography", "lsm", "latlon"]}
+    paths = dl.download(tmp_path / "out", client=client, **kwargs, **extras)
+    asked = [
+        (dataset, request["variable"], request.get("pressure_level"), request["day"])
+        for dataset, request, _ in client.calls
+    ]
+    pl, sl = "reanalysis-era5-pressure-levels", "reanalysis-era5-single-levels"
+    assert asked == [
+        (pl, ["relative_humidity"], ["300"], ["31"]),  # the target; r@300 is in it already
+        (pl, ["relative_humidity"], ["300"], ["01"]),
+        (sl, ["2m_temperature", "surface_pressure"], None, ["31"]),
+        (sl, ["2m_temperature", "surface_pressure"], None, ["01"]),
+        (pl, ["specific_humidity", "temperature"], ["300"], ["31"]),
+        (pl, ["specific_humidity", "temperature"], ["300"], ["01"]),
+        (pl, ["geopotential"], ["500"], ["31"]),
+        (pl, ["geopotential"], ["500"], ["01"]),
+        (sl, ["land_sea_mask", "geopotential"], None, ["31"]),  # once, one step
+    ]
+    assert client.calls[-1][1]["time"] == ["00:00"] and client.calls[-1][1]["month"] == ["01"]
+    assert [p.name for p in paths][-1] == "era5_sl_invariant_lsm-z.nc"
+    assert "era5_pl_q-t_300hPa_2019-02.nc" in {p.name for p in paths} and all(p.exists() for p in paths)
+    again = FakeClient()  # every file complete: checked (variables, times, levels, area) and skipped
+    dl.download(tmp_path / "out", client=again, **kwargs, **extras)
+    assert again.calls == []
+
+
+def test_dry_run_shows_every_request_of_predictors_and_static_fields(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "cdsapi", None)
+    argv = ["--out", str(tmp_path / "era5"), "--start", "2019-01-01", "--end", "2019-01-02", "--dry-run"]
+    assert dl.main([*argv, "--predictors", "t@300", "msl", "--static", "lsm"]) == 0
+    shown = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(s["dataset"][16:], s["request"]["variable"]) for s in shown] == [
+        ("pressure-levels", ["relative_humidity"]),
+        ("single-levels", ["mean_sea_level_pressure"]),
+        ("pressure-levels", ["temperature"]),
+        ("single-levels", ["land_sea_mask"]),
+    ]
+    assert shown[-1]["target"] == str(tmp_path / "era5" / "era5_sl_invariant_lsm.nc")
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--predictors", "t@301"], "level 301 is not one of 1, 2, 3"),
+        (["--predictors", "w2@300"], "--predictors w2@300: unknown variable 'w2'"),
+        (["--predictors", "sp@300"], "--predictors sp@300: sp is a single-level field"),
+    ],
+)
+def test_a_bad_predictor_is_one_line_and_exit_2(tmp_path, capsys, argv, message):
+    assert dl.main(["--out", str(tmp_path / "era5"), "--years", "2019", "--dry-run", *argv]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err

@@ -43,14 +43,14 @@ def test_a_schema_1_manifest_reads_as_one_patch(tmp_path):
 
 
 def test_an_unknown_schema_version_is_refused_in_one_line(tmp_path):
-    write_readable_json({**V1, "schema_version": 3}, tmp_path / "manifest.json")
-    with pytest.raises(ManifestError, match="has schema version 3, this code reads 1, 2: a newer hsr-keras made it"):
+    write_readable_json({**V1, "schema_version": 4}, tmp_path / "manifest.json")
+    with pytest.raises(ManifestError, match="has schema version 4, this code reads 1, 2, 3: a newer hsr-keras made it"):
         read_manifest(tmp_path)
     write_readable_json({**V1, "schema_version": 0}, tmp_path / "manifest.json")
-    with pytest.raises(ManifestError, match="has schema version 0, this code reads 1, 2: rebuild the data"):
+    with pytest.raises(ManifestError, match="has schema version 0, this code reads 1, 2, 3: rebuild the data"):
         read_manifest(tmp_path)
     write_readable_json({**V1, "schema_version": "2"}, tmp_path / "manifest.json")  # a string, hand-edited
-    with pytest.raises(ManifestError, match="has schema version '2', this code reads 1, 2: rebuild the data"):
+    with pytest.raises(ManifestError, match="has schema version '2', this code reads 1, 2, 3: rebuild the data"):
         read_manifest(tmp_path)
 
 

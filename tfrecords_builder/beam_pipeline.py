@@ -54,7 +54,14 @@ from apache_beam.runners.runner import create_runner
 from tfrecords_builder.contract import files
 from tfrecords_builder.contract.errors import BuildError, InputError
 from tfrecords_builder.contract.schema import MANIFEST_NAME
-from tfrecords_builder.cutting import base_manifest, check_first_day, describe_region, open_source, plan_splits
+from tfrecords_builder.cutting import (
+    base_manifest,
+    check_first_day,
+    describe_region,
+    open_source,
+    plan_splits,
+    static_of,
+)
 from tfrecords_builder.shards import (
     ShardJob,
     Totals,
@@ -100,9 +107,9 @@ class WriteShard(beam.DoFn):
 class TotalsFn(beam.CombineFn):
     """The CombineFn of step 3: shard tallies -> a `shards.Totals`, as the local build's.
 
-    The accumulator is {split: Tally} merged in any order, and {task index: RunningStats} of
-    the train shards, folded in task order at the end so the statistics do not depend on the
-    order in which shards finish.
+    The accumulator is {split: Tally} merged in any order, and {task index: [RunningStats]} (the
+    target's, then each predictor's) of the train shards, folded in task order at the end so
+    the statistics do not depend on the order in which shards finish.
     """
 
     def __init__(self, cut, region, tasks, patches):
@@ -115,7 +122,7 @@ class TotalsFn(beam.CombineFn):
         index, split, tally = element
         tallies, stats, kept = accumulator
         if tally.stats is not None:  # a copy: merging into the split's tally changes its own
-            stats[index] = copy.copy(tally.stats)
+            stats[index] = [copy.copy(s) for s in (tally.stats, *tally.predictor_stats)]
         if tally.examples:
             kept.add(index)
         if split in tallies:
@@ -141,19 +148,23 @@ class TotalsFn(beam.CombineFn):
         totals = Totals(self.cut, self.region, [], self.patches)
         totals.tallies.update(tallies)
         if "train" in totals.tallies:
-            totals.tallies["train"].stats = RunningStats()
+            train = totals.tallies["train"]
+            train.stats = RunningStats()
+            train.predictor_stats = [RunningStats() for _ in train.predictor_stats]
             for index in sorted(stats):
-                totals.tallies["train"].stats.merge(stats[index])
+                for merged, shard in zip((train.stats, *train.predictor_stats), stats[index]):
+                    merged.merge(shard)
         for index in sorted(kept):
             totals.kept[self.tasks[index].split].append(self.tasks[index])
         return totals
 
 
-def publish_build(totals, sources, manifest, cut, plans, out_dir, owner):
-    """Step 4: the manifest's splits, statistics and sources; then the shards renamed and the manifest last."""
+def publish_build(totals, sources, manifest, cut, plans, out_dir, owner, static=None):
+    """Step 4: the manifest's splits, statistics and sources; then the shards (and static.npy, `static`) renamed and
+    the manifest last."""
     renames = collect(manifest, cut, plans, totals, out_dir, owner)
     manifest["sources"] = [record for _, record in sorted(sources, key=lambda item: item[0])]
-    publish(out_dir, renames, manifest)
+    publish(out_dir, renames, manifest, static)
 
 
 def _checksum(item):
@@ -244,6 +255,7 @@ class BeamPlan:
     job: ShardJob
     inputs: list
     manifest: dict
+    static: bytes | None = None  # static.npy of a build with --static
 
 
 def plan_build(cut, command=()):
@@ -253,11 +265,14 @@ def plan_build(cut, command=()):
         region = describe_region(source, cut)
         plans = plan_splits(source, cut)
         check_first_day(source, cut, plans)
+        static, static_record = static_of(source, cut)
         job = ShardJob(cut, source, region, Path(config.out))
         tasks = plan_shards(job, plans)
         manifest = base_manifest(cut, source, region, command)
+        if static_record:
+            manifest["static"] = static_record
         inputs = list(source.paths)
-    return BeamPlan(cut, region, plans, tasks, job, inputs, manifest)
+    return BeamPlan(cut, region, plans, tasks, job, inputs, manifest, static)
 
 
 def build_with_beam(cut, command=()):
@@ -315,6 +330,7 @@ def make_pipeline(options, plan):
             publish_build,
             beam.pvalue.AsList(sources),
             manifest=plan.manifest,
+            static=plan.static,
             cut=plan.cut,
             plans=plan.plans,
             out_dir=job.out_dir,

@@ -36,6 +36,7 @@ from tfrecords_builder.cutting import (
     describe_region,
     open_source,
     plan_splits,
+    static_of,
 )
 from tfrecords_builder.options import RUNNERS, BuildConfig, default_workers, parse_args
 from tfrecords_builder.shards import (
@@ -122,6 +123,7 @@ def _build_here(cut, command):
         region = describe_region(source, cut)
         plans = plan_splits(source, cut)
         check_first_day(source, cut, plans)
+        static, static_record = static_of(source, cut)
         progress = tqdm(total=0, unit="day", desc="building", disable=True if config.quiet else None, delay=1)
         job = ShardJob(cut, source, region, out_dir, progress)
         tasks = plan_shards(job, plans)
@@ -132,9 +134,11 @@ def _build_here(cut, command):
             with progress, files.reporting_full_disk(out_dir, job.bytes_at_most(tasks), "needed at most"):
                 sources = _run(tasks, job, totals, source.paths, config.workers)
                 manifest = base_manifest(cut, source, region, command)
+                if static_record:
+                    manifest["static"] = static_record
                 renames = collect(manifest, cut, plans, totals, out_dir, job.owner)
                 manifest["sources"] = sources
-                publish(out_dir, renames, manifest)
+                publish(out_dir, renames, manifest, static)
         finally:
             remove_temporaries(out_dir, tasks, job.owner)
     return manifest

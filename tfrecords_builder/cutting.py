@@ -32,7 +32,17 @@ from tfrecords_builder.contract.era5.humidity import IMPLAUSIBLE_SHARE, PLAUSIBL
 from tfrecords_builder.contract.era5.reader import SURFACE_LEVEL, Era5Source, expand_inputs, is_surface, level_words
 from tfrecords_builder.contract.errors import BuildError
 from tfrecords_builder.contract.patches import patch_grid
-from tfrecords_builder.contract.schema import SCALES, SCHEMA_VERSION, SPLITS
+from tfrecords_builder.contract.schema import INPUTS_SCHEMA_VERSION, SCALES, SCHEMA_VERSION, SPLITS
+from tfrecords_builder.extras import (
+    ExtraSource,
+    check_predictor_times,
+    check_static,
+    open_predictors,
+    parse_predictors,
+    predictor_records,
+    static_fields,
+    static_file,
+)
 from tfrecords_builder.sequences import (
     DEGRADATIONS,
     day_times,
@@ -48,12 +58,20 @@ log = logging.getLogger(__name__)
 
 
 class Cut(NamedTuple):
-    """A checked request: the config, step hours of a day, {split: (first day, last day)}, levels (hPa, sorted)."""
+    """A checked request: the config, step hours of a day, {split: (first day, last day)}, levels (hPa, sorted),
+    the LR predictors (`extras.Predictor`s) and the `--static` choices."""
 
     config: object
     hours: list
     splits: dict
     levels: list
+    predictors: tuple = ()
+    static: tuple = ()
+
+    @property
+    def extras(self):
+        """Whether the build has inputs beyond the target (schema 3)."""
+        return bool(self.predictors or self.static or self.config.time_encoding)
 
 
 class Region(NamedTuple):
@@ -72,6 +90,7 @@ class Sample(NamedTuple):
     lr: np.ndarray | None  # float32 [T, h, w]
     reason: str | None  # e.g. "NaN at 06:00"
     patch: int = 0  # index in the build's `PatchGrid`
+    predictors: np.ndarray | None = None  # float32 [T, h, w, P] (a build with --predictors)
 
 
 def parse_splits(config):
@@ -112,19 +131,21 @@ def check_config(config):
         raise BuildError("--patch-stride needs --patch-size")
     if config.patch_size is not None:  # checked again against the domain by `patches_of`
         patch_grid(config.patch_size, config.patch_size, config.scale, config.patch_size, config.patch_stride)
+    extras = (parse_predictors(config.predictors), check_static(config.static))
     if is_surface(config.variable):
         if config.levels:
             given = " ".join(f"{float(level):g}" for level in config.levels)
             raise BuildError(
                 f"--levels {given}: {config.variable} is a single-level field (2 m above the surface); give no --levels"
             )
-        return Cut(config, hours, splits, [SURFACE_LEVEL])
+        return Cut(config, hours, splits, [SURFACE_LEVEL], *extras)
     levels = sorted({float(level) for level in config.levels})
-    return Cut(config, hours, splits, levels)
+    return Cut(config, hours, splits, levels, *extras)
 
 
 def open_source(inputs, cut):
-    """The `Era5Source` of the cut's variable, levels and region.
+    """The `Era5Source` of the cut's variable, levels and region; with predictors or static fields an
+    `extras.ExtraSource`, which reads each variable from the inputs that hold it.
 
     `inputs`: ERA5 files, glob patterns or folders (one, or a list), or one `xarray.Dataset`.
     """
@@ -133,7 +154,15 @@ def open_source(inputs, cut):
     else:
         inputs = expand_inputs([inputs] if isinstance(inputs, (str, os.PathLike)) else inputs)
     config = cut.config
-    return Era5Source(inputs, config.variable, cut.levels, config.lat, config.lon)
+    if not (cut.predictors or cut.static):
+        return Era5Source(inputs, config.variable, cut.levels, config.lat, config.lon)
+    target = Era5Source(inputs, config.variable, cut.levels, config.lat, config.lon, optional=True)
+    try:
+        predictors = open_predictors(inputs, cut.predictors, target, (config.lat, config.lon))
+    except BaseException:
+        target.close()
+        raise
+    return ExtraSource(target, predictors, inputs)
 
 
 def patches_of(source, cut):
@@ -166,6 +195,9 @@ def plan_splits(source, cut):
     for name, (days, skipped) in plans.items():
         if not days:
             raise no_days_error(name, *cut.splits[name], skipped)
+    if cut.predictors:
+        times = [day_times(day, cut.hours) for days, _ in plans.values() for day in days]
+        check_predictor_times(source.predictors, cut.predictors, np.concatenate(times))
     return plans
 
 
@@ -196,13 +228,29 @@ def cut_day(source, day, cut, patches=None):
     """
     patches = patches_of(source, cut) if patches is None else patches
     times = day_times(day, cut.hours)
+    extras = _day_predictors(source, times, cut, patches) if cut.predictors else [(None, None)] * patches.count
     samples = []
     for level, field in zip(cut.levels, source.read(times)):
         for index, hr in enumerate(patches.cut(field)):
-            reason = nan_reason(hr, cut.hours)
+            predictors, reason = extras[index]
+            reason = nan_reason(hr, cut.hours) or reason
             lr = None if reason else degrade(hr, cut.config.scale, cut.config.degradation)
-            samples.append(Sample(level, hr, lr, reason, index))
+            samples.append(Sample(level, hr, lr, reason, index, None if reason else predictors))
     return times, samples
+
+
+def _day_predictors(source, times, cut, patches):
+    """[(LR predictors [T, h, w, P] or None, the reason to skip)] of each patch: degraded as the target is."""
+    config, result = cut.config, []
+    for part in patches.cut(source.read_predictors(times)):  # [P, T, H, W] each
+        reasons = [(p, nan_reason(channel, cut.hours)) for p, channel in zip(cut.predictors, part)]
+        bad = next(((p, reason) for p, reason in reasons if reason), None)
+        if bad:
+            result.append((None, f"{bad[1]} in predictor {bad[0].name}"))
+        else:
+            lr = [degrade(channel, config.scale, config.degradation) for channel in part]
+            result.append((np.stack(lr, axis=-1), None))
+    return result
 
 
 class Tally:
@@ -219,6 +267,7 @@ class Tally:
         self.patches = patches
         self.skipped = []  # (day, level, patch, reason)
         self.stats = RunningStats() if training else None
+        self.predictor_stats = [RunningStats() for _ in cut.predictors] if training else None
         self.climatology = Climatology(len(cut.levels) * patches, region.hr_shape) if training else None
 
     def add(self, day, samples):
@@ -236,6 +285,8 @@ class Tally:
             if self.stats is not None:
                 self.stats.update(sample.hr)
                 self.climatology.update(index, sample.hr)
+                for k, stats in enumerate(self.predictor_stats):
+                    stats.update(sample.predictors[..., k])
         self.examples += len(kept)
         self.days += bool(kept)
         return kept
@@ -250,6 +301,8 @@ class Tally:
         if other.stats is not None:
             self.stats.merge(other.stats)
             self.climatology.merge(other.climatology)
+            for mine, theirs in zip(self.predictor_stats, other.predictor_stats):
+                mine.merge(theirs)
 
 
 def level_value(level):
@@ -303,7 +356,24 @@ def training_facts(tally, cut):
         climatology = {str(level_value(level)): means[i, 0].tolist() for i, level in enumerate(cut.levels)}
     else:  # float32 arrays [patch, T, H, W]: millions of values, see `manifest.write_manifest`
         climatology = {str(level_value(level)): means[i].astype(np.float32) for i, level in enumerate(cut.levels)}
-    return {"stats": stats, "climatology": climatology}
+    facts = {"stats": stats, "climatology": climatology}
+    if cut.predictors:
+        facts["predictors"] = predictor_records(cut.predictors, tally.predictor_stats)
+    return facts
+
+
+def static_of(source, cut):
+    """(the bytes of static.npy, the manifest's `static` record) of a build with `--static`, else (None, None).
+
+    Read before any shard is written, so a static field on another grid stops the build at once.
+    """
+    if not cut.static:
+        return None, None
+    config = cut.config
+    static, channels = static_fields(
+        source.inputs, cut.static, source.target, (config.lat, config.lon), patches_of(source, cut)
+    )
+    return static_file(static, channels)
 
 
 def _version():
@@ -318,8 +388,10 @@ def base_manifest(cut, source, region, command=()):
     config, lat, lon = cut.config, source.lat, source.lon
     scale = config.scale
     lr_lat, lr_lon = (lr_coords(c[: len(c) - len(c) % scale], scale, config.degradation) for c in (lat, lon))
+    extras = {"time_encoding": True} if config.time_encoding else {}
     return {
-        "schema_version": SCHEMA_VERSION,
+        "schema_version": INPUTS_SCHEMA_VERSION if cut.extras else SCHEMA_VERSION,
+        **extras,
         "created_by": f"tfrecords_builder {_version()}",
         "command": list(command),
         "variable": config.variable,

@@ -16,11 +16,16 @@ Usage:
     python -m tfrecords_builder download --out data/era5 --years 2019 --dry-run   # print the requests
     python -m tfrecords_builder download --out data/era5 --years 2019 --lat 37 52.75 --lon 105 120.75
     python -m tfrecords_builder download --out data/era5_2m --years 2019 --variable r2m   # 2 m T and Td
+    python -m tfrecords_builder download --out data/era5 --years 2019 --predictors t@300 z@500 2t --static lsm
 
 `--variable r2m` (the builder's 2 m relative-humidity target) asks for 2m_temperature and
 2m_dewpoint_temperature from ERA5 on single levels (`reanalysis-era5-single-levels`, no
 pressure levels, files era5_sl_2d-2t_<month>.nc holding t2m and d2m); it is downloaded on its
 own, without --levels.
+
+`--predictors` and `--static` (the builder's options, docs/inputs.md) add a monthly file per
+predictor level and one of the single-level predictors, and one invariant file (surface
+geopotential and land-sea mask at one step) for the static fields.
 
 The region is `--area N W S E`, the CDS's order, or `--lat MIN MAX --lon MIN MAX`, the
 builder's. Years run from 1940 to this year, days up to today (ERA5's preliminary ERA5T data
@@ -54,8 +59,22 @@ log = logging.getLogger(__name__)
 DATASET = "reanalysis-era5-pressure-levels"
 SINGLE_LEVEL_DATASET = "reanalysis-era5-single-levels"
 
-SINGLE_LEVEL_TARGETS = {"r2m": {"2d": ("2m_dewpoint_temperature", "d2m"), "2t": ("2m_temperature", "t2m")}}
+SINGLE_LEVEL_VARIABLES = {
+    "2d": ("2m_dewpoint_temperature", "d2m"),
+    "2t": ("2m_temperature", "t2m"),
+    "msl": ("mean_sea_level_pressure", "msl"),
+    "sp": ("surface_pressure", "sp"),
+    "tcwv": ("total_column_water_vapour", "tcwv"),
+    "z": ("geopotential", "z"),  # at the surface: the orography of --static
+    "lsm": ("land_sea_mask", "lsm"),
+}
+"""ERA5 single-level variables the builder reads: short name -> (CDS long name, name in the delivered file)."""
+
+SINGLE_LEVEL_TARGETS = {"r2m": {short: SINGLE_LEVEL_VARIABLES[short] for short in ("2d", "2t")}}
 """A single-level target the builder derives -> {short name: (CDS long name, name in the delivered file)} it needs."""
+
+STATIC_VARIABLES = {"orography": "z", "lsm": "lsm", "latlon": None}
+"""The builder's --static choices -> the invariant single-level field each needs (latlon: none)."""
 
 VARIABLES = {
     "cc": "fraction_of_cloud_cover",
@@ -240,12 +259,17 @@ def plan(
     end=None,
     hours=DEFAULT_HOURS,
     data_format="netcdf",
+    predictors=(),
+    static=(),
 ):
     """Check every argument and return one `MonthRequest` per calendar month, in time order.
 
     `levels` None: 300 hPa, or none for a single-level target (`SINGLE_LEVEL_TARGETS`, e.g. r2m),
-    which is fetched from `SINGLE_LEVEL_DATASET` on its own. Raises `BuildError` (one line) for
-    bad input, before anything is fetched or written.
+    which is fetched from `SINGLE_LEVEL_DATASET` on its own. `predictors` and `static`: the
+    builder's --predictors (t@300, 2t, ...) and --static (orography, lsm, latlon); each
+    predictor level, and the single-level predictors, get their own monthly files after the
+    target's, and the invariant fields one file of one step (era5_sl_invariant_lsm-z.nc).
+    Raises `BuildError` (one line) for bad input, before anything is fetched or written.
     """
     if data_format not in FORMATS:
         raise BuildError(f"format {data_format!r} is not one of {', '.join(FORMATS)}")
@@ -274,17 +298,38 @@ def plan(
         stem = f"era5_pl_{'-'.join(shorts)}_{'-'.join(map(str, levels))}hPa"
     hours = _numbers(hours, "hour", range(24))
     area = _area(area)
+    days = _days(years, start, end)
+    extras = _extra_groups(predictors, static, shorts, levels, dataset)
+    where = (out_dir, area, data_format)
+    requests = _months(where, (dataset, long_names, in_file, levels, stem), days, hours)
+    for group in extras["series"]:
+        requests += _months(where, group, days, hours)
+    if extras["invariant"]:  # invariant fields: one step (the first day's first hour) is all there is
+        long_names, in_file = extras["invariant"]
+        group = (SINGLE_LEVEL_DATASET, long_names, in_file, (), f"era5_sl_invariant_{'-'.join(in_file)}")
+        requests += _months(where, group, days[:1], hours[:1], suffix="")
+    return requests
+
+
+def _months(where, group, days, hours, suffix=None):
+    """One `MonthRequest` per calendar month of `days` for the variables of one group.
+
+    `where`: (folder, area, data format); `group`: (dataset, CDS long names, names in the
+    file, levels, file stem); `suffix`: the file name's part after the stem, "_YYYY-MM" when None.
+    """
+    out_dir, area, data_format = where
+    dataset, long_names, in_file, levels, stem = group
     by_month = {}
-    for day in _days(years, start, end):
+    for day in days:
         by_month.setdefault((day.year, day.month), []).append(day.day)
     requests = []
-    for (year, month), days in by_month.items():
+    for (year, month), month_days in by_month.items():
         request = {
             "product_type": ["reanalysis"],
-            "variable": long_names,
+            "variable": list(long_names),
             "year": [f"{year:04d}"],
             "month": [f"{month:02d}"],
-            "day": [f"{d:02d}" for d in days],
+            "day": [f"{d:02d}" for d in month_days],
             "time": [f"{h:02d}:00" for h in hours],
             "pressure_level": [str(level) for level in levels],
             "data_format": data_format,
@@ -294,12 +339,44 @@ def plan(
         if not levels:  # single levels: the CDS takes no pressure_level key
             del request["pressure_level"]
         times = np.array(
-            [np.datetime64(f"{year:04d}-{month:02d}-{d:02d}T{h:02d}", "h") for d in days for h in hours],
+            [np.datetime64(f"{year:04d}-{month:02d}-{d:02d}T{h:02d}", "h") for d in month_days for h in hours],
             dtype="datetime64[h]",
         )
-        target = Path(out_dir) / f"{stem}_{year:04d}-{month:02d}{FORMATS[data_format]}"
-        requests.append(MonthRequest(request, target, times, in_file, levels, area, dataset))
+        name = f"_{year:04d}-{month:02d}" if suffix is None else suffix
+        target = Path(out_dir) / f"{stem}{name}{FORMATS[data_format]}"
+        requests.append(MonthRequest(request, target, times, tuple(in_file), tuple(levels), area, dataset))
     return requests
+
+
+def _extra_groups(predictors, static, shorts, levels, dataset):
+    """The requests the builder's --predictors and --static need beyond the target's (`shorts` at `levels` of
+    `dataset`): {"series": [(dataset, long names, names in the file, levels, file stem)], "invariant": (long
+    names, names in the file) or None}. A predictor the target's files hold already is not asked for again."""
+    from tfrecords_builder.extras import check_static, parse_predictors
+
+    have = {(short, level) for short in shorts for level in (levels or (None,))} if dataset == DATASET else set()
+    have |= {(short, None) for short in shorts} if dataset == SINGLE_LEVEL_DATASET else set()
+    by_level = {}
+    for predictor in parse_predictors(predictors):
+        level = None if predictor.level is None else _numbers([f"{predictor.level:g}"], "level", LEVELS_HPA)[0]
+        if (predictor.variable, level) not in have:
+            by_level.setdefault(level, set()).add(predictor.variable)
+    series = []
+    for level, names in sorted(by_level.items(), key=lambda item: -1 if item[0] is None else item[0]):
+        names = sorted(names)
+        if level is None:
+            if any(name not in SINGLE_LEVEL_VARIABLES for name in names):
+                raise BuildError(f"--predictors: {', '.join(names)} is not in {SINGLE_LEVEL_DATASET}")
+            fields = [SINGLE_LEVEL_VARIABLES[name] for name in names]
+            stem = f"era5_sl_{'-'.join(names)}"
+            series.append((SINGLE_LEVEL_DATASET, [f[0] for f in fields], [f[1] for f in fields], (), stem))
+        else:
+            stem = f"era5_pl_{'-'.join(names)}_{level}hPa"
+            series.append((DATASET, [VARIABLES[name] for name in names], names, (level,), stem))
+    needed = sorted({STATIC_VARIABLES[choice] for choice in check_static(static)} - {None})
+    fields = [SINGLE_LEVEL_VARIABLES[name] for name in needed]
+    invariant = ([f[0] for f in fields], [f[1] for f in fields]) if fields else None
+    return {"series": series, "invariant": invariant}
 
 
 # ----------------------------------------------------------------------------- checking
@@ -401,7 +478,7 @@ def download(out_dir, *, client, attempts=5, base_delay_s=30.0, sleep=None, **re
         base_delay_s: wait after the first failed try; it doubles after each further one.
         sleep: the function that waits; defaults to `time.sleep` (tests pass one that does not wait).
         **request_kwargs: `variables`, `levels`, `area`, `years` or `start` and `end`, `hours`,
-            `data_format`, as for `plan`.
+            `data_format`, `predictors`, `static`, as for `plan`.
 
     Raises:
         BuildError: bad input, before anything is fetched or written.
@@ -445,6 +522,22 @@ def _parser():
         "r2m: 2 m temperature and dewpoint from the single-levels product, for the builder's 2 m target",
     )
     parser.add_argument("--levels", nargs="+", help="pressure levels in hPa (default: 300; none with r2m)")
+    parser.add_argument(
+        "--predictors",
+        nargs="+",
+        default=[],
+        metavar="VAR[@HPA]",
+        help="the builder's --predictors (t@300 q@300 z@500 2t sp ...): fetched too, a file per month and level "
+        "(single-level ones from the single-levels product)",
+    )
+    parser.add_argument(
+        "--static",
+        nargs="+",
+        default=[],
+        choices=tuple(STATIC_VARIABLES),
+        help="the builder's --static: surface geopotential (orography) and land-sea mask, fetched once from the "
+        "single-levels product (latlon needs nothing)",
+    )
     region = parser.add_mutually_exclusive_group()
     region.add_argument(
         "--area",
@@ -516,6 +609,8 @@ def _command(argv):
         "end": args.end,
         "hours": args.hours,
         "data_format": args.format,
+        "predictors": args.predictors,
+        "static": args.static,
     }
     try:
         check_retries(args.attempts, args.retry_delay)

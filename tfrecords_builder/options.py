@@ -12,6 +12,7 @@ import os
 from dataclasses import dataclass, field
 
 from tfrecords_builder.contract.era5.reader import is_surface
+from tfrecords_builder.contract.inputs import STATIC_CHOICES
 from tfrecords_builder.contract.schema import SCALES
 from tfrecords_builder.sequences import DEGRADATIONS
 from tfrecords_builder.writer import COMPRESSIONS
@@ -42,6 +43,9 @@ class BuildConfig:
     scale: int = 8
     degradation: str = "stride"
     allow_implausible: bool = False  # build a target that is not plausible relative humidity, with a warning
+    predictors: tuple = ()  # LR predictors: "t@300", "2t", ... (`extras.parse_predictor`)
+    static: tuple = ()  # HR static fields: "orography", "lsm", "latlon" (`contract.inputs.STATIC_CHOICES`)
+    time_encoding: bool = False  # sin/cos of hour and day of year as model inputs (computed, not stored)
     train: str = "2019-01-01:2020-12-31"
     val: str = "2021-01-01:2021-12-31"
     test: str = "2022-01-01:2022-10-31"
@@ -79,6 +83,34 @@ def _input_options(parser):
         action="store_true",
         help="build even when the field is not plausible relative humidity (more than 10%% of the values outside "
         "-1..130 %%, or a constant field), with a warning; without it such a build is refused",
+    )
+
+
+def _extra_options(parser):
+    group = parser.add_argument_group("model inputs beyond the target (a schema 3 build; docs/inputs.md)")
+    group.add_argument(
+        "--predictors",
+        nargs="+",
+        default=[],
+        metavar="VAR[@HPA]",
+        help="other ERA5 variables as LR inputs, degraded like the target: VAR@LEVEL on pressure levels (t@300 "
+        "q@300 u@300 v@300 z@500; t K, q kg/kg, u/v m s-1, z m2 s-2, r %%) or single-level fields (2t, 2d, sp, "
+        "msl, tcwv); each read from the inputs that hold it",
+    )
+    group.add_argument(
+        "--static",
+        nargs="+",
+        default=[],
+        choices=tuple(STATIC_CHOICES),
+        help="HR fields of each patch, written once to static.npy: orography (surface geopotential z / g, m) and "
+        "lsm (land-sea mask) from a single-levels or invariant file among the inputs, on the target's grid; "
+        "latlon (latitude, sin and cos of longitude)",
+    )
+    group.add_argument(
+        "--time-encoding",
+        action="store_true",
+        help="the model also takes sin and cos of the hour of day and of the day of year (computed from each "
+        "record's times, nothing stored)",
     )
 
 
@@ -270,7 +302,7 @@ def make_parser():
         "`python -m tfrecords_builder download --help` fetches ERA5 from the Climate Data Store.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    for add in (_input_options, _grid_options, _split_options, _output_options, _beam_options):
+    for add in (_input_options, _extra_options, _grid_options, _split_options, _output_options, _beam_options):
         add(parser)
     return parser
 
@@ -284,6 +316,6 @@ def parse_args(argv):
     values = {name: getattr(args, name) for name in vars(args) if name not in skip}
     if values["levels"] is None:  # --levels not given: the variable's default (no level for a 2 m target)
         values["levels"] = () if is_surface(args.variable) else DEFAULTS.levels
-    for name in ("inputs", "levels", "lat", "lon"):
+    for name in ("inputs", "levels", "lat", "lon", "predictors", "static"):
         values[name] = tuple(values[name])
     return BuildConfig(**values, beam_args=beam)

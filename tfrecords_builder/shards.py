@@ -88,7 +88,7 @@ class ShardJob:
                 times, samples = cut_day(self.source, day, self.cut, self.patches)
                 for s in tally.add(day, samples):
                     patch = self.patch_features and self.patch_features[s.patch]
-                    writer.write(serialize_example(s.hr, s.lr, times, s.level, self.region.name, patch))
+                    writer.write(serialize_example(s.hr, s.lr, times, s.level, self.region.name, patch, s.predictors))
                 if self.progress is not None:
                     with self._lock:
                         self.progress.update(1)
@@ -107,8 +107,9 @@ class ShardJob:
         cut, region = self.cut, self.region
         patch = self.patch_features and self.patch_features[-1]
         times = day_times(day, cut.hours)
+        predictors = np.zeros((*region.lr_shape, len(cut.predictors))) if cut.predictors else None
         example = serialize_example(
-            np.zeros(region.hr_shape), np.zeros(region.lr_shape), times, cut.levels[-1], region.name, patch
+            np.zeros(region.hr_shape), np.zeros(region.lr_shape), times, cut.levels[-1], region.name, patch, predictors
         )
         return FRAME_BYTES + len(example)
 

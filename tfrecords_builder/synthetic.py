@@ -21,6 +21,7 @@ import numpy as np
 from tfrecords_builder.contract import files
 from tfrecords_builder.contract.console import run_command
 from tfrecords_builder.contract.errors import InputError
+from tfrecords_builder.contract.inputs import STANDARD_GRAVITY
 from tfrecords_builder.synthetic_fields import EPOCH, make_generator, provenance, time_axis
 
 PACKED_MIN, PACKED_MAX, PACKED_FILL = -32766, 32767, -32767
@@ -29,6 +30,8 @@ PACKED_MIN, PACKED_MAX, PACKED_FILL = -32766, 32767, -32767
 STYLES = ("classic", "new")
 PERIODS = ("month", "year", "all")
 R_ATTRS = {"units": "%", "long_name": "Relative humidity", "standard_name": "relative_humidity"}
+PREDICTOR_UNITS = {"t": "K", "q": "kg kg**-1", "u": "m s**-1", "v": "m s**-1", "z": "m**2 s**-2"}
+"""The units attributes of a terrain world's predictors, as the CDS writes them."""
 
 
 # ----------------------------------------------------------------------------- public API
@@ -44,6 +47,7 @@ def synthetic_dataset(
     levels=(300,),
     interval_hours=1,
     seed=0,
+    terrain=False,
 ):
     """Synthetic ERA5-like relative humidity as an in-memory CDS "classic" style dataset.
 
@@ -55,6 +59,11 @@ def synthetic_dataset(
         levels: pressure levels in hPa. Defaults to (300,).
         interval_hours: hours between steps, from 00 UTC. Defaults to 1.
         seed: non-negative integer; the same seed gives the same values. Defaults to 0.
+        terrain: a world with orography and a land-sea mask, where air moving upslope
+            moistens and the lee side dries (`synthetic_fields`, docs/inputs.md). Adds the
+            predictors t, q, u, v, z on the same levels and the invariant fields
+            `geopotential_at_surface` and `land_sea_mask` (ARCO-ERA5's names). Defaults to
+            False: r alone, the same values as ever.
 
     Returns:
         `xarray.Dataset` with `r` (float32, %) on `time, level, latitude, longitude`,
@@ -68,7 +77,7 @@ def synthetic_dataset(
 
     times = time_axis(start, end, interval_hours)
     gen = make_generator(lat_bounds, lon_bounds, resolution, levels, seed)
-    data = gen.frames(times)
+    data = gen.frames(times, terrain=terrain)
     coords = {
         "time": ("time", times.astype("datetime64[ns]"), {"long_name": "time"}),
         "level": ("level", np.array(gen.levels, dtype=np.int32), {"units": "millibars", "long_name": "pressure_level"}),
@@ -81,7 +90,25 @@ def synthetic_dataset(
         attrs={"Conventions": "CF-1.6", "history": provenance(gen.seed), "source": provenance(gen.seed)},
     )
     ds["time"].encoding.update(units="hours since 1900-01-01 00:00:00.0", calendar="gregorian", dtype="int32")
+    if terrain:
+        ds = ds.assign(_predictor_variables(gen, times, data)).assign(_invariant_variables(gen))
     return ds
+
+
+def _predictor_variables(gen, times, r):
+    """t, q, u, v, z of a terrain world, consistent with its `r` [T, level, lat, lon], as dataset variables."""
+    dims = ("time", "level", "latitude", "longitude")
+    return {name: (dims, values, {"units": PREDICTOR_UNITS[name]}) for name, values in gen.predictors(times, r).items()}
+
+
+def _invariant_variables(gen):
+    """The terrain world's surface geopotential and land-sea mask under ARCO-ERA5's names (lat, lon)."""
+    height, land, _, _ = gen.terrain()
+    dims = ("latitude", "longitude")
+    return {
+        "geopotential_at_surface": (dims, (height * STANDARD_GRAVITY).astype(np.float32), {"units": "m**2 s**-2"}),
+        "land_sea_mask": (dims, land.astype(np.float32), {"units": "(0 - 1)"}),
+    }
 
 
 def _plan(start, end, style, per, field_kwargs):
@@ -247,7 +274,7 @@ def _define_new(nc, gen, times):
     )
 
 
-def _write_file(path, gen, chunks, style):
+def _write_file(path, gen, chunks, style, terrain=False):
     """Write one file month by month, so at most a month of data is in memory, through a
     temporary name, so a failed write never leaves a file that looks complete."""
     import netCDF4
@@ -255,13 +282,13 @@ def _write_file(path, gen, chunks, style):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     times = np.concatenate(chunks)
-    first = gen.frames(chunks[0])
+    first = gen.frames(chunks[0], terrain=terrain)
     if style == "classic":
         # CDS packs with the data range of the whole file, so a longer file takes a first
         # pass for the range (generating is cheaper than holding a year in memory).
         low, high = float(first.min()), float(first.max())
         for chunk in chunks[1:]:
-            values = gen.frames(chunk)
+            values = gen.frames(chunk, terrain=terrain)
             low, high = min(low, float(values.min())), max(high, float(values.max()))
         scale, offset = _cds_packing(low, high)
     with files.publishing(path) as tmp:
@@ -276,7 +303,7 @@ def _write_file(path, gen, chunks, style):
             var = _define_classic(nc, gen, times, scale, offset) if style == "classic" else _define_new(nc, gen, times)
             start = 0
             for i, chunk in enumerate(chunks):
-                values = first if i == 0 else gen.frames(chunk)
+                values = first if i == 0 else gen.frames(chunk, terrain=terrain)
                 if style == "classic":
                     var[start : start + len(chunk)] = np.rint((values - offset) / scale).astype(np.int16)
                 else:
@@ -285,7 +312,38 @@ def _write_file(path, gen, chunks, style):
     return path
 
 
-def write_synthetic(out_dir, start, end, *, style="classic", per="month", **field_kwargs):
+def write_terrain(out_dir, gen, files):
+    """The predictor files (t, q, u, v, z: era5_pl_tquvz_synthetic_<label>.nc, one per r file) and the invariant
+    file (era5_sl_invariant_synthetic.nc: z, lsm at one time) of a terrain world, in the classic CDS layout,
+    float32. Returns their paths."""
+    import xarray as xr
+
+    paths = []
+    coords = {"latitude": gen.lat.astype(np.float32), "longitude": gen.lon.astype(np.float32)}
+    for name, chunks in files:
+        times = np.concatenate(chunks)
+        fields = _predictor_variables(gen, times, gen.frames(times, terrain=True))
+        level = ("level", np.array(gen.levels, dtype=np.int32), {"units": "millibars"})
+        ds = xr.Dataset(fields, coords={"time": times.astype("datetime64[ns]"), "level": level, **coords})
+        path = Path(out_dir) / name.replace("era5_r_synthetic", "era5_pl_tquvz_synthetic")
+        paths.append(_publish_dataset(ds, path))
+    invariant = {
+        short: (("time", *dims), values[None], attrs)
+        for short, (dims, values, attrs) in zip(("z", "lsm"), _invariant_variables(gen).values())
+    }
+    ds = xr.Dataset(invariant, coords={"time": files[0][1][0][:1].astype("datetime64[ns]"), **coords})
+    return [*paths, _publish_dataset(ds, Path(out_dir) / "era5_sl_invariant_synthetic.nc")]
+
+
+def _publish_dataset(ds, path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    encoding = {"time": {"units": "hours since 1900-01-01 00:00:00.0", "calendar": "gregorian", "dtype": "int32"}}
+    with files.publishing(path) as tmp:
+        ds.to_netcdf(tmp, format="NETCDF3_64BIT", encoding=encoding)
+    return path
+
+
+def write_synthetic(out_dir, start, end, *, style="classic", per="month", terrain=False, **field_kwargs):
     """Write synthetic ERA5-like `r` files as the CDS delivers them, one per month, year or all.
 
     Args:
@@ -296,18 +354,24 @@ def write_synthetic(out_dir, start, end, *, style="classic", per="month", **fiel
             `valid_time, pressure_level, latitude, longitude`). Defaults to "classic".
         per: "month", "year" or "all": one file per calendar month, per year, or one file.
             Defaults to "month". The values do not depend on it.
+        terrain: a world with orography and upslope moistening (`synthetic_dataset`): the r
+            files, then the predictors t, q, u, v, z beside each (`write_terrain`) and one
+            invariant file with the surface geopotential z and the land-sea mask lsm.
+            Defaults to False.
         **field_kwargs: `lat_bounds`, `lon_bounds`, `resolution`, `levels`,
             `interval_hours`, `seed`, as for `synthetic_dataset`.
 
     Returns:
         The paths written, in time order, named like `era5_r_synthetic_2019-01.nc`
-        (`_2019.nc` per year, `_2019-01-01_2019-12-31.nc` for all).
+        (`_2019.nc` per year, `_2019-01-01_2019-12-31.nc` for all); with `terrain`, the
+        predictor and invariant files after them.
 
     Example:
         write_synthetic("data/era5", "2019-01-01", "2020-12-31", interval_hours=3)
     """
-    gen, files = _plan(start, end, style, per, field_kwargs)
-    return [_write_file(Path(out_dir) / name, gen, chunks, style) for name, chunks in files]
+    gen, planned = _plan(start, end, style, per, field_kwargs)
+    paths = [_write_file(Path(out_dir) / name, gen, chunks, style, terrain) for name, chunks in planned]
+    return paths + (write_terrain(out_dir, gen, planned) if terrain else [])
 
 
 # ----------------------------------------------------------------------------- command line
@@ -343,6 +407,12 @@ def _parser():
         help="classic: netCDF3, int16 packed, dims time/level; new: the 2024+ CDS netCDF4, dims valid_time/pressure_level",
     )
     parser.add_argument("--per", choices=PERIODS, default="month", help="one file per month, per year, or one file")
+    parser.add_argument(
+        "--terrain",
+        action="store_true",
+        help="a world with orography and a land-sea mask where upslope air moistens and the lee dries; also writes "
+        "the predictors t, q, u, v, z and an invariant file (z, lsm) for the builder's --predictors and --static",
+    )
     return parser
 
 
@@ -370,9 +440,11 @@ def _command(argv):
     gen, planned = _plan(args.start, args.end, args.style, args.per, kwargs)
     with files.FolderLock(args.out, command="tfrecords_builder synthetic"):
         paths = [
-            _write_file(Path(args.out) / name, gen, chunks, args.style)
+            _write_file(Path(args.out) / name, gen, chunks, args.style, args.terrain)
             for name, chunks in tqdm(planned, desc="synthetic ERA5 r", unit="file", disable=None)
         ]
+        if args.terrain:
+            paths += write_terrain(args.out, gen, planned)
     for path in paths:
         print(path)
     return 0

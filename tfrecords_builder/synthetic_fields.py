@@ -30,6 +30,22 @@ How a field is made, and why:
    longitude) is added to the latent field before the map, so the bounds still hold.
 
 Every level has these 300 hPa statistics; levels differ in their realisations only.
+
+With `terrain=True` (`synthetic.synthetic_dataset`, `write_synthetic`) the world also has
+orography and a land-sea mask, and humidity depends on them (docs/inputs.md):
+
+6. Terrain: a smooth random field s on the same periodic domain (seeded by the seed alone,
+   features about `TERRAIN_WAVELENGTH_DEG` across); land where s > 0, orography
+   h = `TERRAIN_HEIGHT_M` * s there and 0 at sea (about half the area is land).
+7. Upslope moistening: air carried up a slope by the drift wind V (the wind of step 3) cools
+   and moistens, air coming down the lee side warms and dries. The latent field gains
+   `UPSLOPE_GAIN` * w / w0, w = V . grad(h) (the forced vertical motion, m/h; w0 its typical
+   size), and is rescaled by 1 / sqrt(1 + gain^2), so the %RH statistics stay close to those
+   without terrain.
+8. Predictors consistent with it: u, v are V in m/s; t is a standard atmosphere at the level
+   with a meridional gradient and a diurnal cycle; q is the specific humidity that gives
+   exactly r at that t and p (the inverse of ERA5's formula, `humidity`); z is the standard
+   atmosphere's geopotential with the hypsometric effect of t's anomaly.
 """
 
 import datetime
@@ -37,6 +53,7 @@ import datetime
 import numpy as np
 
 from tfrecords_builder.contract.errors import InputError
+from tfrecords_builder.contract.inputs import STANDARD_GRAVITY
 
 EPOCH = np.datetime64("1900-01-01T00", "h")
 """Time origin of the generator (and of the classic CDS time axis)."""
@@ -87,6 +104,24 @@ DIURNAL_AMPLITUDE = 0.08
 
 DIURNAL_PEAK_LOCAL_HOUR = 6.0
 """Local solar hour of the diurnal maximum of relative humidity."""
+
+TERRAIN_WAVELENGTH_DEG = 6.0
+"""Size of the mountain ranges: the terrain field's spectrum is a Gaussian of this wavelength."""
+
+TERRAIN_HEIGHT_M = 1200.0
+"""Orography per unit of the terrain field above 0 (peaks of 3-4 units reach 4-5 km)."""
+
+UPSLOPE_GAIN = 0.6
+"""Weight of the normalised upslope wind in the latent field (its std there is about this)."""
+
+METRES_PER_DEGREE = 111_195.0  # along a meridian (a great circle of the 6371 km sphere)
+SEA_LEVEL_HPA, SEA_LEVEL_K, LAPSE_EXPONENT = 1013.25, 288.15, 0.190263  # the ICAO standard atmosphere
+TROPOPAUSE_K = 216.65
+DRY_AIR_GAS_CONSTANT = 287.05  # J kg-1 K-1
+MERIDIONAL_GRADIENT_K_PER_DEG = 0.7
+"""Synthetic temperature falls this much per degree northward (from its value at 45N)."""
+DIURNAL_T_AMPLITUDE_K = 1.5
+"""Diurnal temperature amplitude, peaking at 15 local solar time."""
 
 
 # ----------------------------------------------------------------------------- input checks
@@ -185,8 +220,9 @@ class Generator:
         self.amplitude = self._amplitude()
         self.ky = np.fft.fftfreq(n) * n
         self.kx = np.fft.rfftfreq(n) * n
-        self.wind = self._wind_waves()
+        self.wind_waves = self._wind_waves()
         self.cache = {}
+        self._terrain, self.slope_rms = None, None
 
     def _amplitude(self):
         """Fourier amplitudes on the rfft grid: a broken power law in cycles per degree, scaled
@@ -213,7 +249,7 @@ class Generator:
         """Eastward and northward displacement in grid cells at `hours` since EPOCH: the closed-form
         integral of the wind, reduced modulo the domain."""
         hours = np.asarray(hours, dtype=np.float64)
-        periods, phases = self.wind
+        periods, phases = self.wind_waves
         out = []
         for axis in range(2):
             shift = WIND_MEAN_DEG_PER_HOUR[axis] * hours
@@ -268,8 +304,51 @@ class Generator:
         rows = np.fft.ifft(coef, axis=1)[:, self.rows]
         return np.fft.irfft(rows, n=self.size, axis=2)[:, :, self.cols]
 
-    def frames(self, times, batch=48):
-        """%RH float32 [T, level, lat, lon] at datetime64 `times` (ascending)."""
+    def wind(self, hours):
+        """Eastward and northward drift in degrees per hour at `hours` [T]: the derivative of `displacement`."""
+        hours = np.asarray(hours, dtype=np.float64)
+        periods, phases = self.wind_waves
+        out = []
+        for axis in range(2):
+            speed = np.full(hours.shape, WIND_MEAN_DEG_PER_HOUR[axis])
+            for period, phase in zip(periods[axis], phases[axis]):
+                speed += WIND_WAVE_AMPLITUDE_DEG_PER_HOUR * np.cos(2 * np.pi * hours / period + phase)
+            out.append(speed)
+        return out
+
+    def terrain(self):
+        """(orography in m, land fraction 0/1, d(orography)/d(east, north) in m per degree), each [lat, lon].
+
+        A function of the seed and the periodic domain alone, so overlapping boxes share their mountains.
+        """
+        if self._terrain is None:
+            n, d = self.size, self.resolution
+            rng = np.random.default_rng(np.random.SeedSequence([self.seed, 0x7465727261]))
+            k = np.hypot(*np.meshgrid(np.fft.fftfreq(n, d), np.fft.rfftfreq(n, d), indexing="ij"))
+            shape = np.exp(-((k * TERRAIN_WAVELENGTH_DEG) ** 2))
+            coef = np.fft.rfft2(rng.standard_normal((n, n))) * shape
+            field = np.fft.irfft2(coef, s=(n, n))
+            coef /= field.std()
+            ky, kx = 2j * np.pi * self.ky[:, None] / (n * d), 2j * np.pi * self.kx[None, :] / (n * d)
+            s, ds_north, ds_east = (np.fft.irfft2(c, s=(n, n)) for c in (coef, coef * ky, coef * kx))
+            land = s > 0
+            slopes = [np.where(land, TERRAIN_HEIGHT_M * ds, 0.0) for ds in (ds_east, ds_north)]
+            self.slope_rms = float(np.sqrt(np.mean(slopes[0] ** 2 + slopes[1] ** 2)))  # over the whole domain
+            grid = np.ix_(self.rows, self.cols)
+            self._terrain = (np.where(land, TERRAIN_HEIGHT_M * s, 0.0)[grid], land[grid].astype(np.float64))
+            self._terrain += tuple(slope[grid] for slope in slopes)
+        return self._terrain
+
+    def upslope(self, hours):
+        """The latent field's terrain term [T, lat, lon]: V . grad(h) in units of its typical size (the mean
+        drift times the domain's rms slope, so its rms is about 1 over the domain)."""
+        _, _, east_slope, north_slope = self.terrain()
+        east, north = self.wind(hours)
+        typical = np.hypot(*WIND_MEAN_DEG_PER_HOUR) * self.slope_rms
+        return (east[:, None, None] * east_slope + north[:, None, None] * north_slope) / typical
+
+    def frames(self, times, batch=48, terrain=False):
+        """%RH float32 [T, level, lat, lon] at datetime64 `times` (ascending); `terrain`: with upslope moistening."""
         hours = (times.astype("datetime64[h]") - EPOCH).astype(np.float64)
         out = np.empty((len(hours), len(self.levels), len(self.lat), len(self.lon)), dtype=np.float32)
         local = (np.mod(hours, 24.0)[:, None] + self.lon[None, :] / 15.0 - DIURNAL_PEAK_LOCAL_HOUR) / 24.0
@@ -278,8 +357,34 @@ class Generator:
             part = slice(lo, lo + batch)
             for i, level in enumerate(self.levels):
                 g = self.latent(level, hours[part]) + diurnal[part]
+                if terrain:
+                    g = (g + UPSLOPE_GAIN * self.upslope(hours[part])) / np.sqrt(1.0 + UPSLOPE_GAIN**2)
                 out[part, i] = R_MAX / (1.0 + np.exp(-(LOGISTIC_GAIN * g + LOGISTIC_OFFSET)))
         return out
+
+    def predictors(self, times, r):
+        """{t (K), q (kg/kg), u, v (m/s), z (m2 s-2)}: float32 [T, level, lat, lon] consistent with `r` (%RH, `frames`)."""
+        from tfrecords_builder.contract.era5.humidity import EPSILON, saturation_vapour_pressure
+
+        hours = (times.astype("datetime64[h]") - EPOCH).astype(np.float64)
+        p = np.asarray(self.levels, dtype=np.float64)[None, :, None, None]
+        t_std = np.maximum(SEA_LEVEL_K * (p / SEA_LEVEL_HPA) ** LAPSE_EXPONENT, TROPOPAUSE_K)
+        local = (np.mod(hours, 24.0)[:, None] + self.lon[None, :] / 15.0 - 15.0) / 24.0
+        anomaly = (
+            -MERIDIONAL_GRADIENT_K_PER_DEG * (self.lat[:, None] - 45.0)
+            + DIURNAL_T_AMPLITUDE_K * np.cos(2 * np.pi * local)[:, None, :]
+        )  # [T, lat, lon]
+        t = t_std + anomaly[:, None]
+        e = np.asarray(r, dtype=np.float64) / 100.0 * saturation_vapour_pressure(t)
+        q = EPSILON * e / (p * 100.0 - (1.0 - EPSILON) * e)  # the inverse of `humidity.vapour_pressure`
+        height = 44330.8 * (1.0 - (p / SEA_LEVEL_HPA) ** LAPSE_EXPONENT)  # the standard atmosphere's, m
+        z = STANDARD_GRAVITY * height + DRY_AIR_GAS_CONSTANT * anomaly[:, None] * np.log(SEA_LEVEL_HPA / p)
+        east, north = self.wind(hours)
+        shape = (len(hours), len(self.levels), len(self.lat), len(self.lon))
+        u = east[:, None, None, None] * METRES_PER_DEGREE * np.cos(np.radians(self.lat))[:, None] / 3600.0
+        v = north[:, None, None, None] * METRES_PER_DEGREE / 3600.0
+        fields = {"t": t, "q": q, "u": u, "v": v, "z": z}
+        return {name: np.broadcast_to(value, shape).astype(np.float32) for name, value in fields.items()}
 
 
 def make_generator(lat_bounds, lon_bounds, resolution, levels, seed):

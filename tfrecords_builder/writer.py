@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from tfrecords_builder.contract import files
+from tfrecords_builder.contract.inputs import STATIC_FILE
 from tfrecords_builder.contract.manifest import publishing_manifest
 from tfrecords_builder.contract.schema import COMPRESSION, MANIFEST_NAME, SHARD_SUFFIX, SPLITS
 
@@ -84,19 +85,29 @@ class ShardWriter:
             self.path.unlink(missing_ok=True)
 
 
-def publish(out_dir, renames, manifest):
-    """Replace the folder's earlier build by this one: [(temporary path, shard name)] and the manifest.
+def publish(out_dir, renames, manifest, static=None):
+    """Replace the folder's earlier build by this one: [(temporary path, shard name)], the manifest and
+    `static`, the bytes of static.npy (`extras.static_file`; None: the build has no static fields).
 
     The manifest is written (to its temporaries) and every shard synced before the earlier
     build is touched; what follows are removals and renames.
     """
     out_dir = Path(out_dir)
-    for tmp, _ in renames:
-        files.sync(tmp)
-    with publishing_manifest(manifest, out_dir):  # published when the block ends
-        (out_dir / MANIFEST_NAME).unlink(missing_ok=True)
-        for path in out_dir.iterdir():
-            if SHARD_RE.match(path.name):
-                path.unlink()
-        for tmp, name in renames:
-            os.replace(tmp, out_dir / name)
+    static_tmp = None if static is None else files.temporary_path(out_dir / STATIC_FILE)
+    try:
+        if static_tmp is not None:
+            static_tmp.write_bytes(static)
+            renames = [*renames, (static_tmp, STATIC_FILE)]
+        for tmp, _ in renames:
+            files.sync(tmp)
+        with publishing_manifest(manifest, out_dir):  # published when the block ends
+            (out_dir / MANIFEST_NAME).unlink(missing_ok=True)
+            (out_dir / STATIC_FILE).unlink(missing_ok=True)
+            for path in out_dir.iterdir():
+                if SHARD_RE.match(path.name):
+                    path.unlink()
+            for tmp, name in renames:
+                os.replace(tmp, out_dir / name)
+    finally:
+        if static_tmp is not None:
+            static_tmp.unlink(missing_ok=True)

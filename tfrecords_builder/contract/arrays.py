@@ -32,6 +32,9 @@ class InMemoryData:
     the train split, `climatology`, `levels`, `step_hours`, `splits` with counts and skipped
     days), but no shard files and no `_dir`. `patch` holds each split's patch index of every
     sample, int64 [N] (all 0 for a single region): what a record's `patch` feature says.
+    A build with extra inputs (`contract.inputs`) also has `predictors`, each split's float32
+    [N, T, h, w, P] in physical units, and `static`, float32 [n_patches, H, W, S] (sample i's
+    static fields: `static[patch[split][i]]`).
     """
 
     manifest: dict
@@ -39,3 +42,5 @@ class InMemoryData:
     val: Split | None = None
     test: Split | None = None
     patch: dict | None = None
+    predictors: dict | None = None
+    static: np.ndarray | None = None

@@ -63,6 +63,12 @@ SHORT_NAMES = {
     "2m_dewpoint_temperature": "2d",
     "d2m": "2d",
     "VAR_2D": "2d",
+    "u_component_of_wind": "u",
+    "v_component_of_wind": "v",
+    "geopotential": "z",
+    "surface_pressure": "sp",
+    "mean_sea_level_pressure": "msl",
+    "total_column_water_vapour": "tcwv",
 }
 # Targets derived where an input lacks them -> the variables they are derived from.
 DERIVED = {"r": ("t", "q"), "r2m": ("2t", "2d")}
@@ -75,6 +81,8 @@ DESCRIPTIONS = {
 }
 SURFACE_VARIABLES = ("r2m",)
 """Targets on a single level (2 m above the surface), read without a level dimension."""
+SINGLE_LEVEL_FIELDS = ("2t", "2d", "sp", "msl", "tcwv")
+"""Other fields of ERA5's single-levels product (predictors), read like a single-level target."""
 SURFACE_LEVEL = 0.0
 """The pseudo-level of a single-level field: 0 "hPa", the top of the atmosphere, which no pressure level can be."""
 SURFACE_DIMS = ("time", "latitude", "longitude")
@@ -83,6 +91,21 @@ SURFACE_DIMS = ("time", "latitude", "longitude")
 def is_surface(variable):
     """Whether `variable` is a single-level target (r2m), read with the one pseudo-level `SURFACE_LEVEL`."""
     return SHORT_NAMES.get(variable, variable) in SURFACE_VARIABLES
+
+
+def is_single_level(variable):
+    """Whether `variable` has no level dimension: a single-level target or field (2t, sp, ...)."""
+    return is_surface(variable) or SHORT_NAMES.get(variable, variable) in SINGLE_LEVEL_FIELDS
+
+
+def holds(ds, variable, derived=False):
+    """Whether a dataset (as opened) holds `variable` (`derived`: what it is derived from, `DERIVED`) with (or, for a
+    single-level variable, without) a level dimension: with several inputs, some may hold other variables or levels."""
+    names = list(DERIVED.get(variable, ())) if derived else [variable]
+    ds = normalise(ds[[v for v in ds.data_vars if SHORT_NAMES.get(v, v) in names]])
+    return bool(names) and all(
+        name in ds.data_vars and ("level" in ds[name].dims) != is_single_level(variable) for name in names
+    )
 
 
 def level_words(level):
@@ -315,12 +338,12 @@ class Field:
             scale, offset = self.conversions[key]
             if (scale, offset) != (1.0, 0.0):
                 blocks[key] = blocks[key] * scale + offset
-        if "t" in blocks:
+        if {"t", "q"} <= blocks.keys():  # r derived; a predictor t alone is read as it is
             from tfrecords_builder.contract.era5.humidity import relative_humidity
 
             pressure = self.levels[None, :, None, None] * 100.0  # hPa -> Pa
             return relative_humidity(blocks["t"], blocks["q"], pressure).astype(np.float32)
-        if "2t" in blocks:
+        if {"2t", "2d"} <= blocks.keys():
             from tfrecords_builder.contract.era5.humidity import relative_humidity_2m
 
             return relative_humidity_2m(blocks["2t"], blocks["2d"]).astype(np.float32)
@@ -338,12 +361,21 @@ def open_variable(path, variable):
     return ds, field.arrays[variable][0]
 
 
-def open_field(item, variable, name):
-    """(dataset to close or None, `Field` of `variable`) of a path, URL or `xarray.Dataset`, checked."""
+def open_field(item, variable, name, only=None):
+    """(dataset to close or None, `Field` of `variable`) of a path, URL or `xarray.Dataset`, checked.
+
+    `only` "direct" or "derived": (None, None) for an input that does not hold `variable`, or
+    what it is derived from (`holds`).
+    """
     if isinstance(item, xr.Dataset):
+        if only and not holds(item, variable, only == "derived"):
+            return None, None
         return None, make_field(item, variable, name, contiguous=True)
     ds, kind = open_dataset(item)
     try:
+        if only and not holds(ds, variable, only == "derived"):
+            ds.close()
+            return None, None
         return ds, make_field(ds, variable, name, contiguous=kind != "zarr")
     except BaseException:
         ds.close()
@@ -356,8 +388,8 @@ def make_field(ds, variable, name, contiguous):
     Levels come in hPa whatever the input's units (`units.level_factor`); a single-level
     target's fields (time, latitude, longitude) get the one level `SURFACE_LEVEL`.
     """
-    surface = is_surface(variable)
-    wanted = {variable, *DERIVED.get(variable, ())} if surface else {variable, "t", "q"}
+    surface = is_single_level(variable)
+    wanted = {variable, *DERIVED.get(variable, ())} if surface else {variable, *DERIVED["r"]}
     wanted |= {long for long, short in SHORT_NAMES.items() if short in wanted}
     ds = ds[[v for v in ds.data_vars if v in wanted]] if wanted & set(ds.data_vars) else ds
     arrays = field_arrays(normalise(ds), variable, name)
@@ -410,14 +442,18 @@ class Era5Source:
 
     `inputs` holds file paths, Zarr store paths or URLs (opened lazily) or `xarray.Dataset`s;
     all pass the same checks, region snapping and level selection. `variable` may be a CDS
-    short name (r) or an ARCO-ERA5 long one (relative_humidity). Attributes after opening:
+    short name (r) or an ARCO-ERA5 long one (relative_humidity). `optional`: read the inputs
+    that hold the variable (`holds`), or else those that hold what it is derived from, and
+    pass over the others (a build with predictors reads pressure-level and single-level files
+    side by side, and r from an r file beside a t-and-q one); an error only when none does.
+    Attributes after opening:
     `lat`, `lon` (ascending, float64; longitudes continue past 360 across the 0/360 meridian),
     `resolution` (degrees), `levels` (hPa, as requested), `paths` (the inputs' names) and
     `times` (sorted int64 seconds since 1970, all inputs). `read(times)` returns float32
     [levels, T, H, W] with NaN where the data have no value.
     """
 
-    def __init__(self, inputs, variable, levels, lat_bounds, lon_bounds):
+    def __init__(self, inputs, variable, levels, lat_bounds, lon_bounds, optional=False):
         inputs = list(inputs)
         self.paths = [input_name(item) for item in inputs]
         self.variable = SHORT_NAMES.get(variable, variable)
@@ -425,15 +461,30 @@ class Era5Source:
         self._datasets, self._fields = [], []
         self.lat = self.lon = self.resolution = None
         try:
-            for item, name in zip(inputs, self.paths):
-                self._add(item, name, lat_bounds, lon_bounds)
+            held = []
+            for only in ("direct", "derived") if optional else (None,):
+                for item, name in zip(inputs, self.paths):
+                    if self._add(item, name, lat_bounds, lon_bounds, only):
+                        held.append(name)
+                if held:
+                    break
+            if not held:
+                shown = ", ".join(map(str, self.paths[:3])) + (
+                    f" and {len(self.paths) - 3} more" if len(self.paths) > 3 else ""
+                )
+                where = "a single-level field" if is_single_level(self.variable) else "on pressure levels"
+                raise BuildError(f"no input holds {self.variable!r} ({where}): not in {shown}")
+            self.paths = held
             self._index_times()
         except BaseException:
             self.close()
             raise
 
-    def _add(self, item, name, lat_bounds, lon_bounds):
-        dataset, field = open_field(item, self.variable, name)
+    def _add(self, item, name, lat_bounds, lon_bounds, only):
+        """Open one input and select the region and levels; False for an input passed over (`open_field`'s `only`)."""
+        dataset, field = open_field(item, self.variable, name, only)
+        if field is None:
+            return False
         if dataset is not None:
             self._datasets.append(dataset)
         lat, lon = field.lat, field.lon
@@ -448,6 +499,7 @@ class Era5Source:
         lat, lon = np.round(lat[lat_sel], 6), np.round(lon, 6)
         if self.lat is None:
             self.lat, self.lon, self.resolution = lat, lon, round(dlat, 6)
+            self._first = name
         elif (
             lat.shape != self.lat.shape
             or lon.shape != self.lon.shape
@@ -456,7 +508,8 @@ class Era5Source:
                 and np.allclose(lon, self.lon, rtol=0, atol=GRID_TOLERANCE * dlon)
             )
         ):
-            raise BuildError(f"the region's grid in {name} differs from that in {self.paths[0]}")
+            raise BuildError(f"the region's grid in {name} differs from that in {self._first}")
+        return True
 
     def _index_times(self):
         """`times` of all inputs, sorted, and where each one is; a `BuildError` for a time in two inputs."""

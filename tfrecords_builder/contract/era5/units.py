@@ -1,7 +1,8 @@
 """Units of ERA5 inputs: what an input says its levels and variables are in, converted to the builder's.
 
-The builder computes in hPa (levels), % (relative humidity), K (temperature) and kg/kg
-(specific humidity). Inputs say otherwise often enough: levels in Pa (30000, not 300), CF's
+The builder computes in hPa (levels), % (relative humidity), K (temperature), kg/kg
+(specific humidity) and SI units for the predictors (m s-1 winds, m2 s-2 geopotential, Pa
+pressures, kg m-2 water columns; `BUILDER_UNITS`). Inputs say otherwise often enough: levels in Pa (30000, not 300), CF's
 fraction "1" for relative humidity, g/kg, degrees Celsius. The `units` attribute of each is
 read and converted here; units this module does not know are refused in one line naming the
 variable and the input, so no value is used in units it is not in.
@@ -22,6 +23,11 @@ _KELVIN.update(
 )
 _MASS_FRACTION = dict.fromkeys(("kg kg**-1", "kg kg-1", "kg/kg", "kg kg^-1", "1"), (1.0, 0.0))
 _MASS_FRACTION.update(dict.fromkeys(("g kg**-1", "g kg-1", "g/kg", "g kg^-1"), (0.001, 0.0)))
+_SPEED = dict.fromkeys(("m s**-1", "m s-1", "m/s", "m s^-1"), (1.0, 0.0))
+_GEOPOTENTIAL = dict.fromkeys(("m**2 s**-2", "m2 s-2", "m^2 s^-2", "m2/s2"), (1.0, 0.0))
+_PASCAL = dict.fromkeys(("pa", "pascal", "pascals"), (1.0, 0.0))
+_COLUMN = dict.fromkeys(("kg m**-2", "kg m-2", "kg/m2", "kg m^-2"), (1.0, 0.0))
+_LAND_FRACTION = dict.fromkeys(("(0 - 1)", "(0-1)", "0-1", "1", "fraction"), (1.0, 0.0))
 
 VARIABLE_UNITS = {
     "r": ("relative humidity", "%, percent or 1 (a fraction)", _PERCENT),
@@ -29,8 +35,31 @@ VARIABLE_UNITS = {
     "q": ("specific humidity", "kg kg**-1 or g kg**-1", _MASS_FRACTION),
     "2t": ("2 metre temperature", "K or degC", _KELVIN),
     "2d": ("2 metre dewpoint temperature", "K or degC", _KELVIN),
+    "u": ("eastward wind", "m s**-1", _SPEED),
+    "v": ("northward wind", "m s**-1", _SPEED),
+    "z": ("geopotential", "m**2 s**-2", _GEOPOTENTIAL),
+    "sp": ("surface pressure", "Pa", _PASCAL),
+    "msl": ("mean sea level pressure", "Pa", _PASCAL),
+    "tcwv": ("total column water vapour", "kg m**-2", _COLUMN),
+    "lsm": ("land-sea mask", "(0 - 1)", _LAND_FRACTION),
 }
-"""Variable -> (what it is, the units accepted, {units: (scale, offset) to %, K or kg/kg})."""
+"""Variable -> (what it is, the units accepted, {units: (scale, offset) to the builder's units, `BUILDER_UNITS`})."""
+
+BUILDER_UNITS = {
+    "r": "%",
+    "t": "K",
+    "q": "kg kg-1",
+    "2t": "K",
+    "2d": "K",
+    "u": "m s-1",
+    "v": "m s-1",
+    "z": "m2 s-2",
+    "sp": "Pa",
+    "msl": "Pa",
+    "tcwv": "kg m-2",
+    "lsm": "1",
+}
+"""The units every variable is read in, whatever its input's: the units of a build's predictors."""
 
 LEVEL_UNITS = {"hpa": 1.0, "millibars": 1.0, "millibar": 1.0, "mbar": 1.0, "mb": 1.0, "pa": 0.01, "kpa": 10.0}
 """Pressure-level units -> the factor to hPa."""
@@ -46,7 +75,7 @@ def _units(da):
 def variable_conversion(da, variable, name):
     """(scale, offset) taking `variable` from its `units` attribute to %, K or kg/kg; a `BuildError` for other units.
 
-    A variable other than t, q, 2t and 2d is the target, relative humidity (`--variable`).
+    A variable not in `VARIABLE_UNITS` is the target, relative humidity (`--variable`).
     """
     what, accepted, table = VARIABLE_UNITS.get(variable, VARIABLE_UNITS["r"])
     units = _units(da)
