@@ -32,6 +32,12 @@ PERIODS = ("month", "year", "all")
 R_ATTRS = {"units": "%", "long_name": "Relative humidity", "standard_name": "relative_humidity"}
 PREDICTOR_UNITS = {"t": "K", "q": "kg kg**-1", "u": "m s**-1", "v": "m s**-1", "z": "m**2 s**-2"}
 """The units attributes of a terrain world's predictors, as the CDS writes them."""
+SURFACE_ATTRS = {
+    "t2m": {"units": "K", "long_name": "2 metre temperature", "GRIB_shortName": "2t"},
+    "d2m": {"units": "K", "long_name": "2 metre dewpoint temperature", "GRIB_shortName": "2d"},
+    "sp": {"units": "Pa", "long_name": "Surface pressure", "GRIB_shortName": "sp"},
+}
+"""The variables of a surface world's files, with the CDS's netCDF names and attributes."""
 
 
 # ----------------------------------------------------------------------------- public API
@@ -111,9 +117,11 @@ def _invariant_variables(gen):
     }
 
 
-def _plan(start, end, style, per, field_kwargs):
+def _plan(start, end, style, per, field_kwargs, terrain=False, surface=False):
     """Check every argument before anything is written; return the generator and, for each file,
     its name and its times split by calendar month (the unit of generation)."""
+    if surface and not terrain:
+        raise InputError("surface is the 2 m layer of the terrain world: add terrain=True (--terrain)")
     if style not in STYLES:
         raise InputError(f"style must be one of {', '.join(STYLES)}. Received: style={style!r}")
     if per not in PERIODS:
@@ -327,23 +335,58 @@ def write_terrain(out_dir, gen, files):
         ds = xr.Dataset(fields, coords={"time": times.astype("datetime64[ns]"), "level": level, **coords})
         path = Path(out_dir) / name.replace("era5_r_synthetic", "era5_pl_tquvz_synthetic")
         paths.append(_publish_dataset(ds, path))
+    return [*paths, _write_invariant(out_dir, gen, files[0][1][0][0])]
+
+
+def write_surface(out_dir, gen, files):
+    """The 2 m files of a surface world (t2m, d2m, sp: era5_sl_2t-2d-sp_synthetic_<label>.nc, one per planned
+    file, in the 2024+ CDS single-level layout) and its invariant file. Returns their paths."""
+    import xarray as xr
+
+    paths = []
+    for name, chunks in files:
+        parts = [gen.surface(chunk, gen.surface_frames(chunk)) for chunk in chunks]  # a month at a time
+        times = np.concatenate(chunks)
+        dims = ("valid_time", "latitude", "longitude")
+        fields = {key: (dims, np.concatenate([p[key] for p in parts]), attrs) for key, attrs in SURFACE_ATTRS.items()}
+        coords = {
+            "valid_time": times.astype("datetime64[ns]"),
+            "latitude": ("latitude", gen.lat, {"units": "degrees_north"}),
+            "longitude": ("longitude", gen.lon, {"units": "degrees_east"}),
+            "number": 0,
+            "expver": ("valid_time", np.array(["0001"] * len(times))),
+        }
+        ds = xr.Dataset(fields, coords=coords, attrs={"history": provenance(gen.seed), "source": provenance(gen.seed)})
+        path = Path(out_dir) / name.replace("era5_r_synthetic", "era5_sl_2t-2d-sp_synthetic")
+        encoding = {"valid_time": {"units": "seconds since 1970-01-01", "calendar": "proleptic_gregorian"}}
+        paths.append(_publish_dataset(ds, path, "NETCDF4", encoding))
+    return [*paths, _write_invariant(out_dir, gen, files[0][1][0][0])]
+
+
+def _write_invariant(out_dir, gen, first):
+    """era5_sl_invariant_synthetic.nc: surface geopotential z and land-sea mask lsm at the time `first`."""
+    import xarray as xr
+
     invariant = {
         short: (("time", *dims), values[None], attrs)
         for short, (dims, values, attrs) in zip(("z", "lsm"), _invariant_variables(gen).values())
     }
-    ds = xr.Dataset(invariant, coords={"time": files[0][1][0][:1].astype("datetime64[ns]"), **coords})
-    return [*paths, _publish_dataset(ds, Path(out_dir) / "era5_sl_invariant_synthetic.nc")]
+    coords = {"latitude": gen.lat.astype(np.float32), "longitude": gen.lon.astype(np.float32)}
+    ds = xr.Dataset(invariant, coords={"time": np.array([first], dtype="datetime64[ns]"), **coords})
+    return _publish_dataset(ds, Path(out_dir) / "era5_sl_invariant_synthetic.nc")
 
 
-def _publish_dataset(ds, path):
+CLASSIC_TIME = {"time": {"units": "hours since 1900-01-01 00:00:00.0", "calendar": "gregorian", "dtype": "int32"}}
+
+
+def _publish_dataset(ds, path, file_format="NETCDF3_64BIT", encoding=CLASSIC_TIME):
     path.parent.mkdir(parents=True, exist_ok=True)
-    encoding = {"time": {"units": "hours since 1900-01-01 00:00:00.0", "calendar": "gregorian", "dtype": "int32"}}
     with files.publishing(path) as tmp:
-        ds.to_netcdf(tmp, format="NETCDF3_64BIT", encoding=encoding)
+        ds.to_netcdf(tmp, format=file_format, encoding=encoding)
     return path
 
 
-def write_synthetic(out_dir, start, end, *, style="classic", per="month", terrain=False, **field_kwargs):
+def write_synthetic(out_dir, start, end, *, style="classic", per="month", terrain=False, surface=False, **field_kwargs):
     """Write synthetic ERA5-like `r` files as the CDS delivers them, one per month, year or all.
 
     Args:
@@ -358,18 +401,25 @@ def write_synthetic(out_dir, start, end, *, style="classic", per="month", terrai
             files, then the predictors t, q, u, v, z beside each (`write_terrain`) and one
             invariant file with the surface geopotential z and the land-sea mask lsm.
             Defaults to False.
+        surface: with `terrain`, the world's 2 m layer instead of its pressure levels: t2m, d2m
+            (K) and sp (Pa) files in the 2024+ CDS single-level layout whatever `style`
+            (`write_surface`), r2m = 100 e_sat(2d) / e_sat(2t) having the terrain world's
+            relation, and the invariant file; `levels` is not used. Defaults to False.
         **field_kwargs: `lat_bounds`, `lon_bounds`, `resolution`, `levels`,
             `interval_hours`, `seed`, as for `synthetic_dataset`.
 
     Returns:
         The paths written, in time order, named like `era5_r_synthetic_2019-01.nc`
         (`_2019.nc` per year, `_2019-01-01_2019-12-31.nc` for all); with `terrain`, the
-        predictor and invariant files after them.
+        predictor and invariant files after them; with `surface`, `era5_sl_2t-2d-sp_synthetic_2019-01.nc`
+        and so on, then the invariant file.
 
     Example:
         write_synthetic("data/era5", "2019-01-01", "2020-12-31", interval_hours=3)
     """
-    gen, planned = _plan(start, end, style, per, field_kwargs)
+    gen, planned = _plan(start, end, style, per, field_kwargs, terrain, surface)
+    if surface:
+        return write_surface(out_dir, gen, planned)
     paths = [_write_file(Path(out_dir) / name, gen, chunks, style, terrain) for name, chunks in planned]
     return paths + (write_terrain(out_dir, gen, planned) if terrain else [])
 
@@ -413,6 +463,12 @@ def _parser():
         help="a world with orography and a land-sea mask where upslope air moistens and the lee dries; also writes "
         "the predictors t, q, u, v, z and an invariant file (z, lsm) for the builder's --predictors and --static",
     )
+    parser.add_argument(
+        "--surface",
+        action="store_true",
+        help="with --terrain: its 2 m layer instead of pressure levels: t2m, d2m, sp files and the invariant file, "
+        "for the builder's --variable r2m (--levels and --style are not used)",
+    )
     return parser
 
 
@@ -437,14 +493,17 @@ def _command(argv):
         "interval_hours": args.interval_hours,
         "seed": args.seed,
     }
-    gen, planned = _plan(args.start, args.end, args.style, args.per, kwargs)
+    gen, planned = _plan(args.start, args.end, args.style, args.per, kwargs, args.terrain, args.surface)
     with files.FolderLock(args.out, command="tfrecords_builder synthetic"):
-        paths = [
-            _write_file(Path(args.out) / name, gen, chunks, args.style, args.terrain)
-            for name, chunks in tqdm(planned, desc="synthetic ERA5 r", unit="file", disable=None)
-        ]
-        if args.terrain:
-            paths += write_terrain(args.out, gen, planned)
+        if args.surface:
+            paths = write_surface(args.out, gen, planned)
+        else:
+            paths = [
+                _write_file(Path(args.out) / name, gen, chunks, args.style, args.terrain)
+                for name, chunks in tqdm(planned, desc="synthetic ERA5 r", unit="file", disable=None)
+            ]
+            if args.terrain:
+                paths += write_terrain(args.out, gen, planned)
     for path in paths:
         print(path)
     return 0

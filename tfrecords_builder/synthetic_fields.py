@@ -46,6 +46,19 @@ orography and a land-sea mask, and humidity depends on them (docs/inputs.md):
    with a meridional gradient and a diurnal cycle; q is the specific humidity that gives
    exactly r at that t and p (the inverse of ERA5's formula, `humidity`); z is the standard
    atmosphere's geopotential with the hypsometric effect of t's anomaly.
+
+With `surface=True` as well (`synthetic.write_synthetic`) the world is its 2 m layer instead:
+
+9. 2 m relative humidity r2m: the same latent construction (its own key fields, a stronger
+   diurnal cycle peaking at 06 local solar time) with the same upslope term, mapped by a
+   logistic bounded at `R2M_MAX` to near-surface statistics (mean about 70 %, std about 18 %,
+   about 1 % of values a little above 100 %).
+10. 2t: a sea-level temperature (`SURFACE_MEAN_K` at 45N, the meridional gradient, a seasonal
+   cycle coldest in mid-January and a diurnal cycle peaking at 15 local solar time) minus
+   `LAPSE_RATE_K_PER_M` times the orography; 2d: the dewpoint that gives exactly r2m at that
+   2t (`humidity.dewpoint`, the inverse of the builder's own `relative_humidity_2m`); sp: the
+   hypsometric pressure at the orography's height under a column of mean temperature
+   2t + lapse * h / 2 above sea-level pressure `SEA_LEVEL_HPA`.
 """
 
 import datetime
@@ -122,6 +135,22 @@ MERIDIONAL_GRADIENT_K_PER_DEG = 0.7
 """Synthetic temperature falls this much per degree northward (from its value at 45N)."""
 DIURNAL_T_AMPLITUDE_K = 1.5
 """Diurnal temperature amplitude, peaking at 15 local solar time."""
+
+SURFACE_KEY = 0
+"""The 2 m layer's key fields are seeded as level 0 hPa, which no pressure level can be."""
+R2M_MAX, R2M_GAIN, R2M_OFFSET = 105.0, 0.9, 0.85
+"""The 2 m logistic map: mean about 70 %RH, std about 18 %RH, about 1 % of values in 100-105 %."""
+R2M_DIURNAL_AMPLITUDE = 0.3
+"""Diurnal cycle of the 2 m latent field (about 10 %RH), moister at dawn (`DIURNAL_PEAK_LOCAL_HOUR`)."""
+SURFACE_MEAN_K = 283.0
+"""Annual mean sea-level 2 m temperature at 45N."""
+SEASONAL_T_AMPLITUDE_K = 12.0
+"""Half the summer-winter difference of 2t; coldest on day `SEASONAL_COLDEST_DAY`."""
+SEASONAL_COLDEST_DAY = 16
+DIURNAL_2T_AMPLITUDE_K = 5.0
+"""Diurnal amplitude of 2t, peaking at 15 local solar time."""
+LAPSE_RATE_K_PER_M = 0.0065
+"""2t falls 6.5 K per km of orography (the standard atmosphere's lapse rate)."""
 
 
 # ----------------------------------------------------------------------------- input checks
@@ -361,6 +390,41 @@ class Generator:
                     g = (g + UPSLOPE_GAIN * self.upslope(hours[part])) / np.sqrt(1.0 + UPSLOPE_GAIN**2)
                 out[part, i] = R_MAX / (1.0 + np.exp(-(LOGISTIC_GAIN * g + LOGISTIC_OFFSET)))
         return out
+
+    def surface_frames(self, times, batch=48, terrain=True):
+        """2 m %RH float32 [T, lat, lon] at datetime64 `times` (ascending); `terrain`: with upslope moistening."""
+        hours = (times.astype("datetime64[h]") - EPOCH).astype(np.float64)
+        out = np.empty((len(hours), len(self.lat), len(self.lon)), dtype=np.float32)
+        local = (np.mod(hours, 24.0)[:, None] + self.lon[None, :] / 15.0 - DIURNAL_PEAK_LOCAL_HOUR) / 24.0
+        diurnal = R2M_DIURNAL_AMPLITUDE * np.cos(2 * np.pi * local)[:, None, :]
+        for lo in range(0, len(hours), batch):
+            part = slice(lo, lo + batch)
+            g = self.latent(SURFACE_KEY, hours[part]) + diurnal[part]
+            if terrain:
+                g = (g + UPSLOPE_GAIN * self.upslope(hours[part])) / np.sqrt(1.0 + UPSLOPE_GAIN**2)
+            out[part] = R2M_MAX / (1.0 + np.exp(-(R2M_GAIN * g + R2M_OFFSET)))
+        return out
+
+    def surface(self, times, r2m):
+        """{t2m, d2m (K), sp (Pa)}: float32 [T, lat, lon] consistent with 2 m %RH `r2m` (`surface_frames`)."""
+        from tfrecords_builder.contract.era5.humidity import dewpoint
+
+        hours = (times.astype("datetime64[h]") - EPOCH).astype(np.float64)
+        day = (times.astype("datetime64[D]") - times.astype("datetime64[Y]")).astype(np.float64)
+        local = (np.mod(hours, 24.0)[:, None] + self.lon[None, :] / 15.0 - 15.0) / 24.0
+        season = -SEASONAL_T_AMPLITUDE_K * np.cos(2 * np.pi * (day - SEASONAL_COLDEST_DAY) / 365.25)
+        sea_level = (
+            SURFACE_MEAN_K
+            - MERIDIONAL_GRADIENT_K_PER_DEG * (self.lat[:, None] - 45.0)
+            + season[:, None, None]
+            + DIURNAL_2T_AMPLITUDE_K * np.cos(2 * np.pi * local)[:, None, :]
+        )  # [T, lat, lon]
+        height = self.terrain()[0]
+        t2m = sea_level - LAPSE_RATE_K_PER_M * height
+        column_k = t2m + LAPSE_RATE_K_PER_M * height / 2.0
+        sp = SEA_LEVEL_HPA * 100.0 * np.exp(-STANDARD_GRAVITY * height / (DRY_AIR_GAS_CONSTANT * column_k))
+        fields = {"t2m": t2m, "d2m": dewpoint(t2m, r2m), "sp": sp}
+        return {name: value.astype(np.float32) for name, value in fields.items()}
 
     def predictors(self, times, r):
         """{t (K), q (kg/kg), u, v (m/s), z (m2 s-2)}: float32 [T, level, lat, lon] consistent with `r` (%RH, `frames`)."""

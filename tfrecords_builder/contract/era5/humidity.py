@@ -116,6 +116,30 @@ def relative_humidity_2m(t, td, phase="mixed"):
     return 100.0 * saturation_vapour_pressure(td, phase) / saturation_vapour_pressure(t, phase)
 
 
+DEWPOINT_BRACKET_K = (150.0, 350.0)
+"""The dewpoint search interval (K): wider than any dewpoint on Earth, narrow enough for `_tetens` (above a4)."""
+
+DEWPOINT_BISECTIONS = 40
+"""Halvings of DEWPOINT_BRACKET_K: 200 K / 2^40 is 2e-10 K, far below float32's 2e-5 K at 250 K."""
+
+
+def dewpoint(t, r2m, phase="mixed"):
+    """The dewpoint (K, float64) that gives 2 m relative humidity `r2m` (%, > 0) at temperature `t` (K).
+
+    The inverse of `relative_humidity_2m`: it solves e_sat(td) = r2m / 100 * e_sat(t) with the same
+    `saturation_vapour_pressure`, by vectorised bisection (e_sat rises with temperature, and the mixed
+    curve has a kink at T0 that bisection, unlike Newton, does not mind). r2m above 100 % gives td above t.
+    """
+    target = np.asarray(r2m, dtype=np.float64) / 100.0 * saturation_vapour_pressure(t, phase)
+    low = np.full(target.shape, DEWPOINT_BRACKET_K[0])
+    high = np.full(target.shape, DEWPOINT_BRACKET_K[1])
+    for _ in range(DEWPOINT_BISECTIONS):
+        middle = 0.5 * (low + high)
+        below = saturation_vapour_pressure(middle, phase) < target
+        low, high = np.where(below, middle, low), np.where(below, high, middle)
+    return 0.5 * (low + high)
+
+
 PLAUSIBLE_PERCENT = (-1.0, 130.0)
 """Relative humidity (%) outside this band is a sign of wrong units or a broken input, not of weather.
 
