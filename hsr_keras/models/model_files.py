@@ -18,6 +18,7 @@ from pathlib import Path
 
 from tfrecords_builder.contract import files
 from tfrecords_builder.contract.errors import InputError
+from tfrecords_builder.contract.inputs import EXTRA_INPUT_NAMES
 from tfrecords_builder.contract.schema import MANIFEST_NAME
 
 GENERATOR_FILE = "generator.keras"
@@ -137,7 +138,7 @@ def load_manifest(manifest, generator_path=None):
 
 
 def load_generator(path):
-    """A generator `.keras` file as a Keras model, checked to take one input [batch, time, h, w, 1]."""
+    """A generator `.keras` file as a Keras model, checked to take an LR input [batch, time, h, w, 1] (and known extras)."""
     import zipfile
 
     import keras
@@ -152,12 +153,22 @@ def load_generator(path):
         model = keras.saving.load_model(path, compile=False)
     except Exception as err:  # zip, JSON, h5 and deserialisation errors come in many types
         raise ModelFileError(f"cannot load the generator {path}: {err}".splitlines()[0]) from err
-    if len(model.inputs) != 1 or len(model.inputs[0].shape) != 5 or model.inputs[0].shape[-1] != 1:
+    lr = next((t for t in model.inputs if len(model.inputs) == 1 or t.name == "lr"), None)
+    unknown = set(generator_inputs(model)) - set(EXTRA_INPUT_NAMES) - {"lr"}
+    if lr is None or len(lr.shape) != 5 or lr.shape[-1] != 1 or (len(model.inputs) > 1 and unknown):
         raise ModelFileError(
-            f"{path} is not a generator: expected one input [batch, time, h, w, 1], it takes "
-            f"{[tuple(t.shape) for t in model.inputs]}"
+            f"{path} is not a generator: expected an input [batch, time, h, w, 1] (and extra inputs named "
+            f"{', '.join(EXTRA_INPUT_NAMES)}), it takes {[(t.name, tuple(t.shape)) for t in model.inputs]}"
         )
     return model
+
+
+def generator_inputs(model):
+    """The names of a generator's inputs, `lr` first then the contract's order: ["lr"] for a generator of the LR field alone."""
+    if len(model.inputs) == 1:
+        return ["lr"]
+    names = {t.name for t in model.inputs}
+    return ["lr", *(name for name in EXTRA_INPUT_NAMES if name in names), *sorted(names - {"lr", *EXTRA_INPUT_NAMES})]
 
 
 def read_export_info(folder):
