@@ -153,6 +153,7 @@ def make_inputs_build(folder, examples=None, patches=1, time_encoding=True):
         "lr_shape": [T, H // SCALE, W // SCALE],
         "scale": SCALE,
         "grid": {
+            "resolution_deg": 1.0,
             "lat": list(range(H)),
             "lon": list(range(W)),
             "lr_lat": list(range(0, H, SCALE)),

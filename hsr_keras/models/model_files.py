@@ -35,6 +35,7 @@ OUTPUT_NAME = "hr"
 SAMPLE_SIGNATURE = "sample"
 SEED_NAME = "seed"
 MEMBERS_NAME = "members"
+TIME_NAME = "time"  # int64 seconds since 1970 UTC: a signature's input for a generator of time features
 ASSET_NAME = "hsr_manifest.json"
 FORMAT = "hsr-keras-export"
 FORMAT_VERSION = 1
