@@ -55,6 +55,13 @@ the export's `sample` signature or the same function of a `.keras` generator; `-
 them: the same seed gives the same bytes. A model without noise is refused. Where tiles
 overlap, two independent draws are cross-faded, which lowers the spread there.
 
+Extra inputs: a model trained on a build with predictors, time encodings or static fields
+(docs/model.md) reads its predictors (`t@300`, ...) from the same input files as the target,
+computes the time features from the files' times, and takes its static fields from
+`--static-file` (the ERA5 invariants z and lsm on the output's fine grid). A model asked to
+predict without an input it was trained with: one line naming the variable and the file, exit 2,
+nothing written.
+
 Exit status: 0 written, 2 bad input (one line `error: ...`), 1 an internal error, 130 interrupted.
 """
 
@@ -93,6 +100,11 @@ def parse_args(argv):
         help="output netCDF file, or a Zarr store for a name ending in .zarr (resumed after a kill)",
     )
     parser.add_argument("--variable", help="variable to read and write (default: the model's, 'r')")
+    parser.add_argument(
+        "--static-file",
+        help="for a model trained with static fields: an invariant netCDF on the output's fine grid with z "
+        "(surface geopotential, m**2 s**-2) and lsm (land-sea mask)",
+    )
     parser.add_argument(
         "--level",
         type=float,
@@ -178,6 +190,7 @@ def _run(argv):
             verbose=not args.quiet,
             members=args.members,
             seed=args.seed,
+            static_file=args.static_file,
         )
     if not args.quiet:
         print(f"wrote {args.out}")

@@ -187,9 +187,23 @@ def read_export_info(folder):
     return info
 
 
-def saved_model_predictor(folder):
-    """The SIGNATURE of a SavedModel as a numpy function: lr [B, T, h, w, 1] -> hr [B, T, s*h, s*w, 1], %RH."""
+def signature_feed(x):
+    """A signature's keyword tensors from numpy: `lr` alone, or the named inputs (TIME_NAME int64, the rest float32)."""
     import numpy as np
+    import tensorflow as tf
+
+    named = x if isinstance(x, dict) else {INPUT_NAME: x}
+    return {
+        name: tf.constant(np.asarray(value, dtype="int64" if name == TIME_NAME else "float32"))
+        for name, value in named.items()
+    }
+
+
+def saved_model_predictor(folder):
+    """The SIGNATURE of a SavedModel as a numpy function: lr [B, T, h, w, 1] -> hr [B, T, s*h, s*w, 1], %RH.
+
+    An export with extra inputs takes them by name instead: a dict of `lr` and those (`signature_feed`).
+    """
     import tensorflow as tf
 
     try:
@@ -201,7 +215,7 @@ def saved_model_predictor(folder):
     signature = loaded.signatures[SIGNATURE]
 
     def predict(lr):
-        out = signature(tf.constant(np.asarray(lr, dtype="float32")))
+        out = signature(**signature_feed(lr))
         return (out[OUTPUT_NAME] if OUTPUT_NAME in out else next(iter(out.values()))).numpy()
 
     predict.saved_model = loaded  # the signature reads the SavedModel's variables: keep them alive
@@ -214,7 +228,6 @@ def saved_model_sampler(folder):
     None when the export has no such signature (a generator without noise, or an export made
     before it existed).
     """
-    import numpy as np
     import tensorflow as tf
 
     loaded = saved_model_predictor(folder).saved_model
@@ -224,11 +237,8 @@ def saved_model_sampler(folder):
 
     def sample(lr, seed, members):
         out = signature(
-            **{
-                INPUT_NAME: tf.constant(np.asarray(lr, dtype="float32")),
-                SEED_NAME: tf.constant(seed, tf.int64),
-                MEMBERS_NAME: tf.constant(members, tf.int32),
-            }
+            **signature_feed(lr),
+            **{SEED_NAME: tf.constant(seed, tf.int64), MEMBERS_NAME: tf.constant(members, tf.int32)},
         )
         return out[MEMBERS_NAME].numpy()
 

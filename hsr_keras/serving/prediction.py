@@ -18,13 +18,14 @@ import contextlib
 import datetime
 import logging
 import os
+from pathlib import Path
 
 import numpy as np
 
 from hsr_keras.models import model_files
 from hsr_keras.models.model_files import OUTPUT_NAME, SAVED_MODEL
-from hsr_keras.serving import zarr_store
-from hsr_keras.serving.saved_model import best_estimate, model_info, serving_function
+from hsr_keras.serving import extra_inputs, zarr_store
+from hsr_keras.serving.saved_model import best_estimate, model_info, serving_function, signature_inputs
 from hsr_keras.serving.tiling import DEFAULT_BATCH, DEFAULT_OVERLAP, DEFAULT_TILE, fine_coords, predict_field
 from tfrecords_builder.contract import files
 from tfrecords_builder.contract.era5.humidity import implausibility
@@ -80,13 +81,16 @@ def load_member_function(kind, path, clip_negative=False):
             return sample(lr, seed, 1)[:, 0]
 
     else:
-        function = sampling_function(model_files.load_generator(path))
+        generator = model_files.load_generator(path)
+        function = sampling_function(generator)
         if function is None:
             return None
+        names = [name for name, _, _ in signature_inputs(generator)]
 
         def run(lr, seed):
-            lr = tf.constant(np.asarray(lr, dtype="float32"))
-            return function(lr, tf.constant(seed, tf.int64), tf.constant(1, tf.int32))[MEMBERS_NAME].numpy()[:, 0]
+            feed = model_files.signature_feed(lr)
+            once = [tf.constant(seed, tf.int64), tf.constant(1, tf.int32)]
+            return function(*(feed[name] for name in names), *once)[MEMBERS_NAME].numpy()[:, 0]
 
     if not clip_negative:
         return run
@@ -110,9 +114,11 @@ def member_stream(run_member, seed, *where):
 
 
 def load_model_function(kind, path, clip_negative=False):
-    """numpy lr [B, T, h, w, 1] float32 -> numpy hr [B, T, s*h, s*w, 1] float32, %RH in and out."""
+    """numpy lr [B, T, h, w, 1] float32 -> numpy hr [B, T, s*h, s*w, 1] float32, %RH in and out.
+
+    A model with extra inputs takes the dict of its signature's inputs by name (`model_files.signature_feed`).
+    """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow as tf
 
     if kind == SAVED_MODEL:
         run = model_files.saved_model_predictor(path)
@@ -121,9 +127,11 @@ def load_model_function(kind, path, clip_negative=False):
         generator = model_files.load_generator(path)
         serve = serving_function(generator)
         estimate = best_estimate(generator)
+        names = [name for name, _, _ in signature_inputs(generator)]
 
         def run(lr):
-            return serve(tf.constant(lr))[OUTPUT_NAME].numpy()
+            feed = model_files.signature_feed(lr)
+            return serve(*(feed[name] for name in names))[OUTPUT_NAME].numpy()
 
     if not clip_negative:
         clipped = run
@@ -283,8 +291,13 @@ def predict(
     verbose=True,
     members=None,
     seed=0,
+    static_file=None,
 ):
     """Super-resolve ERA5 files with a model and write the netCDF `out`; returns a summary dict.
+
+    A model trained with extra inputs gets them (`extra_inputs`): its predictors from the same
+    files, the time of each step, its static fields from `static_file`; one it needs and they
+    lack is a `PredictError` naming it, before anything is written.
 
     Without `members` the output is the model's best estimate (its serving signature). With
     `members` N >= 1, N members of the generator's noise along a CF `realization` dimension
@@ -315,10 +328,13 @@ def predict(
             f"--members {members} needs a model with noise: the export {model_path} has no sample signature "
             "(a generator without noise, or exported before hsr-keras had one: export it again)"
         )
+    wanted = extra_inputs.needed(info)
+    extra_inputs.check_static_file(wanted, static_file, model_path, PredictError)
     variable = variable or info["variable"]
     meta = describe_input(paths[0], variable, levels)
     if zarr_out:  # refuse to resume into a store of another run before any work
         options = [variable, meta["levels"], tile, overlap, batch_size, all_times, clip_negative, members, seed]
+        options += [str(Path(static_file).resolve())] if static_file is not None else []
         print_ = zarr_store.fingerprint(paths, model_path, options)
         done = zarr_store.resume_state(out, print_, overwrite)
         if done == zarr_store.COMPLETE:
@@ -328,7 +344,10 @@ def predict(
     time_info = info["time"]
     steps = int(time_info["steps_per_day"])
 
-    with Era5Source(paths, variable, meta["levels"], meta["lat_bounds"], meta["lon_bounds"]) as source:
+    with contextlib.ExitStack() as stack:
+        source = stack.enter_context(
+            Era5Source(paths, variable, meta["levels"], meta["lat_bounds"], meta["lon_bounds"])
+        )
         check_spacing(float(source.resolution), info, paths[0])
         sequences = select_sequences(
             source.times, steps, int(time_info["interval_hours"]), time_info["step_hours"], all_times
@@ -341,6 +360,7 @@ def predict(
         offset = float(info["grid"].get("hr_offset_cells", 0.0))
         lat = fine_coords(source.lat, scale, offset)
         lon = fine_coords(source.lon, scale, offset)
+        extras_of = _extras_reader(stack, wanted, paths, meta, source, static_file, lat, lon)
         keep_rows = np.flatnonzero((lat >= -90.0 - 1e-6) & (lat <= 90.0 + 1e-6))
         wrap = len(source.lon) > 1 and abs(len(source.lon) * source.resolution - 360.0) < SPACING_TOLERANCE * 360.0
         model_clips = bool(info.get("clip_negative"))
@@ -379,7 +399,7 @@ def predict(
             also = ", ".join(f"{x:g}" for x in untrained)
             log.info("note: the model was trained on %s hPa; also predicting %s hPa", trained, also)
         files.remove_stale(out.parent)
-        fields = (source, sequences, meta, scale, keep_rows, tile, overlap, batch_size, wrap, verbose)
+        fields = (source, sequences, meta, scale, keep_rows, tile, overlap, batch_size, wrap, verbose, extras_of)
         if zarr_out:
             header = (meta, info, variable, times, lat[keep_rows], lon, model_path, command, members)
             summary["written_sequences"] = _predict_zarr(out, header, fields, run, print_, done, steps, members, seed)
@@ -391,6 +411,37 @@ def predict(
             with opened as var:
                 _fill_all(var, run, fields, members, seed)
     return summary
+
+
+def _extras_reader(stack, wanted, paths, meta, source, static_file, lat, lon):
+    """`sequence -> {name: array}` of the model's extra inputs (`predict_field`'s `extras`), or None without any.
+
+    The predictor files are opened on `stack`; the static fields are read once, here.
+    """
+    if not wanted:
+        return None
+    predictors = None
+    if wanted.get("predictors"):
+        bounds = (meta["lat_bounds"], meta["lon_bounds"])
+        grid = (source.lat, source.lon)
+        predictors = stack.enter_context(
+            extra_inputs.predictor_sources(wanted["predictors"], paths, *bounds, grid, PredictError)
+        )
+    static = None
+    if wanted.get("static"):
+        static = extra_inputs.read_static(static_file, wanted["static"], lat, lon, PredictError)
+
+    def extras_of(sequence):
+        extras = {}
+        if predictors is not None:
+            extras["predictors"] = extra_inputs.read_predictors(predictors, sequence)
+        if wanted.get("time"):
+            extras["time"] = np.asarray(sequence, dtype=np.int64)
+        if static is not None:
+            extras["static"] = static
+        return extras
+
+    return extras_of
 
 
 def _fill_all(var, run, fields, members, seed):
@@ -468,10 +519,13 @@ def _fill(
     batch_size,
     wrap,
     verbose,
+    extras_of=None,
     member=None,
     seed=0,
 ):
     """Predict every field into `var`; with `member`, that realization, `run` taking `(lr, seed)` (`member_stream`).
+
+    `extras_of(sequence)`: the model's extra inputs of a sequence (`_extras_reader`), or None.
 
     When `var` is a Zarr store's `SequenceWriter`, sequences it has finished are skipped and
     each other one is written as a region once its levels are predicted.
@@ -494,6 +548,7 @@ def _fill(
                 bar.update(len(meta["levels"]))
                 continue
             lr = source.read(sequence)  # [levels, T, h, w], latitude ascending
+            extras = extras_of(sequence) if extras_of is not None else None
             for k, level in enumerate(meta["levels"]):
                 if not np.isfinite(lr[k]).all():
                     bad = np.datetime64(int(sequence[np.flatnonzero(~np.isfinite(lr[k]).all(axis=(1, 2)))[0]]), "s")
@@ -505,7 +560,7 @@ def _fill(
                     day = np.datetime64(int(sequence[0]), "s").astype("datetime64[D]")
                     raise PredictError(f"the input {where(level)} on {day} is not relative humidity: {problem}")
                 model = run if member is None else member_stream(run, seed, member, index, k)
-                hr = predict_field(model, lr[k], scale, tile, overlap, batch_size, wrap)[:, keep_rows]
+                hr = predict_field(model, lr[k], scale, tile, overlap, batch_size, wrap, extras)[:, keep_rows]
                 if not np.isfinite(hr).all():
                     raise PredictError(
                         f"the model produced non-finite values at {np.datetime64(int(sequence[0]), 's')}, {where(level)}"

@@ -315,7 +315,7 @@ class Field:
             scale, offset = self.conversions[key]
             if (scale, offset) != (1.0, 0.0):
                 blocks[key] = blocks[key] * scale + offset
-        if "t" in blocks:
+        if "t" in blocks and "q" in blocks:  # r derived; `t` alone is a predictor read as it is
             from tfrecords_builder.contract.era5.humidity import relative_humidity
 
             pressure = self.levels[None, :, None, None] * 100.0  # hPa -> Pa
