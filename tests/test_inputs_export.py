@@ -109,3 +109,24 @@ def test_a_model_exported_with_another_builds_manifest_is_refused(exported, tmp_
     assert len(err) == 1 and "takes the inputs lr, predictors, time_features, static, but the build" in err[0]
     assert not (tmp_path / "out" / "hsr").exists() or not any((tmp_path / "out" / "hsr").iterdir())
     assert read_manifest(plain)["schema_version"] == 2
+
+
+def test_evaluation_scores_a_model_with_extras_and_its_export_beside_bicubic(exported):
+    from hsr_keras.evaluation import engine
+    from hsr_keras.training.data import load_extras, load_split
+
+    path, run, build = exported
+    manifest = read_manifest(build)
+    methods = [
+        engine.load_model_method("model", run / "generator.keras"),
+        engine.load_model_method("export", path),
+        *engine.baseline_methods(["bicubic"], manifest),
+    ]
+    result = engine.evaluate_methods(manifest, "val", methods, batch_size=3, map_days=0)
+    lr, hr, _ = load_split(manifest, "val")
+    generator = load_generator(run / "generator.keras")
+    pred = np.asarray(generator({"lr": lr[..., None], **load_extras(manifest, "val")}, training=False))[..., 0]
+    scores = result["methods"]
+    np.testing.assert_allclose(scores["model"]["mse"], np.mean((pred - hr) ** 2), rtol=1e-4)
+    np.testing.assert_allclose(scores["export"]["mse"], scores["model"]["mse"], rtol=1e-4)
+    assert scores["Bicubic (aligned)"]["mse"] != scores["model"]["mse"]

@@ -219,6 +219,7 @@ def saved_model_predictor(folder):
         return (out[OUTPUT_NAME] if OUTPUT_NAME in out else next(iter(out.values()))).numpy()
 
     predict.saved_model = loaded  # the signature reads the SavedModel's variables: keep them alive
+    predict.inputs = sorted(signature.structured_input_signature[1])  # INPUT_NAME alone, or with extras
     return predict
 
 
