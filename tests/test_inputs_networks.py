@@ -1,5 +1,7 @@
 """Networks with a build's extra inputs (issue 21): named inputs, where each enters, saving; without extras, as before."""
 
+import json
+
 import keras
 import numpy as np
 import pytest
@@ -68,6 +70,10 @@ def test_broadcast_concatenate_repeats_over_the_missing_axes():
     np.testing.assert_array_equal(out[:, 2, ..., 1:], static)
     out = np.asarray(BroadcastConcatenate((2, 3))([field, times]))
     np.testing.assert_array_equal(out[:, :, 3, 1, 1:], times)
+    layer = BroadcastConcatenate((2, 3))
+    assert layer.compute_output_shape([(None, None, 4, 4, 1), (None, None, 4)]) == (None, None, 4, 4, 5)
+    revived = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
+    assert revived.expand_axes == (2, 3) and json.loads(json.dumps(revived.get_config())) == layer.get_config()
     with pytest.raises(ValueError, match="expand_axes"):
         BroadcastConcatenate((3, 2))
 
