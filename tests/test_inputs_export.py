@@ -130,3 +130,23 @@ def test_evaluation_scores_a_model_with_extras_and_its_export_beside_bicubic(exp
     np.testing.assert_allclose(scores["model"]["mse"], np.mean((pred - hr) ** 2), rtol=1e-4)
     np.testing.assert_allclose(scores["export"]["mse"], scores["model"]["mse"], rtol=1e-4)
     assert scores["Bicubic (aligned)"]["mse"] != scores["model"]["mse"]
+
+
+def test_evaluating_a_model_on_a_build_without_its_inputs_is_one_line(exported, tmp_path):
+    from hsr_keras.evaluation import engine
+
+    path, run, _ = exported
+    plain = read_manifest(write_build(tmp_path / "plain"))
+    for name, model in (("model", run / "generator.keras"), ("export", path)):
+        with pytest.raises(engine.EvaluationError) as err:
+            engine.evaluate_methods(plain, "val", [engine.load_model_method(name, model)], map_days=0)
+        message = str(err.value)
+        assert len(message.splitlines()) == 1 and "has no predictors, time, static: evaluate it on a build" in message
+
+
+def test_fits_comparison_with_bicubic_runs_for_a_model_with_extras(exported):
+    from hsr_keras.evaluation import engine
+
+    _, run, build = exported
+    report = engine.compare_with_bicubic(run / "generator.keras", build, "val", batch_size=2)
+    assert report["days"] == 4 and set(report["methods"]) == {engine.COMPARISON_MODEL, engine.COMPARISON_REFERENCE}

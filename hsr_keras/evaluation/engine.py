@@ -66,17 +66,22 @@ class Method:
         info: JSON-serialisable description (kind, source, settings) for results.json.
         sampler: optional callable `(lr, n) -> [n, B, T, H, W]` drawing `n` members.
         samples: members to draw per prediction (1: `predict` only). Defaults to 1.
-        takes_extras: `predict` and `sampler` take, instead of the LR field, the dict of it
-            (`lr`) and the build's extra inputs (`stream_split`'s). Defaults to False.
+        inputs: the inputs `predict` and `sampler` take, by an export signature's names
+            (`stream_split`'s): ("lr",), the LR field alone, or more: then they take the dict
+            of `lr` and the build's extra inputs. Defaults to ("lr",).
     """
 
-    def __init__(self, name, predict, info=None, sampler=None, samples=1, takes_extras=False):
+    def __init__(self, name, predict, info=None, sampler=None, samples=1, inputs=("lr",)):
         self.name = name
         self.predict = predict
         self.info = dict(info or {})
         self.sampler = sampler
         self.samples = int(samples) if sampler is not None else 1
-        self.takes_extras = bool(takes_extras)
+        self.inputs = tuple(inputs)
+
+    @property
+    def takes_extras(self):
+        return len(self.inputs) > 1
 
     def __call__(self, lr):
         return self.predict(lr)
@@ -140,7 +145,7 @@ def keras_model_method(model, name, batch_size=16, samples=1, seed=0, info=None)
     from hsr_keras.models import sampling
 
     info = dict(info or {}, kind="model", samples=int(samples))
-    extras = len(model.inputs) > 1
+    extras = [name.replace("time_features", "time") for name in model_files.generator_inputs(model)]
     if sampling.samples_in_inference(model):
         sampling.reseed(model, seed)
     predict = _predict_batches(model, batch_size)
@@ -148,19 +153,19 @@ def keras_model_method(model, name, batch_size=16, samples=1, seed=0, info=None)
         info["stochastic"] = sampling.samples_in_inference(model)
         if info["stochastic"]:
             info["note"] = "noise on in inference: one member scored (--samples N scores the mean of N)"
-        return Method(name, predict, info, takes_extras=extras)
+        return Method(name, predict, info, inputs=extras)
     noisy = stochastic_generator(model, seed)
     info["stochastic"] = noisy is not None
     if noisy is None:
         info["note"] = "no noise layer: the samples are identical (spread 0, CRPS = MAE)"
-        return as_ensemble(Method(name, predict, info, takes_extras=extras), samples)
+        return as_ensemble(Method(name, predict, info, inputs=extras), samples)
     sampling.reseed(noisy, seed)
     draw = _predict_batches(noisy, batch_size)
 
     def sampler(lr, n):
         return np.stack([draw(lr) for _ in range(n)])
 
-    return Method(name, predict, info, sampler=sampler, samples=samples, takes_extras=extras)
+    return Method(name, predict, info, sampler=sampler, samples=samples, inputs=extras)
 
 
 def as_ensemble(method, samples):
@@ -173,7 +178,7 @@ def as_ensemble(method, samples):
         return np.broadcast_to(pred, (n,) + np.shape(pred))
 
     info = dict(method.info, samples=int(samples))
-    return Method(method.name, method.predict, info, sampler=sampler, samples=samples, takes_extras=method.takes_extras)
+    return Method(method.name, method.predict, info, sampler=sampler, samples=samples, inputs=method.inputs)
 
 
 def saved_model_method(path, name, samples=1, seed=0):
@@ -184,12 +189,12 @@ def saved_model_method(path, name, samples=1, seed=0):
     """
     run = model_files.saved_model_predictor(path)
     info = {"kind": "saved_model", "path": str(path), "samples": int(samples)}
-    extras = len(run.inputs) > 1
+    extras = run.inputs
 
     def predict(lr):
         return run(model_feed(lr))[..., 0]
 
-    method = Method(name, predict, info, takes_extras=extras)
+    method = Method(name, predict, info, inputs=extras)
     draw = model_files.saved_model_sampler(path) if samples > 1 else None
     info["stochastic"] = draw is not None
     if draw is None:
@@ -201,7 +206,7 @@ def saved_model_method(path, name, samples=1, seed=0):
         members = draw(model_feed(lr), int(state[0]), n)[..., 0]
         return np.moveaxis(members, 1, 0)  # [B, N, ...] -> [N, B, ...]
 
-    return Method(name, predict, info, sampler=sampler, samples=samples, takes_extras=extras)
+    return Method(name, predict, info, sampler=sampler, samples=samples, inputs=extras)
 
 
 def interpolation_method(name, manifest, aligned=True):
@@ -484,6 +489,7 @@ def evaluate_methods(
     if split not in manifest["splits"]:
         raise EvaluationError(f"split {split!r} is not in the manifest; it has {sorted(manifest['splits'])}")
     methods = _as_methods(methods, manifest)
+    _check_inputs(methods, manifest)
     names = [m.name for m in methods]
     if len(set(names)) != len(names):
         raise EvaluationError(f"method names must be unique. Received: {names}")
@@ -547,6 +553,21 @@ def evaluate_methods(
         "spectra": spectrum,
         "maps": maps,
     }
+
+
+def _check_inputs(methods, manifest):
+    """Every input a method takes must be one the build has: else an `EvaluationError` naming it."""
+    from tfrecords_builder.contract.inputs import input_names
+
+    available = {name.replace("time_features", "time") for name in input_names(manifest)}
+    for method in methods:
+        missing = [name for name in ("predictors", "time", "static") if name in method.inputs and name not in available]
+        if missing:
+            raise EvaluationError(
+                f"{method.name!r} was trained with extra inputs, but the build in "
+                f"{manifest.get('_dir', 'the manifest')} has no {', '.join(missing)}: evaluate it on a build made "
+                "with them"
+            )
 
 
 def _map_entry(lr, hr, time, patch, row, step):
