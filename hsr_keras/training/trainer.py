@@ -417,15 +417,14 @@ def _array_inputs(config, data):
     """`fit` arguments, updates per epoch and plotted samples for `InMemoryData` (numpy arrays)."""
     x, y = data.train.model_inputs()
     val = data.val
-    samples = None if val is None else tuple(array[: config.plot_samples] for array in val)
-    inputs = dict(
-        x=x,
-        y=y,
-        batch_size=config.batch_size,
-        validation_data=None if val is None else val.model_inputs(),
-        shuffle=True,
-    )
-    return inputs, math.ceil(len(x) / config.batch_size), samples
+    validation = None if val is None else val.model_inputs()
+    samples = None
+    if val is not None:  # x may be a dict of named inputs: the plots take its extras beside the fields
+        n = config.plot_samples
+        named = validation[0] if isinstance(validation[0], dict) else {}
+        samples = (val.lr[:n], val.hr[:n], val.time[:n], {k: v[:n] for k, v in named.items() if k != "lr"})
+    inputs = dict(x=x, y=y, batch_size=config.batch_size, validation_data=validation, shuffle=True)
+    return inputs, math.ceil(len(y) / config.batch_size), samples
 
 
 def _strategy_scope(strategy):
