@@ -167,3 +167,16 @@ def test_missing_inputs_are_one_line_exit_2_and_nothing_written(setup, tmp_path,
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith("error: ") and message in err[0], (message, err)
         assert not out.exists() and not list(tmp_path.glob(".out.nc*")), argv
+
+
+def test_members_of_a_model_with_extras_differ_and_repeat_by_seed(setup, tmp_path):
+    # The export's sample signature and the .keras generator's sampling function: the same members.
+    runs = []
+    for model in ("saved_model", "fit"):
+        out = tmp_path / f"{model}.nc"
+        argv = [setup["inputs"], "--model", setup[model], "--static-file", setup["static"], "--out", out]
+        assert run_predict(argv + ["--tile", 16, "--members", 2, "--seed", 5]) == 0
+        with xr.open_dataset(out) as ds:
+            runs.append(ds["r"].values)
+    assert runs[0].shape[0] == 2 and not np.allclose(runs[0][0], runs[0][1])
+    np.testing.assert_allclose(runs[0], runs[1], atol=1e-3)
