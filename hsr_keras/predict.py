@@ -60,6 +60,13 @@ DirectRunner by default; Dataflow, Flink, Spark with the builder's options) with
 the same store, bytes and resume as the local Zarr predict, without a progress bar. See
 docs/serving.md.
 
+Extra inputs: a model trained on a build with predictors, time encodings or static fields
+(docs/model.md) reads its predictors (`t@300`, ...) from the same input files as the target,
+computes the time features from the files' times, and takes its static fields from
+`--static-file` (the ERA5 invariants z and lsm on the output's fine grid). A model asked to
+predict without an input it was trained with: one line naming the variable and the file, exit 2,
+nothing written.
+
 Exit status: 0 written, 2 bad input (one line `error: ...`), 1 an internal error, 130 interrupted.
 """
 
@@ -68,8 +75,7 @@ import shlex
 import sys
 
 from hsr_keras.serving.tiling import DEFAULT_BATCH, DEFAULT_OVERLAP, DEFAULT_TILE
-from tfrecords_builder import options as build_options
-from tfrecords_builder.contract import files
+from tfrecords_builder.contract import beam_runner, files
 from tfrecords_builder.contract.console import run_command, set_quiet
 
 # ----------------------------------------------------------------------------- command line
@@ -99,6 +105,11 @@ def parse_args(argv):
         help="output netCDF file, or a Zarr store for a name ending in .zarr (resumed after a kill)",
     )
     parser.add_argument("--variable", help="variable to read and write (default: the model's, 'r')")
+    parser.add_argument(
+        "--static-file",
+        help="for a model trained with static fields: an invariant netCDF on the output's fine grid with z "
+        "(surface geopotential, m**2 s**-2) and lsm (land-sea mask)",
+    )
     parser.add_argument(
         "--level",
         type=float,
@@ -145,14 +156,14 @@ def parse_args(argv):
         help="replace --out if it exists (default: refuse; a .zarr store of the same run is resumed)",
     )
     parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
-    build_options.add_beam_options(
+    beam_runner.add_beam_options(
         parser,
         "Beam: the Zarr predict on a Beam runner's workers (RunInference)",
         "local: this process; beam: an Apache Beam pipeline (pip install hsr-keras[beam]) writing the same .zarr "
         "store, resumable alike, on the workers of --beam-runner",
     )
     args, unknown = parser.parse_known_args(argv)
-    args.beam_args = build_options.beam_args(args, unknown, parser)
+    args.beam_args = beam_runner.beam_args(args, unknown, parser)
     return args
 
 
@@ -172,12 +183,10 @@ def _run(argv):
 
     if args.beam_args:  # before any input is read
         try:
-            from tfrecords_builder.beam_pipeline import check_pipeline_options
-        except ModuleNotFoundError as err:
-            if err.name != "apache_beam":
-                raise
+            import apache_beam  # noqa: F401
+        except ModuleNotFoundError:
             raise PredictError("--runner beam needs Apache Beam: pip install hsr-keras[beam]") from None
-        check_pipeline_options(args.beam_args)
+        beam_runner.check_pipeline_options(args.beam_args)
     if zarr_store.is_zarr(args.out):  # before the lock, which would make a missing folder
         zarr_store.check_store(args.out, args.overwrite)
     else:
@@ -201,6 +210,7 @@ def _run(argv):
             members=args.members,
             seed=args.seed,
             beam_args=args.beam_args,
+            static_file=args.static_file,
         )
     if not args.quiet:
         print(f"wrote {args.out}")

@@ -21,6 +21,7 @@ from test_beam import SAMPLE, assert_same_build, build
 from tfrecords_builder import beam_pipeline
 from tfrecords_builder import build as build_module
 from tfrecords_builder.build import check_build, main
+from tfrecords_builder.contract import beam_runner
 from tfrecords_builder.options import parse_args
 
 DATAFLOW = ["--runner", "beam", "--beam-runner", "DataflowRunner", "--project", "my-project"]
@@ -129,7 +130,7 @@ def test_the_dataflow_job_graph_is_built_offline_with_every_step_and_the_contain
         "dry_run=True",
     ]
     config = parse_args(argv)
-    beam_pipeline.check_pipeline_options(config.beam_args)  # Beam's validator for Dataflow: project, region, gs://
+    beam_runner.check_pipeline_options(config.beam_args)  # Beam's validator for Dataflow: project, region, gs://
     plan = beam_pipeline.plan_build(check_build(config))
     result = beam_pipeline.make_pipeline(PipelineOptions(list(config.beam_args)), plan).run()
     assert result.state == beam.runners.runner.PipelineState.DONE  # dry run: translated, not submitted

@@ -43,8 +43,13 @@ def test_load_generator_checks_it_is_one(tmp_path):
     assert model_files.load_generator(tmp_path / "srcnn.keras").inputs[0].shape[-1] == 1
     inputs = keras.Input((4, 4, 1))
     keras.Model(inputs, keras.layers.Conv2D(1, 3, padding="same")(inputs)).save(tmp_path / "image.keras")
-    with pytest.raises(ModelFileError, match="is not a generator: expected one input"):
+    with pytest.raises(ModelFileError, match=r"is not a generator: expected an input \[batch, time, h, w, 1\]"):
         model_files.load_generator(tmp_path / "image.keras")
+    # Named inputs: `lr` and those of the data contract only.
+    lr, wind = keras.Input((None, None, None, 1), name="lr"), keras.Input((None, None, None, 1), name="wind")
+    keras.Model({"lr": lr, "wind": wind}, keras.layers.Add()([lr, wind])).save(tmp_path / "named.keras")
+    with pytest.raises(ModelFileError, match="extra inputs named predictors, time_features, static"):
+        model_files.load_generator(tmp_path / "named.keras")
     (tmp_path / "broken.keras").write_text("not a zip")
     with pytest.raises(ModelFileError, match="cannot load the generator .*: not a .keras file"):
         model_files.load_generator(tmp_path / "broken.keras")

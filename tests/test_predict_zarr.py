@@ -7,11 +7,11 @@ import zarr
 from test_export import make_fit_folder
 from test_predict import LAT, LEVELS, LON, LR_RES, run_predict
 
-from hsr_keras.serving import prediction, zarr_store
+from hsr_keras.serving import model_functions, zarr_store
 from tfrecords_builder import synthetic
 
 DAYS = ("2019-01-01", "2019-01-03")  # three daily sequences
-PREDICT_FIELD = prediction.predict_field
+PREDICT_FIELD = model_functions.predict_field
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +39,7 @@ def count_fields(monkeypatch, fail_after=None):
         calls.append(1)
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(prediction, "predict_field", counted)
+    monkeypatch.setattr(model_functions, "predict_field", counted)
     return calls
 
 

@@ -38,21 +38,15 @@ DirectRunner; for Dataflow a file system mounted on every worker): a bucket --ou
 import contextlib
 import copy
 import dataclasses
-import difflib
-import importlib.util
-import io
 import json
-import logging
-import re
 from pathlib import Path
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions, SetupOptions, StandardOptions
-from apache_beam.options.pipeline_options_validator import PipelineOptionsValidator
-from apache_beam.runners.runner import create_runner
+from apache_beam.options.pipeline_options import PipelineOptions
 
 from tfrecords_builder.contract import files
-from tfrecords_builder.contract.errors import BuildError, InputError
+from tfrecords_builder.contract.beam_runner import run_pipeline
+from tfrecords_builder.contract.errors import BuildError
 from tfrecords_builder.contract.schema import MANIFEST_NAME
 from tfrecords_builder.cutting import (
     base_manifest,
@@ -73,14 +67,6 @@ from tfrecords_builder.shards import (
 )
 from tfrecords_builder.stats import RunningStats
 from tfrecords_builder.writer import publish
-
-# A worker's bad-input error (the builder's, or predict's PredictError) as Beam passes it on: the original exception (this process's
-# workers) or a RuntimeError holding the worker's traceback (worker processes, Dataflow), both
-# with " [while running '<step>']" appended.
-WORKER_ERROR = re.compile(
-    r"^(OSError|[\w.]*(?:BuildError|InputError|PredictError)): (.*?)(?: \[while running '[^']*'\])*$", re.M
-)
-STEP_SUFFIX = re.compile(r"(?: \[while running '[^']*'\])+$")
 
 
 class WriteShard(beam.DoFn):
@@ -172,78 +158,6 @@ def _checksum(item):
     return index, source_record(path)
 
 
-def check_pipeline_options(beam_args):
-    """Refuse in one line (`BuildError`) an unknown runner, an option Beam does not know, a value it cannot parse, or
-    options the runner finds missing or wrong: Beam would warn and drop, print its usage, or fail after the reading."""
-    options = PipelineOptions(list(beam_args))
-    with _quiet_options_log():
-        try:
-            with contextlib.redirect_stderr(io.StringIO()) as usage:
-                known = options.get_all_options(drop_default=True)
-                given = options.get_all_options(drop_default=True, retain_unknown_options=True)
-        except SystemExit:  # argparse's exit after printing the whole usage for a bad value
-            said = usage.getvalue().strip().splitlines() or ["cannot be parsed"]
-            raise BuildError(f"Beam pipeline options: {said[-1].split('error: ', 1)[-1]}") from None
-        unknown = sorted(set(given) - set(known))
-        if unknown:
-            typed = next((a for a in beam_args if a.lstrip("-").split("=")[0].replace("-", "_") == unknown[0]), None)
-            close = difflib.get_close_matches(unknown[0], options.get_all_options(), n=1)
-            hint = f" (did you mean --{close[0]}?)" if close else ""
-            raise BuildError(
-                f"unknown Beam pipeline option {typed or '--' + unknown[0]}{hint}: Beam would ignore it; correct or "
-                "remove it"
-            )
-        name = options.view_as(StandardOptions).runner
-        _check_packaging(options, name)
-        try:
-            runner = create_runner(name)
-        except (ValueError, ImportError) as err:
-            raise BuildError(f"--beam-runner {name}: {' '.join(str(err).split())}") from None
-        problems = PipelineOptionsValidator(options, runner).validate()  # e.g. Dataflow's region and temp_location
-    if problems:
-        shown = "; ".join(" ".join(problem.split()).rstrip(".") for problem in problems)
-        raise BuildError(f"Beam pipeline options for {name}: {shown}")
-
-
-def _check_packaging(options, runner):
-    """What a remote runner needs before it can start a worker, in one line each: Beam finds these missing or wrong
-    only after the launcher has read the inputs (or, for Dataflow's temp_location, lists them among others)."""
-    if runner in ("DataflowRunner", "TestDataflowRunner"):
-        temp = options.view_as(GoogleCloudOptions).temp_location or ""
-        if not temp.startswith("gs://"):
-            given = f" (got {temp})" if temp else ""
-            raise BuildError(
-                f"--beam-runner {runner} needs --temp_location gs://BUCKET/PATH, where Dataflow stages the package and "
-                f"keeps its temporary files{given}"
-            )
-    setup = options.view_as(SetupOptions)
-    if setup.setup_file is not None:
-        path = Path(setup.setup_file)
-        if not path.is_file() or path.name not in ("setup.py", "pyproject.toml"):
-            raise BuildError(
-                f"--setup_file {setup.setup_file}: expected an existing setup.py or pyproject.toml, e.g. this "
-                "repository's pyproject.toml"
-            )
-        if path.name == "pyproject.toml" and importlib.util.find_spec("build") is None:
-            raise BuildError(
-                f"--setup_file {setup.setup_file}: Beam builds its sdist with `python -m build`: pip install build"
-            )
-    if setup.requirements_file is not None and not Path(setup.requirements_file).is_file():
-        raise BuildError(f"--requirements_file {setup.requirements_file}: no such file")
-
-
-@contextlib.contextmanager
-def _quiet_options_log():
-    """Beam's warnings while options are checked (an unknown option, a GCS bucket it cannot make): errors here."""
-    beam_log = logging.getLogger("apache_beam.options.pipeline_options")
-    level = beam_log.level
-    beam_log.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        beam_log.setLevel(level)
-
-
 @dataclasses.dataclass
 class BeamPlan:
     """What the launcher decides before any worker starts (step 1): the shard tasks and the manifest's facts."""
@@ -290,28 +204,6 @@ def build_with_beam(cut, command=()):
     with contextlib.suppress(OSError, ValueError):
         return json.loads((out_dir / MANIFEST_NAME).read_text())
     raise BuildError(f"the Beam pipeline finished without writing {out_dir / MANIFEST_NAME}")
-
-
-def run_pipeline(pipeline):
-    """Run `pipeline` to its end; a worker's bad input (`OSError`, `InputError`) comes back as one, in one line."""
-    try:
-        pipeline.run().wait_until_finish()
-    except Exception as err:
-        one_line = _as_input_error(err)
-        if one_line is err:
-            raise
-        raise one_line from err
-
-
-def _as_input_error(err):
-    """A worker's `OSError` or `InputError` as one, in one line (exit 2 by the console policy); others as they came."""
-    if isinstance(err, (OSError, InputError)):
-        return type(err)(STEP_SUFFIX.sub("", str(err)))
-    found = WORKER_ERROR.findall(str(err))
-    if not found:
-        return err
-    kind, message = found[-1]
-    return OSError(message) if kind == "OSError" else BuildError(message)
 
 
 def make_pipeline(options, plan):

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from tfrecords_builder.contract import files
+from tfrecords_builder.contract import beam_runner, files
 from tfrecords_builder.contract.console import run_command, set_quiet
 from tfrecords_builder.contract.era5.reader import is_url
 from tfrecords_builder.contract.errors import BuildError
@@ -38,7 +38,7 @@ from tfrecords_builder.cutting import (
     plan_splits,
     static_of,
 )
-from tfrecords_builder.options import RUNNERS, BuildConfig, default_workers, parse_args
+from tfrecords_builder.options import BuildConfig, default_workers, parse_args
 from tfrecords_builder.shards import (
     MB,
     ShardJob,
@@ -83,8 +83,8 @@ def check_build(config):
         raise BuildError("--shard-mb must be positive and --workers at least 1")
     if config.compression not in COMPRESSIONS:
         raise BuildError(f"compression {config.compression!r} is not one of {', '.join(COMPRESSIONS)}")
-    if config.runner not in RUNNERS:
-        raise BuildError(f"runner {config.runner!r} is not one of {', '.join(RUNNERS)}")
+    if config.runner not in beam_runner.RUNNERS:
+        raise BuildError(f"runner {config.runner!r} is not one of {', '.join(beam_runner.RUNNERS)}")
     if is_url(str(config.out)):
         raise BuildError(
             f"--out {config.out}: writing the build to a bucket or URL is not supported yet (shards and manifest are "
@@ -104,12 +104,12 @@ def build(config, command=()):
     run = _build_here
     if config.runner == "beam":
         try:
-            from tfrecords_builder.beam_pipeline import build_with_beam, check_pipeline_options
+            from tfrecords_builder.beam_pipeline import build_with_beam
         except ModuleNotFoundError as err:
             if err.name != "apache_beam":
                 raise
             raise BuildError("--runner beam needs Apache Beam: pip install hsr-keras[beam]") from None
-        check_pipeline_options(config.beam_args)
+        beam_runner.check_pipeline_options(config.beam_args)
         run = build_with_beam
     with files.FolderLock(config.out, command=" ".join(command) or "tfrecords_builder"):
         return run(cut, command)

@@ -11,14 +11,12 @@ import argparse
 import os
 from dataclasses import dataclass, field
 
+from tfrecords_builder.contract.beam_runner import BEAM_OPTIONS, add_beam_options, beam_args
 from tfrecords_builder.contract.era5.reader import is_surface
 from tfrecords_builder.contract.inputs import STATIC_CHOICES
 from tfrecords_builder.contract.schema import SCALES
 from tfrecords_builder.sequences import DEGRADATIONS
 from tfrecords_builder.writer import COMPRESSIONS
-
-# --runner: where the shard jobs run. local: this machine's thread pool; beam: an Apache Beam pipeline.
-RUNNERS = ("local", "beam")
 
 
 def default_workers():
@@ -214,25 +212,6 @@ def _output_options(parser):
     group.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
 
 
-# Beam pipeline options a Dataflow, Flink or Spark user needs, named here so `--help` lists them; each one given
-# goes to Beam as --name=value (Beam's own spelling). Any other Beam option: --beam-option KEY=VALUE, or as it is.
-BEAM_OPTIONS = {
-    "temp_location": "where the runner keeps temporary files and stages the package; DataflowRunner needs gs://BUCKET/PATH",
-    "project": "Google Cloud project of a DataflowRunner job",
-    "region": "Google Cloud region of a DataflowRunner job, e.g. us-central1",
-    "setup_file": "the package for the workers: this repository's pyproject.toml (Beam builds its sdist with "
-    "`python -m build`) or a setup.py",
-    "requirements_file": "a requirements.txt the workers install",
-    "sdk_container_image": "a worker container image with hsr-keras installed (no install on every worker start)",
-    "num_workers": "workers to start with (DataflowRunner)",
-    "max_num_workers": "the most workers autoscaling may use (DataflowRunner)",
-    "environment_type": "how a portable runner (Flink, Spark) runs the Python workers: DOCKER, PROCESS, EXTERNAL",
-    "environment_config": "the environment_type's setting, e.g. the container image for DOCKER",
-    "job_endpoint": "host:port of a portable runner's job service (--beam-runner PortableRunner)",
-}
-INT_BEAM_OPTIONS = ("num_workers", "max_num_workers")
-
-
 def _beam_options(parser):
     add_beam_options(
         parser,
@@ -240,54 +219,6 @@ def _beam_options(parser):
         "local: a thread pool on this machine; beam: an Apache Beam pipeline (pip install hsr-keras[beam]) "
         "with the same shards and manifest, on the workers of --beam-runner",
     )
-
-
-def add_beam_options(parser, title, runner_help):
-    """--runner local|beam, --beam-runner and Beam's named options, for the builder and `predict` alike.
-
-    `beam_args` turns what they parsed (and the options argparse did not know) into Beam's argv.
-    """
-    group = parser.add_argument_group(title)
-    group.add_argument(
-        "--runner",
-        choices=RUNNERS,
-        default=DEFAULTS.runner,
-        help=f"{runner_help}. Options this command does not know, e.g. --direct_num_workers=2 or Dataflow's "
-        "--machine_type, go to Beam's PipelineOptions",
-    )
-    group.add_argument(
-        "--beam-runner",
-        default="DirectRunner",
-        help="the Beam runner of --runner beam: DirectRunner (this machine), DataflowRunner (Google Cloud), "
-        "FlinkRunner, SparkRunner, PortableRunner (a job service at --job_endpoint)",
-    )
-    for name, text in BEAM_OPTIONS.items():
-        group.add_argument(f"--{name}", type=int if name in INT_BEAM_OPTIONS else str, help=f"Beam option: {text}")
-    group.add_argument(
-        "--beam-option",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="any other Beam pipeline option, given to Beam as --KEY=VALUE (KEY alone: a flag); may be repeated",
-    )
-
-
-def beam_args(args, unknown, parser):
-    """Beam's argv of a `--runner beam` command line: the runner, the named options, --beam-option's, the rest."""
-    if unknown and args.runner != "beam":
-        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
-    named = [f"--{name}={getattr(args, name)}" for name in BEAM_OPTIONS if getattr(args, name) is not None]
-    extra = []
-    for item in args.beam_option:
-        key, sep, value = item.partition("=")
-        key = key.strip().lstrip("-")
-        if not key or any(c.isspace() for c in key):
-            parser.error(f"--beam-option {item!r}: expected KEY=VALUE, e.g. machine_type=n1-standard-4")
-        extra.append(f"--{key}={value}" if sep else f"--{key}")
-    given = named + extra + list(unknown)
-    if given and args.runner != "beam":
-        parser.error(f"Beam pipeline options need --runner beam: {' '.join(given)}")
-    return (f"--runner={args.beam_runner}", *given) if args.runner == "beam" else ()
 
 
 def make_parser():

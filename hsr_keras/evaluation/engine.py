@@ -66,14 +66,22 @@ class Method:
         info: JSON-serialisable description (kind, source, settings) for results.json.
         sampler: optional callable `(lr, n) -> [n, B, T, H, W]` drawing `n` members.
         samples: members to draw per prediction (1: `predict` only). Defaults to 1.
+        inputs: the inputs `predict` and `sampler` take, by an export signature's names
+            (`stream_split`'s): ("lr",), the LR field alone, or more: then they take the dict
+            of `lr` and the build's extra inputs. Defaults to ("lr",).
     """
 
-    def __init__(self, name, predict, info=None, sampler=None, samples=1):
+    def __init__(self, name, predict, info=None, sampler=None, samples=1, inputs=("lr",)):
         self.name = name
         self.predict = predict
         self.info = dict(info or {})
         self.sampler = sampler
         self.samples = int(samples) if sampler is not None else 1
+        self.inputs = tuple(inputs)
+
+    @property
+    def takes_extras(self):
+        return len(self.inputs) > 1
 
     def __call__(self, lr):
         return self.predict(lr)
@@ -81,12 +89,35 @@ class Method:
 
 def _predict_batches(model, batch_size):
     def predict(lr):
-        x = np.asarray(lr, dtype="float32")[..., None]
+        x = model_feed(lr, time_features=True)
         step = max(int(batch_size), 1)
-        parts = [np.asarray(model.predict_on_batch(x[i : i + step])) for i in range(0, len(x), step)]
+        count = len(x["lr"]) if isinstance(x, dict) else len(x)
+        parts = [np.asarray(model.predict_on_batch(_rows(x, slice(i, i + step)))) for i in range(0, count, step)]
         return np.concatenate(parts)[..., 0]
 
     return predict
+
+
+def model_feed(x, time_features=False):
+    """A model's input from numpy LR fields `[B, T, h, w]`, or from their dict with the extra inputs.
+
+    The dict (`stream_split`'s names: `lr`, `predictors`, `time` seconds, `static`) becomes a
+    generator's (`time_features=True`: the contract's encodings of the times) or an export
+    signature's named inputs (`time` as it is).
+    """
+    from tfrecords_builder.contract.inputs import time_features as encode
+
+    if not isinstance(x, dict):
+        return np.asarray(x, dtype="float32")[..., None]
+    feed = {name: value for name, value in x.items() if name != "time"}
+    feed["lr"] = np.asarray(x["lr"], dtype="float32")[..., None]
+    if "time" in x:
+        feed.update({"time_features": encode(x["time"])} if time_features else {"time": x["time"]})
+    return feed
+
+
+def _rows(x, rows):
+    return {name: value[rows] for name, value in x.items()} if isinstance(x, dict) else x[rows]
 
 
 def stochastic_generator(model, seed=0):
@@ -114,6 +145,7 @@ def keras_model_method(model, name, batch_size=16, samples=1, seed=0, info=None)
     from hsr_keras.models import sampling
 
     info = dict(info or {}, kind="model", samples=int(samples))
+    extras = [name.replace("time_features", "time") for name in model_files.generator_inputs(model)]
     if sampling.samples_in_inference(model):
         sampling.reseed(model, seed)
     predict = _predict_batches(model, batch_size)
@@ -121,19 +153,19 @@ def keras_model_method(model, name, batch_size=16, samples=1, seed=0, info=None)
         info["stochastic"] = sampling.samples_in_inference(model)
         if info["stochastic"]:
             info["note"] = "noise on in inference: one member scored (--samples N scores the mean of N)"
-        return Method(name, predict, info)
+        return Method(name, predict, info, inputs=extras)
     noisy = stochastic_generator(model, seed)
     info["stochastic"] = noisy is not None
     if noisy is None:
         info["note"] = "no noise layer: the samples are identical (spread 0, CRPS = MAE)"
-        return as_ensemble(Method(name, predict, info), samples)
+        return as_ensemble(Method(name, predict, info, inputs=extras), samples)
     sampling.reseed(noisy, seed)
     draw = _predict_batches(noisy, batch_size)
 
     def sampler(lr, n):
         return np.stack([draw(lr) for _ in range(n)])
 
-    return Method(name, predict, info, sampler=sampler, samples=samples)
+    return Method(name, predict, info, sampler=sampler, samples=samples, inputs=extras)
 
 
 def as_ensemble(method, samples):
@@ -146,7 +178,7 @@ def as_ensemble(method, samples):
         return np.broadcast_to(pred, (n,) + np.shape(pred))
 
     info = dict(method.info, samples=int(samples))
-    return Method(method.name, method.predict, info, sampler=sampler, samples=samples)
+    return Method(method.name, method.predict, info, sampler=sampler, samples=samples, inputs=method.inputs)
 
 
 def saved_model_method(path, name, samples=1, seed=0):
@@ -157,11 +189,12 @@ def saved_model_method(path, name, samples=1, seed=0):
     """
     run = model_files.saved_model_predictor(path)
     info = {"kind": "saved_model", "path": str(path), "samples": int(samples)}
+    extras = run.inputs
 
     def predict(lr):
-        return run(np.asarray(lr, dtype="float32")[..., None])[..., 0]
+        return run(model_feed(lr))[..., 0]
 
-    method = Method(name, predict, info)
+    method = Method(name, predict, info, inputs=extras)
     draw = model_files.saved_model_sampler(path) if samples > 1 else None
     info["stochastic"] = draw is not None
     if draw is None:
@@ -170,10 +203,10 @@ def saved_model_method(path, name, samples=1, seed=0):
 
     def sampler(lr, n):
         state = np.random.SeedSequence([int(seed), next(batches)]).generate_state(1, np.uint32)
-        members = draw(np.asarray(lr, dtype="float32")[..., None], int(state[0]), n)[..., 0]
+        members = draw(model_feed(lr), int(state[0]), n)[..., 0]
         return np.moveaxis(members, 1, 0)  # [B, N, ...] -> [N, B, ...]
 
-    return Method(name, predict, info, sampler=sampler, samples=samples)
+    return Method(name, predict, info, sampler=sampler, samples=samples, inputs=extras)
 
 
 def interpolation_method(name, manifest, aligned=True):
@@ -253,29 +286,43 @@ def check_members_fit(manifest, batch_size, samples):
 # ----------------------------------------------------------------------------- streaming
 
 
-def stream_split(manifest, split, batch_size, level=None):
+def stream_split(manifest, split, batch_size, level=None, extras=False):
     """Batches `(lr [B,T,h,w], hr [B,T,H,W], time [B,T] int64 s, patch [B])` of a split, streamed (no cache).
 
     Records are read in shard order with their time stamps; with `level`, only the records
     of that pressure level. A damaged shard met while reading raises `hsr_keras.training.data.ShardError`
-    naming it.
+    naming it. With `extras`, each batch has a fifth item: the build's extra inputs by an export
+    signature's names (`predictors` [B,T,h,w,P], `time` [B,T], `static` [B,H,W,S]; {} without).
     """
     import tensorflow as tf
 
     from hsr_keras.training.data import PARALLELISM, PREFETCH, read_errors, split_files, without_autotune
+    from tfrecords_builder.contract.inputs import input_names, load_static, predictor_count
     from tfrecords_builder.contract.schema import COMPRESSION, parse_example
 
     files = split_files(manifest, split)
     hr_shape, lr_shape = manifest["hr_shape"], manifest["lr_shape"]
+    names = input_names(manifest) if extras else []
+    static = tf.constant(load_static(manifest)) if "static" in names else None
 
     def parse(serialized):
-        return parse_example(serialized, hr_shape, lr_shape)
+        return parse_example(serialized, hr_shape, lr_shape, predictors=predictor_count(manifest))
 
     def at_level(record):
         return tf.abs(record["level"] - float(level)) < 1e-3
 
     def fields(record):
-        return record["lr"], record["hr"], record["time"], record["patch"]
+        out = record["lr"], record["hr"], record["time"], record["patch"]
+        if not extras:
+            return out
+        named = {}
+        if "predictors" in names:
+            named["predictors"] = record["predictors"]
+        if "time_features" in names:  # the times: the model's feed computes their features
+            named["time"] = record["time"]
+        if static is not None:
+            named["static"] = tf.gather(static, record["patch"])
+        return (*out, named)
 
     ds = tf.data.TFRecordDataset(files, compression_type=COMPRESSION)
     ds = ds.map(parse, num_parallel_calls=PARALLELISM, deterministic=True)
@@ -442,6 +489,7 @@ def evaluate_methods(
     if split not in manifest["splits"]:
         raise EvaluationError(f"split {split!r} is not in the manifest; it has {sorted(manifest['splits'])}")
     methods = _as_methods(methods, manifest)
+    _check_inputs(methods, manifest)
     names = [m.name for m in methods]
     if len(set(names)) != len(names):
         raise EvaluationError(f"method names must be unique. Received: {names}")
@@ -466,7 +514,7 @@ def evaluate_methods(
     maps = []
     seen = 0
     progress = tqdm(unit="day", desc=f"evaluating {split}", disable=not verbose or None, delay=1)
-    for lr, hr, time, patch in stream_split(manifest, split, batch_size, filter_level):
+    for lr, hr, time, patch, extras in stream_split(manifest, split, batch_size, filter_level, extras=True):
         hr = hr.astype("float64")
         months, bands = {}, {}
         for row, stamps in enumerate(time):
@@ -478,7 +526,7 @@ def evaluate_methods(
         batch_maps = [_map_entry(lr, hr, time, patch, row, step) for row in keep]
         truth_spectrum.update(hr)
         for method in methods:
-            pred, members = _predict(method, lr, hr)
+            pred, members = _predict(method, {"lr": lr, **extras} if method.takes_extras else lr, hr)
             scores[method.name].update(pred, hr, months, members, bands, batch_climatology)
             for entry, row in zip(batch_maps, keep):
                 entry["predictions"][method.name] = pred[row, step].astype("float32")
@@ -505,6 +553,21 @@ def evaluate_methods(
         "spectra": spectrum,
         "maps": maps,
     }
+
+
+def _check_inputs(methods, manifest):
+    """Every input a method takes must be one the build has: else an `EvaluationError` naming it."""
+    from tfrecords_builder.contract.inputs import input_names
+
+    available = {name.replace("time_features", "time") for name in input_names(manifest)}
+    for method in methods:
+        missing = [name for name in ("predictors", "time", "static") if name in method.inputs and name not in available]
+        if missing:
+            raise EvaluationError(
+                f"{method.name!r} was trained with extra inputs, but the build in "
+                f"{manifest.get('_dir', 'the manifest')} has no {', '.join(missing)}: evaluate it on a build made "
+                "with them"
+            )
 
 
 def _map_entry(lr, hr, time, patch, row, step):

@@ -1,5 +1,6 @@
 """Keras 3 layers of hsr-keras; all take and return [batch, time, H, W, channels]."""
 
+from hsr_keras.layers.broadcast_concatenate import BroadcastConcatenate
 from hsr_keras.layers.cbam import CBAM
 from hsr_keras.layers.conv_gru import ConvGRU, ConvGRUCell
 from hsr_keras.layers.frame_conv import FrameConv2D
@@ -14,6 +15,7 @@ from hsr_keras.layers.standardize import Standardize
 from hsr_keras.layers.stride_upsampling import StrideUpsampling
 
 __all__ = [
+    "BroadcastConcatenate",
     "CBAM",
     "ConvGRU",
     "ConvGRUCell",

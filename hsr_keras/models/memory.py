@@ -38,11 +38,15 @@ def activation_elements(model, sample_shape):
     """Activation elements of one forward pass of one sample through a functional `model`, from its layers' shapes.
 
     Each layer counts its output's size times `BLOCK_TENSORS` for composite layers (1 otherwise).
-    `sample_shape` is one sample without the batch axis, e.g. `(8, 8, 8, 1)`.
+    `sample_shape` is one sample without the batch axis, e.g. `(8, 8, 8, 1)`, or for a model of
+    several named inputs a dict of them by name.
     """
     import keras
 
-    shapes = {id(model.inputs[0]): (1,) + tuple(sample_shape)}
+    if isinstance(sample_shape, dict):
+        shapes = {id(t): (1,) + tuple(sample_shape[t.name]) for t in model.inputs}
+    else:
+        shapes = {id(model.inputs[0]): (1,) + tuple(sample_shape)}
     total = 0
     for layer in model.layers:
         if isinstance(layer, keras.layers.InputLayer):
@@ -55,9 +59,21 @@ def activation_elements(model, sample_shape):
     return int(total)
 
 
-def training_bytes(generator, lr_shape, batch_size, members, dtype_bytes=4):
-    """Estimated bytes of the generator's part of one training step: K members x batch samples."""
-    return activation_elements(generator, tuple(lr_shape) + (1,)) * batch_size * members * dtype_bytes * TRAINING_FACTOR
+def training_bytes(generator, lr_shape, batch_size, members, dtype_bytes=4, hr_shape=None):
+    """Estimated bytes of the generator's part of one training step: K members x batch samples.
+
+    `hr_shape` (the build's [T, H, W]) sizes a `static` input; the other inputs follow `lr_shape`.
+    """
+    steps, h, w = lr_shape
+    shapes = {"lr": (steps, h, w, 1)}
+    for tensor in generator.inputs[1:]:
+        channels = tensor.shape[-1]
+        if tensor.name == "static":
+            shapes["static"] = (*hr_shape[1:3], channels)
+        else:  # predictors on the LR grid, time features per step
+            shapes[tensor.name] = (steps, h, w, channels) if len(tensor.shape) == 5 else (steps, channels)
+    sample = shapes if len(generator.inputs) > 1 else shapes["lr"]
+    return activation_elements(generator, sample) * batch_size * members * dtype_bytes * TRAINING_FACTOR
 
 
 def evaluation_bytes(hr_shape, batch_size, members):

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from tfrecords_builder.contract import files
 from tfrecords_builder.contract.errors import InputError
+from tfrecords_builder.contract.inputs import EXTRA_INPUT_NAMES
 from tfrecords_builder.contract.schema import MANIFEST_NAME
 
 GENERATOR_FILE = "generator.keras"
@@ -34,6 +35,7 @@ OUTPUT_NAME = "hr"
 SAMPLE_SIGNATURE = "sample"
 SEED_NAME = "seed"
 MEMBERS_NAME = "members"
+TIME_NAME = "time"  # int64 seconds since 1970 UTC: a signature's input for a generator of time features
 ASSET_NAME = "hsr_manifest.json"
 FORMAT = "hsr-keras-export"
 FORMAT_VERSION = 1
@@ -137,7 +139,7 @@ def load_manifest(manifest, generator_path=None):
 
 
 def load_generator(path):
-    """A generator `.keras` file as a Keras model, checked to take one input [batch, time, h, w, 1]."""
+    """A generator `.keras` file as a Keras model, checked to take an LR input [batch, time, h, w, 1] (and known extras)."""
     import zipfile
 
     import keras
@@ -152,12 +154,22 @@ def load_generator(path):
         model = keras.saving.load_model(path, compile=False)
     except Exception as err:  # zip, JSON, h5 and deserialisation errors come in many types
         raise ModelFileError(f"cannot load the generator {path}: {err}".splitlines()[0]) from err
-    if len(model.inputs) != 1 or len(model.inputs[0].shape) != 5 or model.inputs[0].shape[-1] != 1:
+    lr = next((t for t in model.inputs if len(model.inputs) == 1 or t.name == "lr"), None)
+    unknown = set(generator_inputs(model)) - set(EXTRA_INPUT_NAMES) - {"lr"}
+    if lr is None or len(lr.shape) != 5 or lr.shape[-1] != 1 or (len(model.inputs) > 1 and unknown):
         raise ModelFileError(
-            f"{path} is not a generator: expected one input [batch, time, h, w, 1], it takes "
-            f"{[tuple(t.shape) for t in model.inputs]}"
+            f"{path} is not a generator: expected an input [batch, time, h, w, 1] (and extra inputs named "
+            f"{', '.join(EXTRA_INPUT_NAMES)}), it takes {[(t.name, tuple(t.shape)) for t in model.inputs]}"
         )
     return model
+
+
+def generator_inputs(model):
+    """The names of a generator's inputs, `lr` first then the contract's order: ["lr"] for a generator of the LR field alone."""
+    if len(model.inputs) == 1:
+        return ["lr"]
+    names = {t.name for t in model.inputs}
+    return ["lr", *(name for name in EXTRA_INPUT_NAMES if name in names), *sorted(names - {"lr", *EXTRA_INPUT_NAMES})]
 
 
 def read_export_info(folder):
@@ -175,9 +187,23 @@ def read_export_info(folder):
     return info
 
 
-def saved_model_predictor(folder):
-    """The SIGNATURE of a SavedModel as a numpy function: lr [B, T, h, w, 1] -> hr [B, T, s*h, s*w, 1], %RH."""
+def signature_feed(x):
+    """A signature's keyword tensors from numpy: `lr` alone, or the named inputs (TIME_NAME int64, the rest float32)."""
     import numpy as np
+    import tensorflow as tf
+
+    named = x if isinstance(x, dict) else {INPUT_NAME: x}
+    return {
+        name: tf.constant(np.asarray(value, dtype="int64" if name == TIME_NAME else "float32"))
+        for name, value in named.items()
+    }
+
+
+def saved_model_predictor(folder):
+    """The SIGNATURE of a SavedModel as a numpy function: lr [B, T, h, w, 1] -> hr [B, T, s*h, s*w, 1], %RH.
+
+    An export with extra inputs takes them by name instead: a dict of `lr` and those (`signature_feed`).
+    """
     import tensorflow as tf
 
     try:
@@ -189,10 +215,11 @@ def saved_model_predictor(folder):
     signature = loaded.signatures[SIGNATURE]
 
     def predict(lr):
-        out = signature(tf.constant(np.asarray(lr, dtype="float32")))
+        out = signature(**signature_feed(lr))
         return (out[OUTPUT_NAME] if OUTPUT_NAME in out else next(iter(out.values()))).numpy()
 
     predict.saved_model = loaded  # the signature reads the SavedModel's variables: keep them alive
+    predict.inputs = sorted(signature.structured_input_signature[1])  # INPUT_NAME alone, or with extras
     return predict
 
 
@@ -202,7 +229,6 @@ def saved_model_sampler(folder):
     None when the export has no such signature (a generator without noise, or an export made
     before it existed).
     """
-    import numpy as np
     import tensorflow as tf
 
     loaded = saved_model_predictor(folder).saved_model
@@ -212,11 +238,8 @@ def saved_model_sampler(folder):
 
     def sample(lr, seed, members):
         out = signature(
-            **{
-                INPUT_NAME: tf.constant(np.asarray(lr, dtype="float32")),
-                SEED_NAME: tf.constant(seed, tf.int64),
-                MEMBERS_NAME: tf.constant(members, tf.int32),
-            }
+            **signature_feed(lr),
+            **{SEED_NAME: tf.constant(seed, tf.int64), MEMBERS_NAME: tf.constant(members, tf.int32)},
         )
         return out[MEMBERS_NAME].numpy()
 

@@ -3,7 +3,10 @@ by a config's architecture, and a FLOP count.
 
 All networks take and return relative humidity in %RH as `[batch, time, H, W, 1]`
 with time, height and width unspecified (`keras.Input((None, None, None, 1))`);
-normalisation with the manifest's mean and std happens inside the graph.
+normalisation with the manifest's mean and std happens inside the graph. The paper's
+generator and critic take a build's extra inputs too (`tfrecords_builder.contract.inputs`):
+then they are called on a dict of named inputs (`lr` or `hr`, `predictors`, `time_features`,
+`static`), and without them on the one tensor, as before.
 Per-frame convolutions are `FrameConv2D`: a `Conv2D` with time folded into the batch.
 """
 
@@ -14,6 +17,7 @@ import keras
 from hsr_keras.choices import CRITIC_NORMS, NOISES
 from hsr_keras.layers import (
     ICNR,
+    BroadcastConcatenate,
     ConvGRU,
     FrameConv2D,
     MultiKernelStem,
@@ -27,6 +31,7 @@ from hsr_keras.layers import (
 from hsr_keras.layers.cbam import CBAM
 from hsr_keras.layers.checks import check_bool, check_int, check_scale
 from hsr_keras.models import srgan
+from tfrecords_builder.contract.inputs import TIME_FEATURES, static_channels
 
 
 # Over 80 lines: a keras-hub style builder (the documented arguments, the layers, then the graph,
@@ -47,6 +52,11 @@ def build_generator(
     noise="stem",
     mean=0.0,
     std=1.0,
+    predictor_mean=None,
+    predictor_std=None,
+    time_features=False,
+    static_mean=None,
+    static_std=None,
     name="generator",
 ):
     """The paper's generator (Fig. 3): LR %RH `[B, T, h, w, 1]` to HR `[B, T, s*h, s*w, 1]`.
@@ -102,6 +112,15 @@ def build_generator(
             Defaults to `"stem"`.
         mean: float. Data mean (%RH) from the manifest. Defaults to `0.0`.
         std: float. Data std (%RH) from the manifest. Defaults to `1.0`.
+        predictor_mean: list of floats, one per LR predictor (the manifest's
+            `predictors` means), or None for no `predictors` input.
+            Defaults to `None`.
+        predictor_std: list of floats, as `predictor_mean`. Defaults to `None`.
+        time_features: bool. A `time_features` input (`contract.inputs.
+            time_features`). Defaults to `False`.
+        static_mean: list of floats, one per static channel (the manifest's
+            `static` channels), or None for no `static` input. Defaults to `None`.
+        static_std: list of floats, as `static_mean`. Defaults to `None`.
         name: str. The model name. Defaults to `"generator"`.
 
     Returns:
@@ -174,11 +193,17 @@ def build_generator(
         skip_upsample = StrideUpsampling(scale, skip_interpolation, dtype="float32", name="skip_upsample")
         skip_add = keras.layers.Add(dtype="float32", name="skip_add")
     destandardize = Standardize(mean, std, invert=True, dtype="float32", name="destandardize")
+    extras = _extra_layers(
+        scale, upsample_filters, predictor_mean, predictor_std, time_features, static_mean, static_std
+    )
 
     # Graph.
     inputs = keras.Input((None, None, None, 1), name="lr")
     normalised = standardize(inputs)
-    x = stem(normalised)
+    x = normalised
+    if extras:
+        inputs, x, static = _extra_inputs(extras, inputs, x)
+    x = stem(x)
     if stem_noise is not None:
         x = stem_noise(x)
     x = squeeze_excitation(x)
@@ -196,11 +221,70 @@ def build_generator(
         if stage_noise is not None:
             x = stage_noise(x)
         x = relu(x)
+    if "static" in extras:
+        x = extras["static_conv"](extras["static_hr_concat"]([x, static]))
     x = output_conv(x)
     if global_skip:
         x = skip_add([x, skip_upsample(normalised)])
     outputs = destandardize(x)
     return keras.Model(inputs, outputs, name=name)
+
+
+def _extra_layers(scale, upsample_filters, predictor_mean, predictor_std, time_features, static_mean, static_std):
+    """The generator's layers for its extra inputs, by role ({} without any: the network of the LR field alone)."""
+    check_bool("time_features", time_features)
+    layers = {}
+    if predictor_mean is not None or predictor_std is not None:
+        layers["predictors"] = Standardize(
+            predictor_mean, predictor_std, dtype="float32", name="standardize_predictors"
+        )
+    if time_features:
+        layers["time_features"] = BroadcastConcatenate((2, 3), name="time_concat")
+    if static_mean is not None or static_std is not None:
+        layers["static"] = Standardize(static_mean, static_std, dtype="float32", name="standardize_static")
+        layers["static_pool"] = keras.layers.AveragePooling2D(scale, padding="same", name="static_pool")
+        layers["static_lr_concat"] = BroadcastConcatenate((1,), name="static_lr_concat")
+        layers["static_hr_concat"] = BroadcastConcatenate((1,), name="static_hr_concat")
+        layers["static_conv"] = FrameConv2D(upsample_filters, 3, padding="same", activation="relu", name="static_conv")
+    return layers
+
+
+def _extra_inputs(layers, lr, normalised):
+    """The named inputs of a generator with extras, its stem's input and its standardised static fields (or None)."""
+    inputs, static = {"lr": lr}, None
+    stack = [normalised]
+    if "predictors" in layers:
+        channels = len(layers["predictors"].mean)
+        inputs["predictors"] = keras.Input((None, None, None, channels), name="predictors")
+        stack.append(layers["predictors"](inputs["predictors"]))
+    x = keras.layers.Concatenate(name="lr_stack")(stack) if len(stack) > 1 else normalised
+    if "time_features" in layers:
+        inputs["time_features"] = keras.Input((None, len(TIME_FEATURES)), name="time_features")
+        x = layers["time_features"]([x, inputs["time_features"]])
+    if "static" in layers:
+        inputs["static"] = keras.Input((None, None, len(layers["static"].mean)), name="static")
+        static = layers["static"](inputs["static"])
+        x = layers["static_lr_concat"]([x, layers["static_pool"](static)])
+    return inputs, x, static
+
+
+def extra_input_kwargs(manifest):
+    """`build_generator`'s (and with `static_*` only, `build_critic`'s) extra-input arguments for a build.
+
+    {} for a build without extras; the statistics are the manifest's, in physical units.
+    """
+    kwargs = {}
+    predictors = manifest.get("predictors") or []
+    if predictors:
+        kwargs["predictor_mean"] = [float(p["mean"]) for p in predictors]
+        kwargs["predictor_std"] = [float(p["std"]) for p in predictors]
+    if manifest.get("time_encoding"):
+        kwargs["time_features"] = True
+    channels = static_channels(manifest)
+    if channels:
+        kwargs["static_mean"] = [float(c["mean"]) for c in channels]
+        kwargs["static_std"] = [float(c["std"]) for c in channels]
+    return kwargs
 
 
 # Over 80 lines: the same builder layout as `build_generator`.
@@ -213,6 +297,8 @@ def build_critic(
     use_residual=True,
     mean=0.0,
     std=1.0,
+    static_mean=None,
+    static_std=None,
     name="critic",
 ):
     """The WGAN-GP critic (paper Fig. 3): HR %RH `[B, T, H, W, 1]` to a score `[B, 1]`.
@@ -231,6 +317,10 @@ def build_critic(
     is computed per sample, and batch statistics would couple the samples.
     `norm="layer"` normalises each frame of each sample over (H, W, C).
 
+    With `static_mean`/`static_std` the critic is a model of a dict `{"hr", "static"}`: the
+    static fields `[B, H, W, S]` (physical units, standardised per channel) lie beside the HR
+    field at every time step, so it can tell whether the detail fits the terrain.
+
     Args:
         filters: int. Channels of every layer. Defaults to `64`.
         num_res_blocks: int. Residual blocks before the ConvGRU. Defaults to `2`.
@@ -241,6 +331,9 @@ def build_critic(
             Defaults to `True`.
         mean: float. Data mean (%RH) from the manifest. Defaults to `0.0`.
         std: float. Data std (%RH) from the manifest. Defaults to `1.0`.
+        static_mean: list of floats, one per static channel, or None for no
+            `static` input. Defaults to `None`.
+        static_std: list of floats, as `static_mean`. Defaults to `None`.
         name: str. The model name. Defaults to `"critic"`.
 
     Returns:
@@ -279,9 +372,18 @@ def build_critic(
     pool = keras.layers.GlobalAveragePooling3D(name="global_pool")
     score = keras.layers.Dense(1, dtype="float32", name="score")
 
+    with_static = static_mean is not None or static_std is not None
+    if with_static:
+        standardize_static = Standardize(static_mean, static_std, dtype="float32", name="standardize_static")
+        static_concat = BroadcastConcatenate((1,), name="static_concat")
+
     # Graph.
     inputs = keras.Input((None, None, None, 1), name="hr")
-    x = stem_act(stem_conv(standardize(inputs)))
+    x = standardize(inputs)
+    if with_static:
+        inputs = {"hr": inputs, "static": keras.Input((None, None, len(standardize_static.mean)), name="static")}
+        x = static_concat([x, standardize_static(inputs["static"])])
+    x = stem_act(stem_conv(x))
     x = down1_act(down1_conv(x))
     for block in res_blocks:
         x = block(x)
@@ -357,14 +459,21 @@ def build_srcnn(
     return keras.Model(inputs, outputs, name=name)
 
 
-def build_networks(config, scale, mean, std):
+def build_networks(config, scale, mean, std, extras=None):
     """The generator and critic of `config.architecture` for data of `scale`; no critic for the content loss.
 
     "paper" is this module's generator and critic, "srcnn" its SRCNN, "srgan" the networks
-    of `hsr_keras.models.srgan`. `scale`, `mean` and `std` are the data's, from its manifest.
+    of `hsr_keras.models.srgan`. `scale`, `mean` and `std` are the data's, from its manifest;
+    `extras` its extra inputs (`extra_input_kwargs`), which only "paper" takes.
     """
+    extras = extras or {}
+    if extras and config.architecture != "paper":
+        raise ValueError(
+            f"architecture {config.architecture!r} takes the LR field only, and the data has extra inputs "
+            f"({', '.join(sorted(extras))}): use architecture 'paper' or a build without them"
+        )
     if config.architecture == "paper":
-        generator = build_generator(**config.generator_kwargs(scale, mean, std))
+        generator = build_generator(**config.generator_kwargs(scale, mean, std), **extras)
     elif config.architecture == "srcnn":
         generator = build_srcnn(scale=scale, mean=mean, std=std)
     else:
@@ -381,7 +490,8 @@ def build_networks(config, scale, mean, std):
         return generator, None
     if config.architecture == "srgan":
         return generator, srgan.build_srgan_discriminator(filters=config.critic_filters, mean=mean, std=std)
-    return generator, build_critic(**config.critic_kwargs(mean, std))
+    static = {key: value for key, value in extras.items() if key.startswith("static_")}
+    return generator, build_critic(**config.critic_kwargs(mean, std), **static)
 
 
 def count_flops(model, input_shape):

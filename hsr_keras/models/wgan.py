@@ -17,6 +17,12 @@ The model trains under the TensorFlow backend (the default: `tf.GradientTape`,
 `tf.distribute`) and under JAX (a stateless, jit-compiled step, as in the Keras guide
 "Customizing what happens in fit() with JAX"). Both steps use the same loss code: the
 formulas in `losses.py` and the `critic_objective` / `generator_objective` methods.
+
+A generator with extra inputs (`hsr_keras.models.networks`) takes a dict of named inputs
+(`lr`, `predictors`, `time_features`, `static`), and the data's `x` is that dict: the generator
+gets all of it, the critic the static fields beside each HR field it scores (real, generated
+and the gradient penalty's interpolates: the static fields are the same for all three, so they
+are not interpolated), and the content and lattice terms the `lr` field.
 """
 
 import keras
@@ -31,9 +37,11 @@ class SuperResolutionGAN(keras.Model):
     """Generator + critic trained as a WGAN-GP (or plain GAN) with an L1 content loss.
 
     Args:
-        generator: model mapping LR %RH [B, T, h, w, 1] to HR %RH [B, T, H, W, 1].
-        critic: model mapping HR %RH [B, T, H, W, 1] to an unbounded score [B, 1];
-            None when compiled with `loss="content"`.
+        generator: model mapping LR %RH [B, T, h, w, 1] (or a dict of named inputs,
+            `lr` among them) to HR %RH [B, T, H, W, 1].
+        critic: model mapping HR %RH [B, T, H, W, 1] (with static fields, a dict
+            `{"hr", "static"}`) to an unbounded score [B, 1]; None when compiled with
+            `loss="content"`.
         data_std: standard deviation of the training data (%RH), so the content loss is
             in normalised units whatever the variable's scale.
         seed: seed of the interpolation weights. Defaults to None.
@@ -168,11 +176,14 @@ class SuperResolutionGAN(keras.Model):
         inputs = losses.TermInputs(members, hr, lr, member_scores, self.data_std, self.loss_name)
         return losses.generator_loss(inputs, self.loss_weights)
 
-    def repeat_members(self, lr):
-        """The LR batch repeated `ensemble_size` times, member-major `[K * B, ...]`: one generator call draws K members."""
-        if self.ensemble_size == 1:
-            return lr
-        return ops.concatenate([lr] * self.ensemble_size, axis=0)
+    def repeat_members(self, x):
+        """The batch `x` (a tensor or a dict of them) repeated `ensemble_size` times, member-major `[K * B, ...]`.
+
+        One generator call then draws K members.
+        """
+        if self.ensemble_size == 1 or x is None:
+            return x
+        return keras.tree.map_structure(lambda t: ops.concatenate([t] * self.ensemble_size, axis=0), x)
 
     def split_members(self, fake):
         """`[K * B, ...]` generator outputs as a tuple of K `[B, ...]` members (`(fake,)` itself when K = 1)."""
@@ -226,7 +237,8 @@ class SuperResolutionGAN(keras.Model):
     def tf_train_step(self, data):
         import tensorflow as tf
 
-        lr, hr, _ = keras.utils.unpack_x_y_sample_weight(data)
+        x, hr, _ = keras.utils.unpack_x_y_sample_weight(data)
+        lr, static = split_inputs(x)
         hr = ops.cast(hr, "float32")
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         replica = tf.distribute.get_replica_context().replica_id_in_sync_group if replicas > 1 else 0
@@ -239,10 +251,10 @@ class SuperResolutionGAN(keras.Model):
         adversarial_training = self.loss_name != "content"
         logs = {}
         for _ in range(self.critic_steps if adversarial_training else 0):
-            fake = ops.cast(self.generator(lr, training=True), "float32")
+            fake = ops.cast(self.generator(x, training=True), "float32")
             with tf.GradientTape() as tape:
-                real_score = self.critic(hr, training=True)
-                fake_score = self.critic(fake, training=True)
+                real_score = self.critic(critic_inputs(hr, static), training=True)
+                fake_score = self.critic(critic_inputs(fake, static), training=True)
                 penalty_grads = None
                 if self.loss_name == "wgan-gp":
                     x_hat = self.interpolate(hr, fake, *((replica, replicas) if replicas > 1 else ()))
@@ -251,7 +263,7 @@ class SuperResolutionGAN(keras.Model):
                     scale = ops.cast(self.d_optimizer.scale_loss(1.0), "float32")
                     with tf.GradientTape() as penalty_tape:
                         penalty_tape.watch(x_hat)
-                        score = ops.cast(self.critic(x_hat, training=True), "float32")
+                        score = ops.cast(self.critic(critic_inputs(x_hat, static), training=True), "float32")
                         scaled_sum = ops.sum(score) * scale
                     penalty_grads = penalty_tape.gradient(scaled_sum, x_hat) / scale
                 d_per_sample, penalty = self.critic_objective(real_score, fake_score, penalty_grads)
@@ -262,8 +274,9 @@ class SuperResolutionGAN(keras.Model):
             logs.update(d_loss=d_per_sample, gradient_penalty=penalty)
 
         with tf.GradientTape() as tape:
-            fake = self.generator(self.repeat_members(lr), training=True)
-            fake_score = self.critic(fake, training=True) if adversarial_training else None
+            fake = self.generator(self.repeat_members(x), training=True)
+            member_inputs = critic_inputs(fake, self.repeat_members(static))
+            fake_score = self.critic(member_inputs, training=True) if adversarial_training else None
             g_per_sample, parts = self.generator_objective(self.split_members(fake), lr, hr, fake_score)
             g_loss = global_mean(g_per_sample)
             scaled = self.g_optimizer.scale_loss(g_loss)
@@ -298,8 +311,8 @@ class SuperResolutionGAN(keras.Model):
         return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
 
     def tf_test_step(self, data):
-        lr, hr, _ = keras.utils.unpack_x_y_sample_weight(data)
-        pred = self.generator(self.repeat_members(lr), training=False)
+        x, hr, _ = keras.utils.unpack_x_y_sample_weight(data)
+        pred = self.generator(self.repeat_members(x), training=False)
         return self._update_trackers(self.test_trackers, self._evaluation_values(pred, hr))
 
     # -- JAX train step ----------------------------------------------------------------------
@@ -317,7 +330,8 @@ class SuperResolutionGAN(keras.Model):
         import jax
 
         trainable, non_trainable, optimizer_values, metrics_values = state
-        lr, hr, _ = keras.utils.unpack_x_y_sample_weight(data)
+        x, hr, _ = keras.utils.unpack_x_y_sample_weight(data)
+        lr, static = split_inputs(x)
         hr = ops.cast(hr, "float32")
         at = self._jax_positions()
         g_trainable = _take(trainable, at["g_trainable"])
@@ -332,15 +346,21 @@ class SuperResolutionGAN(keras.Model):
             return out, _put(non_trainable, at[key], new)
 
         def critic_loss(d_trainable, non_trainable, fake, scale):
-            real_score, non_trainable = run(self.critic, "d_non_trainable", d_trainable, non_trainable, hr)
-            fake_score, non_trainable = run(self.critic, "d_non_trainable", d_trainable, non_trainable, fake)
+            real_score, non_trainable = run(
+                self.critic, "d_non_trainable", d_trainable, non_trainable, critic_inputs(hr, static)
+            )
+            fake_score, non_trainable = run(
+                self.critic, "d_non_trainable", d_trainable, non_trainable, critic_inputs(fake, static)
+            )
             penalty_grads = None
             if self.loss_name == "wgan-gp":
                 x_hat, non_trainable = self._jax_with_state(non_trainable, self.interpolate, hr, fake)
 
-                def scaled_score_sum(x, non_trainable):
+                def scaled_score_sum(points, non_trainable):
                     # Loss-scaled like the TF step, so float16 activations' gradients do not underflow.
-                    score, non_trainable = run(self.critic, "d_non_trainable", d_trainable, non_trainable, x)
+                    score, non_trainable = run(
+                        self.critic, "d_non_trainable", d_trainable, non_trainable, critic_inputs(points, static)
+                    )
                     return ops.sum(ops.cast(score, "float32")) * scale, non_trainable
 
                 grads, non_trainable = jax.grad(scaled_score_sum, has_aux=True)(x_hat, non_trainable)
@@ -349,17 +369,20 @@ class SuperResolutionGAN(keras.Model):
             return ops.mean(d_per_sample) * scale, (non_trainable, d_per_sample, penalty, real_score)
 
         def generator_loss(g_trainable, non_trainable, scale):
-            members_lr = self.repeat_members(lr)
-            fake, non_trainable = run(self.generator, "g_non_trainable", g_trainable, non_trainable, members_lr)
+            members_x = self.repeat_members(x)
+            fake, non_trainable = run(self.generator, "g_non_trainable", g_trainable, non_trainable, members_x)
             fake_score = None
             if adversarial_training:
-                fake_score, non_trainable = run(self.critic, "d_non_trainable", d_trainable, non_trainable, fake)
+                member_inputs = critic_inputs(fake, self.repeat_members(static))
+                fake_score, non_trainable = run(
+                    self.critic, "d_non_trainable", d_trainable, non_trainable, member_inputs
+                )
             g_per_sample, parts = self.generator_objective(self.split_members(fake), lr, hr, fake_score)
             return ops.mean(g_per_sample) * scale, (non_trainable, g_per_sample, parts, fake_score)
 
         logs = {}
         for _ in range(self.critic_steps if adversarial_training else 0):
-            fake, non_trainable = run(self.generator, "g_non_trainable", g_trainable, non_trainable, lr)
+            fake, non_trainable = run(self.generator, "g_non_trainable", g_trainable, non_trainable, x)
             scale = _jax_loss_scale(self.d_optimizer, d_opt)
             grads, aux = jax.grad(critic_loss, has_aux=True)(
                 d_trainable, non_trainable, ops.cast(fake, "float32"), scale
@@ -383,8 +406,8 @@ class SuperResolutionGAN(keras.Model):
 
     def jax_test_step(self, state, data):
         trainable, non_trainable, metrics_values = state
-        lr, hr, _ = keras.utils.unpack_x_y_sample_weight(data)
-        pred, non_trainable = self.stateless_call(trainable, non_trainable, self.repeat_members(lr), training=False)
+        x, hr, _ = keras.utils.unpack_x_y_sample_weight(data)
+        pred, non_trainable = self.stateless_call(trainable, non_trainable, self.repeat_members(x), training=False)
         values = self._evaluation_values(pred, hr)
         logs, metrics_values = self._jax_update_trackers(self.test_trackers, values, metrics_values)
         return logs, (trainable, non_trainable, metrics_values)
@@ -416,6 +439,18 @@ class SuperResolutionGAN(keras.Model):
         with keras.StatelessScope(state_mapping=mapping) as scope:
             logs = self._update_trackers(trackers, values)
         return logs, [scope.get_current_value(v) for v in self.metrics_variables]
+
+
+def split_inputs(x):
+    """`(lr, static)` of the generator's inputs: a tensor (static None) or a dict of named inputs."""
+    if isinstance(x, dict):
+        return x["lr"], x.get("static")
+    return x, None
+
+
+def critic_inputs(hr, static):
+    """What the critic scores: the HR field, with the static fields beside it when the data has them."""
+    return hr if static is None else {"hr": hr, "static": static}
 
 
 class _Optimizers:

@@ -8,7 +8,7 @@ one element per unfinished chunk (a sequence of one member) through:
    worker; elements are `(ChunkKey, lr)`.
 2. `RunInference(HsrModelHandler)`: Beam loads the model once per worker (a SavedModel or a
    `.keras` generator, through predict's own loaders) and batches elements; each sequence is
-   predicted by `prediction.predict_sequence`, the local predict's own code, so the numbers are
+   predicted by `model_functions.predict_sequence`, the local predict's own code, so the numbers are
    the same bytes.
 3. `WriteChunk`: the chunk's region into the store and then its marker (`zarr_store.SequenceWriter`),
    so a killed pipeline is resumed by the same command, as the local one is.
@@ -29,8 +29,8 @@ import numpy as np
 from apache_beam.ml.inference.base import ModelHandler, RunInference
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from hsr_keras.serving import prediction, zarr_store
-from tfrecords_builder.beam_pipeline import run_pipeline
+from hsr_keras.serving import model_functions, zarr_store
+from tfrecords_builder.contract.beam_runner import run_pipeline
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,7 +50,7 @@ class Job:
     paths: list  # of Path
     variable: str
     meta: dict
-    grid: tuple  # prediction.predict_sequence's (scale, keep_rows, tile, overlap, batch_size, wrap)
+    grid: tuple  # model_functions.predict_sequence's (scale, keep_rows, tile, overlap, batch_size, wrap)
     kind: str
     model_path: Path
     clip: bool
@@ -97,13 +97,13 @@ class HsrModelHandler(ModelHandler):
         use_tensorflow_backend()
         job = self.job
         if job.members is None:
-            return prediction.load_model_function(job.kind, job.model_path, job.clip)
-        return prediction.load_member_function(job.kind, job.model_path, job.clip)
+            return model_functions.load_model_function(job.kind, job.model_path, job.clip)
+        return model_functions.load_member_function(job.kind, job.model_path, job.clip)
 
     def run_inference(self, batch, model, inference_args=None):
         job = self.job
         for key, lr in batch:
-            fields = prediction.predict_sequence(
+            fields = model_functions.predict_sequence(
                 model, lr, key.times, job.meta, job.grid, key.index, key.member, job.seed
             )
             yield key, list(fields)
@@ -128,7 +128,7 @@ class WriteChunk(beam.DoFn):
         key, fields = element
         length = len(key.times)
         for k, hr in enumerate(fields):
-            self.writer[prediction.field_at(self.job.meta, key.start, length, k, key.member)] = hr
+            self.writer[model_functions.field_at(self.job.meta, key.start, length, k, key.member)] = hr
         self.writer.finish(key.member, key.index, key.start, length)
         yield 1
 

@@ -17,18 +17,23 @@ command line is `python -m hsr_keras.predict`.
 import contextlib
 import datetime
 import logging
-import os
+from pathlib import Path
 
 import numpy as np
 
 from hsr_keras.models import model_files
-from hsr_keras.models.model_files import OUTPUT_NAME, SAVED_MODEL
-from hsr_keras.serving import zarr_store
-from hsr_keras.serving.saved_model import best_estimate, model_info, serving_function
-from hsr_keras.serving.tiling import DEFAULT_BATCH, DEFAULT_OVERLAP, DEFAULT_TILE, fine_coords, predict_field
+from hsr_keras.models.model_files import SAVED_MODEL
+from hsr_keras.serving import extra_inputs, zarr_store
+from hsr_keras.serving.model_functions import (
+    PredictError,
+    field_at,
+    load_member_function,
+    load_model_function,
+    predict_sequence,
+)
+from hsr_keras.serving.saved_model import model_info
+from hsr_keras.serving.tiling import DEFAULT_BATCH, DEFAULT_OVERLAP, DEFAULT_TILE, fine_coords
 from tfrecords_builder.contract import files
-from tfrecords_builder.contract.era5.humidity import implausibility
-from tfrecords_builder.contract.errors import InputError
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +43,6 @@ REFERENCE = (
     "Li, Wang, Wang, Han (2024), Super-resolution reconstruction of humidity fields based on "
     "Wasserstein generative adversarial network with gradient penalty"
 )
-
-
-class PredictError(InputError):
-    """Bad input to `predict`; the command line prints it and exits with status 2."""
 
 
 # ----------------------------------------------------------------------------- the model
@@ -57,83 +58,6 @@ def resolve_model(model, manifest=None):
     if kind == SAVED_MODEL:
         return kind, path, model_files.read_export_info(path)
     return kind, path, model_info(model_files.load_manifest(manifest, path))
-
-
-def load_member_function(kind, path, clip_negative=False):
-    """`(lr [B, T, h, w, 1], seed) -> hr [B, T, s*h, s*w, 1]`: one member per field, or None without noise.
-
-    Through the export's SAMPLE_SIGNATURE (a SavedModel) or the same traced function built from
-    the `.keras` generator (`saved_model.sampling_function`): both give the same numbers.
-    """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow as tf
-
-    from hsr_keras.models.model_files import MEMBERS_NAME
-    from hsr_keras.serving.saved_model import sampling_function
-
-    if kind == SAVED_MODEL:
-        sample = model_files.saved_model_sampler(path)
-        if sample is None:
-            return None
-
-        def run(lr, seed):
-            return sample(lr, seed, 1)[:, 0]
-
-    else:
-        function = sampling_function(model_files.load_generator(path))
-        if function is None:
-            return None
-
-        def run(lr, seed):
-            lr = tf.constant(np.asarray(lr, dtype="float32"))
-            return function(lr, tf.constant(seed, tf.int64), tf.constant(1, tf.int32))[MEMBERS_NAME].numpy()[:, 0]
-
-    if not clip_negative:
-        return run
-    return lambda lr, seed: np.maximum(run(lr, seed), 0.0)
-
-
-def member_stream(run_member, seed, *where):
-    """A model function (numpy LR -> HR) drawing member noise from a stream of `seed` and `where`.
-
-    `where` (member, sequence, level) picks the stream; every call (a batch of tiles) takes the
-    next seed of it, so no two tiles, fields or members share their noise, and the same `seed`
-    gives the same bytes.
-    """
-    calls = iter(range(2**31))
-
-    def run(lr):
-        state = np.random.SeedSequence([int(seed), *map(int, where), next(calls)]).generate_state(1, np.uint32)
-        return run_member(lr, int(state[0]))
-
-    return run
-
-
-def load_model_function(kind, path, clip_negative=False):
-    """numpy lr [B, T, h, w, 1] float32 -> numpy hr [B, T, s*h, s*w, 1] float32, %RH in and out."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow as tf
-
-    if kind == SAVED_MODEL:
-        run = model_files.saved_model_predictor(path)
-        estimate = None
-    else:
-        generator = model_files.load_generator(path)
-        serve = serving_function(generator)
-        estimate = best_estimate(generator)
-
-        def run(lr):
-            return serve(tf.constant(lr))[OUTPUT_NAME].numpy()
-
-    if not clip_negative:
-        clipped = run
-    else:
-
-        def clipped(lr):
-            return np.maximum(run(lr), 0.0)
-
-    clipped.best_estimate = estimate  # what the model returns, for the output's comment (None: the export says)
-    return clipped
 
 
 # ----------------------------------------------------------------------------- time
@@ -284,8 +208,13 @@ def predict(
     members=None,
     seed=0,
     beam_args=None,
+    static_file=None,
 ):
     """Super-resolve ERA5 files with a model and write the netCDF `out`; returns a summary dict.
+
+    A model trained with extra inputs gets them (`extra_inputs`): its predictors from the same
+    files, the time of each step, its static fields from `static_file`; one it needs and they
+    lack is a `PredictError` naming it, before anything is written.
 
     Without `members` the output is the model's best estimate (its serving signature). With
     `members` N >= 1, N members of the generator's noise along a CF `realization` dimension
@@ -319,10 +248,13 @@ def predict(
             f"--members {members} needs a model with noise: the export {model_path} has no sample signature "
             "(a generator without noise, or exported before hsr-keras had one: export it again)"
         )
+    wanted = extra_inputs.needed(info)
+    extra_inputs.check_static_file(wanted, static_file, model_path, PredictError)
     variable = variable or info["variable"]
     meta = describe_input(paths[0], variable, levels)
     if zarr_out:  # refuse to resume into a store of another run before any work
         options = [variable, meta["levels"], tile, overlap, batch_size, all_times, clip_negative, members, seed]
+        options += [str(Path(static_file).resolve())] if static_file is not None else []
         print_ = zarr_store.fingerprint(paths, model_path, options)
         done = zarr_store.resume_state(out, print_, overwrite)
         if done == zarr_store.COMPLETE:
@@ -332,7 +264,10 @@ def predict(
     time_info = info["time"]
     steps = int(time_info["steps_per_day"])
 
-    with Era5Source(paths, variable, meta["levels"], meta["lat_bounds"], meta["lon_bounds"]) as source:
+    with contextlib.ExitStack() as stack:
+        source = stack.enter_context(
+            Era5Source(paths, variable, meta["levels"], meta["lat_bounds"], meta["lon_bounds"])
+        )
         check_spacing(float(source.resolution), info, paths[0])
         sequences = select_sequences(
             source.times, steps, int(time_info["interval_hours"]), time_info["step_hours"], all_times
@@ -345,6 +280,12 @@ def predict(
         offset = float(info["grid"].get("hr_offset_cells", 0.0))
         lat = fine_coords(source.lat, scale, offset)
         lon = fine_coords(source.lon, scale, offset)
+        extras_of = _extras_reader(stack, wanted, paths, meta, source, static_file, lat, lon)
+        if beam_args and extras_of is not None:
+            raise PredictError(
+                "--runner beam predicts with models that take the LR field alone: this one takes extra inputs "
+                "(predictors, times or static fields); predict it without --runner beam"
+            )
         keep_rows = np.flatnonzero((lat >= -90.0 - 1e-6) & (lat <= 90.0 + 1e-6))
         wrap = len(source.lon) > 1 and abs(len(source.lon) * source.resolution - 360.0) < SPACING_TOLERANCE * 360.0
         model_clips = bool(info.get("clip_negative"))
@@ -383,7 +324,7 @@ def predict(
             also = ", ".join(f"{x:g}" for x in untrained)
             log.info("note: the model was trained on %s hPa; also predicting %s hPa", trained, also)
         files.remove_stale(out.parent)
-        fields = (source, sequences, meta, scale, keep_rows, tile, overlap, batch_size, wrap, verbose)
+        fields = (source, sequences, meta, scale, keep_rows, tile, overlap, batch_size, wrap, verbose, extras_of)
         if zarr_out:
             header = (meta, info, variable, times, lat[keep_rows], lon, model_path, command, members)
             if beam_args:
@@ -403,6 +344,37 @@ def predict(
             with opened as var:
                 _fill_all(var, run, fields, members, seed)
     return summary
+
+
+def _extras_reader(stack, wanted, paths, meta, source, static_file, lat, lon):
+    """`sequence -> {name: array}` of the model's extra inputs (`predict_field`'s `extras`), or None without any.
+
+    The predictor files are opened on `stack`; the static fields are read once, here.
+    """
+    if not wanted:
+        return None
+    predictors = None
+    if wanted.get("predictors"):
+        bounds = (meta["lat_bounds"], meta["lon_bounds"])
+        grid = (source.lat, source.lon)
+        predictors = stack.enter_context(
+            extra_inputs.predictor_sources(wanted["predictors"], paths, *bounds, grid, PredictError)
+        )
+    static = None
+    if wanted.get("static"):
+        static = extra_inputs.read_static(static_file, wanted["static"], lat, lon, PredictError)
+
+    def extras_of(sequence):
+        extras = {}
+        if predictors is not None:
+            extras["predictors"] = extra_inputs.read_predictors(predictors, sequence)
+        if wanted.get("time"):
+            extras["time"] = np.asarray(sequence, dtype=np.int64)
+        if static is not None:
+            extras["static"] = static
+        return extras
+
+    return extras_of
 
 
 def _fill_all(var, run, fields, members, seed):
@@ -497,10 +469,13 @@ def _fill(
     batch_size,
     wrap,
     verbose,
+    extras_of=None,
     member=None,
     seed=0,
 ):
     """Predict every field into `var`; with `member`, that realization, `run` taking `(lr, seed)` (`member_stream`).
+
+    `extras_of(sequence)`: the model's extra inputs of a sequence (`_extras_reader`), or None.
 
     When `var` is a Zarr store's `SequenceWriter`, sequences it has finished are skipped and
     each other one is written as a region once its levels are predicted.
@@ -518,46 +493,13 @@ def _fill(
                 bar.update(len(meta["levels"]))
                 continue
             lr = source.read(sequence)  # [levels, T, h, w], latitude ascending
-            for k, hr in enumerate(predict_sequence(run, lr, sequence, meta, grid, index, member, seed)):
+            extras = extras_of(sequence) if extras_of is not None else None
+            for k, hr in enumerate(predict_sequence(run, lr, sequence, meta, grid, index, member, seed, extras)):
                 var[field_at(meta, start, len(sequence), k, member)] = hr
                 bar.update()
             if writer is not None:
                 writer.finish(member, index, start, len(sequence))
             start += len(sequence)
-
-
-def field_at(meta, start, length, level, member=None):
-    """The output variable's index of one level's field of the sequence at times `start`.. `start + length`."""
-    at = (slice(start, start + length),) if meta.get("surface") else (slice(start, start + length), level)
-    return at if member is None else (member, *at)
-
-
-def predict_sequence(run, lr, sequence, meta, grid, index, member=None, seed=0):
-    """Yield each level's fine field [T, H, W] of one sequence, rows in the output's order; the input checked first.
-
-    `lr` is the sequence's [levels, T, h, w], latitude ascending; `grid` is (scale, keep_rows,
-    tile, overlap, batch_size, wrap). `predict` and the Beam path (`beam_prediction`) both
-    predict through here, so they give the same numbers.
-    """
-    from tfrecords_builder.contract.era5.reader import level_words
-
-    scale, keep_rows, tile, overlap, batch_size, wrap = grid
-    for k, level in enumerate(meta["levels"]):
-        where = level_words(level).removeprefix("at ")
-        if not np.isfinite(lr[k]).all():
-            bad = np.datetime64(int(sequence[np.flatnonzero(~np.isfinite(lr[k]).all(axis=(1, 2)))[0]]), "s")
-            raise PredictError(f"the input has missing or non-finite values at {bad}, {where}: fill or drop them")
-        problem = implausibility(lr[k])
-        if problem:
-            day = np.datetime64(int(sequence[0]), "s").astype("datetime64[D]")
-            raise PredictError(f"the input {where} on {day} is not relative humidity: {problem}")
-        model = run if member is None else member_stream(run, seed, member, index, k)
-        hr = predict_field(model, lr[k], scale, tile, overlap, batch_size, wrap)[:, keep_rows]
-        if not np.isfinite(hr).all():
-            raise PredictError(
-                f"the model produced non-finite values at {np.datetime64(int(sequence[0]), 's')}, {where}"
-            )
-        yield hr[:, ::-1] if meta["descending_lat"] else hr
 
 
 @contextlib.contextmanager

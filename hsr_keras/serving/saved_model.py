@@ -9,6 +9,12 @@ generator with noise also gets SAMPLE_SIGNATURE: INPUT_NAME, SEED_NAME int64 [],
 int32 [] -> MEMBERS_NAME float32 [batch, members, time, scale*h, scale*w, 1] %RH, N members
 drawn from the seed (the same seed and input give the same members). The asset file
 ASSET_NAME holds `model_info`.
+
+A generator with extra inputs (`tfrecords_builder.contract.inputs`) has them in both signatures
+beside INPUT_NAME, each by name and in physical units (`signature_inputs`): `predictors`
+float32 [batch, time, h, w, P], TIME_NAME int64 [batch, time] seconds since 1970-01-01 UTC
+(from which the signature computes the time features), `static` float32 [batch, scale*h,
+scale*w, S]; `model_info` lists each channel with its units.
 `export` checks the output folder and the generator (finite weights, finite values on a probe,
 the manifest's scale) before writing anything, writes to a hidden temporary folder beside the
 version folders (`files.temporary_path`: TF Serving ignores it; one left by a killed export is
@@ -36,6 +42,7 @@ from hsr_keras.models.model_files import (
     SAMPLE_SIGNATURE,
     SEED_NAME,
     SIGNATURE,
+    TIME_NAME,
     existing_versions,
     fit_config,
     version_folders,
@@ -43,6 +50,7 @@ from hsr_keras.models.model_files import (
 from hsr_keras.models.provenance import code_version
 from tfrecords_builder.contract import files
 from tfrecords_builder.contract.errors import InputError
+from tfrecords_builder.contract.inputs import input_names, static_channels
 
 # Probe used to check the written SavedModel against the Keras model before publishing it.
 # The tolerances (%RH) catch a broken export, not rounding: graph and eager execution may pick
@@ -104,6 +112,7 @@ def model_info(manifest, model=None, generator_path=None, clip_negative=False):
         offset = round((float(grid["lat"][0]) - float(grid["lr_lat"][0])) / hr_res, 6)
     steps = manifest.get("steps_per_day", manifest["hr_shape"][0])
     interval = manifest.get("interval_hours", 24 // steps if 24 % steps == 0 else 1)
+    extras = _extra_inputs_info(manifest)
     info = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -115,7 +124,8 @@ def model_info(manifest, model=None, generator_path=None, clip_negative=False):
                     "shape": [-1, -1, -1, -1, 1],
                     "units": "%",
                     "layout": "[batch, time, lat (ascending, row 0 = south), lon, 1]",
-                }
+                },
+                **extras,
             },
             "outputs": {
                 OUTPUT_NAME: {
@@ -132,6 +142,7 @@ def model_info(manifest, model=None, generator_path=None, clip_negative=False):
             "name": SAMPLE_SIGNATURE,
             "inputs": {
                 INPUT_NAME: {"dtype": "float32", "shape": [-1, -1, -1, -1, 1], "units": "%"},
+                **extras,
                 SEED_NAME: {"dtype": "int64", "shape": [], "meaning": "the same seed and input give the same members"},
                 MEMBERS_NAME: {"dtype": "int32", "shape": [], "meaning": "members N to draw (>= 1)"},
             },
@@ -186,6 +197,73 @@ def model_info(manifest, model=None, generator_path=None, clip_negative=False):
     return info
 
 
+def _extra_inputs_info(manifest):
+    """The signature's extra inputs of a build, by name, with each channel's units (none without extras)."""
+    scale = int(manifest["scale"])
+    names = input_names(manifest)
+    info = {}
+    if "predictors" in names:
+        info["predictors"] = {
+            "dtype": "float32",
+            "shape": [-1, -1, -1, -1, len(manifest["predictors"])],
+            "units": "each channel's own (physical, not standardised)",
+            "layout": "[batch, time, lat, lon, channel] on the LR grid of lr",
+            "channels": [{"name": p["name"], "units": p["units"]} for p in manifest["predictors"]],
+        }
+    if "time_features" in names:
+        info[TIME_NAME] = {
+            "dtype": "int64",
+            "shape": [-1, -1],
+            "units": "seconds since 1970-01-01T00:00:00 UTC",
+            "layout": "[batch, time]: the valid time of each step; the signature computes sin/cos of the hour "
+            "of day and of the day of year from it",
+        }
+    if "static" in names:
+        channels = static_channels(manifest)
+        info["static"] = {
+            "dtype": "float32",
+            "shape": [-1, -1, -1, len(channels)],
+            "units": "each channel's own (physical, not standardised)",
+            "layout": f"[batch, {scale}*lat, {scale}*lon, channel] on the output HR grid",
+            "channels": [{"name": c["name"], "units": c["units"]} for c in channels],
+        }
+    return info
+
+
+def signature_inputs(model):
+    """The signatures' inputs of a generator, in order: (name, dtype, shape) with free batch, time and grid.
+
+    INPUT_NAME, then the generator's extra inputs, TIME_NAME int64 seconds in place of its time features.
+    """
+    shapes = {t.name: tuple(t.shape) for t in model.inputs}
+    inputs = [(INPUT_NAME, "float32", (None, None, None, None, 1))]
+    for name in model_files.generator_inputs(model)[1:]:
+        if name == "time_features":
+            inputs.append((TIME_NAME, "int64", (None, None)))
+        else:
+            inputs.append((name, "float32", (None,) * (len(shapes[name]) - 1) + shapes[name][-1:]))
+    return inputs
+
+
+def generator_feed(model, named):
+    """What the generator takes, from the signature's tensors by name: lr alone, or its named inputs.
+
+    The time features are computed from TIME_NAME (`contract.inputs.tf_time_features`), as
+    the training pipeline computes them.
+    """
+    import tensorflow as tf
+
+    from tfrecords_builder.contract.inputs import tf_time_features
+
+    if len(model.inputs) == 1:
+        return named[INPUT_NAME]
+    # Tensors all (Keras refuses a dict of numpy arrays and tensors mixed).
+    feed = {name: tf.convert_to_tensor(value) for name, value in named.items() if name != TIME_NAME}
+    if TIME_NAME in named:
+        feed["time_features"] = tf_time_features(named[TIME_NAME])
+    return feed
+
+
 def _model_section(model, generator_path):
     section = {"name": model.name, "parameters": int(model.count_params())}
     if generator_path is not None:
@@ -208,6 +286,8 @@ def _has_sampler(model):
 def draw_members(sampler, lr, seed, members):
     """`members` members of every LR field, `[B, N, T, H, W, 1]` float32: the batch repeated N times, one call.
 
+    `lr`: the LR field, or the generator's named inputs (`generator_feed`), all repeated alike.
+
     The noise of `sampler` (`hsr_keras.models.sampling`) is bound to stream 0 of `seed` for the
     call; each of the B x N repeated fields gets its own draws, so member n of field b is the
     same for the same input, seed and N (TensorFlow; inside or outside a `tf.function`).
@@ -216,8 +296,8 @@ def draw_members(sampler, lr, seed, members):
 
     from hsr_keras.models import sampling
 
-    batch = tf.shape(lr)[0]
-    repeated = tf.repeat(lr, members, axis=0)  # field-major: b * N + n
+    batch = tf.shape(lr[INPUT_NAME] if isinstance(lr, dict) else lr)[0]
+    repeated = tf.nest.map_structure(lambda t: tf.repeat(t, members, axis=0), lr)  # field-major: b * N + n
     hr = tf.cast(sampling.seeded_call(sampler, repeated, seed), tf.float32)
     return tf.reshape(hr, tf.concat([tf.stack([batch, tf.cast(members, tf.int32)]), tf.shape(hr)[1:]], axis=0))
 
@@ -226,25 +306,24 @@ def serving_function(model, clip_negative=False):
     """`tf.function` lr [B, T, h, w, 1] float32 -> {"hr": [B, T, s*h, s*w, 1] float32}, all dims free: the best estimate.
 
     The generator in inference mode, or for one that samples in inference (`NoiseInjection`)
-    the mean of BEST_ESTIMATE_MEMBERS members drawn with seed 0 (`best_estimate`).
+    the mean of BEST_ESTIMATE_MEMBERS members drawn with seed 0 (`best_estimate`). A generator
+    with extra inputs takes them too, by name (`signature_inputs`).
     """
     import tensorflow as tf
 
     from hsr_keras.models import sampling
 
     averaged = sampling.samples_in_inference(model)
+    specs = _specs(model)
 
-    @tf.function(
-        input_signature=[tf.TensorSpec([None, None, None, None, 1], tf.float32, name=INPUT_NAME)],
-        autograph=False,
-        reduce_retracing=True,
-    )
-    def serve(lr):
+    @tf.function(input_signature=specs, autograph=False, reduce_retracing=True)
+    def serve(*inputs):
+        x = generator_feed(model, {spec.name: value for spec, value in zip(specs, inputs)})
         if averaged:
             seed = tf.constant(0, tf.int64)
-            hr = tf.reduce_mean(draw_members(model, lr, seed, tf.constant(BEST_ESTIMATE_MEMBERS)), axis=1)
+            hr = tf.reduce_mean(draw_members(model, x, seed, tf.constant(BEST_ESTIMATE_MEMBERS)), axis=1)
         else:
-            hr = tf.cast(model(lr, training=False), tf.float32)
+            hr = tf.cast(model(x, training=False), tf.float32)
         if clip_negative:
             hr = tf.maximum(hr, 0.0)
         return {OUTPUT_NAME: hr}
@@ -265,26 +344,28 @@ def sampling_function(model, clip_negative=False):
     sampler = sampling.sampler(model)
     if sampler is None:
         return None
+    specs = _specs(model)
+    extra = [tf.TensorSpec([], tf.int64, name=SEED_NAME), tf.TensorSpec([], tf.int32, name=MEMBERS_NAME)]
 
-    @tf.function(
-        input_signature=[
-            tf.TensorSpec([None, None, None, None, 1], tf.float32, name=INPUT_NAME),
-            tf.TensorSpec([], tf.int64, name=SEED_NAME),
-            tf.TensorSpec([], tf.int32, name=MEMBERS_NAME),
-        ],
-        autograph=False,
-        reduce_retracing=True,
-    )
-    def sample(lr, seed, members):
+    @tf.function(input_signature=specs + extra, autograph=False, reduce_retracing=True)
+    def sample(*inputs):
+        *inputs, seed, members = inputs
+        x = generator_feed(model, {spec.name: value for spec, value in zip(specs, inputs)})
         check = tf.debugging.assert_positive(members, message="members must be >= 1")
         with tf.control_dependencies([check]):
-            hr = draw_members(sampler, lr, seed, members)
+            hr = draw_members(sampler, x, seed, members)
         if clip_negative:
             hr = tf.maximum(hr, 0.0)
         return {MEMBERS_NAME: hr}
 
     sample.sampler = sampler  # a copy for the stem noise: keep it alive with the function
     return sample
+
+
+def _specs(model):
+    import tensorflow as tf
+
+    return [tf.TensorSpec(shape, dtype, name=name) for name, dtype, shape in signature_inputs(model)]
 
 
 def save_servable(model, folder, info):
@@ -323,14 +404,14 @@ def verify_servable(folder, model, clip_negative=False):
     import numpy as np
     import tensorflow as tf
 
-    probe = probe_input()
+    probe = probe_inputs(model)
     expected = expected_best_estimate(model, probe)
     if clip_negative:
         expected = np.maximum(expected, 0.0)
     sample = sampling_function(model, clip_negative)
     sample_expected = None
     if sample is not None:
-        sample_expected = np.asarray(sample(probe, PROBE_SEED, PROBE_MEMBERS)[MEMBERS_NAME])
+        sample_expected = np.asarray(sample(*probe.values(), PROBE_SEED, PROBE_MEMBERS)[MEMBERS_NAME])
     # Load as TF Serving does: the MetaGraph in a session, variables restored by its saver,
     # the signature's tensors fed and fetched by name.
     tf1 = tf.compat.v1
@@ -340,11 +421,12 @@ def verify_servable(folder, model, clip_negative=False):
         with tf.Graph().as_default() as graph, tf1.Session(graph=graph) as session:
             meta_graph = tf1.saved_model.loader.load(session, [tf1.saved_model.tag_constants.SERVING], str(folder))
             signature = meta_graph.signature_def[SIGNATURE]
-            got = session.run(signature.outputs[OUTPUT_NAME].name, {signature.inputs[INPUT_NAME].name: probe})
+            feed = {signature.inputs[name].name: value for name, value in probe.items()}
+            got = session.run(signature.outputs[OUTPUT_NAME].name, feed)
             sampled = None
             if sample_expected is not None:
                 signature = meta_graph.signature_def[SAMPLE_SIGNATURE]
-                feed = {INPUT_NAME: probe, SEED_NAME: PROBE_SEED, MEMBERS_NAME: PROBE_MEMBERS}
+                feed = {**probe, SEED_NAME: PROBE_SEED, MEMBERS_NAME: PROBE_MEMBERS}
                 feed = {signature.inputs[name].name: value for name, value in feed.items()}
                 sampled = session.run(signature.outputs[MEMBERS_NAME].name, feed)
     except tf.errors.OpError as err:
@@ -376,16 +458,18 @@ def verify_servable(folder, model, clip_negative=False):
 
 
 def expected_best_estimate(model, probe):
-    """What SIGNATURE should return for `probe`, computed eagerly from the Keras model (numpy float32)."""
+    """What SIGNATURE should return for `probe` (the signature's inputs by name), computed eagerly (numpy float32)."""
     import numpy as np
 
     from hsr_keras.models import sampling
 
+    x = generator_feed(model, probe)
     if not sampling.samples_in_inference(model):
-        return np.asarray(model(probe, training=False), dtype="float32")
-    repeated = np.repeat(probe, BEST_ESTIMATE_MEMBERS, axis=0)
-    members = np.asarray(sampling.seeded_call(model, repeated, 0), dtype="float32")
-    return members.reshape(len(probe), BEST_ESTIMATE_MEMBERS, *members.shape[1:]).mean(axis=1)
+        return np.asarray(model(x, training=False), dtype="float32")
+    repeated = {name: np.repeat(value, BEST_ESTIMATE_MEMBERS, axis=0) for name, value in probe.items()}
+    members = np.asarray(sampling.seeded_call(model, generator_feed(model, repeated), 0), dtype="float32")
+    batch = len(probe[INPUT_NAME])
+    return members.reshape(batch, BEST_ESTIMATE_MEMBERS, *members.shape[1:]).mean(axis=1)
 
 
 def _check_members(got, expected, tolerance):
@@ -422,18 +506,44 @@ def probe_input():
     return np.random.default_rng(0).uniform(0.0, 120.0, PROBE_SHAPE).astype("float32")
 
 
+def probe_inputs(model, scale=None):
+    """The signature's inputs an export is checked on, by name: `probe_input`, and for the extras values
+    spread around the generator's own statistics, times in 2019 (`scale`: the model's, from its static pooling).
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    batch, steps, h, w, _ = PROBE_SHAPE
+    probe = {INPUT_NAME: probe_input()}
+    for name, _, _ in signature_inputs(model)[1:]:
+        if name == TIME_NAME:
+            probe[name] = np.tile(1546300800 + 10800 * np.arange(steps, dtype="int64"), (batch, 1))
+            continue
+        layer = model.get_layer(f"standardize_{name}")
+        mean, std = np.asarray(layer.mean, "float32"), np.asarray(layer.std, "float32")
+        if name == "static":
+            scale = scale or model.get_layer("static_pool").pool_size[0]
+            grid = (batch, scale * h, scale * w)
+        else:
+            grid = (batch, steps, h, w)
+        probe[name] = (mean + std * rng.uniform(-1.5, 1.5, (*grid, len(mean)))).astype("float32")
+    return probe
+
+
 def check_scale(model, scale):
     """The model's upsampling factor must be the manifest's, and its outputs on the probes finite."""
     import numpy as np
 
     h, w = PROBE_SHAPE[2:4]
-    out = model(np.full(PROBE_SHAPE, 50.0, "float32"), training=False)
+    probe = probe_inputs(model, scale)
+    out = model(generator_feed(model, {**probe, INPUT_NAME: np.full(PROBE_SHAPE, 50.0, "float32")}), training=False)
     if tuple(out.shape) != (PROBE_SHAPE[0], PROBE_SHAPE[1], scale * h, scale * w, 1):
         raise ExportError(
             f"the model maps LR {PROBE_SHAPE[1:4]} to {tuple(out.shape)[1:4]}, but the manifest's scale is {scale}: "
             "is the manifest that of the model's training data?"
         )
-    for name, values in (("a field of 50 %RH", out), ("a probe of 0 to 120 %RH", model(probe_input(), training=False))):
+    probed = model(generator_feed(model, probe), training=False)
+    for name, values in (("a field of 50 %RH", out), ("a probe of 0 to 120 %RH", probed)):
         if not np.isfinite(np.asarray(values)).all():
             raise ExportError(f"the generator gives non-finite values (NaN or inf) for {name}: {DIVERGED_HINT}")
 
@@ -514,7 +624,17 @@ def check_stats(model, manifest):
 
     The export's asset would describe another build's grid and statistics to every client.
     """
-    layers = [layer for layer in model.layers if type(layer).__name__ == "Standardize"]
+    taken, built = model_files.generator_inputs(model), input_names(manifest)
+    if taken != built:
+        raise ExportError(
+            f"the model takes the inputs {', '.join(taken)}, but the build in {manifest.get('_dir', 'the manifest')} "
+            f"has {', '.join(built)}: pass --manifest with the build the model was trained on"
+        )
+    layers = [  # the target's: not those of the extra inputs (`standardize_predictors`, `standardize_static`)
+        layer
+        for layer in model.layers
+        if type(layer).__name__ == "Standardize" and not layer.name.startswith("standardize_")
+    ]
     if not layers:
         return
     for name in ("mean", "std"):

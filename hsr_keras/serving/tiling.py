@@ -71,11 +71,15 @@ def ramp(length, scale, overlap, left, right):
     return weights
 
 
-def predict_field(run, lr, scale, tile=DEFAULT_TILE, overlap=DEFAULT_OVERLAP, batch_size=DEFAULT_BATCH, wrap=False):
+# Over 40 lines: one loop cuts every input's tiles alike, so they cannot drift apart.
+def predict_field(
+    run, lr, scale, tile=DEFAULT_TILE, overlap=DEFAULT_OVERLAP, batch_size=DEFAULT_BATCH, wrap=False, extras=None
+):
     """Super-resolve one sequence `lr` [T, h, w] (%RH, latitude ascending) in blended tiles.
 
     Args:
-        run: model function, numpy [B, T, h, w, 1] -> [B, T, s*h, s*w, 1].
+        run: model function, numpy [B, T, h, w, 1] -> [B, T, s*h, s*w, 1]; with `extras`, of
+            the dict {"lr": that, and each extra input's tiles}.
         lr: float32 [T, h, w].
         scale: the model's factor.
         tile: LR points per tile side.
@@ -83,14 +87,21 @@ def predict_field(run, lr, scale, tile=DEFAULT_TILE, overlap=DEFAULT_OVERLAP, ba
             each inner edge, the rest cross-faded linearly.
         batch_size: tiles per model call.
         wrap: the longitude axis is a full circle: pad it periodically by `overlap` points.
+        extras: the model's extra inputs for the sequence, by signature name: `predictors`
+            [T, h, w, P] (LR grid), `time` [T] (seconds since 1970), `static` [s*h, s*w, S]
+            (HR grid); each tile gets its part of them.
 
     Returns:
         float32 [T, s*h, s*w].
     """
     lr = np.asarray(lr, dtype=np.float32)
+    extras = dict(extras or {})
     pad = min(overlap, lr.shape[2]) if wrap else 0
     if pad:
-        lr = np.concatenate([lr[:, :, -pad:], lr, lr[:, :, :pad]], axis=2)
+        lr = _wrap(lr, pad, 2)
+        for name, axis, cells in (("predictors", 2, pad), ("static", 1, scale * pad)):
+            if name in extras:
+                extras[name] = _wrap(extras[name], cells, axis)
     steps, h, w = lr.shape
     th, tw = min(tile, h), min(tile, w)
     windows = [(i, j) for i in window_starts(h, tile, overlap) for j in window_starts(w, tile, overlap)]
@@ -99,11 +110,14 @@ def predict_field(run, lr, scale, tile=DEFAULT_TILE, overlap=DEFAULT_OVERLAP, ba
     for first in range(0, len(windows), batch_size):
         chunk = windows[first : first + batch_size]
         batch = np.stack([lr[:, i : i + th, j : j + tw] for i, j in chunk])[..., None]
+        if extras:
+            batch = {"lr": batch, **_extra_tiles(extras, chunk, th, tw, scale)}
         hr = np.asarray(run(batch))
         expected = (len(chunk), steps, scale * th, scale * tw, 1)
         if hr.shape != expected:
+            shape = batch["lr"].shape if extras else batch.shape
             raise TileShapeError(
-                f"the model returned shape {hr.shape} for input {batch.shape}; expected {expected}: "
+                f"the model returned shape {hr.shape} for input {shape}; expected {expected}: "
                 f"is it a model of scale {scale}?"
             )
         for (i, j), tile_hr in zip(chunk, hr[..., 0]):
@@ -119,3 +133,27 @@ def predict_field(run, lr, scale, tile=DEFAULT_TILE, overlap=DEFAULT_OVERLAP, ba
     if pad:
         out = out[:, :, scale * pad : -scale * pad]
     return out
+
+
+def _wrap(array, cells, axis):
+    """`array` padded periodically by `cells` on both sides of `axis` (a full longitude circle)."""
+    array = np.asarray(array)
+    head = np.take(array, range(array.shape[axis] - cells, array.shape[axis]), axis=axis)
+    tail = np.take(array, range(cells), axis=axis)
+    return np.concatenate([head, array, tail], axis=axis)
+
+
+def _extra_tiles(extras, chunk, th, tw, scale):
+    """The extra inputs of a batch of tiles at LR corners `chunk`, cut as the LR field's tiles are."""
+    tiles = {}
+    if "predictors" in extras:
+        tiles["predictors"] = np.stack([extras["predictors"][:, i : i + th, j : j + tw] for i, j in chunk])
+    if "time" in extras:
+        tiles["time"] = np.tile(np.asarray(extras["time"], dtype=np.int64), (len(chunk), 1))
+    if "static" in extras:
+        static = extras["static"]
+        rows, cols = scale * th, scale * tw
+        tiles["static"] = np.stack(
+            [static[scale * i : scale * i + rows, scale * j : scale * j + cols] for i, j in chunk]
+        )
+    return tiles

@@ -189,11 +189,16 @@ def _cell(value):
 
 
 class SamplePlots(keras.callbacks.Callback):
-    """Every `every` epochs, a PNG of LR / truth / prediction / error for fixed validation days."""
+    """Every `every` epochs, a PNG of LR / truth / prediction / error for fixed validation days.
 
-    def __init__(self, lr, hr, time, manifest, folder, every=10, step=0):
+    `extras`: the days' extra inputs by name (`hsr_keras.training.data.load_extras`) for a
+    generator that takes them.
+    """
+
+    def __init__(self, lr, hr, time, manifest, folder, every=10, step=0, extras=None):
         super().__init__()
         self.lr = lr
+        self.extras = extras or {}
         self.hr = hr
         self.time = time
         self.manifest = manifest
@@ -204,7 +209,8 @@ class SamplePlots(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if (epoch + 1) % self.every:
             return
-        pred = keras.ops.convert_to_numpy(self.model.generator(self.lr[..., None], training=False))[..., 0]
+        inputs = {"lr": self.lr[..., None], **self.extras} if self.extras else self.lr[..., None]
+        pred = keras.ops.convert_to_numpy(self.model.generator(inputs, training=False))[..., 0]
         s = self.step
         stamps = ", ".join(str(t[s])[:16] for t in self.time)
         plot_sample_maps(

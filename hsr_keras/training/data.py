@@ -1,5 +1,10 @@
 """The `tf.data` input pipeline: sharded TFRecords of the builder -> (lr, hr) batches in %RH.
 
+A build with extra inputs (schema 3, `tfrecords_builder.contract.inputs`) gives
+`({"lr", "predictors", "time_features", "static"}: only those it has}, hr)` batches instead:
+the predictors from each record, the time features computed from its times, the static
+fields of its patch from the build's `static.npy`.
+
 Shards are read in parallel (interleave), parsed with the feature spec of
 `tfrecords_builder.contract.schema`, cached in memory when the split is small enough, shuffled,
 batched and prefetched, so the accelerator never waits for data.
@@ -25,6 +30,13 @@ from pathlib import Path
 import numpy as np
 
 from tfrecords_builder.contract.files import sha256_of
+from tfrecords_builder.contract.inputs import (
+    input_names,
+    load_static,
+    predictor_count,
+    static_channels,
+    tf_time_features,
+)
 from tfrecords_builder.contract.manifest import ManifestError, read_manifest
 from tfrecords_builder.contract.schema import COMPRESSION, parse_example
 
@@ -256,13 +268,48 @@ def split_files(manifest, split):
 
 
 def split_bytes(manifest, split):
-    """Decoded size of a split in memory (float32 hr + lr)."""
+    """Decoded size of a split in memory (float32 hr + lr, and the extra inputs of each record)."""
     examples = manifest["splits"][split]["examples"]
-    return 4 * examples * (int(np.prod(manifest["hr_shape"])) + int(np.prod(manifest["lr_shape"])))
+    hr, lr = int(np.prod(manifest["hr_shape"])), int(np.prod(manifest["lr_shape"]))
+    extra = lr * predictor_count(manifest) + manifest["hr_shape"][0] * 4 * bool(manifest.get("time_encoding"))
+    extra += hr // manifest["hr_shape"][0] * len(static_channels(manifest))
+    return 4 * examples * (hr + lr + extra)
+
+
+def record_inputs(manifest):
+    """A function of a serialised record to `(inputs, hr [T,H,W,1])`, in TensorFlow ops.
+
+    `inputs` is lr [T,h,w,1] for a build without extras, else the dict of the generator's
+    named inputs (`contract.inputs.input_names`). The static fields are read (and checked
+    against the manifest) once, here.
+    """
+    import tensorflow as tf
+
+    names = input_names(manifest)
+    hr_shape, lr_shape, predictors = manifest["hr_shape"], manifest["lr_shape"], predictor_count(manifest)
+    static = tf.constant(load_static(manifest)) if "static" in names else None
+
+    def parse(serialized):
+        record = parse_example(serialized, hr_shape, lr_shape, predictors=predictors)
+        lr, hr = record["lr"][..., None], record["hr"][..., None]
+        if len(names) == 1:
+            return lr, hr
+        inputs = {"lr": lr}
+        if predictors:
+            inputs["predictors"] = record["predictors"]
+        if "time_features" in names:
+            inputs["time_features"] = tf_time_features(record["time"])
+        if static is not None:
+            inputs["static"] = tf.gather(static, record["patch"])
+        return inputs, hr
+
+    return parse
 
 
 def make_dataset(manifest, split, batch_size, *, shuffle=False, repeat=False, seed=0, drop_remainder=False):
     """Batches of (lr [B,T,h,w,1], hr [B,T,H,W,1]) float32 in %RH from one split.
+
+    A build with extra inputs gives `({name: [B, ...]}, hr)` (`record_inputs`).
 
     Args:
         manifest: a loaded manifest (`read_manifest`) or the build folder.
@@ -285,11 +332,7 @@ def make_dataset(manifest, split, batch_size, *, shuffle=False, repeat=False, se
         raise ValueError(f"batch_size must be >= 1. Received: batch_size={batch_size}")
     check_shards(manifest, split)
     files = split_files(manifest, split)
-    hr_shape, lr_shape = manifest["hr_shape"], manifest["lr_shape"]
-
-    def to_pair(serialized):
-        record = parse_example(serialized, hr_shape, lr_shape)
-        return record["lr"][..., None], record["hr"][..., None]
+    to_pair = record_inputs(manifest)
 
     ds = tf.data.Dataset.from_tensor_slices(files).interleave(
         lambda f: tf.data.TFRecordDataset(f, compression_type=COMPRESSION),
@@ -336,3 +379,24 @@ def load_split(manifest, split, limit=None):
             hr.append(record["hr"].numpy())
             time.append(record["time"].numpy())
     return np.stack(lr), np.stack(hr), np.stack(time).astype("datetime64[s]")
+
+
+def load_extras(manifest, split, limit=None):
+    """The extra inputs of a split's first `limit` records, by name, as numpy ({} for a build without)."""
+    import tensorflow as tf
+
+    if not isinstance(manifest, dict):
+        manifest = read_manifest(manifest)
+    if input_names(manifest) == ["lr"]:
+        return {}
+    ds = tf.data.TFRecordDataset(split_files(manifest, split), compression_type=COMPRESSION)
+    if limit is not None:
+        ds = ds.take(limit)
+    parse = record_inputs(manifest)
+    extras = {}
+    with read_errors(manifest, split):
+        for inputs, _ in ds.map(parse):
+            for name, value in inputs.items():
+                if name != "lr":
+                    extras.setdefault(name, []).append(value.numpy())
+    return {name: np.stack(values) for name, values in extras.items()}

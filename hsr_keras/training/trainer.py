@@ -30,7 +30,7 @@ import numpy as np
 from hsr_keras.choices import STRATEGIES
 from hsr_keras.models import losses, memory
 from hsr_keras.models.model_files import CONFIG_FILE, GENERATOR_FILE, save_generator
-from hsr_keras.models.networks import build_networks
+from hsr_keras.models.networks import build_networks, extra_input_kwargs
 from hsr_keras.models.wgan import SuperResolutionGAN
 from hsr_keras.scoring.plots import plot_history
 from hsr_keras.training import cluster, run_folder
@@ -42,11 +42,12 @@ from hsr_keras.training.callbacks import (
     TrainingDiverged,
     WholeBackup,
 )
-from hsr_keras.training.data import load_split, make_dataset, read_errors
+from hsr_keras.training.data import load_extras, load_split, make_dataset, read_errors
 from hsr_keras.training.run_folder import BACKUP_DIR, CURVES_FILE, HISTORY_FILE, TrainingError
 from hsr_keras.training.schedules import WarmupCosine
 from tfrecords_builder.contract import files
 from tfrecords_builder.contract.arrays import InMemoryData
+from tfrecords_builder.contract.inputs import input_names
 from tfrecords_builder.contract.manifest import read_manifest
 
 
@@ -67,7 +68,7 @@ def build_gan(config, manifest, steps_per_epoch, epoch=0):
     scale = int(manifest["scale"])
     check_loss_terms(config, manifest["hr_shape"], scale)
     mean, std = manifest["stats"]["mean"], manifest["stats"]["std"]
-    generator, critic = build_networks(config, scale, mean, std)
+    generator, critic = build_networks(config, scale, mean, std, extra_input_kwargs(manifest))
     check_members_fit(config, generator, manifest)
     gan = SuperResolutionGAN(generator, critic, data_std=std, seed=config.seed)
     g_optimizer = _optimizer(config, config.g_learning_rate, steps_per_epoch, config.epochs)
@@ -95,7 +96,9 @@ def check_members_fit(config, generator, manifest):
     """
     if config.ensemble_size == 1 or memory.on_accelerator():
         return
-    needed = memory.training_bytes(generator, manifest["lr_shape"], config.batch_size, config.ensemble_size)
+    needed = memory.training_bytes(
+        generator, manifest["lr_shape"], config.batch_size, config.ensemble_size, hr_shape=manifest["hr_shape"]
+    )
     short = memory.shortfall(needed)
     if short:
         what = f"{config.ensemble_size} members x batch {config.batch_size} per generator update"
@@ -305,7 +308,10 @@ def _train(config, data, manifest, source, out, shown, resumed_at, strategy, ver
         else:
             inputs, steps = dataset_inputs(config, manifest, strategy), steps_per_epoch(manifest, config.batch_size)
             has_val = inputs["validation_data"] is not None
-            samples = load_split(manifest, "val", limit=config.plot_samples) if has_val else None
+            samples = None
+            if has_val:
+                limit = config.plot_samples
+                samples = (*load_split(manifest, "val", limit=limit), load_extras(manifest, "val", limit=limit))
         with _distribution_scope(strategy), _strategy_scope(strategy):
             gan = build_gan(config, manifest, steps, epoch=max(resumed_at - 1, 0))
         with (
@@ -373,7 +379,11 @@ def _fit_epochs(gan, config, manifest, inputs, steps, samples, out, in_memory, v
         ),
     ]
     if samples is not None:
-        cbs.append(SamplePlots(*samples, manifest, out / "samples", every=config.plot_every))
+        lr, hr, time, *extras = samples  # the extra inputs by name, after the fields (TFRecord builds)
+        plots = SamplePlots(
+            lr, hr, time, manifest, out / "samples", every=config.plot_every, extras=extras and extras[0]
+        )
+        cbs.append(plots)
     # Last: an epoch counts as done (for a resume) once its row, checkpoint and maps are written.
     best = (generator_path, out / run_folder.BEST_RECORD)
     cbs.append(WholeBackup(str(out / BACKUP_DIR), best=best, delete_checkpoint=False))
@@ -411,6 +421,12 @@ def check_run(config, manifest, out, strategy="default", source=None, overwrite=
                 f"(this process runs {keras.backend.backend()}; under TensorFlow use 'mirrored' or 'multi-worker')"
             )
         cluster.read_processes()
+    extras = input_names(manifest)[1:]
+    if extras and config.architecture != "paper":
+        raise TrainingError(
+            f"the data has extra inputs ({', '.join(extras)}) and architecture {config.architecture!r} takes the LR "
+            "field only: use architecture 'paper' or a build without them"
+        )
     if "train" not in manifest["splits"]:
         raise TrainingError(f"the data has no train split (it has {', '.join(sorted(manifest['splits']))})")
     std = manifest["stats"].get("std")
@@ -434,22 +450,28 @@ def _array_inputs(config, data, whole_batches=False):
     """
     x, y = data.train.model_inputs()
     val = data.val
-    samples = None if val is None else tuple(array[: config.plot_samples] for array in val)
-    val = None if val is None else val.model_inputs()
+    validation = None if val is None else val.model_inputs()
+    samples = None
+    if val is not None:  # x may be a dict of named inputs: the plots take its extras beside the fields
+        n = config.plot_samples
+        named = validation[0] if isinstance(validation[0], dict) else {}
+        samples = (val.lr[:n], val.hr[:n], val.time[:n], {k: v[:n] for k, v in named.items() if k != "lr"})
     if whole_batches:
         x, y = _whole_batches((x, y), config.batch_size, "train")
-        val = None if val is None else _whole_batches(val, config.batch_size, "val")
-    inputs = dict(x=x, y=y, batch_size=config.batch_size, validation_data=val, shuffle=True)
-    return inputs, math.ceil(len(x) / config.batch_size), samples
+        validation = None if validation is None else _whole_batches(validation, config.batch_size, "val")
+    inputs = dict(x=x, y=y, batch_size=config.batch_size, validation_data=validation, shuffle=True)
+    return inputs, math.ceil(len(y) / config.batch_size), samples
 
 
 def _whole_batches(arrays, batch_size, split):
-    whole = len(arrays[0]) // batch_size * batch_size
+    """(inputs, targets) cut to whole batches; the inputs may be a dict of named arrays."""
+    count = len(arrays[-1])
+    whole = count // batch_size * batch_size
     if not whole:
         raise TrainingError(
-            f"the {split} split has {len(arrays[0])} examples, fewer than one batch of {batch_size}: lower batch_size"
+            f"the {split} split has {count} examples, fewer than one batch of {batch_size}: lower batch_size"
         )
-    return tuple(array[:whole] for array in arrays)
+    return tuple(keras.tree.map_structure(lambda array: array[:whole], part) for part in arrays)
 
 
 def join_data_parallel(config):

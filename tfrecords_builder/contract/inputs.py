@@ -27,6 +27,8 @@ import numpy as np
 from tfrecords_builder.contract.errors import InputError
 
 STATIC_FILE = "static.npy"
+# The generator's inputs beside `lr`, in `input_names`' order.
+EXTRA_INPUT_NAMES = ("predictors", "time_features", "static")
 # What `--static` may ask for, and the channels each one gives: (name, units).
 STATIC_CHOICES = {
     "orography": [("orography", "m")],  # surface geopotential / STANDARD_GRAVITY
@@ -54,6 +56,36 @@ def time_features(seconds):
     daily = 2 * np.pi * hour / 24.0
     seasonal = 2 * np.pi * day_of_year / DAYS_PER_YEAR
     return np.stack([np.sin(daily), np.cos(daily), np.sin(seasonal), np.cos(seasonal)], axis=-1).astype("float32")
+
+
+def tf_time_features(seconds):
+    """`time_features` in TensorFlow ops, for the input pipeline and an exported signature (same numbers).
+
+    `seconds`: an int64 tensor [...] of seconds since 1970-01-01 UTC. The day of the year comes
+    from the proleptic Gregorian calendar in integer arithmetic (H. Hinnant's days_from_civil),
+    as numpy's datetime64 does.
+    """
+    import tensorflow as tf
+
+    seconds = tf.cast(seconds, tf.int64)
+    days = tf.math.floordiv(seconds, SECONDS_PER_DAY)
+    hour = tf.cast(seconds - days * SECONDS_PER_DAY, tf.float64) / 3600.0
+    # The civil year of each day (Hinnant's civil_from_days), then the day number of its 1 January.
+    z = days + 719468
+    era = tf.math.floordiv(z, 146097)
+    doe = z - era * 146097
+    yoe = tf.math.floordiv(doe - doe // 1460 + doe // 36524 - doe // 146096, 365)
+    day_from_march = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    year = yoe + era * 400 + tf.cast(day_from_march >= 306, tf.int64)  # March-based year to January-based
+    before = year - 1  # days_from_civil(year, 1, 1): 1 January is day 306 of the March-based year before
+    era = tf.math.floordiv(before, 400)
+    yoe = before - era * 400
+    january_first = era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + 306 - 719468
+    day_of_year = tf.cast(days - january_first, tf.float64) + hour / 24.0  # from 0
+    daily = 2 * np.pi * hour / 24.0
+    seasonal = 2 * np.pi * day_of_year / DAYS_PER_YEAR
+    features = [tf.sin(daily), tf.cos(daily), tf.sin(seasonal), tf.cos(seasonal)]
+    return tf.cast(tf.stack(features, axis=-1), tf.float32)
 
 
 def predictor_count(manifest):
