@@ -1,0 +1,180 @@
+"""Builds, runs and exports in buckets: `memory://` (fsspec's in-process store) and `file://` URLs, end to end."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import fsspec
+import pytest
+
+from tfrecords_builder import build, synthetic
+from tfrecords_builder.contract import remote
+from tfrecords_builder.contract.manifest import read_manifest
+
+SPLITS = ["--train=2019-01-01:2019-01-12", "--val=2019-01-13:2019-01-16", "--test=none"]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_store_and_cache(tmp_path, monkeypatch):
+    """An empty memory:// store and a cache of this test's own."""
+    store = fsspec.filesystem("memory").store
+    store.clear()
+    monkeypatch.setenv(remote.CACHE_ENV, str(tmp_path / "cache"))
+    yield
+    store.clear()
+
+
+@pytest.fixture(scope="module")
+def era5(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("era5")
+    synthetic.write_synthetic(folder, "2019-01-01", "2019-01-16", interval_hours=3, per="all", seed=3)
+    return folder
+
+
+def memory_files(url):
+    """{relative name: bytes} of everything under a memory:// URL."""
+    fs, root = remote.filesystem(url)
+    return {name: fs.cat_file(remote.join(root, name)) for name in remote.listing(fs, root)}
+
+
+def folder_files(folder):
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(Path(folder).rglob("*")) if p.is_file()}
+
+
+def without_command(manifest_bytes):
+    manifest = json.loads(manifest_bytes)
+    manifest.pop("command")
+    return manifest
+
+
+def test_build_to_memory_equals_the_local_build_byte_for_byte(era5, tmp_path):
+    local = tmp_path / "local"
+    assert build.main([str(era5), "--out", str(local), *SPLITS, "--quiet"]) == 0
+    assert build.main([str(era5), "--out", "memory://bucket/era5", *SPLITS, "--quiet"]) == 0
+    published = memory_files("memory://bucket/era5")
+    here = folder_files(local)
+    assert sorted(published) == sorted(here)
+    for name in here:
+        if name != "manifest.json":
+            assert published[name] == here[name], name
+    # the manifest differs by the command only (it names its --out)
+    assert without_command(published["manifest.json"]) == without_command(here["manifest.json"])
+    assert "memory://bucket/era5" in json.loads(published["manifest.json"])["command"]
+    # nothing staged is left: not on the bucket, not in the cache
+    assert not list((tmp_path / "cache" / "staging").iterdir())
+
+
+def test_fetch_build_checks_and_reuses_the_cached_copy(era5, tmp_path, monkeypatch):
+    assert build.main([str(era5), "--out", "memory://bucket/era5", *SPLITS, "--quiet"]) == 0
+    local = remote.fetch_build("memory://bucket/era5")
+    assert folder_files(local) == memory_files("memory://bucket/era5")
+    assert read_manifest(local)["splits"]["train"]["examples"] == 12
+    # a second fetch downloads nothing: the copy is intact
+    calls = []
+    monkeypatch.setattr(remote, "_download", lambda *args, **kwargs: calls.append(args))
+    assert remote.fetch_build("memory://bucket/era5") == local and calls == []
+    # a damaged shard in the cache is downloaded again
+    monkeypatch.undo()
+    monkeypatch.setenv(remote.CACHE_ENV, str(tmp_path / "cache"))
+    shard = next(local.glob("train-*"))
+    good = shard.read_bytes()
+    shard.write_bytes(good[:-1])
+    remote.fetch_build("memory://bucket/era5")
+    assert shard.read_bytes() == good
+
+
+def test_fetch_build_refuses_a_shard_that_differs_from_its_manifest(era5):
+    assert build.main([str(era5), "--out", "memory://bucket/era5", *SPLITS, "--quiet"]) == 0
+    fs, root = remote.filesystem("memory://bucket/era5")
+    name = next(n for n in remote.listing(fs, root) if n.startswith("train-"))
+    fs.pipe_file(remote.join(root, name), b"not a shard")
+    with pytest.raises(remote.RemoteError, match=f"{name} differs from its manifest"):
+        remote.fetch_build("memory://bucket/era5")
+
+
+def test_an_interrupted_publish_leaves_the_earlier_build_readable(era5, tmp_path, monkeypatch, capsys):
+    assert build.main([str(era5), "--out", "memory://bucket/era5", *SPLITS, "--quiet"]) == 0
+    before = memory_files("memory://bucket/era5")
+    uploads = []
+
+    def fail_on_the_second(fs, local, path):
+        uploads.append(path)
+        if len(uploads) == 2:
+            raise KeyboardInterrupt  # a kill midway through the upload
+        fs.put_file(str(local), path)
+
+    monkeypatch.setattr(remote, "_upload", fail_on_the_second)
+    # another build (other dates: other shards, another manifest) to the same URL, cut short
+    other = ["--train=2019-01-01:2019-01-10", "--val=2019-01-11:2019-01-16", "--test=none"]
+    assert build.main([str(era5), "--out", "memory://bucket/era5", *other, "--quiet"]) == 130
+    assert len(uploads) == 2
+    assert memory_files("memory://bucket/era5") == before  # staged files removed, the earlier build as it was
+    assert read_manifest(remote.fetch_build("memory://bucket/era5"))["splits"]["train"]["days"] == 12
+    # the same command again replaces it
+    monkeypatch.undo()
+    monkeypatch.setenv(remote.CACHE_ENV, str(tmp_path / "cache"))
+    assert build.main([str(era5), "--out", "memory://bucket/era5", *other, "--quiet"]) == 0
+    assert read_manifest(remote.fetch_build("memory://bucket/era5"))["splits"]["train"]["days"] == 10
+
+
+def test_a_publish_cut_short_while_copying_leaves_no_manifest(tmp_path, monkeypatch):
+    old, new = tmp_path / "old", tmp_path / "new"
+    for folder, text in ((old, "old"), (new, "new")):
+        folder.mkdir()
+        for name in ("a", "b", "manifest.json"):
+            (folder / name).write_text(text)
+    remote.publish_folder(old, "memory://bucket/f")
+    copies = []
+    real_copy = remote._copy
+
+    def fail_on_the_second(fs, source, target):
+        copies.append(target)
+        if len(copies) == 2:
+            raise OSError("connection reset")
+        real_copy(fs, source, target)
+
+    monkeypatch.setattr(remote, "_copy", fail_on_the_second)
+    with pytest.raises(OSError):
+        remote.publish_folder(new, "memory://bucket/f")
+    # a and b are not both one build's: there is no manifest to trust them
+    assert memory_files("memory://bucket/f") == {"a": b"new", "b": b"old"}
+
+
+def test_file_urls_publish_and_fetch_a_folder_laid_out_like_a_bucket(era5, tmp_path):
+    bucket = tmp_path / "bucket"
+    url = f"file://{bucket}/era5"
+    assert build.main([str(era5), "--out", url, *SPLITS, "--quiet"]) == 0
+    assert (bucket / "era5" / "manifest.json").is_file()
+    assert not [p for p in (bucket / "era5").iterdir() if p.name.startswith(".")]
+    assert folder_files(remote.fetch_build(url)) == folder_files(bucket / "era5")
+
+
+def test_netcdf_inputs_on_a_bucket_are_fetched_first(era5, tmp_path):
+    fs = fsspec.filesystem("memory")
+    for path in sorted(era5.glob("*.nc")):
+        fs.put_file(str(path), f"/inputs/{path.name}")
+    urls = [f"memory://inputs/{p.name}" for p in sorted(era5.glob("*.nc"))]
+    out = tmp_path / "from-bucket"
+    assert build.main([*urls, "--out", str(out), *SPLITS, "--quiet"]) == 0
+    local = tmp_path / "local"
+    assert build.main([str(era5), "--out", str(local), *SPLITS, "--quiet"]) == 0
+    shards = sorted(p.name for p in local.glob("*.tfrecord.gz"))
+    assert shards and all((out / n).read_bytes() == (local / n).read_bytes() for n in shards)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--out", "s3://bucket/era5"],
+        ["--out", "memory://bucket/era5", "--runner", "beam", "--beam-runner", "DataflowRunner"],
+    ],
+)
+def test_bucket_outputs_refused_in_one_line(era5, tmp_path, capsys, argv):
+    if argv[1].startswith("s3://") and importlib.util.find_spec("s3fs") is not None:
+        pytest.skip("s3fs is installed")
+    code = build.main([str(era5), *argv, *SPLITS, "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1, err
+    assert ("s3:// needs s3fs: pip install hsr-keras[s3]" in err) or ("DataflowRunner" in err)
+    assert memory_files("memory://bucket") == {}
+    assert not (tmp_path / "cache" / "staging").exists() or not list((tmp_path / "cache" / "staging").iterdir())
