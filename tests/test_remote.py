@@ -5,7 +5,9 @@ import json
 from pathlib import Path
 
 import fsspec
+import numpy as np
 import pytest
+from tiny_runs import write_config
 
 from tfrecords_builder import build, synthetic
 from tfrecords_builder.contract import remote
@@ -108,7 +110,8 @@ def test_an_interrupted_publish_leaves_the_earlier_build_readable(era5, tmp_path
     other = ["--train=2019-01-01:2019-01-10", "--val=2019-01-11:2019-01-16", "--test=none"]
     assert build.main([str(era5), "--out", "memory://bucket/era5", *other, "--quiet"]) == 130
     assert len(uploads) == 2
-    assert memory_files("memory://bucket/era5") == before  # staged files removed, the earlier build as it was
+    assert memory_files("memory://bucket/era5") == before  # the earlier build as it was
+    assert all(name.startswith("era5/") for name in memory_files("memory://bucket"))  # the staged files removed
     assert read_manifest(remote.fetch_build("memory://bucket/era5"))["splits"]["train"]["days"] == 12
     # the same command again replaces it
     monkeypatch.undo()
@@ -178,3 +181,88 @@ def test_bucket_outputs_refused_in_one_line(era5, tmp_path, capsys, argv):
     assert ("s3:// needs s3fs: pip install hsr-keras[s3]" in err) or ("DataflowRunner" in err)
     assert memory_files("memory://bucket") == {}
     assert not (tmp_path / "cache" / "staging").exists() or not list((tmp_path / "cache" / "staging").iterdir())
+
+
+@pytest.fixture
+def build_url(era5):
+    assert build.main([str(era5), "--out", "memory://bucket/era5", *SPLITS, "--quiet"]) == 0
+    return "memory://bucket/era5"
+
+
+def test_build_fit_export_with_memory_urls_in_and_out(build_url, tmp_path, capsys):
+    from hsr_keras import export, fit
+    from hsr_keras.models.model_files import load_generator
+    from hsr_keras.training.data import load_split
+
+    config = write_config(tmp_path / "tiny.json")
+    run = "memory://bucket/runs/tiny"
+    assert fit.main(["--data", build_url, "--config", str(config), "--out", run, "--quiet"]) == 0
+    published = memory_files(run)
+    for name in ("config.json", "run.json", "generator.keras", "best.json", "history.csv", "evaluation.json"):
+        assert name in published, name
+    assert not [name for name in published if name.startswith("backup/")]  # a finished run
+    assert published["history.csv"].decode().count("\n") == 3  # header and two epochs
+    # the run trained on the cached copy of the build, which the published run names by its URL
+    staged = remote.staging_folder("runs", run)
+    assert json.loads((staged / "run.json").read_text())["data"] == str(remote.fetch_build(build_url).resolve())
+    assert json.loads(published["run.json"])["data"] == build_url
+
+    assert export.main([run, "--out", "memory://bucket/models", "--quiet"]) == 0
+    assert export.main([run, "--out", "memory://bucket/models", "--quiet"]) == 0
+    versions = memory_files("memory://bucket/models/hsr")
+    assert {name.split("/")[0] for name in versions} == {"1", "2"}
+    assert "1/saved_model.pb" in versions and "1/assets/hsr_manifest.json" in versions
+    capsys.readouterr()
+    assert export.main([run, "--out", "memory://bucket/models", "--version", "2", "--quiet"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "error: version 2 already exists at memory://bucket/models/hsr: choose another --version or omit it"
+    )
+
+    # the published SavedModel serves what the published generator predicts
+    import tensorflow as tf
+
+    served = tf.saved_model.load(str(remote.fetch_folder("memory://bucket/models/hsr/1", tmp_path / "v1")))
+    generator = load_generator(remote.fetch_input(f"{run}/generator.keras"))
+    lr, _, _ = load_split(remote.fetch_build(build_url), "val", limit=2)
+    expected = generator.predict(lr[..., None], verbose=0)
+    got = served.signatures["serving_default"](lr=tf.constant(lr[..., None]))["hr"].numpy()
+    np.testing.assert_allclose(got, expected, atol=1e-3)
+
+
+def test_a_run_at_a_url_resumes_from_it_on_another_machine(build_url, tmp_path, monkeypatch):
+    from hsr_keras import fit
+
+    config = write_config(tmp_path / "tiny.json", epochs=2)
+    run = "memory://bucket/runs/resumed"
+    argv = ["--data", build_url, "--config", str(config), "--out", run, "--quiet"]
+    real = fit._publishing_callback
+    epochs_trained = []
+
+    def counting(stop):
+        def make(*args):
+            callback = real(*args)
+            publish = callback.on_epoch_end
+
+            def on_epoch_end(epoch, logs=None):
+                publish(epoch, logs)
+                epochs_trained.append(epoch)
+                if stop:
+                    raise KeyboardInterrupt  # killed once the epoch is published
+
+            callback.on_epoch_end = on_epoch_end
+            return callback
+
+        return make
+
+    monkeypatch.setattr(fit, "_publishing_callback", counting(stop=True))
+    assert fit.main(argv) == 130
+    first = memory_files(run)
+    assert "backup/training_metadata.json" in first and first["history.csv"].decode().count("\n") == 2
+    monkeypatch.setattr(fit, "_publishing_callback", counting(stop=False))
+    monkeypatch.setenv(remote.CACHE_ENV, str(tmp_path / "other-machine"))  # no staging folder, no cached build
+    assert fit.main(argv) == 0
+    assert epochs_trained == [0, 1]  # epoch 0, then only epoch 1 after the resume
+    done = memory_files(run)
+    assert done["history.csv"].decode().startswith(first["history.csv"].decode())
+    assert done["history.csv"].decode().count("\n") == 3
+    assert not [name for name in done if name.startswith("backup/")]

@@ -29,7 +29,6 @@ import importlib.util
 import json
 import os
 import re
-import shutil
 import socket
 from pathlib import Path
 
@@ -41,7 +40,7 @@ CACHE_ENV = "HSR_KERAS_CACHE"
 # The packages fsspec needs for the protocols users are most likely to give, and the extra that installs them.
 BACKENDS = {"gs": ("gcsfs", "gcs"), "gcs": ("gcsfs", "gcs"), "s3": ("s3fs", "s3"), "s3a": ("s3fs", "s3")}
 _URL_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
-STAGING_PREFIX = ".publishing-"
+STAGING_PREFIX = ".publishing-"  # a staged upload in a bucket's root
 
 
 class RemoteError(InputError):
@@ -121,11 +120,11 @@ def fetch_input(url):
 def fetch_folder(url, local):
     """Make `local` a copy of the folder at `url` (its files replaced; none when nothing is there); returns `local`.
 
-    The hidden staging prefixes of publishes in progress are not copied.
+    What publishes in progress stage in a bucket's root is not copied.
     """
     fs, root = filesystem(url)
     local = Path(local)
-    remote = {name: size for name, size in listing(fs, root).items() if not name.startswith(STAGING_PREFIX)}
+    remote = {name: size for name, size in listing(fs, root).items() if STAGING_PREFIX not in name}
     if local.is_dir():
         for entry in local.iterdir():
             if entry.name != files.LOCK_NAME:
@@ -232,7 +231,7 @@ def publish_folder(local, url, marker=MANIFEST_NAME, owned=None):
     if marker in names:
         names.remove(marker)
     before = listing(fs, root)
-    staging = join(root, f"{STAGING_PREFIX}{files.host_tag()}-{os.getpid()}")
+    staging = _staging(root)
     try:
         for name in names:  # phase 1: the earlier content untouched
             _upload(fs, local / name, join(staging, name))
@@ -241,7 +240,7 @@ def publish_folder(local, url, marker=MANIFEST_NAME, owned=None):
         for name in names:  # phase 2: no marker until every file is in place
             _copy(fs, join(staging, name), join(root, name))
         for name in before:
-            if name not in names and name != marker and not name.startswith(STAGING_PREFIX):
+            if name not in names and name != marker and STAGING_PREFIX not in name:
                 if owned is None or owned(name):
                     fs.rm_file(join(root, name))
         if marker is not None and (local / marker).is_file():
@@ -249,6 +248,17 @@ def publish_folder(local, url, marker=MANIFEST_NAME, owned=None):
     finally:
         if fs.exists(staging):
             fs.rm(staging, recursive=True)
+
+
+def _staging(root):
+    """Where a publish to `root` uploads first: a hidden sibling (`.<name>.publishing-<host>-<pid>`), inside a bucket's root.
+
+    Beside the folder, not in it: a reader listing the folder (TF Serving polling an export's
+    version folders) never sees the staged files.
+    """
+    parent, _, name = root.rstrip("/").rpartition("/")
+    tag = f"{STAGING_PREFIX}{files.host_tag()}-{os.getpid()}"
+    return join(parent, f".{name}{tag}") if parent.strip("/") else join(root, tag)
 
 
 def publish_file(local, url):
@@ -277,7 +287,3 @@ def _make_parent(fs, path):
 def staging_folder(kind, url):
     """The local folder a command writes for `url` (a run, a prediction): `cache_root()/kind/<hash>`, per host."""
     return cache_folder(kind, url.rstrip("/"), socket.gethostname())
-
-
-def remove_folder(path):
-    shutil.rmtree(path, ignore_errors=True)
