@@ -47,7 +47,7 @@ from hsr_keras.models.model_files import (
     SEED_NAME,
     SIGNATURE,
 )
-from tfrecords_builder.contract import files, remote
+from tfrecords_builder.contract import remote
 from tfrecords_builder.contract.console import run_command, set_quiet
 from tfrecords_builder.contract.schema import MANIFEST_NAME
 
@@ -138,9 +138,7 @@ def fetch_model(model, manifest):
         if model.rstrip("/").endswith(".keras"):
             model = remote.fetch_input(model)
         else:
-            local = remote.cache_folder("models", model.rstrip("/"))
-            with files.FolderLock(local, command=f"fetching {model}"):
-                model = remote.fetch_folder(model, local)
+            model = remote.fetch_copy(model)
             data = model_files.read_json(model / model_files.RUN_FILE).get("data")
             if manifest is None and isinstance(data, str) and remote.is_url(data):
                 manifest = data

@@ -229,6 +229,7 @@ def test_build_fit_export_with_memory_urls_in_and_out(build_url, tmp_path, capsy
     np.testing.assert_allclose(got, expected, atol=1e-3)
 
 
+@pytest.mark.slow
 def test_a_run_at_a_url_resumes_from_it_on_another_machine(build_url, tmp_path, monkeypatch):
     from hsr_keras import fit
 
@@ -266,3 +267,36 @@ def test_a_run_at_a_url_resumes_from_it_on_another_machine(build_url, tmp_path, 
     assert done["history.csv"].decode().startswith(first["history.csv"].decode())
     assert done["history.csv"].decode().count("\n") == 3
     assert not [name for name in done if name.startswith("backup/")]
+
+
+def test_predict_from_and_to_memory_urls(predict_setup, tmp_path, capsys):
+    import xarray as xr
+
+    from hsr_keras import predict
+
+    remote.publish_folder(predict_setup["fit"], "memory://bucket/runs/fit", marker=None)
+    lr = predict_setup["lr"]
+    fsspec.filesystem("memory").put_file(str(lr), f"/inputs/{lr.name}")
+    common = ["--model", "memory://bucket/runs/fit", "--tile", "32", "--quiet"]
+    assert predict.main([f"memory://inputs/{lr.name}", *common, "--out", "memory://bucket/out/hr.zarr"]) == 0
+    assert predict.main([f"memory://inputs/{lr.name}", *common, "--out", "memory://bucket/out/hr.nc"]) == 0
+    here = tmp_path / "hr.nc"
+    assert (
+        predict.main([str(lr), "--model", str(predict_setup["fit"]), "--tile", "32", "--out", str(here), "--quiet"])
+        == 0
+    )
+    with (
+        xr.open_dataset(here) as expected,
+        xr.open_dataset(remote.fetch_input("memory://bucket/out/hr.nc")) as nc,
+        xr.open_zarr(remote.fetch_copy("memory://bucket/out/hr.zarr")) as zr,
+    ):
+        np.testing.assert_array_equal(nc["r"].values, expected["r"].values)
+        np.testing.assert_array_equal(zr["r"].values, expected["r"].values)
+        assert zr.attrs["complete"] is True
+    published = memory_files("memory://bucket/out/hr.zarr")
+    assert "zarr.json" in published and not [name for name in published if ".done" in name]
+    capsys.readouterr()
+    assert predict.main([f"memory://inputs/{lr.name}", *common, "--out", "memory://bucket/out/hr.zarr"]) == 2
+    assert (
+        capsys.readouterr().err.strip() == "error: memory://bucket/out/hr.zarr exists: pass --overwrite to replace it"
+    )

@@ -24,6 +24,7 @@ are not kept apart. fsspec is imported lazily: this module costs nothing to comm
 only local paths.
 """
 
+import filecmp
 import hashlib
 import importlib.util
 import json
@@ -118,20 +119,35 @@ def fetch_input(url):
 
 
 def fetch_folder(url, local):
-    """Make `local` a copy of the folder at `url` (its files replaced; none when nothing is there); returns `local`.
+    """Make `local` a copy of the folder at `url` (empty when nothing is there); returns `local`.
 
-    What publishes in progress stage in a bucket's root is not copied.
+    Files whose bytes did not change are kept as they were, with their modification times
+    (a resumed predict fingerprints its model by them); files and folders the URL lacks are
+    removed. What publishes in progress stage in a bucket's root is not copied.
     """
     fs, root = filesystem(url)
     local = Path(local)
-    remote = {name: size for name, size in listing(fs, root).items() if STAGING_PREFIX not in name}
+    remote = [name for name in listing(fs, root) if STAGING_PREFIX not in name]
     if local.is_dir():
-        for entry in local.iterdir():
-            if entry.name != files.LOCK_NAME:
-                files.remove(entry)
+        for path in sorted(local.rglob("*"), reverse=True):  # files before their folders
+            name = str(path.relative_to(local))
+            if path.is_file() and name not in remote and name != files.LOCK_NAME:
+                path.unlink()
+            elif path.is_dir() and not any(path.iterdir()):
+                path.rmdir()
     for name in remote:
         _download(fs, join(root, name), local / name)
     return local
+
+
+def fetch_copy(url):
+    """The folder at `url` (a model, a run) copied into the cache (`fetch_folder`), one copy per URL; returns it."""
+    folder = cache_folder("folders", url.rstrip("/"))
+    with files.FolderLock(folder, command=f"fetching {url}"):
+        fetch_folder(url, folder / "copy")
+    if not any((folder / "copy").iterdir()):
+        raise RemoteError(f"nothing at {url}")
+    return folder / "copy"
 
 
 def build_files(manifest):
@@ -192,18 +208,29 @@ def _intact(path, entry, checksum=False):
 
 
 def _download(fs, path, local, entry=None, url=None):
-    """Copy `path` of `fs` to `local` (published whole), checked against a manifest `entry` when given."""
+    """Copy `path` of `fs` to `local`, replaced whole, checked against a manifest `entry` when given.
+
+    A `local` file that already holds the same bytes is left as it is.
+    """
     local.parent.mkdir(parents=True, exist_ok=True)
-    with files.reporting_full_disk(local.parent), files.publishing(local) as temporary:
-        try:
-            fs.get_file(path, str(temporary))
-        except FileNotFoundError:
-            raise RemoteError(f"{url or 'the folder'} lacks {Path(path).name}: run again, or rebuild it") from None
-        if entry is not None and not _intact(Path(temporary), entry, checksum=True):
-            raise RemoteError(
-                f"{join(url, Path(path).name)} differs from its manifest (size or sha256): the build at the URL is "
-                "being replaced or is damaged; run again, or rebuild it"
-            )
+    temporary = files.temporary_path(local)
+    try:
+        with files.reporting_full_disk(local.parent):
+            try:
+                fs.get_file(path, str(temporary))
+            except FileNotFoundError:
+                raise RemoteError(f"{url or 'the folder'} lacks {Path(path).name}: run again, or rebuild it") from None
+            if entry is not None and not _intact(temporary, entry, checksum=True):
+                raise RemoteError(
+                    f"{join(url, Path(path).name)} differs from its manifest (size or sha256): the build at the URL is "
+                    "being replaced or is damaged; run again, or rebuild it"
+                )
+            if local.is_file() and filecmp.cmp(local, temporary, shallow=False):
+                return
+            files.sync(temporary)
+            os.replace(temporary, local)
+    finally:
+        files.remove(temporary)
 
 
 # ----------------------------------------------------------------------------- out
