@@ -130,12 +130,14 @@ def _run_at_url(args, data_url=None):
     URL, the published run.json names the data by its URL, the staged one by its cached copy
     (`_record_data`): a run resumes on any machine, whatever its cache folder.
     """
-    from hsr_keras.training import run_folder
+    from hsr_keras.training import cluster, run_folder
     from tfrecords_builder.contract import remote
 
     url = args.out
     remote.filesystem(url)  # a protocol without its package: one line, before any work
-    local = remote.staging_folder("runs", url)
+    # One staging folder per process of a multi-worker run: two of them may share a host.
+    task = (cluster.read_task().name,) if args.strategy == "multi-worker" else ()
+    local = remote.staging_folder("runs", url, *task)
     cached = str(Path(args.data).resolve()) if data_url else None
     with run_folder.lock(local, command=f"python -m hsr_keras.fit --out {url}"):
         remote.fetch_folder(url, local)

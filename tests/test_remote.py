@@ -300,3 +300,15 @@ def test_predict_from_and_to_memory_urls(predict_setup, tmp_path, capsys):
     assert (
         capsys.readouterr().err.strip() == "error: memory://bucket/out/hr.zarr exists: pass --overwrite to replace it"
     )
+
+
+def test_beam_direct_runner_builds_to_a_url(era5, tmp_path):
+    pytest.importorskip("apache_beam")
+    local = tmp_path / "local"
+    assert build.main([str(era5), "--out", str(local), *SPLITS, "--quiet"]) == 0
+    argv = [str(era5), "--out", "memory://bucket/beam", *SPLITS, "--quiet", "--runner", "beam"]
+    assert build.main(argv) == 0
+    published, here = memory_files("memory://bucket/beam"), folder_files(local)
+    assert sorted(published) == sorted(here)
+    assert all(published[name] == here[name] for name in here if name.endswith(".tfrecord.gz"))
+    assert json.loads(published["manifest.json"])["splits"] == json.loads(here["manifest.json"])["splits"]

@@ -311,6 +311,6 @@ def _make_parent(fs, path):
         fs.makedirs(parent, exist_ok=True)
 
 
-def staging_folder(kind, url):
-    """The local folder a command writes for `url` (a run, a prediction): `cache_root()/kind/<hash>`, per host."""
-    return cache_folder(kind, url.rstrip("/"), socket.gethostname())
+def staging_folder(kind, url, *keys):
+    """The local folder a command writes for `url` (a run, a prediction): `cache_root()/kind/<hash>`, per host (and `keys`)."""
+    return cache_folder(kind, url.rstrip("/"), socket.gethostname(), *keys)
