@@ -103,6 +103,8 @@ def _run(argv):
     from hsr_keras.serving.saved_model import export, use_tensorflow_backend
 
     use_tensorflow_backend()
+    if remote.is_url(args.out):  # a protocol without its package: one line, before any download
+        remote.filesystem(args.out)
     model, manifest = fetch_model(args.model, args.manifest)
     if remote.is_url(args.out):
         target, info, diff = _export_to_url(args, model, manifest)

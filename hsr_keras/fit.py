@@ -114,6 +114,9 @@ def _run(argv):
 def run(args):
     from tfrecords_builder.contract import remote
 
+    for url in (args.out, args.data):  # a protocol without its package: one line, before any download
+        if url is not None and remote.is_url(url):
+            remote.filesystem(url)
     data_url = args.data if args.data is not None and remote.is_url(args.data) else None
     if data_url:
         args = argparse.Namespace(**{**vars(args), "data": str(remote.fetch_build(data_url))})
@@ -134,7 +137,6 @@ def _run_at_url(args, data_url=None):
     from tfrecords_builder.contract import remote
 
     url = args.out
-    remote.filesystem(url)  # a protocol without its package: one line, before any work
     # One staging folder per process of a multi-worker run: two of them may share a host.
     task = (cluster.read_task().name,) if args.strategy == "multi-worker" else ()
     local = remote.staging_folder("runs", url, *task)

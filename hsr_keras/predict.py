@@ -82,12 +82,17 @@ def parse_args(argv):
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("inputs", nargs="+", help="LR ERA5 netCDF files, folders of them or glob patterns")
+    parser.add_argument(
+        "inputs",
+        nargs="+",
+        help="LR ERA5 netCDF files, folders of them or glob patterns; or file URLs (gs://, s3://, memory://: copied "
+        "to the cache first)",
+    )
     parser.add_argument(
         "--model",
         required=True,
         help="SavedModel version folder (saved_models/hsr/1), a model base folder (its highest version), "
-        "a generator .keras or a fit output folder",
+        "a generator .keras or a fit output folder; any of them as a URL (copied to the cache first)",
     )
     parser.add_argument(
         "--manifest",
@@ -97,7 +102,8 @@ def parse_args(argv):
     parser.add_argument(
         "--out",
         required=True,
-        help="output netCDF file, or a Zarr store for a name ending in .zarr (resumed after a kill)",
+        help="output netCDF file, or a Zarr store for a name ending in .zarr (resumed after a kill); or a URL "
+        "(written in the cache, uploaded when complete; docs/cloud.md)",
     )
     parser.add_argument("--variable", help="variable to read and write (default: the model's, 'r')")
     parser.add_argument(

@@ -312,3 +312,25 @@ def test_beam_direct_runner_builds_to_a_url(era5, tmp_path):
     assert sorted(published) == sorted(here)
     assert all(published[name] == here[name] for name in here if name.endswith(".tfrecord.gz"))
     assert json.loads(published["manifest.json"])["splits"] == json.loads(here["manifest.json"])["splits"]
+
+
+@pytest.mark.parametrize(
+    "command, argv",
+    [
+        ("fit", ["--data", "s3://bucket/era5", "--out", "{tmp}/run"]),
+        ("fit", ["--data", "memory://bucket/era5", "--out", "s3://bucket/run"]),  # refused before the download
+        ("export", ["s3://bucket/runs/tiny", "--out", "{tmp}/models"]),
+        ("export", ["memory://bucket/runs/tiny", "--out", "s3://bucket/models"]),
+        ("predict", ["s3://bucket/lr.nc", "--model", "{tmp}/model", "--out", "{tmp}/hr.nc"]),
+        ("predict", ["{tmp}/lr.nc", "--model", "{tmp}/model", "--out", "s3://bucket/hr.zarr"]),
+    ],
+)
+def test_a_missing_fsspec_backend_is_one_line_and_writes_nothing(tmp_path, capsys, command, argv):
+    import importlib
+
+    if importlib.util.find_spec("s3fs") is not None:
+        pytest.skip("s3fs is installed")
+    main = importlib.import_module(f"hsr_keras.{command}").main
+    assert main([arg.format(tmp=tmp_path) for arg in argv] + ["--quiet"]) == 2
+    assert capsys.readouterr().err == "error: s3:// needs s3fs: pip install hsr-keras[s3]\n"
+    assert list(tmp_path.iterdir()) == []  # no output, no cache

@@ -6,9 +6,10 @@ this module moves that folder:
 
 - in: `fetch_build` copies a build into the cache (`cache_root()/builds/<hash of the URL and
   its manifest>`), every shard checked against the manifest's size and sha256, and reuses a
-  copy that is already there and intact; `fetch_folder` copies a folder (a run to resume, a
-  model to export) and `fetch_file` one file (a netCDF input, a .keras model).
-- out: `publish_folder` uploads a finished local folder to a URL.
+  copy that is already there and intact; `fetch_folder` copies a folder (a run to resume),
+  `fetch_copy` a folder into the cache (a model) and `fetch_input` one file (a netCDF input,
+  a .keras model).
+- out: `publish_folder` uploads a finished local folder to a URL, `publish_file` one file.
 
 Object stores have no rename: one object appears whole when its upload ends, but a folder
 appears object by object. So `publish_folder` uploads the new files under a hidden staging
@@ -95,15 +96,6 @@ def listing(fs, root):
 
 
 # ----------------------------------------------------------------------------- in
-
-
-def fetch_file(url, local):
-    """Copy the file at `url` to `local`, published whole; returns `local`."""
-    fs, path = filesystem(url)
-    if not fs.isfile(path):
-        raise RemoteError(f"no file at {url}")
-    _download(fs, path, Path(local))
-    return Path(local)
 
 
 def fetch_input(url):
