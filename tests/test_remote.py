@@ -334,3 +334,13 @@ def test_a_missing_fsspec_backend_is_one_line_and_writes_nothing(tmp_path, capsy
     assert main([arg.format(tmp=tmp_path) for arg in argv] + ["--quiet"]) == 2
     assert capsys.readouterr().err == "error: s3:// needs s3fs: pip install hsr-keras[s3]\n"
     assert list(tmp_path.iterdir()) == []  # no output, no cache
+
+
+def test_fetch_input_fetches_a_replaced_file_again(tmp_path):
+    fs = fsspec.filesystem("memory")
+    fs.pipe_file("/bucket/run/generator.keras", b"epoch 1")
+    first = remote.fetch_input("memory://bucket/run/generator.keras")
+    assert first.read_bytes() == b"epoch 1"
+    assert remote.fetch_input("memory://bucket/run/generator.keras") == first  # the same version: the same copy
+    fs.pipe_file("/bucket/run/generator.keras", b"epoch 2")  # the same size, other bytes
+    assert remote.fetch_input("memory://bucket/run/generator.keras").read_bytes() == b"epoch 2"

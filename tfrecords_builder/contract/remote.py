@@ -99,13 +99,16 @@ def listing(fs, root):
 
 
 def fetch_input(url):
-    """A file on a bucket (a netCDF input, a .keras model) copied to the cache, once per URL and size."""
+    """A file on a bucket (a netCDF input, a .keras model) copied to the cache, once per version of it.
+
+    The version is fsspec's `ukey` of the file (the object's generation or ETag on GCS and S3,
+    its size and time elsewhere): a file replaced at the URL is fetched again.
+    """
     fs, path = filesystem(url)
     if not fs.isfile(path):
         raise RemoteError(f"no file at {url}")
-    size = fs.size(path)
-    local = cache_folder("files", url, size) / Path(path).name
-    if not (local.is_file() and local.stat().st_size == size):
+    local = cache_folder("files", url, fs.ukey(path)) / Path(path).name
+    if not local.is_file():
         _download(fs, path, local)
     return local
 
