@@ -141,10 +141,18 @@ def _run_at_url(args, data_url=None):
     task = (cluster.read_task().name,) if args.strategy == "multi-worker" else ()
     local = remote.staging_folder("runs", url, *task)
     cached = str(Path(args.data).resolve()) if data_url else None
+    # The epoch a resume restarts from (Keras' BackupAndRestore's record): uploaded last.
+    marker = f"{run_folder.BACKUP_DIR}/training_metadata.json"
     with run_folder.lock(local, command=f"python -m hsr_keras.fit --out {url}"):
-        remote.fetch_folder(url, local)
+        if _whole_at(url, marker):
+            remote.fetch_folder(url, local)
+        elif not ((local / marker).is_file() or args.overwrite):  # else the staged copy, whole, mends the URL
+            raise InputError(
+                f"{url} holds a run whose last publish was cut short ({marker} missing): resume it on the machine "
+                "that trained it, whose staged copy is whole, or add --overwrite"
+            )
         _record_data(local, data_url, cached)
-        publish = _publishing_callback(local, url, cached, data_url)
+        publish = _publishing_callback(local, url, marker, cached, data_url)
         code = _run_in(args, local, [publish])
         if publish.chief:
             publish.now()
@@ -262,6 +270,15 @@ def _train_as_worker(args, out):
     return 0
 
 
+def _whole_at(url, marker):
+    """Whether the run at `url` is whole: no backup/, or backup/ with its `marker` (a publish cut short has none)."""
+    from tfrecords_builder.contract import remote
+
+    fs, root = remote.filesystem(url)
+    names = remote.listing(fs, root)
+    return marker in names or not any(name.startswith(marker.split("/")[0] + "/") for name in names)
+
+
 def _record_data(out, before, after):
     """Rewrite the data that run.json in `out` names from `before` to `after` (a URL, its cached copy), if it does."""
     from hsr_keras.training import run_folder
@@ -272,15 +289,14 @@ def _record_data(out, before, after):
         files.write_text(Path(out) / run_folder.RUN_FILE, json.dumps({**record, "data": after}, indent=1) + "\n")
 
 
-def _publishing_callback(local, url, cached=None, data_url=None):
+def _publishing_callback(local, url, marker, cached=None, data_url=None):
     """A callback that publishes the run folder `local` to `url` after each epoch (after its backup); `now()` at the end.
 
-    The folder's backup/training_metadata.json (the epoch a resume starts from) is uploaded last;
-    run.json names the data by `data_url` instead of its `cached` copy.
+    `marker` (the backup's epoch record) is uploaded last; run.json names the data by
+    `data_url` instead of its `cached` copy.
     """
     import keras
 
-    from hsr_keras.training.run_folder import BACKUP_DIR
     from tfrecords_builder.contract import remote
 
     class _PublishRun(keras.callbacks.Callback):
@@ -289,7 +305,7 @@ def _publishing_callback(local, url, cached=None, data_url=None):
         def now(self):
             _record_data(local, cached, data_url)
             try:
-                remote.publish_folder(local, url, marker=f"{BACKUP_DIR}/training_metadata.json")
+                remote.publish_folder(local, url, marker=marker)
             finally:
                 _record_data(local, data_url, cached)
 

@@ -344,3 +344,43 @@ def test_fetch_input_fetches_a_replaced_file_again(tmp_path):
     assert remote.fetch_input("memory://bucket/run/generator.keras") == first  # the same version: the same copy
     fs.pipe_file("/bucket/run/generator.keras", b"epoch 2")  # the same size, other bytes
     assert remote.fetch_input("memory://bucket/run/generator.keras").read_bytes() == b"epoch 2"
+
+
+@pytest.mark.slow
+def test_a_run_whose_publish_was_cut_short_resumes_only_from_its_whole_staged_copy(
+    build_url, tmp_path, monkeypatch, capsys
+):
+    from hsr_keras import fit
+
+    config = write_config(tmp_path / "tiny.json", epochs=2)
+    run = "memory://bucket/runs/cut"
+    argv = ["--data", build_url, "--config", str(config), "--out", run, "--quiet"]
+    histories = []
+    real_copy = remote._copy
+
+    def fail_in_the_second_publish(fs, source, target):
+        histories.extend([target] if target.endswith("/history.csv") else [])
+        if len(histories) == 2:
+            raise OSError("connection reset")  # the epoch-2 publish, in its copy phase
+        real_copy(fs, source, target)
+
+    monkeypatch.setattr(remote, "_copy", fail_in_the_second_publish)
+    assert fit.main(argv) == 2
+    monkeypatch.undo()
+    cut = memory_files(run)
+    assert "backup/training_metadata.json" not in cut and any(name.startswith("backup/") for name in cut)
+
+    capsys.readouterr()
+    monkeypatch.setenv(remote.CACHE_ENV, str(tmp_path / "other-machine"))
+    assert fit.main(argv) == 2  # the URL's copy may mix two epochs, and this machine has no whole one
+    assert capsys.readouterr().err == (
+        f"error: {run} holds a run whose last publish was cut short (backup/training_metadata.json missing): resume "
+        "it on the machine that trained it, whose staged copy is whole, or add --overwrite\n"
+    )
+    assert not list((tmp_path / "other-machine").rglob("history.csv"))
+
+    monkeypatch.setenv(remote.CACHE_ENV, str(tmp_path / "cache"))  # the machine that trained it
+    assert fit.main(argv) == 0
+    done = memory_files(run)
+    assert done["history.csv"].decode().count("\n") == 3 and "generator.keras" in done
+    assert not any(name.startswith("backup/") for name in done)
