@@ -384,3 +384,30 @@ def test_a_run_whose_publish_was_cut_short_resumes_only_from_its_whole_staged_co
     done = memory_files(run)
     assert done["history.csv"].decode().count("\n") == 3 and "generator.keras" in done
     assert not any(name.startswith("backup/") for name in done)
+
+
+@pytest.mark.slow
+def test_a_killed_zarr_predict_to_a_url_resumes_from_its_staging_copy(tmp_path, monkeypatch):
+    import xarray as xr
+    from test_export import make_fit_folder
+    from test_predict import LAT, LEVELS, LON, LR_RES
+    from test_predict_zarr import count_fields
+
+    from hsr_keras import predict
+
+    grid = dict(lat_bounds=LAT, lon_bounds=LON, resolution=LR_RES, levels=LEVELS)
+    lr = synthetic.write_synthetic(tmp_path / "lr", "2019-01-01", "2019-01-03", per="all", interval_hours=3, **grid)[0]
+    fsspec.filesystem("memory").put_file(str(lr), f"/inputs/{lr.name}")
+    remote.publish_folder(make_fit_folder(tmp_path / "fit", global_skip=True), "memory://bucket/fit", marker=None)
+    argv = [f"memory://inputs/{lr.name}", "--model", "memory://bucket/fit", "--tile", "32", "--quiet"]
+    argv += ["--out", "memory://bucket/hr.zarr"]
+    count_fields(monkeypatch, fail_after=3)  # the first day (2 levels) written, killed inside the second
+    assert predict.main(argv) == 130
+    assert memory_files("memory://bucket/hr.zarr") == {}  # published only when complete
+    calls = count_fields(monkeypatch)
+    assert predict.main(argv) == 0
+    assert len(calls) == 2 * len(LEVELS)  # the second and third days only
+    here = tmp_path / "hr.nc"
+    assert predict.main([str(lr), "--model", str(tmp_path / "fit"), "--tile", "32", "--quiet", "--out", str(here)]) == 0
+    with xr.open_dataset(here) as nc, xr.open_zarr(remote.fetch_copy("memory://bucket/hr.zarr")) as zr:
+        np.testing.assert_array_equal(zr["r"].values, nc["r"].values)
