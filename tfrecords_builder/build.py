@@ -198,7 +198,8 @@ def summary(manifest, out_dir):
             f"patches: {patches['count']} of {height}x{width} grid points every {patches['stride'][0]} cover "
             f"{patches['coverage']:.1%} of the domain; {patches['dropped_cells']} grid points are in no patch"
         )
-    lines.append(f"wrote {remote.join(out_dir, MANIFEST_NAME) if remote.is_url(out_dir) else Path(out_dir) / MANIFEST_NAME}")
+    manifest_path = remote.join(out_dir, MANIFEST_NAME) if remote.is_url(out_dir) else Path(out_dir) / MANIFEST_NAME
+    lines.append(f"wrote {manifest_path}")
     return "\n".join(lines)
 
 
