@@ -32,8 +32,11 @@ Exit status: 0 written, 2 bad input (one line `error: ...`), 1 an internal error
 
 import argparse
 import os
+import re
 import sys
+import tempfile
 
+from hsr_keras.models import model_files
 from hsr_keras.models.model_files import (
     ASSET_NAME,
     GENERATOR_FILE,
@@ -44,7 +47,9 @@ from hsr_keras.models.model_files import (
     SEED_NAME,
     SIGNATURE,
 )
+from tfrecords_builder.contract import remote
 from tfrecords_builder.contract.console import run_command, set_quiet
+from tfrecords_builder.contract.schema import MANIFEST_NAME
 
 
 def parse_args(argv):
@@ -53,13 +58,23 @@ def parse_args(argv):
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("model", help=f"generator .keras file, or a fit output folder holding {GENERATOR_FILE}")
+    parser.add_argument(
+        "model",
+        help=f"generator .keras file, or a fit output folder holding {GENERATOR_FILE}; either may be a URL (gs://, "
+        "s3://, memory://: copied to the cache first)",
+    )
     parser.add_argument(
         "--manifest",
         help="the training data's build folder or its manifest.json (default: looked up beside the model: "
-        "manifest.json, data/tfrecords/manifest.json of a demo fit, or the build recorded in run.json)",
+        "manifest.json, data/tfrecords/manifest.json of a demo fit, or the build recorded in run.json); a URL is "
+        "copied to the cache first",
     )
-    parser.add_argument("--out", default="saved_models", help="root of the exports. Default: saved_models")
+    parser.add_argument(
+        "--out",
+        default="saved_models",
+        help="root of the exports, or a URL (exported here, then the version folder uploaded, saved_model.pb last). "
+        "Default: saved_models",
+    )
     parser.add_argument(
         "--name", default="hsr", help="model name, the folder under --out (TF Serving's --model_name). Default: hsr"
     )
@@ -88,7 +103,13 @@ def _run(argv):
     from hsr_keras.serving.saved_model import export, use_tensorflow_backend
 
     use_tensorflow_backend()
-    target, info, diff = export(args.model, args.manifest, args.out, args.name, args.version, args.clip_negative)
+    if remote.is_url(args.out):  # a protocol without its package: one line, before any download
+        remote.filesystem(args.out)
+    model, manifest = fetch_model(args.model, args.manifest)
+    if remote.is_url(args.out):
+        target, info, diff = _export_to_url(args, model, manifest)
+    else:
+        target, info, diff = export(model, manifest, args.out, args.name, args.version, args.clip_negative)
     if not args.quiet:
         print(f"SavedModel written to {target}")
         print(
@@ -104,9 +125,49 @@ def _run(argv):
         print(f"  checked against the Keras model: max |diff| {diff:.2g} %RH; asset assets/{ASSET_NAME}")
         print(
             f"  serve: tensorflow_model_server --rest_api_port=8501 --model_name={args.name} "
-            f"--model_base_path={target.parent.resolve()}"
+            f"--model_base_path={remote.join(args.out, args.name) if remote.is_url(args.out) else target.parent.resolve()}"
         )
     return 0
+
+
+def fetch_model(model, manifest):
+    """A model and a manifest given as URLs, copied to the cache: a .keras file or a fit folder, a build.
+
+    A fit folder published by `fit` names a build on a bucket by its URL in run.json: that build
+    is the manifest when none is given.
+    """
+    if remote.is_url(model):
+        if model.rstrip("/").endswith(".keras"):
+            model = remote.fetch_input(model)
+        else:
+            model = remote.fetch_copy(model)
+            data = model_files.read_json(model / model_files.RUN_FILE).get("data")
+            if manifest is None and isinstance(data, str) and remote.is_url(data):
+                manifest = data
+    if manifest is not None and remote.is_url(manifest):
+        manifest = remote.fetch_build(manifest.rstrip("/").removesuffix(f"/{MANIFEST_NAME}"))
+    return model, manifest
+
+
+def _export_to_url(args, model, manifest):
+    """The export into a local staging folder, its version folder published to `--out URL/--name/<version>`.
+
+    The version is checked against (or chosen from) the URL's listing; saved_model.pb is uploaded last.
+    """
+    from hsr_keras.serving.saved_model import ExportError, export
+
+    base = remote.join(args.out, args.name)
+    fs, root = remote.filesystem(base)
+    taken = {int(name.split("/")[0]) for name in remote.listing(fs, root) if re.fullmatch(r"[0-9]+/.+", name)}
+    if args.version in taken:
+        raise ExportError(f"version {args.version} already exists at {base}: choose another --version or omit it")
+    version = args.version or max(taken, default=0) + 1
+    staging = remote.cache_root() / "staging"
+    staging.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="export-", dir=staging) as local:
+        target, info, diff = export(model, manifest, local, args.name, version, args.clip_negative)
+        remote.publish_folder(target, remote.join(base, str(version)), marker="saved_model.pb")
+    return remote.join(base, str(version)), info, diff
 
 
 if __name__ == "__main__":

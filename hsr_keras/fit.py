@@ -55,14 +55,22 @@ def parse_args(argv):
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--data", help="build folder holding manifest.json (default: make the demo data under --out)")
+    parser.add_argument(
+        "--data",
+        help="build folder holding manifest.json, or its URL (gs://, s3://, memory://: copied to the cache first); "
+        "default: make the demo data under --out",
+    )
     parser.add_argument("--config", help="YAML or JSON file with any Config fields (see hsr_keras/training/config.py)")
     parser.add_argument(
         "--preset",
         choices=sorted(PRESETS),
         help="starting point for the config: 'paper' (default with --data) or 'demo' (default without)",
     )
-    parser.add_argument("--out", help="output folder (default: runs/demo without --data, runs/fit with)")
+    parser.add_argument(
+        "--out",
+        help="output folder, or a URL (the run is staged in the cache and published after every epoch; "
+        "docs/cloud.md). Default: runs/demo without --data, runs/fit with",
+    )
     parser.add_argument(
         "--overwrite",
         action="store_true",
@@ -107,11 +115,62 @@ def _run(argv):
 
 
 def run(args):
+    from tfrecords_builder.contract import remote
+
+    for url in (args.out, args.data):  # a protocol without its package: one line, before any download
+        if url is not None and remote.is_url(url):
+            remote.filesystem(url)
+    data_url = args.data if args.data is not None and remote.is_url(args.data) else None
+    if data_url:
+        args = argparse.Namespace(**{**vars(args), "data": str(remote.fetch_build(data_url))})
+    if args.out is not None and remote.is_url(args.out):
+        return _run_at_url(args, data_url)
+    return _run_in(args, Path(args.out or ("runs/demo" if args.data is None else "runs/fit")))
+
+
+def _run_at_url(args, data_url=None):
+    """--out URL: the run folder is a local staging folder, pulled from the URL first and published to it.
+
+    Published after every epoch's backup and at the end (only by the chief of a multi-worker
+    run); a resume, here or on another machine, starts from what the URL holds. With --data a
+    URL, the published run.json names the data by its URL, the staged one by its cached copy
+    (`_record_data`): a run resumes on any machine, whatever its cache folder.
+    """
+    from hsr_keras.training import cluster, run_folder
+    from tfrecords_builder.contract import remote
+
+    url = args.out
+    # One staging folder per process of a multi-worker run: two of them may share a host.
+    task = (cluster.read_task().name,) if args.strategy == "multi-worker" else ()
+    local = remote.staging_folder("runs", url, *task)
+    cached = str(Path(args.data).resolve()) if data_url else None
+    # The epoch a resume restarts from (Keras' BackupAndRestore's record): uploaded last.
+    marker = f"{run_folder.BACKUP_DIR}/training_metadata.json"
+    with run_folder.lock(local, command=f"python -m hsr_keras.fit --out {url}"):
+        if _whole_at(url, marker):
+            remote.fetch_folder(url, local)
+        elif not ((local / marker).is_file() or args.overwrite):  # else the staged copy, whole, mends the URL
+            raise InputError(
+                f"{url} holds a run whose last publish was cut short ({marker} missing): resume it on the machine "
+                "that trained it, whose staged copy is whole, or add --overwrite"
+            )
+        _record_data(local, data_url, cached)
+        publish = _publishing_callback(local, url, marker, cached, data_url)
+        code = _run_in(args, local, [publish])
+        if publish.chief:
+            publish.now()
+            if not args.quiet:
+                print(f"Published to {url}/ (staged in {local}/)")
+    return code
+
+
+def _run_in(args, out, extra_callbacks=()):
     from hsr_keras.training import run_folder
 
     demo = args.data is None
-    out = Path(args.out or ("runs/demo" if demo else "runs/fit"))
     if args.strategy in ("multi-worker", "data-parallel") and not _is_chief(args, demo):
+        for callback in extra_callbacks:  # another worker writes no --out
+            callback.chief = False
         return _train_as_worker(args, out)
     config = load_config(
         args.config,
@@ -128,10 +187,10 @@ def run(args):
     run_folder.check(config, out, overwrite=args.overwrite)  # before the lock, which makes the folder
     # One fit per folder, from here to evaluation.json: a second one is refused before it loads anything.
     with run_folder.lock(out, command=f"python -m hsr_keras.fit --out {out}"):
-        return _train_and_compare(args, config, out, demo)
+        return _train_and_compare(args, config, out, demo, extra_callbacks)
 
 
-def _train_and_compare(args, config, out, demo):
+def _train_and_compare(args, config, out, demo, extra_callbacks=()):
     from hsr_keras.evaluation.engine import compare_with_bicubic
     from hsr_keras.evaluation.reports import format_comparison
     from hsr_keras.training import demo_data, run_folder, trainer
@@ -158,7 +217,13 @@ def _train_and_compare(args, config, out, demo):
         print(f"note: the data has no val split: {GENERATOR_FILE} is the epoch with the lowest content_loss")
 
     result = trainer.train(
-        config, data, out, strategy=args.strategy, verbose=0 if args.quiet else 1, overwrite=args.overwrite
+        config,
+        data,
+        out,
+        strategy=args.strategy,
+        verbose=0 if args.quiet else 1,
+        extra_callbacks=extra_callbacks,
+        overwrite=args.overwrite,
     )
     report = compare_with_bicubic(result["generator_path"], data, args.eval_split, config.batch_size)
     report["best"] = result["best"]  # the epoch generator.keras comes from, and its score
@@ -221,6 +286,52 @@ def _train_as_worker(args, out):
     )
     print(f"{_task(args.strategy).name} done: the chief writes {out}/")
     return 0
+
+
+def _whole_at(url, marker):
+    """Whether the run at `url` is whole: no backup/, or backup/ with its `marker` (a publish cut short has none)."""
+    from tfrecords_builder.contract import remote
+
+    fs, root = remote.filesystem(url)
+    names = remote.listing(fs, root)
+    return marker in names or not any(name.startswith(marker.split("/")[0] + "/") for name in names)
+
+
+def _record_data(out, before, after):
+    """Rewrite the data that run.json in `out` names from `before` to `after` (a URL, its cached copy), if it does."""
+    from hsr_keras.training import run_folder
+    from tfrecords_builder.contract import files
+
+    record = run_folder.read_run(out)
+    if before is not None and record.get("data") == before:
+        files.write_text(Path(out) / run_folder.RUN_FILE, json.dumps({**record, "data": after}, indent=1) + "\n")
+
+
+def _publishing_callback(local, url, marker, cached=None, data_url=None):
+    """A callback that publishes the run folder `local` to `url` after each epoch (after its backup); `now()` at the end.
+
+    `marker` (the backup's epoch record) is uploaded last; run.json names the data by
+    `data_url` instead of its `cached` copy.
+    """
+    import keras
+
+    from tfrecords_builder.contract import remote
+
+    class _PublishRun(keras.callbacks.Callback):
+        chief = True
+
+        def now(self):
+            _record_data(local, cached, data_url)
+            try:
+                remote.publish_folder(local, url, marker=marker)
+            finally:
+                _record_data(local, data_url, cached)
+
+        def on_epoch_end(self, epoch, logs=None):
+            if self.chief:
+                self.now()
+
+    return _PublishRun()
 
 
 def _check_split(split, splits):

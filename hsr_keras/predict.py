@@ -73,9 +73,10 @@ Exit status: 0 written, 2 bad input (one line `error: ...`), 1 an internal error
 import argparse
 import shlex
 import sys
+from pathlib import Path
 
 from hsr_keras.serving.tiling import DEFAULT_BATCH, DEFAULT_OVERLAP, DEFAULT_TILE
-from tfrecords_builder.contract import beam_runner, files
+from tfrecords_builder.contract import beam_runner, files, remote
 from tfrecords_builder.contract.console import run_command, set_quiet
 
 # ----------------------------------------------------------------------------- command line
@@ -87,12 +88,17 @@ def parse_args(argv):
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("inputs", nargs="+", help="LR ERA5 netCDF files, folders of them or glob patterns")
+    parser.add_argument(
+        "inputs",
+        nargs="+",
+        help="LR ERA5 netCDF files, folders of them or glob patterns; or file URLs (gs://, s3://, memory://: copied "
+        "to the cache first)",
+    )
     parser.add_argument(
         "--model",
         required=True,
         help="SavedModel version folder (saved_models/hsr/1), a model base folder (its highest version), "
-        "a generator .keras or a fit output folder",
+        "a generator .keras or a fit output folder; any of them as a URL (copied to the cache first)",
     )
     parser.add_argument(
         "--manifest",
@@ -102,7 +108,8 @@ def parse_args(argv):
     parser.add_argument(
         "--out",
         required=True,
-        help="output netCDF file, or a Zarr store for a name ending in .zarr (resumed after a kill)",
+        help="output netCDF file, or a Zarr store for a name ending in .zarr (resumed after a kill); or a URL "
+        "(written in the cache, uploaded when complete; docs/cloud.md)",
     )
     parser.add_argument("--variable", help="variable to read and write (default: the model's, 'r')")
     parser.add_argument(
@@ -175,6 +182,7 @@ def _run(argv):
     args = parse_args(argv)
     set_quiet(args.quiet)
     command = "python -m hsr_keras.predict " + shlex.join(argv)
+    from hsr_keras.export import fetch_model
     from hsr_keras.serving.prediction import PredictError, predict
     from hsr_keras.serving.saved_model import use_tensorflow_backend
 
@@ -187,16 +195,20 @@ def _run(argv):
         except ModuleNotFoundError:
             raise PredictError("--runner beam needs Apache Beam: pip install hsr-keras[beam]") from None
         beam_runner.check_pipeline_options(args.beam_args)
-    if zarr_store.is_zarr(args.out):  # before the lock, which would make a missing folder
-        zarr_store.check_store(args.out, args.overwrite)
+    out_url = args.out if remote.is_url(args.out) else None
+    out = _staging_output(args) if out_url else args.out
+    if zarr_store.is_zarr(out):  # before the lock, which would make a missing folder
+        zarr_store.check_store(out, args.overwrite)
     else:
-        files.check_file(args.out, args.overwrite)
-    with files.file_lock(args.out, command=command):  # a second predict into the same file is refused at once
+        files.check_file(out, args.overwrite)
+    inputs = [str(remote.fetch_input(spec)) if remote.is_url(spec) else spec for spec in args.inputs]
+    model, manifest = fetch_model(args.model, args.manifest)
+    with files.file_lock(out, command=command):  # a second predict into the same file is refused at once
         predict(
-            args.inputs,
-            args.model,
-            args.out,
-            args.manifest,
+            inputs,
+            model,
+            out,
+            manifest,
             args.variable,
             args.levels,
             args.tile,
@@ -212,9 +224,44 @@ def _run(argv):
             beam_args=args.beam_args,
             static_file=args.static_file,
         )
+        if out_url:
+            _publish_output(out, out_url)
     if not args.quiet:
         print(f"wrote {args.out}")
     return 0
+
+
+def _staging_output(args):
+    """--out URL: where this machine writes it first (in the cache; a killed Zarr predict resumes there).
+
+    Refused in one line: a URL that holds something (without --overwrite), and a remote Beam
+    runner, whose workers cannot write this machine's staging folder.
+    """
+    from hsr_keras.serving.prediction import PredictError
+
+    runner = next((arg.split("=", 1)[1] for arg in args.beam_args if arg.startswith("--runner=")), "DirectRunner")
+    if runner != "DirectRunner":
+        raise PredictError(
+            f"--out {args.out} with --beam-runner {runner}: a bucket output is staged on this machine, which the "
+            "workers cannot write; use DirectRunner, or --out a folder every worker mounts"
+        )
+    fs, path = remote.filesystem(args.out)
+    if fs.exists(path) and not args.overwrite:
+        raise files.OutputError(f"{args.out} exists: pass --overwrite to replace it")
+    folder = remote.staging_folder("predictions", args.out)
+    folder.mkdir(parents=True, exist_ok=True)
+    return str(folder / args.out.rstrip("/").rsplit("/", 1)[-1])
+
+
+def _publish_output(local, url):
+    """Upload the finished output: a netCDF file whole, a Zarr store with its root metadata last; then drop the copy."""
+    local = Path(local)
+    if local.is_dir():
+        marker = "zarr.json" if (local / "zarr.json").is_file() else ".zmetadata"
+        remote.publish_folder(local, url, marker=marker)
+    else:
+        remote.publish_file(local, url)
+    files.remove(local)
 
 
 if __name__ == "__main__":

@@ -19,15 +19,18 @@ build in the folder stays intact, and a folder the build made is removed again.
 """
 
 import sys
+import tempfile
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import replace
 from pathlib import Path
 
 from tqdm import tqdm
 
-from tfrecords_builder.contract import beam_runner, files
+from tfrecords_builder.contract import beam_runner, files, remote
 from tfrecords_builder.contract.console import run_command, set_quiet
-from tfrecords_builder.contract.era5.reader import is_url
+from tfrecords_builder.contract.era5.reader import GRIB_SUFFIXES, NETCDF_SUFFIXES
 from tfrecords_builder.contract.errors import BuildError
+from tfrecords_builder.contract.manifest import CLIMATOLOGY_NAME
 from tfrecords_builder.contract.schema import MANIFEST_NAME
 from tfrecords_builder.cutting import (
     base_manifest,
@@ -49,7 +52,7 @@ from tfrecords_builder.shards import (
     remove_temporaries,
     source_record,
 )
-from tfrecords_builder.writer import COMPRESSIONS, publish
+from tfrecords_builder.writer import COMPRESSIONS, SHARD_RE, publish
 
 __all__ = ["BuildConfig", "build", "default_workers", "main", "parse_args", "summary"]
 
@@ -85,12 +88,8 @@ def check_build(config):
         raise BuildError(f"compression {config.compression!r} is not one of {', '.join(COMPRESSIONS)}")
     if config.runner not in beam_runner.RUNNERS:
         raise BuildError(f"runner {config.runner!r} is not one of {', '.join(beam_runner.RUNNERS)}")
-    if is_url(str(config.out)):
-        raise BuildError(
-            f"--out {config.out}: writing the build to a bucket or URL is not supported yet (shards and manifest are "
-            "published by renames in a folder); write to a local or mounted folder and copy it, e.g. gcloud storage cp -r"
-        )
-    files.check_folder(config.out)
+    if not remote.is_url(config.out):
+        files.check_folder(config.out)
     return cut
 
 
@@ -101,6 +100,11 @@ def build(config, command=()):
     folder is locked, the inputs' before anything is written there.
     """
     cut = check_build(config)
+    if remote.is_url(config.out):
+        return _build_to_url(config, command)
+    if any(remote.is_url(spec) for spec in config.inputs):
+        config = replace(config, inputs=tuple(_local_input(spec) for spec in config.inputs))
+        cut = check_build(config)
     run = _build_here
     if config.runner == "beam":
         try:
@@ -113,6 +117,46 @@ def build(config, command=()):
         run = build_with_beam
     with files.FolderLock(config.out, command=" ".join(command) or "tfrecords_builder"):
         return run(cut, command)
+
+
+def _local_input(spec):
+    """An input as the readers take it: a netCDF or GRIB file on a bucket is copied to the cache first.
+
+    Zarr store URLs (gs://) stay URLs: the Zarr reader reads them through fsspec itself.
+    """
+    if not remote.is_url(spec) or Path(spec).suffix.lower() not in NETCDF_SUFFIXES + GRIB_SUFFIXES:
+        return spec
+    return str(remote.fetch_input(spec))
+
+
+def _build_to_url(config, command):
+    """The build into a local staging folder under the cache, then published to the URL `config.out`, manifest last.
+
+    Remote Beam runners would write the launcher's staging folder from their workers: refused
+    (DirectRunner runs on this machine, so it stages here like the local runner).
+    """
+    runner = next((arg.split("=", 1)[1] for arg in config.beam_args if arg.startswith("--runner=")), None)
+    if config.runner == "beam" and runner != "DirectRunner":
+        raise BuildError(
+            f"--out {config.out} with --beam-runner {runner}: a bucket output is staged on this machine, which the "
+            "workers cannot write; use DirectRunner, or --out a folder every worker mounts and copy it to the bucket"
+        )
+    remote.filesystem(config.out)  # a protocol without its package: one line, before any work
+    inputs = tuple(_local_input(spec) for spec in config.inputs)
+    staging = remote.cache_root() / "staging"
+    staging.mkdir(parents=True, exist_ok=True)
+    local = Path(tempfile.mkdtemp(prefix="build-", dir=staging))
+    try:
+        manifest = build(replace(config, inputs=inputs, out=str(local / "build")), command)
+        remote.publish_folder(local / "build", config.out, owned=_build_file)
+    finally:
+        files.remove(local)
+    return manifest
+
+
+def _build_file(name):
+    """Whether a file at a build's URL belongs to the build: an earlier build's shards and manifest are replaced."""
+    return name in (MANIFEST_NAME, CLIMATOLOGY_NAME) or SHARD_RE.match(name) is not None
 
 
 def _build_here(cut, command):
@@ -158,7 +202,8 @@ def summary(manifest, out_dir):
             f"patches: {patches['count']} of {height}x{width} grid points every {patches['stride'][0]} cover "
             f"{patches['coverage']:.1%} of the domain; {patches['dropped_cells']} grid points are in no patch"
         )
-    lines.append(f"wrote {Path(out_dir) / MANIFEST_NAME}")
+    manifest_path = remote.join(out_dir, MANIFEST_NAME) if remote.is_url(out_dir) else Path(out_dir) / MANIFEST_NAME
+    lines.append(f"wrote {manifest_path}")
     return "\n".join(lines)
 
 

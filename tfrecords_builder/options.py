@@ -191,7 +191,8 @@ def _output_options(parser):
         "--out",
         required=True,
         default=argparse.SUPPRESS,
-        help="output folder for the shards and manifest.json (an earlier build there is replaced)",
+        help="output folder for the shards and manifest.json (an earlier build there is replaced), or a URL "
+        "(gs://, s3://, memory://: built in a local staging folder, then uploaded, manifest.json last; docs/cloud.md)",
     )
     group.add_argument(
         "--shard-mb",
