@@ -1,6 +1,6 @@
 """More inputs: does the generator gain from LR predictors and HR static fields? Same model, budget and seeds.
 
-For each dataset, the same input files are built four ways (`VARIANTS`: the target alone,
+For each dataset, the same input files are built four ways (each from the files it needs) (`VARIANTS`: the target alone,
 + LR predictors, + HR static fields, both), the demo preset's generator and critic (`BASE` of
 bench_ensembles.py) are trained on each with seeds 0 .. N-1 by `hsr_keras.training.trainer.train`,
 and every model is scored on its build's test split beside aligned bicubic through
@@ -38,12 +38,14 @@ ROOT = Path(__file__).resolve().parent.parent
 DATASETS = {
     "rh300": {
         "synthetic": ["--terrain"],
+        "files": {"target": "era5_r_*.nc", "predictors": "era5_pl_tquvz_*.nc", "static": "*invariant*.nc"},
         "target": ["--levels", "300"],
         "predictors": ["t@300", "q@300", "u@300", "v@300"],
         "static": ["orography", "lsm"],
     },
     "r2m": {
         "synthetic": ["--terrain", "--surface"],
+        "files": {"target": "era5_sl_2t-2d-sp_*.nc", "predictors": "era5_sl_2t-2d-sp_*.nc", "static": "*invariant*.nc"},
         "target": ["--variable", "r2m"],
         "predictors": ["2t", "sp"],
         "static": ["orography", "lsm"],
@@ -89,7 +91,10 @@ def synthetic_builds(name, spec, out, variants):
     for variant in variants:
         folder = out / name / variant
         if not (folder / "manifest.json").exists():
-            run_builder([str(files), "--out", str(folder), *splits, "--quiet", *variant_options(spec, variant)], False)
+            predictors, static = VARIANTS[variant]
+            kinds = ["target"] + ["predictors"] * predictors + ["static"] * static
+            inputs = sorted({str(path) for kind in kinds for path in files.glob(spec["files"][kind])})
+            run_builder([*inputs, "--out", str(folder), *splits, "--quiet", *variant_options(spec, variant)], False)
         builds[variant] = {"train": folder, "test": folder, "split": "test"}
     return builds
 

@@ -111,3 +111,30 @@ def test_ensemble_members_repeat_every_named_input():
     gan.ensemble_size = 2
     out = gan.repeat_members({"lr": np.ones((3, 1), "float32"), "static": np.zeros((3, 2), "float32")})
     assert out["lr"].shape == (6, 1) and out["static"].shape == (6, 2)
+
+
+@pytest.mark.slow
+def test_a_model_with_extras_trains_under_jax(inputs_build, tmp_path):
+    """`fit` under KERAS_BACKEND=jax on a build with extras: tf.data feeds JAX the named inputs (about 30 s)."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    config = write_config(tmp_path / "tiny.json", epochs=1, plot_every=100)
+    env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": str(root)}
+    argv = ["--data", str(inputs_build), "--config", str(config), "--out", str(tmp_path / "run"), "--quiet"]
+    done = subprocess.run([sys.executable, "-m", "hsr_keras.fit", *argv], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads((tmp_path / "run" / "best.json").read_text())["epoch"] == 1
+    check = "import keras; from hsr_keras.models import model_files; g = model_files.load_generator('{}'); "
+    check += "print(keras.backend.backend(), sorted(i.name for i in g.inputs))"
+    shown = subprocess.run(
+        [sys.executable, "-c", check.format(tmp_path / "run" / "generator.keras")],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert shown.stdout.strip() == "jax ['lr', 'predictors', 'static', 'time_features']", shown.stderr[-2000:]
