@@ -134,6 +134,14 @@ def test_build_of_r2m_states_the_surface_and_stores_the_derivation(surface_file,
     np.testing.assert_allclose(record["lr"], hand[:, ::SCALE, ::SCALE], rtol=1e-5)  # stride: the LR grid points
 
 
+def test_target_names_the_same_option_as_variable(surface_file, tmp_path):
+    from tfrecords_builder.options import parse_args
+
+    assert parse_args([str(surface_file), "--out", str(tmp_path), "--target", "r2m"]).variable == "r2m"
+    assert parse_args([str(surface_file), "--out", str(tmp_path), "--variable", "r2m"]).variable == "r2m"
+    assert parse_args([str(surface_file), "--out", str(tmp_path)]).variable == "r"
+
+
 def test_build_refuses_levels_and_a_missing_dewpoint_in_one_line(tmp_path, capsys):
     times = three_hourly("2019-01-01", 4)
     good = write_2m(tmp_path / "good.nc", times)

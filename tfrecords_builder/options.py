@@ -70,8 +70,10 @@ def _input_options(parser):
     )
     group.add_argument(
         "--variable",
+        "--target",
+        dest="variable",
         default=DEFAULTS.variable,
-        help="variable to read (short or ARCO long name), in %% or as a fraction (its units attribute says which); "
+        help="the target: the variable to read (short or ARCO long name), in %% or as a fraction (its units attribute says which); "
         "r is derived from t and q where an input has no r. Levels in Pa and t, q in other units are converted. "
         "r2m: 2 m relative humidity, a single-level target derived from 2 m temperature and dewpoint (2t/t2m, "
         "2d/d2m), without --levels",
