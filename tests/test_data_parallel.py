@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_multi_worker import finish, fit_argv, free_ports, generator_weights
+from test_multi_worker import finish, fit_argv, free_ports, generator_weights, start_fit
 from tiny_runs import write_config
 
 from hsr_keras import fit
@@ -32,16 +32,6 @@ def jax_env(devices_flag=None, **extra):
     if devices_flag:
         env["XLA_FLAGS"] = devices_flag
     return {**env, **extra}
-
-
-def start_fit(argv, env):
-    return subprocess.Popen(
-        [sys.executable, "-m", "hsr_keras.fit", *argv],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
 
 
 # ----------------------------------------------------------------------------- one process, two devices

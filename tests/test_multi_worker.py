@@ -54,13 +54,13 @@ def start(argv, tf_config_value=None, scratch=None):
     env.pop("TF_CONFIG", None)
     if tf_config_value is not None:
         env["TF_CONFIG"] = tf_config_value
-    return subprocess.Popen(
-        [sys.executable, "-m", "hsr_keras.fit", *argv],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    return start_fit(argv, env)
+
+
+def start_fit(argv, env):
+    """`python -m hsr_keras.fit argv` as a process with the environment `env`, its output kept."""
+    command = [sys.executable, "-m", "hsr_keras.fit", *argv]
+    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def finish(process, timeout=600):
