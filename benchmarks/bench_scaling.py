@@ -33,7 +33,6 @@ import datetime
 import json
 import os
 import shlex
-import socket
 import statistics
 import subprocess
 import sys
@@ -43,6 +42,8 @@ from pathlib import Path
 
 import numpy as np
 from bench_beam import START, ensure_data
+
+from hsr_keras.training import cluster
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,28 +69,17 @@ PREDICT_GRID = dict(lat_bounds=(20.0, 60.0), lon_bounds=(80.0, 140.0), resolutio
 # ----------------------------------------------------------------------------- training
 
 
-def free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("localhost", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 def fit_processes(build, config, out, processes):
     """Run `python -m hsr_keras.fit` on `processes` processes (worker 0, the chief, writes `out`)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "KERAS_BACKEND": "tensorflow", "CUDA_VISIBLE_DEVICES": ""}
     env.pop("TF_CONFIG", None)
     strategy = "default" if processes == 1 else "multi-worker"
-    ports = free_ports(processes)
+    ports = cluster.free_ports(processes)
     running = []
     for index in range(processes):
         argv = ["--data", str(build), "--config", str(config), "--out", f"{out}-{index}", "--strategy", strategy]
         if processes > 1:
-            cluster = {"worker": [f"localhost:{p}" for p in ports]}
-            env = {**env, "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
+            env = {**env, "TF_CONFIG": cluster.local_tf_config(ports, index)}
         running.append(
             subprocess.Popen(
                 [sys.executable, "-m", "hsr_keras.fit", *argv, "--quiet"],

@@ -240,15 +240,9 @@ def _is_chief(args, demo):
     """Whether this process writes --out: checks --strategy multi-worker's or data-parallel's needs first (one line each)."""
     import keras
 
-    backend = "jax" if args.strategy == "data-parallel" else "tensorflow"
-    if keras.backend.backend() != backend:
-        what = (
-            "Keras' DataParallel over JAX devices" if backend == "jax" else "TensorFlow's MultiWorkerMirroredStrategy"
-        )
-        raise InputError(
-            f"--strategy {args.strategy} is {what}: it needs KERAS_BACKEND={backend} "
-            f"(this process runs {keras.backend.backend()})"
-        )
+    from hsr_keras.training import cluster
+
+    cluster.check_backend(args.strategy, keras.backend.backend())
     task = _task(args.strategy)
     if task is None:
         return True

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_multi_worker import finish, fit_argv, free_ports, generator_weights, start_fit
+from test_multi_worker import finish, fit_argv, generator_weights, start_fit
 from tiny_runs import write_config
 
 from hsr_keras import fit
@@ -171,7 +171,7 @@ def two_process_runs(small_build, tmp_path_factory):
     pytest.importorskip("jax")
     folder = tmp_path_factory.mktemp("processes")
     config = write_config(folder / "tiny.json", noise_stddev=0.0, num_res_blocks=0, epochs=2)
-    port = free_ports(1)[0]
+    port = cluster.free_ports(1)[0]
     outs = [folder / "chief", folder / "other"]
     processes = [
         start_fit(

@@ -180,3 +180,27 @@ def test_members_of_a_model_with_extras_differ_and_repeat_by_seed(setup, tmp_pat
             runs.append(ds["r"].values)
     assert runs[0].shape[0] == 2 and not np.allclose(runs[0][0], runs[0][1])
     np.testing.assert_allclose(runs[0], runs[1], atol=1e-3)
+
+
+def test_read_static_gives_each_channel_on_the_fine_grid(tmp_path):
+    """Orography from z / g, lsm as stored, latitude and sin/cos of longitude from the grid; rows ascending."""
+    from hsr_keras.serving.extra_inputs import read_static
+    from hsr_keras.serving.model_functions import PredictError
+
+    path = write_static(tmp_path / "static.nc")
+    with xr.open_dataset(path) as ds:
+        z, lsm = ds["z"].values[0, ::-1], ds["lsm"].values[0, ::-1]  # latitude ascending
+        lat, lon = ds["latitude"].values[::-1], ds["longitude"].values
+    names = ["orography", "lsm", "latitude", "sin_longitude", "cos_longitude"]
+    static = read_static(path, names, lat[2:10], lon[1:7], PredictError)
+    assert static.shape == (8, 6, 5) and static.dtype == np.float32
+    np.testing.assert_allclose(static[..., 0], z[2:10, 1:7] / STANDARD_GRAVITY, rtol=1e-6)
+    np.testing.assert_array_equal(static[..., 1], lsm[2:10, 1:7])
+    np.testing.assert_allclose(static[:, 0, 2], lat[2:10])
+    np.testing.assert_allclose(static[0, :, 3], np.sin(np.deg2rad(lon[1:7])), atol=1e-7)
+    np.testing.assert_allclose(static[0, :, 4], np.cos(np.deg2rad(lon[1:7])), atol=1e-7)
+    with xr.open_dataset(path) as ds:
+        ds["z"].attrs["units"] = "m"
+        ds.to_netcdf(tmp_path / "metres.nc")
+    with pytest.raises(PredictError, match=r"'z' in the static file .*metres.nc has units 'm'; expected geopotential"):
+        read_static(tmp_path / "metres.nc", names, lat[2:10], lon[1:7], PredictError)

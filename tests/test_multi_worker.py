@@ -7,7 +7,6 @@ process already has two logical CPU devices).
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -23,22 +22,6 @@ ROOT = Path(__file__).resolve().parent.parent
 # Deterministic networks: no stem noise; no residual block (the generator's batch norm would
 # normalise each worker's half batch by its own statistics, not the global batch's).
 EXACT = dict(noise_stddev=0.0, num_res_blocks=0, epochs=2)
-
-
-def free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("localhost", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
-def tf_config(ports, index):
-    return json.dumps(
-        {"cluster": {"worker": [f"localhost:{p}" for p in ports]}, "task": {"type": "worker", "index": index}}
-    )
 
 
 def fit_argv(build, config, out, strategy):
@@ -74,8 +57,11 @@ def finish(process, timeout=600):
 
 def run_workers(build, config, outs):
     """Two workers, each with its own --out (worker 0 is the chief); returns their (code, stdout, stderr)."""
-    ports = free_ports(2)
-    workers = [start(fit_argv(build, config, out, "multi-worker"), tf_config(ports, i)) for i, out in enumerate(outs)]
+    ports = cluster.free_ports(2)
+    workers = [
+        start(fit_argv(build, config, out, "multi-worker"), cluster.local_tf_config(ports, i))
+        for i, out in enumerate(outs)
+    ]
     return [finish(w) for w in workers]
 
 
@@ -137,7 +123,7 @@ def test_a_wrong_tf_config_is_one_line_and_writes_nothing(small_build, tmp_path,
 
 
 def test_multi_worker_needs_data(tmp_path, capsys, monkeypatch):
-    monkeypatch.setenv("TF_CONFIG", tf_config([1], 0))
+    monkeypatch.setenv("TF_CONFIG", cluster.local_tf_config([1], 0))
     out = tmp_path / "out"
     assert fit.main(["--out", str(out), "--strategy", "multi-worker", "--quiet"]) == 2
     assert "give --data" in capsys.readouterr().err
@@ -147,7 +133,7 @@ def test_multi_worker_needs_data(tmp_path, capsys, monkeypatch):
 def test_multi_worker_under_jax_is_refused(small_build, tmp_path):
     pytest.importorskip("jax")
     out = tmp_path / "out"
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "KERAS_BACKEND": "jax", "TF_CONFIG": tf_config([1], 0)}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "KERAS_BACKEND": "jax", "TF_CONFIG": cluster.local_tf_config([1], 0)}
     argv = fit_argv(small_build, write_config(tmp_path / "tiny.json"), out, "multi-worker")
     done = subprocess.run([sys.executable, "-m", "hsr_keras.fit", *argv], env=env, capture_output=True, text=True)
     assert done.returncode == 2
@@ -181,9 +167,9 @@ def test_a_killed_worker_resumes_with_the_chief_from_the_backup(small_build, tmp
 
     config = write_config(tmp_path / "tiny.json", **{**EXACT, "epochs": 4})
     out = tmp_path / "run"
-    ports = free_ports(2)
+    ports = cluster.free_ports(2)
     workers = [
-        start(fit_argv(small_build, config, out, "multi-worker"), tf_config(ports, i), tmp_path / "tmp")
+        start(fit_argv(small_build, config, out, "multi-worker"), cluster.local_tf_config(ports, i), tmp_path / "tmp")
         for i in range(2)
     ]
     metadata = out / "backup" / "training_metadata.json"
@@ -197,9 +183,9 @@ def test_a_killed_worker_resumes_with_the_chief_from_the_backup(small_build, tmp
     backed_up = json.loads(metadata.read_text())["epoch"]
     assert 1 <= backed_up < 4
 
-    ports = free_ports(2)
+    ports = cluster.free_ports(2)
     workers = [
-        start(fit_argv(small_build, config, out, "multi-worker"), tf_config(ports, i), tmp_path / "tmp")
+        start(fit_argv(small_build, config, out, "multi-worker"), cluster.local_tf_config(ports, i), tmp_path / "tmp")
         for i in range(2)
     ]
     for code, _, err in [finish(w, timeout=300) for w in workers]:

@@ -28,7 +28,7 @@ from tfrecords_builder.contract.era5.reader import (
 )
 from tfrecords_builder.contract.era5.units import BUILDER_UNITS, variable_conversion
 from tfrecords_builder.contract.errors import BuildError
-from tfrecords_builder.contract.inputs import STANDARD_GRAVITY, STATIC_CHOICES, STATIC_FILE
+from tfrecords_builder.contract.inputs import STANDARD_GRAVITY, STATIC_CHOICES, STATIC_FILE, latlon_fields
 
 # Variables a predictor may be: the target's own (r) and those `units` knows, but the land-sea mask.
 PREDICTOR_VARIABLES = tuple(name for name in BUILDER_UNITS if name != "lsm")
@@ -220,8 +220,7 @@ def static_fields(inputs, choices, target, bounds, patches):
     for choice in choices:
         channels += STATIC_CHOICES[choice]
         if choice == "latlon":
-            lat, lon = np.meshgrid(target.lat, np.radians(target.lon), indexing="ij")
-            layers += [lat, np.sin(lon), np.cos(lon)]
+            layers += list(latlon_fields(target.lat, target.lon))
         else:
             layers.append(read_static_field(inputs, choice, target, bounds))
     field = np.stack(layers).astype(np.float32)  # [S, H, W] over the domain

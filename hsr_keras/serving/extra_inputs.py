@@ -16,11 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
+from tfrecords_builder.contract.era5.units import variable_conversion
 from tfrecords_builder.contract.errors import InputError
-from tfrecords_builder.contract.inputs import STANDARD_GRAVITY
+from tfrecords_builder.contract.inputs import STANDARD_GRAVITY, STATIC_CHOICES, latlon_fields
 
-# Units of surface geopotential as files write them.
-GEOPOTENTIAL_UNITS = ("m**2 s**-2", "m2 s-2", "m^2 s^-2", "m2/s2")
 # What --static-file must hold for each static channel: (variable, what it is).
 STATIC_VARIABLES = {"orography": ("z", "surface geopotential"), "lsm": ("lsm", "land-sea mask")}
 GRID_TOLERANCE = 1e-3  # of the fine spacing: how far a file's point may lie from the output's
@@ -103,13 +102,11 @@ def read_static(path, names, lat, lon, error):
         inside = (lat >= -90.0 - 1e-6) & (lat <= 90.0 + 1e-6)
         rows = _match(ds[lat_name].values, lat[inside], lat, path, "latitude", error)
         cols = _match(ds[lon_name].values % 360.0, lon % 360.0, lat, path, "longitude", error)
+        latlon = dict(zip([name for name, _ in STATIC_CHOICES["latlon"]], latlon_fields(lat[inside], lon)))
         channels = []
         for name in names:
-            if name == "latitude":
-                field = np.broadcast_to(lat[inside][:, None], (inside.sum(), len(lon)))
-            elif name in ("sin_longitude", "cos_longitude"):
-                ufunc = np.sin if name == "sin_longitude" else np.cos
-                field = np.broadcast_to(ufunc(np.deg2rad(lon))[None], (inside.sum(), len(lon)))
+            if name in latlon:
+                field = latlon[name]
             else:
                 field = _static_variable(ds, name, path, lat_name, lon_name, error)[np.ix_(rows, cols)]
             channels.append(field)
@@ -128,11 +125,12 @@ def _static_variable(ds, name, path, lat_name, lon_name, error):
     if set(da.dims) != {lat_name, lon_name}:
         raise error(f"{variable!r} in the static file {path} has dimensions {da.dims}; expected one time at most")
     values = da.transpose(lat_name, lon_name).values.astype(np.float64)
-    units = " ".join(str(da.attrs.get("units", "")).split())
     if name == "orography":
-        if units not in GEOPOTENTIAL_UNITS:
-            raise error(f"'z' in the static file {path} has units {units!r}; expected geopotential in m**2 s**-2")
-        return values / STANDARD_GRAVITY
+        try:
+            scale, offset = variable_conversion(da, "z", f"the static file {path}")
+        except InputError as err:
+            raise error(str(err)) from None
+        return (values * scale + offset) / STANDARD_GRAVITY
     if not (np.nanmin(values) >= 0.0 and np.nanmax(values) <= 1.0):
         raise error(f"'lsm' in the static file {path} is not a land fraction from 0 to 1")
     return values

@@ -36,6 +36,23 @@ NUM_PROCESSES = "KERAS_DISTRIBUTION_NUM_PROCESSES"
 PROCESS_ID = "KERAS_DISTRIBUTION_PROCESS_ID"
 
 
+# The strategies that run on one Keras backend only: (backend, what they are).
+BACKENDS = {
+    "multi-worker": ("tensorflow", "TensorFlow's MultiWorkerMirroredStrategy"),
+    "data-parallel": ("jax", "Keras' DataParallel over JAX devices"),
+}
+
+
+def check_backend(strategy, backend):
+    """`TrainingError` (one line) when `strategy` does not run on the Keras `backend` of this process."""
+    needed, what = BACKENDS.get(strategy, (backend, None))
+    if backend != needed:
+        other = "; under TensorFlow use 'mirrored' or 'multi-worker'" if needed == "jax" else ""
+        raise TrainingError(
+            f"--strategy {strategy} is {what}: it needs KERAS_BACKEND={needed} (this process runs {backend}{other})"
+        )
+
+
 @dataclass(frozen=True)
 class Task:
     """This process in the cluster: its type ("chief", "worker" or JAX's "process"), its index, the number of
@@ -137,3 +154,23 @@ def _whole(name, text):
 def _is_address(text):
     host, _, port = text.strip().rpartition(":")
     return bool(host) and port.isdigit()
+
+
+def free_ports(count):
+    """`count` TCP ports free on localhost now: for several processes of one run on one host."""
+    import socket
+
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("localhost", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def local_tf_config(ports, index):
+    """The `TF_CONFIG` of worker `index` of a cluster of workers on localhost `ports` (worker 0 the chief)."""
+    return json.dumps(
+        {"cluster": {"worker": [f"localhost:{p}" for p in ports]}, "task": {"type": "worker", "index": index}}
+    )

@@ -407,19 +407,10 @@ def check_run(config, manifest, out, strategy="default", source=None, overwrite=
     """
     if strategy not in STRATEGIES:
         raise TrainingError(f"strategy must be one of {STRATEGIES}. Received: strategy={strategy!r}")
+    cluster.check_backend(strategy, keras.backend.backend())
     if strategy == "multi-worker":
-        if keras.backend.backend() != "tensorflow":
-            raise TrainingError(
-                "strategy='multi-worker' is TensorFlow's MultiWorkerMirroredStrategy: it needs KERAS_BACKEND=tensorflow "
-                f"(this process runs {keras.backend.backend()})"
-            )
         cluster.read_task()
     if strategy == "data-parallel":
-        if keras.backend.backend() != "jax":
-            raise TrainingError(
-                "strategy='data-parallel' is Keras' DataParallel over JAX devices: it needs KERAS_BACKEND=jax "
-                f"(this process runs {keras.backend.backend()}; under TensorFlow use 'mirrored' or 'multi-worker')"
-            )
         cluster.read_processes()
     extras = input_names(manifest)[1:]
     if extras and config.architecture != "paper":

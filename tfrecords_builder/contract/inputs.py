@@ -88,6 +88,15 @@ def tf_time_features(seconds):
     return tf.cast(tf.stack(features, axis=-1), tf.float32)
 
 
+def latlon_fields(lat, lon):
+    """The `latlon` channels on the grid `lat` x `lon` (degrees): latitude, sin and cos of longitude, [3, lat, lon].
+
+    The builder writes them into static.npy and predict computes them for its fine grid, alike.
+    """
+    lat, lon = np.meshgrid(np.asarray(lat, np.float64), np.radians(np.asarray(lon, np.float64)), indexing="ij")
+    return np.stack([lat, np.sin(lon), np.cos(lon)])
+
+
 def predictor_count(manifest):
     """P, the LR predictor channels of a build (0 without)."""
     return len(manifest.get("predictors") or [])
